@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Secrets Manager for tests and the demo: moto's real server, plus what AWS does that moto cannot.
+
+moto (`moto[server]`) answers every Secrets Manager call. This wrapper adds three things on
+routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cannot collide):
+
+* `POST /_rotator/begin-rotation` stages a rotation the way AWS does before it invokes
+  createSecret: rotation enabled with its rules, and a new version id carrying AWSPENDING with
+  no value. moto's own RotateSecret cannot do this without a Lambda (it moves AWSCURRENT at once).
+  Body: {"SecretId", "ClientRequestToken"?, "RotationLambdaARN"?, "AutomaticallyAfterDays"?,
+  "ScheduleExpression"?, "RotateImmediately"?}. With RotateImmediately = false the pending
+  version carries the current value, as AWS does when it only runs testSecret.
+* `POST /_rotator/faults` queues failures for one operation: {"Operation": "PutSecretValue",
+  "Count": 4, "Status": 500, "Code": "InternalServiceError"}. Each matching call consumes one.
+* `GET /_rotator/requests?Operation=PutSecretValue` lists the parameters of every such call
+  (SecretString and SecretBinary left out), so tests can see ClientRequestToken and RotationToken.
+
+Run: python tools/moto_server.py [--host 127.0.0.1] [--port 0] [--exit-on-stdin-eof]
+It prints one JSON line, {"endpoint": "http://HOST:PORT"}, once it is listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import threading
+import time
+import uuid
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+from moto.backends import get_backend
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.secretsmanager.models import FakeSecret
+from werkzeug.serving import make_server
+
+ACCOUNT = "123456789012"
+LOCK = threading.Lock()
+FAULTS: dict[str, list[dict[str, Any]]] = {}
+REQUESTS: dict[str, list[dict[str, Any]]] = {}
+
+# moto reports RotationRules from AutomaticallyAfterDays alone; AWS also reports a
+# ScheduleExpression when the rotation was configured with one.
+_original_to_dict = FakeSecret.to_dict
+
+
+def _to_dict_with_schedule(self: FakeSecret) -> dict[str, Any]:
+    dct = _original_to_dict(self)
+    rules = getattr(self, "rotator_rules", None)
+    if rules is not None and "RotationRules" in dct:
+        dct["RotationRules"] = rules
+    return dct
+
+
+FakeSecret.to_dict = _to_dict_with_schedule  # type: ignore[method-assign]
+
+
+class HelperError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _secret(region: str, secret_id: str) -> FakeSecret:
+    backend = get_backend("secretsmanager")[ACCOUNT][region]
+    if not backend._is_valid_identifier(secret_id):
+        raise HelperError(400, "ResourceNotFoundException", f"no secret {secret_id}")
+    return backend.secrets[secret_id]
+
+
+def begin_rotation(region: str, body: dict[str, Any]) -> dict[str, Any]:
+    secret = _secret(region, body["SecretId"])
+    token = body.get("ClientRequestToken") or str(uuid.uuid4())
+    current = next(
+        (vid for vid, v in secret.versions.items() if "AWSCURRENT" in v["version_stages"]),
+        None,
+    )
+    if current is None:
+        raise HelperError(400, "InvalidRequestException", "secret has no AWSCURRENT version")
+    for vid, version in secret.versions.items():
+        stages = version["version_stages"]
+        if "AWSPENDING" in stages and vid != current:
+            raise HelperError(
+                400,
+                "InvalidRequestException",
+                "A previous rotation isn't complete. That rotation will be reattempted.",
+            )
+        if "AWSPENDING" in stages:
+            stages.remove("AWSPENDING")
+
+    pending: dict[str, Any] = {
+        "createdate": int(time.time()),
+        "version_id": token,
+        "version_stages": ["AWSPENDING"],
+    }
+    if body.get("RotateImmediately") is False:
+        for field in ("secret_string", "secret_binary"):
+            if field in secret.versions[current]:
+                pending[field] = secret.versions[current][field]
+    secret.versions[token] = pending
+
+    rules: dict[str, Any] = {}
+    if "AutomaticallyAfterDays" in body:
+        rules["AutomaticallyAfterDays"] = int(body["AutomaticallyAfterDays"])
+    if "ScheduleExpression" in body:
+        rules["ScheduleExpression"] = body["ScheduleExpression"]
+    secret.rotation_requested = True
+    secret.rotation_enabled = True
+    secret.rotation_lambda_arn = body.get(
+        "RotationLambdaARN",
+        f"arn:aws:lambda:{region}:{ACCOUNT}:function:api-key-rotator",
+    )
+    secret.auto_rotate_after_days = rules.get("AutomaticallyAfterDays", 0)
+    secret.rotator_rules = rules  # type: ignore[attr-defined]
+    return {"ARN": secret.arn, "VersionId": token}
+
+
+def _json_response(start_response: Callable, status: int, payload: Any) -> list[bytes]:
+    data = json.dumps(payload).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "Error")
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
+
+
+def _region_of(environ: dict[str, Any]) -> str:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    # Credential=AKID/20240101/us-east-1/secretsmanager/aws4_request
+    if "Credential=" in auth:
+        parts = auth.split("Credential=", 1)[1].split("/")
+        if len(parts) > 2:
+            return parts[2]
+    return "us-east-1"
+
+
+class Helper:
+    def __init__(self, app: Callable):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        path = environ.get("PATH_INFO", "")
+        try:
+            if path.startswith("/_rotator/"):
+                return self.control(environ, start_response, path, raw)
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if target.startswith("secretsmanager."):
+                fault = self.record(target.split(".", 1)[1], raw)
+                if fault is not None:
+                    return _json_response(
+                        start_response,
+                        fault["Status"],
+                        {"__type": fault["Code"], "message": "injected by tools/moto_server.py"},
+                    )
+        except HelperError as err:
+            return _json_response(start_response, err.status, {"__type": err.code, "message": err.message})
+        return self.app(environ, start_response)
+
+    def record(self, operation: str, raw: bytes) -> dict[str, Any] | None:
+        try:
+            params = json.loads(raw or b"{}")
+        except ValueError:
+            params = {}
+        params.pop("SecretString", None)
+        params.pop("SecretBinary", None)
+        with LOCK:
+            queue = FAULTS.get(operation) or []
+            fault = queue.pop(0) if queue else None
+            params["InjectedFault"] = fault["Code"] if fault else None
+            REQUESTS.setdefault(operation, []).append(params)
+        return fault
+
+    def control(self, environ: dict[str, Any], start_response: Callable, path: str, raw: bytes) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        body = json.loads(raw or b"{}")
+        if method == "POST" and path == "/_rotator/begin-rotation":
+            with LOCK:
+                return _json_response(start_response, 200, begin_rotation(body.get("Region") or _region_of(environ), body))
+        if method == "POST" and path == "/_rotator/faults":
+            fault = {"Status": int(body.get("Status", 500)), "Code": body.get("Code", "InternalServiceError")}
+            with LOCK:
+                FAULTS.setdefault(body["Operation"], []).extend([fault] * int(body.get("Count", 1)))
+            return _json_response(start_response, 200, {"queued": int(body.get("Count", 1))})
+        if method == "GET" and path == "/_rotator/requests":
+            operation = parse_qs(environ.get("QUERY_STRING", "")).get("Operation", [""])[0]
+            with LOCK:
+                return _json_response(start_response, 200, {"Requests": list(REQUESTS.get(operation, []))})
+        raise HelperError(404, "NotFound", f"no helper route {method} {path}")
+
+
+class QuietHandler(MotoRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:  # noqa: D102 - per-request lines are noise
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when the parent closes stdin")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args()
+
+    app = Helper(DomainDispatcherApplication(create_backend_app))
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler if args.verbose else QuietHandler)
+    host, port = server.server_address[:2]
+    print(json.dumps({"endpoint": f"http://{host}:{port}"}), flush=True)
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=lambda: (sys.stdin.read(), server.shutdown()), daemon=True).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
