@@ -1,1 +1,33 @@
-fn main() {}
+//! Wiring only: logging, configuration and clients once per process, then the runtime loop.
+
+use std::sync::Arc;
+
+use api_key_rotator::config::Settings;
+use api_key_rotator::store::{self, Store};
+use api_key_rotator::vendor::VendorClient;
+use api_key_rotator::{Error, Rotator, logging, rotation};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    logging::init();
+    let settings =
+        Settings::from_env().map_err(|e| format!("invalid function configuration: {e}"))?;
+    let aws = store::sdk_config_loader().load().await;
+    let rotator = Arc::new(Rotator::new(
+        Store::new(aws_sdk_secretsmanager::Client::new(&aws)),
+        VendorClient::new()?,
+        settings,
+    ));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let rotator = Arc::clone(&rotator);
+        async move { handle(&rotator, event).await }
+    }))
+    .await
+}
+
+async fn handle(rotator: &Rotator, event: LambdaEvent<Value>) -> Result<(), Error> {
+    let deadline = rotation::instant_from(event.context.deadline());
+    rotator.handle(&event.payload, deadline).await.map(|_| ())
+}

@@ -1,0 +1,511 @@
+//! Configuration: the function's environment (parsed once at start-up) and each secret's tags.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::Url;
+use url::Host;
+
+use crate::secret::DEFAULT_KEY_FIELD;
+use crate::vendor::{self, Vendor};
+
+pub const TAG_VENDOR: &str = "rotation:vendor";
+pub const TAG_KEY_FIELD: &str = "rotation:key-field";
+pub const TAG_BASE_URL: &str = "rotation:base-url";
+pub const ENV_ALLOWED_HOSTS: &str = "ROTATION_ALLOWED_HOSTS";
+
+/// How long things may take. The defaults suit a function timeout of 60 s or more.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// The longest any one vendor request may take (less when the deadline is nearer).
+    pub vendor_timeout: Duration,
+    /// The shortest vendor call worth starting; with less time left, none is started.
+    pub min_vendor_timeout: Duration,
+    /// Time kept back after a rotate call for storing the new key, retries included.
+    pub store_budget: Duration,
+    /// How long testSecret keeps retrying a refused new key (propagation can take seconds).
+    pub test_budget: Duration,
+    /// Every invocation stops this long before the Lambda deadline.
+    pub safety_margin: Duration,
+    /// First pause between retries; it doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Rotate attempts in one invocation, each after the vendor proved nothing rotated.
+    pub rotate_attempts: u32,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            vendor_timeout: Duration::from_secs(10),
+            min_vendor_timeout: Duration::from_secs(2),
+            store_budget: Duration::from_secs(20),
+            test_budget: Duration::from_secs(20),
+            safety_margin: Duration::from_secs(1),
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(4),
+            rotate_attempts: 3,
+        }
+    }
+}
+
+impl Timing {
+    /// The pause after `current`: doubled, capped at `max_backoff`.
+    pub fn next_backoff(&self, current: Duration) -> Duration {
+        (current * 2).min(self.max_backoff)
+    }
+}
+
+/// The function's environment, parsed once when the Lambda starts.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    base_urls: HashMap<&'static str, Url>,
+    allowed_hosts: Vec<AllowedHost>,
+    pub timing: Timing,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct AllowedHost {
+    host: String,
+    /// `None`: the scheme's default port only.
+    port: Option<u16>,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads `CALCOM_BASE_URL` and the other vendors' variables, and `ROTATION_ALLOWED_HOSTS`.
+    /// Empty values mean "not set".
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut base_urls = HashMap::new();
+        for vendor in vendor::ALL {
+            let url = match get(vendor.env_base_url()) {
+                Some(text) => {
+                    parse_base_url(&text).map_err(|e| format!("{}: {e}", vendor.env_base_url()))?
+                }
+                None => Url::parse(vendor.default_base_url()).map_err(|e| e.to_string())?,
+            };
+            base_urls.insert(vendor.name(), url);
+        }
+        let allowed_hosts = match get(ENV_ALLOWED_HOSTS) {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    parse_allowed_host(entry).map_err(|e| format!("{ENV_ALLOWED_HOSTS}: {e}"))
+                })
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        Ok(Settings {
+            base_urls,
+            allowed_hosts,
+            timing: Timing::default(),
+        })
+    }
+
+    /// The base URL for one secret: its `rotation:base-url` tag if the host is approved, else the
+    /// deployer's default for the vendor.
+    pub fn base_url(&self, vendor: &dyn Vendor, tag: Option<&str>) -> Result<Url, String> {
+        let Some(text) = tag.map(str::trim) else {
+            return Ok(self.base_urls[vendor.name()].clone());
+        };
+        let url = parse_base_url(text).map_err(|e| format!("{TAG_BASE_URL} {text:?}: {e}"))?;
+        let host = host_text(&url);
+        let official = vendor.official_hosts().contains(&host.as_str())
+            && url.scheme() == "https"
+            && url.port().is_none();
+        let listed = self.allowed_hosts.iter().any(|allowed| {
+            allowed.host == host
+                && match allowed.port {
+                    None => url.port().is_none(),
+                    Some(port) => url.port_or_known_default() == Some(port),
+                }
+        });
+        if official || listed {
+            Ok(url)
+        } else {
+            Err(format!(
+                "{TAG_BASE_URL} {text:?} points at a host that is neither an official {} host ({}) nor listed in {ENV_ALLOWED_HOSTS}; add it there if you trust it",
+                vendor.name(),
+                vendor.official_hosts().join(", ")
+            ))
+        }
+    }
+}
+
+/// A base URL: https, or http to a loopback host; no credentials, query or fragment.
+pub fn parse_base_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in a base URL are not allowed".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("a base URL may not have a query or fragment".into());
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err("http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://".into()),
+        other => Err(format!("scheme {other}:// is not allowed; use https://")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The host as the allow-list spells it: lower case, IPv6 without brackets.
+fn host_text(url: &Url) -> String {
+    match url.host() {
+        Some(Host::Ipv6(ip)) => ip.to_string(),
+        Some(Host::Ipv4(ip)) => ip.to_string(),
+        Some(Host::Domain(name)) => name.to_ascii_lowercase(),
+        None => String::new(),
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`.
+fn parse_allowed_host(entry: &str) -> Result<AllowedHost, String> {
+    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{entry:?}: missing ']'"))?;
+        match after {
+            "" => (host, None),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| format!("{entry:?}: expected ':port' after ']'"))?,
+                ),
+            ),
+        }
+    } else {
+        match entry.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (entry, None),
+        }
+    };
+    if host.is_empty() || host.contains(['/', ':', '@', ' ']) && host.parse::<IpAddr>().is_err() {
+        return Err(format!("{entry:?} is not a host or host:port"));
+    }
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| format!("{entry:?}: {p:?} is not a port"))
+        })
+        .transpose()?;
+    let host = match host.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => host.to_ascii_lowercase(),
+    };
+    Ok(AllowedHost { host, port })
+}
+
+/// What one secret's tags say, checked before anything is sent anywhere.
+#[derive(Clone, Debug)]
+pub struct SecretConfig {
+    pub vendor: &'static dyn Vendor,
+    pub key_field: String,
+    pub base_url: Url,
+    /// The rotate call's body (Cal.com's expiry), resolved before any vendor call.
+    pub rotate_body: Option<serde_json::Value>,
+}
+
+impl SecretConfig {
+    pub fn from_tags(
+        tags: &HashMap<String, String>,
+        interval: Result<Interval, String>,
+        settings: &Settings,
+    ) -> Result<Self, String> {
+        let name = tags.get(TAG_VENDOR).map(|v| v.trim()).ok_or_else(|| {
+            format!(
+                "the secret has no {TAG_VENDOR} tag; set it to one of {}",
+                vendor::names()
+            )
+        })?;
+        let vendor = vendor::lookup(name).ok_or_else(|| {
+            format!(
+                "{TAG_VENDOR} is {name:?}; expected one of {}",
+                vendor::names()
+            )
+        })?;
+        let key_field = match tags.get(TAG_KEY_FIELD).map(|v| v.trim()) {
+            None => DEFAULT_KEY_FIELD.to_owned(),
+            Some("") => {
+                return Err(format!(
+                    "{TAG_KEY_FIELD} is empty; remove it to use \"{DEFAULT_KEY_FIELD}\""
+                ));
+            }
+            Some(field) => field.to_owned(),
+        };
+        let base_url = settings.base_url(vendor, tags.get(TAG_BASE_URL).map(String::as_str))?;
+        let rotate_body = vendor.rotate_body(tags, interval)?;
+        Ok(SecretConfig {
+            vendor,
+            key_field,
+            base_url,
+            rotate_body,
+        })
+    }
+}
+
+/// How often the secret rotates, as far as its rotation rules tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interval {
+    /// `AutomaticallyAfterDays` or `rate(N days|hours)`: rotations are this many days apart.
+    Exactly(u32),
+    /// A `cron()` schedule: rotations are at most this many days apart.
+    AtMost(u32),
+    /// No rules at all.
+    Unknown,
+}
+
+impl Interval {
+    pub fn from_rules(after_days: Option<i64>, expression: Option<&str>) -> Result<Self, String> {
+        if let Some(expression) = expression.map(str::trim).filter(|e| !e.is_empty()) {
+            return Self::from_expression(expression);
+        }
+        match after_days {
+            Some(days) if days >= 1 => {
+                Ok(Interval::Exactly(u32::try_from(days).unwrap_or(u32::MAX)))
+            }
+            _ => Ok(Interval::Unknown),
+        }
+    }
+
+    fn from_expression(expression: &str) -> Result<Self, String> {
+        let bad = || format!("cannot read the rotation schedule {expression:?}");
+        if let Some(body) = expression
+            .strip_prefix("rate(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            let (count, unit) = body.trim().split_once(' ').ok_or_else(bad)?;
+            let count: u32 = count.parse().map_err(|_| bad())?;
+            let days = match unit.trim() {
+                "day" | "days" => count,
+                "hour" | "hours" => count.div_ceil(24),
+                _ => return Err(bad()),
+            };
+            return Ok(Interval::Exactly(days.max(1)));
+        }
+        if let Some(body) = expression
+            .strip_prefix("cron(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            let fields: Vec<&str> = body.split_whitespace().collect();
+            let month = fields.get(3).ok_or_else(bad)?;
+            // Every month: no two runs are more than 62 days apart (31 Aug -> 31 Oct). Otherwise
+            // the schedule still fires at least once a year.
+            return Ok(Interval::AtMost(if *month == "*" { 62 } else { 366 }));
+        }
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(allowed: &str) -> Settings {
+        let allowed = allowed.to_owned();
+        Settings::from_lookup(move |name| (name == ENV_ALLOWED_HOSTS).then(|| allowed.clone()))
+            .unwrap()
+    }
+
+    fn calcom() -> &'static dyn Vendor {
+        vendor::lookup("calcom").unwrap()
+    }
+
+    #[test]
+    fn defaults_and_env_overrides() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(
+            s.base_url(calcom(), None).unwrap().as_str(),
+            "https://api.cal.com/"
+        );
+        let s = Settings::from_lookup(|n| {
+            (n == "CALCOM_BASE_URL").then(|| "http://127.0.0.1:9/calcom".into())
+        })
+        .unwrap();
+        assert_eq!(
+            s.base_url(calcom(), None).unwrap().as_str(),
+            "http://127.0.0.1:9/calcom"
+        );
+        let err = Settings::from_lookup(|n| {
+            (n == "RINGG_BASE_URL").then(|| "http://ringg.internal".into())
+        })
+        .unwrap_err();
+        assert!(
+            err.starts_with("RINGG_BASE_URL: http:// is allowed only for loopback"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn official_hosts_of_the_same_vendor_only() {
+        let s = settings("");
+        assert!(s.base_url(calcom(), Some("https://api.cal.eu")).is_ok());
+        assert!(s.base_url(calcom(), Some("https://API.CAL.COM/")).is_ok());
+        for refused in [
+            "https://api.projectdiscovery.io",
+            "https://api.cal.eu:8443",
+            "http://api.cal.eu",
+            "https://evil.invalid",
+            "https://api.cal.eu.evil.invalid",
+            "https://user:pw@api.cal.eu",
+            "https://api.cal.eu/?x=1",
+            "ftp://api.cal.eu",
+        ] {
+            assert!(s.base_url(calcom(), Some(refused)).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn allow_list_entries() {
+        let s =
+            settings(" cal.internal.invalid , 127.0.0.1:8080,[::1]:9000,Self.Hosted.invalid:8443");
+        assert!(
+            s.base_url(calcom(), Some("https://cal.internal.invalid/v"))
+                .is_ok()
+        );
+        assert!(
+            s.base_url(calcom(), Some("https://cal.internal.invalid:8443"))
+                .is_err()
+        );
+        assert!(
+            s.base_url(calcom(), Some("http://127.0.0.1:8080/calcom"))
+                .is_ok()
+        );
+        assert!(
+            s.base_url(calcom(), Some("http://127.0.0.1:8081/calcom"))
+                .is_err()
+        );
+        assert!(s.base_url(calcom(), Some("http://[::1]:9000")).is_ok());
+        assert!(
+            s.base_url(calcom(), Some("https://self.hosted.invalid:8443"))
+                .is_ok()
+        );
+        // Listed, but plain http to a non-loopback host is still refused.
+        assert!(
+            s.base_url(calcom(), Some("http://cal.internal.invalid"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn bad_allow_list_entries_fail_at_start() {
+        for entry in ["host:port", "a/b", "[::1", "[::1]x", "h:99999"] {
+            let entry = entry.to_owned();
+            assert!(
+                Settings::from_lookup(move |n| (n == ENV_ALLOWED_HOSTS).then(|| entry.clone()))
+                    .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn secret_config_from_tags() {
+        let s = settings("");
+        let tags = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let config =
+            SecretConfig::from_tags(&tags(&[(TAG_VENDOR, "ringg")]), Ok(Interval::Unknown), &s)
+                .unwrap();
+        assert_eq!(
+            (config.vendor.name(), config.key_field.as_str()),
+            ("ringg", "api_key")
+        );
+        assert_eq!(
+            config.base_url.as_str(),
+            "https://prod-api.ringg.ai/ca/api/v0"
+        );
+        let config = SecretConfig::from_tags(
+            &tags(&[
+                (TAG_VENDOR, "projectdiscovery"),
+                (TAG_KEY_FIELD, "pdcp"),
+                (TAG_BASE_URL, "https://api.dev.projectdiscovery.io"),
+            ]),
+            Ok(Interval::Unknown),
+            &s,
+        )
+        .unwrap();
+        assert_eq!(
+            (config.key_field.as_str(), config.base_url.host_str()),
+            ("pdcp", Some("api.dev.projectdiscovery.io"))
+        );
+        assert!(
+            SecretConfig::from_tags(&tags(&[]), Ok(Interval::Unknown), &s)
+                .unwrap_err()
+                .contains("no rotation:vendor tag")
+        );
+        assert!(
+            SecretConfig::from_tags(&tags(&[(TAG_VENDOR, "stripe")]), Ok(Interval::Unknown), &s)
+                .unwrap_err()
+                .contains("\"stripe\"")
+        );
+        assert!(
+            SecretConfig::from_tags(
+                &tags(&[(TAG_VENDOR, "ringg"), (TAG_KEY_FIELD, " ")]),
+                Ok(Interval::Unknown),
+                &s
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn schedule_intervals() {
+        assert_eq!(
+            Interval::from_rules(Some(30), None),
+            Ok(Interval::Exactly(30))
+        );
+        assert_eq!(
+            Interval::from_rules(Some(30), Some("rate(10 days)")),
+            Ok(Interval::Exactly(10))
+        );
+        assert_eq!(
+            Interval::from_rules(None, Some("rate(1 day)")),
+            Ok(Interval::Exactly(1))
+        );
+        assert_eq!(
+            Interval::from_rules(None, Some("rate(36 hours)")),
+            Ok(Interval::Exactly(2))
+        );
+        assert_eq!(
+            Interval::from_rules(None, Some("rate(4 hours)")),
+            Ok(Interval::Exactly(1))
+        );
+        assert_eq!(
+            Interval::from_rules(None, Some("cron(0 4 ? * MON *)")),
+            Ok(Interval::AtMost(62))
+        );
+        assert_eq!(
+            Interval::from_rules(None, Some("cron(0 4 1 1,7 ? *)")),
+            Ok(Interval::AtMost(366))
+        );
+        assert_eq!(Interval::from_rules(None, None), Ok(Interval::Unknown));
+        assert!(Interval::from_rules(None, Some("rate(5 minutes)")).is_err());
+        assert!(Interval::from_rules(None, Some("every day")).is_err());
+    }
+}

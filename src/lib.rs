@@ -1,0 +1,15 @@
+//! `api-key-rotator`: an AWS Secrets Manager rotation Lambda for vendor API keys whose vendors
+//! generate the new key themselves and invalidate the old one at once.
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod logging;
+pub mod rotation;
+pub mod secret;
+pub mod sensitive;
+pub mod store;
+pub mod vendor;
+
+pub use error::{Error, ErrorKind};
+pub use rotation::{Outcome, Rotator};

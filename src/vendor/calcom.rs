@@ -1,0 +1,213 @@
+//! Cal.com API v2. Refresh creates a new key and then deletes the presented one; the new key gets
+//! the expiry sent in the body (30 days by default), not the old key's.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Auth, Endpoint, Vendor};
+use crate::config::Interval;
+
+pub const TAG_DAYS_VALID: &str = "rotation:calcom-days-valid";
+pub const TAG_NEVER_EXPIRES: &str = "rotation:calcom-never-expires";
+/// Cal.com's own default lifetime, and the least this function asks for.
+const MIN_DAYS_VALID: u32 = 30;
+
+#[derive(Debug)]
+pub struct CalCom;
+
+impl Vendor for CalCom {
+    fn name(&self) -> &'static str {
+        "calcom"
+    }
+    fn env_base_url(&self) -> &'static str {
+        "CALCOM_BASE_URL"
+    }
+    fn default_base_url(&self) -> &'static str {
+        "https://api.cal.com"
+    }
+    fn official_hosts(&self) -> &'static [&'static str] {
+        &["api.cal.com", "api.cal.eu"]
+    }
+    fn auth(&self) -> Auth {
+        Auth::Bearer
+    }
+    fn rotate(&self) -> Endpoint {
+        Endpoint {
+            method: Method::POST,
+            path: "/v2/api-keys/refresh",
+        }
+    }
+    fn verify(&self) -> Endpoint {
+        Endpoint {
+            method: Method::GET,
+            path: "/v2/me",
+        }
+    }
+
+    fn rotate_body(
+        &self,
+        tags: &HashMap<String, String>,
+        interval: Result<Interval, String>,
+    ) -> Result<Option<Value>, String> {
+        let days = tags.get(TAG_DAYS_VALID).map(|v| v.trim());
+        let never = match tags.get(TAG_NEVER_EXPIRES).map(|v| v.trim()) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(format!(
+                    "{TAG_NEVER_EXPIRES} is {other:?}; it may only be \"true\" (or absent)"
+                ));
+            }
+        };
+        match (days, never) {
+            (Some(_), true) => Err(format!(
+                "{TAG_DAYS_VALID} and {TAG_NEVER_EXPIRES} are both set; Cal.com accepts only one, so keep one"
+            )),
+            (None, true) => Ok(Some(json!({ "apiKeyNeverExpires": true }))),
+            (Some(text), false) => {
+                let days: u32 = text
+                    .parse()
+                    .ok()
+                    .filter(|d| *d >= 1)
+                    .ok_or_else(|| format!("{TAG_DAYS_VALID} is {text:?}; it must be a whole number of days, at least 1"))?;
+                if let Ok(Interval::Exactly(interval)) = interval
+                    && days <= interval
+                {
+                    return Err(format!(
+                        "{TAG_DAYS_VALID} is {days} but the secret rotates every {interval} days: each new key would expire before its own rotation and lock you out. Use more than {interval} days (twice the interval leaves room for a failed rotation)"
+                    ));
+                }
+                Ok(Some(json!({ "apiKeyDaysValid": days })))
+            }
+            (None, false) => {
+                let days = match interval? {
+                    Interval::Exactly(n) | Interval::AtMost(n) => {
+                        n.saturating_mul(2).max(MIN_DAYS_VALID)
+                    }
+                    Interval::Unknown => MIN_DAYS_VALID,
+                };
+                Ok(Some(json!({ "apiKeyDaysValid": days })))
+            }
+        }
+    }
+
+    fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
+        (body["status"] == "success")
+            .then(|| body["data"]["apiKey"].as_str())
+            .flatten()
+    }
+
+    fn looks_like_key(&self, old: &str, new: &str) -> bool {
+        // `cal_` or `cal_live_` (or a self-hosted prefix) and 32 lower-case hex digits; a new
+        // key keeps the old one's prefix.
+        let hex_tail = |key: &str| {
+            key.len() > 32
+                && key.as_bytes()[key.len() - 32..]
+                    .iter()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        fn prefix(key: &str) -> &str {
+            &key[..key.len() - 32]
+        }
+        hex_tail(new) && new.starts_with("cal_") && (!hex_tail(old) || prefix(old) == prefix(new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(
+        pairs: &[(&str, &str)],
+        interval: Result<Interval, String>,
+    ) -> Result<Option<Value>, String> {
+        let tags = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        CalCom.rotate_body(&tags, interval)
+    }
+
+    #[test]
+    fn default_expiry_outlives_the_next_rotation() {
+        assert_eq!(
+            body(&[], Ok(Interval::Exactly(7))),
+            Ok(Some(json!({"apiKeyDaysValid": 30})))
+        );
+        assert_eq!(
+            body(&[], Ok(Interval::Exactly(30))),
+            Ok(Some(json!({"apiKeyDaysValid": 60})))
+        );
+        assert_eq!(
+            body(&[], Ok(Interval::AtMost(62))),
+            Ok(Some(json!({"apiKeyDaysValid": 124})))
+        );
+        assert_eq!(
+            body(&[], Ok(Interval::Unknown)),
+            Ok(Some(json!({"apiKeyDaysValid": 30})))
+        );
+        assert!(body(&[], Err("cannot read".into())).is_err());
+    }
+
+    #[test]
+    fn explicit_expiry_tags() {
+        assert_eq!(
+            body(&[(TAG_DAYS_VALID, "45")], Ok(Interval::Exactly(30))),
+            Ok(Some(json!({"apiKeyDaysValid": 45})))
+        );
+        assert_eq!(
+            body(&[(TAG_NEVER_EXPIRES, "true")], Ok(Interval::Exactly(30))),
+            Ok(Some(json!({"apiKeyNeverExpires": true})))
+        );
+        // An unreadable schedule does not matter when the tags decide.
+        assert_eq!(
+            body(&[(TAG_NEVER_EXPIRES, "true")], Err("x".into())),
+            Ok(Some(json!({"apiKeyNeverExpires": true})))
+        );
+        for (tags, expected) in [
+            (
+                vec![(TAG_DAYS_VALID, "30")],
+                "expire before its own rotation",
+            ),
+            (vec![(TAG_DAYS_VALID, "0")], "at least 1"),
+            (vec![(TAG_DAYS_VALID, "ten")], "whole number"),
+            (vec![(TAG_NEVER_EXPIRES, "yes")], "may only be \"true\""),
+            (
+                vec![(TAG_DAYS_VALID, "90"), (TAG_NEVER_EXPIRES, "true")],
+                "both set",
+            ),
+        ] {
+            let err = body(&tags, Ok(Interval::Exactly(30))).unwrap_err();
+            assert!(err.contains(expected), "{tags:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn key_format() {
+        let old = "cal_live_0123456789abcdef0123456789abcdef";
+        assert!(CalCom.looks_like_key(old, "cal_live_fedcba9876543210fedcba9876543210"));
+        assert!(!CalCom.looks_like_key(old, "cal_fedcba9876543210fedcba9876543210"));
+        assert!(!CalCom.looks_like_key(old, "cal_live_FEDCBA9876543210FEDCBA9876543210"));
+        assert!(CalCom.looks_like_key("legacy", "cal_fedcba9876543210fedcba9876543210"));
+        // Vendor input never panics, whatever bytes it has.
+        assert!(!CalCom.looks_like_key(old, "cal_日本0123456789abcdef0123456789abcde"));
+    }
+
+    #[test]
+    fn new_key_only_from_a_success_answer() {
+        assert_eq!(
+            CalCom.new_key(&json!({"status": "success", "data": {"apiKey": "cal_x"}})),
+            Some("cal_x")
+        );
+        assert_eq!(
+            CalCom.new_key(&json!({"status": "error", "data": {"apiKey": "cal_x"}})),
+            None
+        );
+        assert_eq!(
+            CalCom.new_key(&json!({"status": "success", "data": {}})),
+            None
+        );
+    }
+}

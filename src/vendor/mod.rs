@@ -1,0 +1,118 @@
+//! The vendors: one trait, one file each, one line each in [`ALL`].
+//!
+//! A vendor is described, not programmed: its endpoints, how it authenticates, where the new key
+//! is in the answer. [`VendorClient`] does the HTTP for all of them and turns every answer into an
+//! outcome the rotation logic can reason about (did the vendor rotate or not?).
+
+mod calcom;
+mod client;
+mod projectdiscovery;
+mod ringg;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use reqwest::Method;
+use reqwest::header::HeaderName;
+use serde_json::Value;
+
+pub use client::{RotateOutcome, VendorClient, Verdict};
+
+use crate::config::Interval;
+
+/// Every vendor this function can rotate. A fourth vendor is a new file and a line here.
+pub static ALL: &[&dyn Vendor] = &[
+    &calcom::CalCom,
+    &ringg::Ringg,
+    &projectdiscovery::ProjectDiscovery,
+];
+
+pub fn lookup(name: &str) -> Option<&'static dyn Vendor> {
+    ALL.iter().copied().find(|vendor| vendor.name() == name)
+}
+
+/// The accepted `rotation:vendor` values, for error messages.
+pub fn names() -> String {
+    ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// How a vendor expects the key on a request.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// `Authorization: Bearer <key>`
+    Bearer,
+    /// `<header>: <key>` (header names are case-insensitive; `http` keeps them in lower case)
+    Header(HeaderName),
+}
+
+/// A method and a path below the vendor's base URL.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+}
+
+pub trait Vendor: Send + Sync + fmt::Debug {
+    /// The `rotation:vendor` tag value.
+    fn name(&self) -> &'static str;
+    /// The environment variable with the deployer's default base URL.
+    fn env_base_url(&self) -> &'static str;
+    /// The vendor's public API base URL.
+    fn default_base_url(&self) -> &'static str;
+    /// Hosts a `rotation:base-url` tag may name without being listed in ROTATION_ALLOWED_HOSTS.
+    fn official_hosts(&self) -> &'static [&'static str];
+    fn auth(&self) -> Auth;
+    /// The call that makes a new key and invalidates the one presented.
+    fn rotate(&self) -> Endpoint;
+    /// A read-only call that succeeds only with a live key.
+    fn verify(&self) -> Endpoint;
+    /// The rotate call's JSON body, from the secret's tags and rotation schedule; `Err` explains
+    /// a tag that cannot be honoured.
+    fn rotate_body(
+        &self,
+        _tags: &HashMap<String, String>,
+        _interval: Result<Interval, String>,
+    ) -> Result<Option<Value>, String> {
+        Ok(None)
+    }
+    /// The new key in a successful rotate answer.
+    fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str>;
+    /// Whether a 2xx verify answer really vouches for the key.
+    fn verify_accepts(&self, _body: &Value) -> bool {
+        true
+    }
+    /// A sanity check on the new key's format. Only ever warns: a key the vendor made live is
+    /// always stored.
+    fn looks_like_key(&self, old: &str, new: &str) -> bool;
+}
+
+/// `8-4-4-4-12` hex digits, the shape of Ringg's and ProjectDiscovery's keys.
+pub(crate) fn is_uuid_shaped(key: &str) -> bool {
+    let groups: Vec<&str> = key.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_unique_and_found() {
+        for vendor in ALL {
+            assert!(std::ptr::addr_eq(lookup(vendor.name()).unwrap(), *vendor));
+        }
+        assert_eq!(names(), "calcom, ringg, projectdiscovery");
+        assert!(lookup("Calcom").is_none());
+    }
+
+    #[test]
+    fn uuid_shape() {
+        assert!(is_uuid_shaped("7251cb4b-3373-43a4-844c-b27a1d45e0c9"));
+        assert!(!is_uuid_shaped("7251cb4b--f52b-43a4-844c-b27a1d45e0c9"));
+        assert!(!is_uuid_shaped("cal_live_0123"));
+    }
+}

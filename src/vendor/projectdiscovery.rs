@@ -1,0 +1,52 @@
+//! ProjectDiscovery Cloud Platform. One key per user. `GET /v1/user` is how ProjectDiscovery's own
+//! tools validate a key: a 200 with an empty `email` means invalid.
+
+use reqwest::Method;
+use reqwest::header::HeaderName;
+use serde_json::Value;
+
+use super::{Auth, Endpoint, Vendor, is_uuid_shaped};
+
+#[derive(Debug)]
+pub struct ProjectDiscovery;
+
+impl Vendor for ProjectDiscovery {
+    fn name(&self) -> &'static str {
+        "projectdiscovery"
+    }
+    fn env_base_url(&self) -> &'static str {
+        "PROJECTDISCOVERY_BASE_URL"
+    }
+    fn default_base_url(&self) -> &'static str {
+        "https://api.projectdiscovery.io"
+    }
+    fn official_hosts(&self) -> &'static [&'static str] {
+        &["api.projectdiscovery.io", "api.dev.projectdiscovery.io"]
+    }
+    fn auth(&self) -> Auth {
+        Auth::Header(HeaderName::from_static("x-api-key"))
+    }
+    fn rotate(&self) -> Endpoint {
+        Endpoint {
+            method: Method::POST,
+            path: "/v1/user/apikey/rotate",
+        }
+    }
+    fn verify(&self) -> Endpoint {
+        Endpoint {
+            method: Method::GET,
+            path: "/v1/user",
+        }
+    }
+    fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
+        body["api_key"].as_str()
+    }
+    fn verify_accepts(&self, body: &Value) -> bool {
+        body["email"]
+            .as_str()
+            .is_some_and(|email| !email.is_empty())
+    }
+    fn looks_like_key(&self, _old: &str, new: &str) -> bool {
+        is_uuid_shaped(new)
+    }
+}

@@ -1,0 +1,47 @@
+//! Ringg AI. One workspace key; regenerating it invalidates the old one immediately. Error bodies
+//! are undocumented, so only status codes are read. `GET /workspace` echoes the key: never log it.
+
+use reqwest::Method;
+use reqwest::header::HeaderName;
+use serde_json::Value;
+
+use super::{Auth, Endpoint, Vendor, is_uuid_shaped};
+
+#[derive(Debug)]
+pub struct Ringg;
+
+impl Vendor for Ringg {
+    fn name(&self) -> &'static str {
+        "ringg"
+    }
+    fn env_base_url(&self) -> &'static str {
+        "RINGG_BASE_URL"
+    }
+    fn default_base_url(&self) -> &'static str {
+        "https://prod-api.ringg.ai/ca/api/v0"
+    }
+    fn official_hosts(&self) -> &'static [&'static str] {
+        &["prod-api.ringg.ai"]
+    }
+    fn auth(&self) -> Auth {
+        Auth::Header(HeaderName::from_static("x-api-key"))
+    }
+    fn rotate(&self) -> Endpoint {
+        Endpoint {
+            method: Method::PATCH,
+            path: "/workspace/api-key",
+        }
+    }
+    fn verify(&self) -> Endpoint {
+        Endpoint {
+            method: Method::GET,
+            path: "/workspace",
+        }
+    }
+    fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
+        body["new_api_key"].as_str()
+    }
+    fn looks_like_key(&self, _old: &str, new: &str) -> bool {
+        is_uuid_shaped(new)
+    }
+}
