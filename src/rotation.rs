@@ -142,7 +142,7 @@ impl Rotator {
             Step::CreateSecret => self.create_secret(event, &meta, &config, deadline).await,
             Step::SetSecret => self.set_secret(event, &config).await,
             Step::TestSecret => self.test_secret(event, &config, deadline).await,
-            Step::FinishSecret => self.finish_secret(event, &meta).await,
+            Step::FinishSecret => self.finish_secret(event, &meta, &config).await,
         }
     }
 
@@ -386,12 +386,14 @@ impl Rotator {
         }
     }
 
-    /// finishSecret: one compare-and-swap stage move.
+    /// finishSecret: one compare-and-swap stage move, and never onto a version without a key.
     async fn finish_secret(
         &self,
         event: &RotationEvent,
         meta: &SecretMeta,
+        config: &SecretConfig,
     ) -> Result<Outcome, ErrorKind> {
+        self.pending_key(event, config).await?;
         let current = meta.version_with(AWSCURRENT);
         self.store
             .make_current(&meta.arn, &event.token, current)

@@ -11,7 +11,8 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   "ScheduleExpression"?, "RotateImmediately"?}. With RotateImmediately = false the pending
   version carries the current value, as AWS does when it only runs testSecret.
 * `POST /_rotator/faults` queues failures for one operation: {"Operation": "PutSecretValue",
-  "Count": 4, "Status": 500, "Code": "InternalServiceError"}. Each matching call consumes one.
+  "Count": 4, "Status": 500, "Code": "InternalServiceError", "SecretId"?}. Each matching call
+  consumes one; with "SecretId" only calls naming exactly that secret id match.
 * `GET /_rotator/requests?Operation=PutSecretValue` lists the parameters of every such call
   (SecretString and SecretBinary left out), so tests can see ClientRequestToken and RotationToken.
 
@@ -42,7 +43,7 @@ from werkzeug.serving import make_server
 
 ACCOUNT = "123456789012"
 LOCK = threading.Lock()
-FAULTS: dict[str, list[dict[str, Any]]] = {}
+FAULTS: dict[tuple[str, str | None], list[dict[str, Any]]] = {}  # (operation, SecretId or None)
 REQUESTS: dict[str, list[dict[str, Any]]] = {}
 
 # moto reports RotationRules from AutomaticallyAfterDays alone; AWS also reports a
@@ -174,7 +175,7 @@ class Helper:
         params.pop("SecretString", None)
         params.pop("SecretBinary", None)
         with LOCK:
-            queue = FAULTS.get(operation) or []
+            queue = FAULTS.get((operation, params.get("SecretId"))) or FAULTS.get((operation, None)) or []
             fault = queue.pop(0) if queue else None
             params["InjectedFault"] = fault["Code"] if fault else None
             REQUESTS.setdefault(operation, []).append(params)
@@ -189,7 +190,8 @@ class Helper:
         if method == "POST" and path == "/_rotator/faults":
             fault = {"Status": int(body.get("Status", 500)), "Code": body.get("Code", "InternalServiceError")}
             with LOCK:
-                FAULTS.setdefault(body["Operation"], []).extend([fault] * int(body.get("Count", 1)))
+                key = (body["Operation"], body.get("SecretId"))
+                FAULTS.setdefault(key, []).extend([fault] * int(body.get("Count", 1)))
             return _json_response(start_response, 200, {"queued": int(body.get("Count", 1))})
         if method == "GET" and path == "/_rotator/requests":
             operation = parse_qs(environ.get("QUERY_STRING", "")).get("Operation", [""])[0]

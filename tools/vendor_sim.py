@@ -24,6 +24,7 @@ Control routes (JSON):
     {"hang_after_rotate": s}   rotate, then wait s seconds before answering (once)
     {"empty_after_rotate": n}  rotate, then answer 200 without the key, n times
     {"rate_limit": n, "reset_seconds": s}  answer 429 to the next n requests of this account
+    {"rate_limit_rotate": n, "reset_seconds": s}  answer 429 to the next n rotate calls only
     {"refuse_verifications": n}  answer 401 to the next n verify calls with the live key
 * `POST /_sim/accounts/<id>/revoke` invalidates the live key without telling anyone
   (a person rotated it in the vendor's dashboard).
@@ -63,6 +64,7 @@ FAULT_NAMES = (
     "hang_after_rotate",
     "empty_after_rotate",
     "rate_limit",
+    "rate_limit_rotate",
     "reset_seconds",
     "refuse_verifications",
 )
@@ -203,6 +205,9 @@ class Handler(BaseHTTPRequestHandler):
                 faults = account["faults"]
                 if faults["rate_limit"] > 0:
                     faults["rate_limit"] -= 1
+                    return self.rate_limited(vendor, float(faults["reset_seconds"] or 1))
+                if action == "rotate" and faults["rate_limit_rotate"] > 0:
+                    faults["rate_limit_rotate"] -= 1
                     return self.rate_limited(vendor, float(faults["reset_seconds"] or 1))
             if vendor == "calcom" and key is not None:
                 limited = self.calcom_window(key)

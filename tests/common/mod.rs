@@ -1,0 +1,419 @@
+//! The test bench: moto (Secrets Manager) and the vendor simulator, started once per test binary
+//! on loopback, and helpers to walk the real rotation protocol against them.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use api_key_rotator::config::{Settings, Timing};
+use api_key_rotator::store::Store;
+use api_key_rotator::vendor::VendorClient;
+use api_key_rotator::{Error, Outcome, Rotator};
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::{Credentials, Region};
+use aws_sdk_secretsmanager::types::Tag;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+pub use api_key_rotator::config::{TAG_BASE_URL, TAG_KEY_FIELD, TAG_VENDOR};
+
+/// One peer process. Its stdin is kept open; when the test binary exits the pipe closes and the
+/// peer stops itself (`--exit-on-stdin-eof`).
+struct Peer {
+    endpoint: String,
+    _child: Child,
+    _stdin: Mutex<ChildStdin>,
+}
+
+struct Peers {
+    moto: Peer,
+    sim: Peer,
+}
+
+static PEERS: OnceLock<Peers> = OnceLock::new();
+
+fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("ROTATOR_PYTHON") {
+        return python.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "moto is not installed: {} is missing. Run ./scripts/test (it creates .venv and installs moto[server] from tools/requirements.txt), or set ROTATOR_PYTHON to a Python that has moto[server].",
+        venv.display()
+    );
+    venv
+}
+
+fn start(script: &str) -> Peer {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let log_dir = root.join("target/test-peers");
+    std::fs::create_dir_all(&log_dir).expect("create target/test-peers");
+    let log_path = log_dir.join(format!("{script}.{}.log", std::process::id()));
+    let log = std::fs::File::create(&log_path).expect("create the peer's log file");
+    let mut child = Command::new(python())
+        .arg(root.join("tools").join(script))
+        .arg("--exit-on-stdin-eof")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start tools/{script}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("read the peer's first line");
+    let endpoint = serde_json::from_str::<Value>(&line)
+        .ok()
+        .and_then(|v| v["endpoint"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!(
+                "tools/{script} did not start (is moto[server] installed? run ./scripts/test). Its output:\n{line}\n{log}"
+            )
+        });
+    let stdin = Mutex::new(child.stdin.take().expect("piped stdin"));
+    Peer {
+        endpoint,
+        _child: child,
+        _stdin: stdin,
+    }
+}
+
+fn peers() -> &'static Peers {
+    PEERS.get_or_init(|| Peers {
+        moto: start("moto_server.py"),
+        sim: start("vendor_sim.py"),
+    })
+}
+
+/// A name no other test (or earlier run against the same peers) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Timings scaled down for tests; the logic is the same as in production.
+pub fn fast_timing() -> Timing {
+    Timing {
+        vendor_timeout: Duration::from_secs(1),
+        min_vendor_timeout: Duration::from_millis(200),
+        store_budget: Duration::from_secs(4),
+        test_budget: Duration::from_secs(3),
+        safety_margin: Duration::from_millis(200),
+        initial_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(400),
+        rotate_attempts: 3,
+    }
+}
+
+pub struct Bench {
+    pub sm: Client,
+    pub http: reqwest::Client,
+    pub moto: String,
+    pub sim: String,
+}
+
+/// A simulated vendor account with its one live key.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: String,
+    pub vendor: String,
+    pub key: String,
+}
+
+pub async fn bench() -> Bench {
+    let peers = peers();
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .endpoint_url(&peers.moto.endpoint)
+        .build();
+    Bench {
+        sm: Client::from_conf(config),
+        http: reqwest::Client::new(),
+        moto: peers.moto.endpoint.clone(),
+        sim: peers.sim.endpoint.clone(),
+    }
+}
+
+impl Bench {
+    pub fn sim_base(&self, vendor: &str) -> String {
+        let prefix = match vendor {
+            "calcom" => "/calcom",
+            "ringg" => "/ringg/ca/api/v0",
+            "projectdiscovery" => "/projectdiscovery",
+            other => panic!("no simulator prefix for {other}"),
+        };
+        format!("{}{prefix}", self.sim)
+    }
+
+    /// The environment a deployer would give the function: every vendor pointed at the simulator.
+    pub fn env(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("CALCOM_BASE_URL".into(), self.sim_base("calcom")),
+            ("RINGG_BASE_URL".into(), self.sim_base("ringg")),
+            (
+                "PROJECTDISCOVERY_BASE_URL".into(),
+                self.sim_base("projectdiscovery"),
+            ),
+        ])
+    }
+
+    pub fn settings_from(&self, env: HashMap<String, String>) -> Settings {
+        let mut settings =
+            Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");
+        settings.timing = fast_timing();
+        settings
+    }
+
+    pub fn rotator(&self) -> Rotator {
+        self.rotator_with(self.settings_from(self.env()))
+    }
+
+    pub fn rotator_with(&self, settings: Settings) -> Rotator {
+        Rotator::new(
+            Store::new(self.sm.clone()),
+            VendorClient::new().expect("HTTP client"),
+            settings,
+        )
+    }
+
+    // -- the vendor simulator ---------------------------------------------------------------
+
+    pub async fn account(&self, vendor: &str) -> Account {
+        let body = self
+            .post(
+                &format!("{}/_sim/accounts", self.sim),
+                json!({ "vendor": vendor }),
+            )
+            .await;
+        Account {
+            id: body["account"].as_str().unwrap().into(),
+            vendor: vendor.into(),
+            key: body["key"].as_str().unwrap().into(),
+        }
+    }
+
+    pub async fn state(&self, account: &Account) -> Value {
+        self.get(&format!("{}/_sim/accounts/{}", self.sim, account.id))
+            .await
+    }
+
+    pub async fn faults(&self, account: &Account, faults: Value) {
+        self.post(
+            &format!("{}/_sim/accounts/{}/faults", self.sim, account.id),
+            faults,
+        )
+        .await;
+    }
+
+    pub async fn revoke(&self, account: &Account) {
+        self.post(
+            &format!("{}/_sim/accounts/{}/revoke", self.sim, account.id),
+            json!({}),
+        )
+        .await;
+    }
+
+    /// The simulator's live key for the account.
+    pub async fn live_key(&self, account: &Account) -> String {
+        self.state(account).await["live_key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn counter(&self, account: &Account, name: &str) -> u64 {
+        self.state(account).await[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no counter {name}"))
+    }
+
+    // -- Secrets Manager (moto) ----------------------------------------------------------------
+
+    pub async fn create_secret(&self, value: &str, tags: &[(&str, &str)]) -> String {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+            .collect();
+        let out = self
+            .sm
+            .create_secret()
+            .name(unique("secret"))
+            .secret_string(value)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .expect("CreateSecret");
+        out.arn().unwrap().to_owned()
+    }
+
+    /// What AWS does before it invokes createSecret: rotation enabled, and a new version id
+    /// carrying AWSPENDING with no value. `extra` may set AutomaticallyAfterDays,
+    /// ScheduleExpression or RotateImmediately.
+    pub async fn begin_rotation(&self, arn: &str, extra: Value) -> String {
+        let token = unique("token00000000000000000000000000");
+        let mut body =
+            json!({ "SecretId": arn, "ClientRequestToken": token, "AutomaticallyAfterDays": 30 });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        let answer = self
+            .post(&format!("{}/_rotator/begin-rotation", self.moto), body)
+            .await;
+        answer["VersionId"]
+            .as_str()
+            .expect("begin-rotation answers a VersionId")
+            .to_owned()
+    }
+
+    /// Makes the next `count` calls of `operation` on the secret `arn` fail.
+    pub async fn moto_faults(
+        &self,
+        operation: &str,
+        arn: &str,
+        count: u32,
+        status: u16,
+        code: &str,
+    ) {
+        self.post(
+            &format!("{}/_rotator/faults", self.moto),
+            json!({ "Operation": operation, "SecretId": arn, "Count": count, "Status": status, "Code": code }),
+        )
+        .await;
+    }
+
+    /// The parameters of every call of `operation` on the secret `arn` (values left out).
+    pub async fn moto_requests(&self, operation: &str, arn: &str) -> Vec<Value> {
+        let all = self
+            .get(&format!(
+                "{}/_rotator/requests?Operation={operation}",
+                self.moto
+            ))
+            .await;
+        all["Requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["SecretId"] == arn)
+            .cloned()
+            .collect()
+    }
+
+    pub async fn stages(&self, arn: &str) -> HashMap<String, Vec<String>> {
+        let out = self
+            .sm
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .expect("DescribeSecret");
+        out.version_ids_to_stages().cloned().unwrap_or_default()
+    }
+
+    pub async fn value(&self, arn: &str, stage: &str) -> String {
+        let out = self
+            .sm
+            .get_secret_value()
+            .secret_id(arn)
+            .version_stage(stage)
+            .send()
+            .await
+            .expect("GetSecretValue");
+        out.secret_string().unwrap().to_owned()
+    }
+
+    // -- running the Lambda's logic ------------------------------------------------------------
+
+    pub async fn step(
+        &self,
+        rotator: &Rotator,
+        step: &str,
+        arn: &str,
+        token: &str,
+    ) -> Result<Outcome, Error> {
+        self.step_with(rotator, event(step, arn, token), Duration::from_secs(30))
+            .await
+    }
+
+    pub async fn step_with(
+        &self,
+        rotator: &Rotator,
+        event: Value,
+        time_left: Duration,
+    ) -> Result<Outcome, Error> {
+        rotator.handle(&event, Instant::now() + time_left).await
+    }
+
+    /// createSecret, setSecret, testSecret and finishSecret on one token, each expected to work.
+    pub async fn rotate(&self, rotator: &Rotator, arn: &str) -> String {
+        let token = self.begin_rotation(arn, json!({})).await;
+        for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+            let outcome = self.step(rotator, step, arn, &token).await;
+            assert_eq!(
+                outcome.as_ref().ok(),
+                Some(&Outcome::Done),
+                "{step}: {outcome:?}"
+            );
+        }
+        token
+    }
+
+    async fn post(&self, url: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        assert!(
+            response.status().is_success(),
+            "POST {url}: {}",
+            response.status()
+        );
+        response.json().await.expect("JSON answer")
+    }
+
+    async fn get(&self, url: &str) -> Value {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert!(
+            response.status().is_success(),
+            "GET {url}: {}",
+            response.status()
+        );
+        response.json().await.expect("JSON answer")
+    }
+}
+
+/// The event Secrets Manager would send.
+pub fn event(step: &str, arn: &str, token: &str) -> Value {
+    json!({ "Step": step, "SecretId": arn, "ClientRequestToken": token })
+}
+
+/// A secret value with the key among other fields, in a deliberate order.
+pub fn json_secret(field: &str, key: &str) -> String {
+    format!(
+        r#"{{"account":"ops@example.test","{field}":"{key}","region":"eu","extra":{{"b":1,"a":[true,null]}}}}"#
+    )
+}
