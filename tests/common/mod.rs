@@ -20,12 +20,15 @@ use aws_sdk_secretsmanager::types::Tag;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+#[allow(unused_imports)]
 pub use api_key_rotator::config::{TAG_BASE_URL, TAG_KEY_FIELD, TAG_VENDOR};
 
 /// One peer process. Its stdin is kept open; when the test binary exits the pipe closes and the
 /// peer stops itself (`--exit-on-stdin-eof`).
-struct Peer {
-    endpoint: String,
+pub struct Peer {
+    /// The JSON line the peer printed once listening.
+    pub info: Value,
+    pub endpoint: String,
     _child: Child,
     _stdin: Mutex<ChildStdin>,
 }
@@ -50,7 +53,8 @@ fn python() -> PathBuf {
     venv
 }
 
-fn start(script: &str) -> Peer {
+/// Starts `tools/<script>` with the project's Python and waits until it listens.
+pub fn start(script: &str) -> Peer {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let log_dir = root.join("target/test-peers");
     std::fs::create_dir_all(&log_dir).expect("create target/test-peers");
@@ -68,9 +72,10 @@ fn start(script: &str) -> Peer {
     BufReader::new(child.stdout.take().expect("piped stdout"))
         .read_line(&mut line)
         .expect("read the peer's first line");
-    let endpoint = serde_json::from_str::<Value>(&line)
-        .ok()
-        .and_then(|v| v["endpoint"].as_str().map(str::to_owned))
+    let info = serde_json::from_str::<Value>(&line).unwrap_or(Value::Null);
+    let endpoint = info["endpoint"]
+        .as_str()
+        .map(str::to_owned)
         .unwrap_or_else(|| {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             panic!(
@@ -79,6 +84,7 @@ fn start(script: &str) -> Peer {
         });
     let stdin = Mutex::new(child.stdin.take().expect("piped stdin"));
     Peer {
+        info,
         endpoint,
         _child: child,
         _stdin: stdin,

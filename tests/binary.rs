@@ -1,0 +1,140 @@
+//! The real binary under the real Lambda runtime client, driven through a Runtime API emulator,
+//! with the most verbose logging Lambda allows: errors reach the caller typed, and no key or
+//! RotationToken reaches stdout (lambda_runtime itself prints raw events at TRACE).
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::{Value, json};
+
+const ROTATION_TOKEN: &str = "rotation-token-through-the-runtime-0123456789";
+
+struct Function {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    runtime: Peer,
+}
+
+impl Function {
+    fn start(bench: &Bench) -> Function {
+        let runtime = start("runtime_api.py");
+        let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+            "target/test-peers/function.{}.log",
+            std::process::id()
+        ));
+        let child = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"))
+            .env_clear()
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                runtime.info["runtime_api"].as_str().unwrap(),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "api-key-rotator")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &bench.moto)
+            .envs(bench.env())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the function binary");
+        Function {
+            child,
+            log,
+            runtime,
+        }
+    }
+
+    async fn invoke(&self, bench: &Bench, event: Value) -> Value {
+        let url = format!("{}/_emu/invoke", self.runtime.endpoint);
+        let response = bench
+            .http
+            .post(url)
+            .json(&json!({"event": event, "timeout_ms": 60000}))
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_binary_rotates_and_its_trace_logs_hold_no_secret() {
+    let bench = bench().await;
+    let function = Function::start(&bench);
+
+    let account = bench.account("calcom").await;
+    let arn = bench
+        .create_secret(
+            &json_secret("api_key", &account.key),
+            &[(TAG_VENDOR, "calcom")],
+        )
+        .await;
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let mut event = event(step, &arn, &token);
+        event["RotationToken"] = json!(ROTATION_TOKEN);
+        let answer = function.invoke(&bench, event).await;
+        assert_eq!(answer["ok"], true, "{step}: {answer}");
+    }
+    let new_key = bench.live_key(&account).await;
+    assert_eq!(
+        bench.value(&arn, "AWSCURRENT").await,
+        json_secret("api_key", &new_key)
+    );
+    assert_eq!(
+        bench.moto_requests("PutSecretValue", &arn).await[0]["RotationToken"],
+        ROTATION_TOKEN
+    );
+
+    // Errors reach the caller with their type.
+    let answer = function
+        .invoke(&bench, json!({"Step": "create_secret", "SecretId": arn, "ClientRequestToken": token, "RotationToken": ROTATION_TOKEN}))
+        .await;
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["error"]["errorType"], "InvalidEvent", "{answer}");
+    let dead = bench.account("ringg").await;
+    let arn = bench
+        .create_secret(&dead.key, &[(TAG_VENDOR, "ringg")])
+        .await;
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    bench.revoke(&dead).await;
+    let answer = function
+        .invoke(&bench, event("createSecret", &arn, &token))
+        .await;
+    assert_eq!(
+        answer["error"]["errorType"], "VendorRejectedKey",
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains(&arn)
+    );
+
+    let logs = function.stop();
+    assert!(
+        logs.contains("\"level\":\"DEBUG\"") && logs.contains("rotation step finished"),
+        "TRACE logging was on:\n{logs}"
+    );
+    for secret in [ROTATION_TOKEN, &account.key, &new_key, &dead.key] {
+        assert!(!logs.contains(secret), "a secret reached stdout:\n{logs}");
+    }
+    assert!(
+        !logs.contains("raw JSON event"),
+        "lambda_runtime's TRACE event dump must be filtered out"
+    );
+}
