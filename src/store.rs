@@ -297,3 +297,158 @@ impl Store {
             .map_err(|e| StoreError::from_sdk("UpdateSecretVersionStage", &e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+    use aws_sdk_secretsmanager::operation::put_secret_value::{
+        PutSecretValueError, PutSecretValueOutput,
+    };
+    use aws_sdk_secretsmanager::types::error::ResourceExistsException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    fn timing() -> Timing {
+        Timing {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(4),
+            ..Timing::default()
+        }
+    }
+
+    fn until() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    fn error_body(code: &str) -> Option<String> {
+        Some(format!(r#"{{"__type":"{code}","message":"from a mock"}}"#))
+    }
+
+    fn resource_exists() -> PutSecretValueError {
+        PutSecretValueError::ResourceExistsException(
+            ResourceExistsException::builder().message("in use").build(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_answer_was_lost_is_recognised() {
+        // The first attempt landed, its answer did not; the retry meets ResourceExistsException.
+        let put = mock!(Client::put_secret_value).then_error(resource_exists);
+        let read = mock!(Client::get_secret_value)
+            .match_requests(|r| {
+                r.version_id() == Some("token-1") && r.version_stage() == Some(AWSPENDING)
+            })
+            .then_output(|| {
+                GetSecretValueOutput::builder()
+                    .secret_string("{\"api_key\":\"new\"}")
+                    .build()
+            });
+        let store = Store::new(mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&put, &read]
+        ));
+        let value = Sensitive::new("{\"api_key\":\"new\"}");
+        let attempts = store
+            .put_pending("s", "token-1", &value, None, until(), &timing())
+            .await
+            .unwrap();
+        assert_eq!((attempts, put.num_calls(), read.num_calls()), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_different_value_under_the_token_is_not_overwritten_or_retried() {
+        let put = mock!(Client::put_secret_value).then_error(resource_exists);
+        let read = mock!(Client::get_secret_value).then_output(|| {
+            GetSecretValueOutput::builder()
+                .secret_string("other")
+                .build()
+        });
+        let store = Store::new(mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&put, &read]
+        ));
+        let err = store
+            .put_pending(
+                "s",
+                "token-1",
+                &Sensitive::new("mine"),
+                None,
+                until(),
+                &timing(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            !err.transient && err.message.contains("different value"),
+            "{err:?}"
+        );
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn throttling_and_server_errors_are_retried_permanent_errors_are_not() {
+        let put = mock!(Client::put_secret_value)
+            .sequence()
+            .http_status(400, error_body("ThrottlingException"))
+            .http_status(503, error_body("ServiceUnavailable"))
+            .http_status(500, error_body("InternalServiceError"))
+            .output(|| PutSecretValueOutput::builder().build())
+            .build();
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put]));
+        let attempts = store
+            .put_pending("s", "t", &Sensitive::new("v"), None, until(), &timing())
+            .await
+            .unwrap();
+        assert_eq!(attempts, 4);
+
+        let denied = mock!(Client::put_secret_value)
+            .sequence()
+            .http_status(400, error_body("AccessDeniedException"))
+            .times(5)
+            .build();
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&denied]));
+        let err = store
+            .put_pending("s", "t", &Sensitive::new("v"), None, until(), &timing())
+            .await
+            .unwrap_err();
+        assert!(
+            !err.transient && err.message.contains("AccessDeniedException"),
+            "{err:?}"
+        );
+        assert_eq!(denied.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_the_deadline() {
+        let put = mock!(Client::put_secret_value)
+            .sequence()
+            .http_status(500, error_body("InternalServiceError"))
+            .times(10_000)
+            .build();
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put]));
+        let started = Instant::now();
+        let err = store
+            .put_pending(
+                "s",
+                "t",
+                &Sensitive::new("v"),
+                None,
+                Instant::now() + Duration::from_millis(300),
+                &timing(),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("gave up after"), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(
+            put.num_calls() > 3,
+            "it kept trying until the deadline: {}",
+            put.num_calls()
+        );
+    }
+}

@@ -193,7 +193,8 @@ async fn custom_key_field() {
 async fn calcom_expiry_tags_default_and_refusal() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    let cases: [(&[(&str, &str)], Value, Value); 5] = [
+    type Tags<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Tags, Value, Value); 5] = [
         (
             &[],
             json!({"AutomaticallyAfterDays": 30}),
