@@ -14,7 +14,7 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep, timeout_at};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::{Interval, SecretConfig, Settings};
@@ -88,7 +88,17 @@ impl Rotator {
         );
         async {
             let mut context = Context { secret: Some(event.secret_id.clone()), step: Some(event.step), vendor: None };
-            let result = self.run(&event, deadline, &mut context).await;
+            // A backstop for calls without their own deadline (the guards' Secrets Manager calls).
+            // It fires after the storage loop's own cut-off, so it never interrupts storing a key.
+            let backstop = before(deadline, self.settings.timing.safety_margin / 2);
+            // Boxed: the step futures nest deep enough to exceed the compiler's layout query limit.
+            let step = Box::pin(self.run(&event, deadline, &mut context));
+            let result = match timeout_at(backstop, step).await {
+                Ok(result) => result,
+                Err(_) => Err(ErrorKind::Timeout(
+                    "the step did not finish before the Lambda deadline (Secrets Manager or the vendor was too slow). Secrets Manager will retry; check the function's timeout (60 s or more) and its network path".into(),
+                )),
+            };
             let duration_ms = started.elapsed().as_millis() as u64;
             match &result {
                 Ok(outcome) => info!(outcome = outcome.as_str(), duration_ms, "rotation step finished"),
@@ -301,6 +311,7 @@ impl Rotator {
                         "the vendor is rate limiting (nothing rotated); waiting for its reset"
                     );
                     sleep(wait).await;
+                    last_failure = "rate limited (HTTP 429)".into();
                     continue;
                 }
                 RotateOutcome::NotSent(reason) => reason,

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Benchmark of the release binary: cold init, warm full-rotation latency, peak RSS.
+
+* cold init: from spawning the process to its first poll of the Runtime API
+  (`GET /2018-06-01/runtime/invocation/next`), over --cold runs.
+* warm rotation: one process; the four steps of a rotation, each sent through the Runtime API
+  emulator, against moto and the vendor simulator (vendors in turn), over --rotations runs after
+  one warm-up rotation. Setting up each secret is not timed.
+* peak RSS: VmHWM of the warm process after all rotations.
+
+Targets (issue 2): cold init <= 25 ms, peak RSS <= 32 MB. This reports numbers; it asserts nothing.
+Run it with scripts/bench, which builds the release binary first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import boto3  # noqa: E402  (installed with moto)
+import runtime_api  # noqa: E402
+
+VENDOR_PREFIX = {"calcom": "/calcom", "ringg": "/ringg/ca/api/v0", "projectdiscovery": "/projectdiscovery"}
+STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+
+
+def start_peer(script: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tools" / script), "--exit-on-stdin-eof"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, json.loads(proc.stdout.readline())["endpoint"]
+
+
+def http(method: str, url: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def function_env(runtime: str, moto: str, sim: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_LAMBDA_RUNTIME_API": runtime,
+        "AWS_LAMBDA_FUNCTION_NAME": "api-key-rotator",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
+    }
+    for vendor, prefix in VENDOR_PREFIX.items():
+        env[f"{vendor.upper()}_BASE_URL"] = sim + prefix
+    return env
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"min {min(values):7.2f}  median {statistics.median(values):7.2f}  "
+        f"p95 {percentile(values, 0.95):7.2f}  max {max(values):7.2f}"
+    )
+
+
+def cold_init(binary: Path, env_for: Any, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        server, state = runtime_api.serve()
+        host, port = server.server_address[:2]
+        started = time.time()
+        proc = subprocess.Popen([str(binary)], env=env_for(f"{host}:{port}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while state.first_poll_at is None:
+            if proc.poll() is not None:
+                raise SystemExit(f"the function exited with {proc.returncode} before polling")
+            time.sleep(0.0002)
+        times.append((state.first_poll_at - started) * 1000)
+        proc.kill()
+        proc.wait()
+        server.shutdown()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--binary", default=str(ROOT / "target/release/api-key-rotator"))
+    parser.add_argument("--cold", type=int, default=30, help="cold starts to time")
+    parser.add_argument("--rotations", type=int, default=30, help="warm rotations to time")
+    args = parser.parse_args()
+    binary = Path(args.binary)
+    if not binary.exists():
+        raise SystemExit(f"{binary} is missing: run scripts/bench (it builds the release binary)")
+
+    moto_proc, moto = start_peer("moto_server.py")
+    sim_proc, sim = start_peer("vendor_sim.py")
+    sm = boto3.client("secretsmanager", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    env_for = lambda runtime: function_env(runtime, moto, sim)  # noqa: E731
+
+    cold = cold_init(binary, env_for, args.cold)
+
+    server, state = runtime_api.serve()
+    host, port = server.server_address[:2]
+    emulator = f"http://{host}:{port}"
+    proc = subprocess.Popen([str(binary)], env=env_for(f"{host}:{port}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    vendors = list(VENDOR_PREFIX)
+    totals: list[float] = []
+    per_step: dict[str, list[float]] = {step: [] for step in STEPS}
+    for i in range(args.rotations + 1):
+        vendor = vendors[i % len(vendors)]
+        account = http("POST", f"{sim}/_sim/accounts", {"vendor": vendor})
+        arn = sm.create_secret(
+            Name=f"bench-{os.getpid()}-{i}",
+            SecretString=json.dumps({"api_key": account["key"], "note": "bench"}),
+            Tags=[{"Key": "rotation:vendor", "Value": vendor}],
+        )["ARN"]
+        token = http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})["VersionId"]
+        total = 0.0
+        for step in STEPS:
+            answer = http("POST", f"{emulator}/_emu/invoke", {"event": {"Step": step, "SecretId": arn, "ClientRequestToken": token}, "timeout_ms": 60000})
+            if not answer.get("ok"):
+                raise SystemExit(f"{step} failed: {answer.get('error')}")
+            if i > 0:  # the first rotation warms the process up
+                per_step[step].append(answer["duration_ms"])
+            total += answer["duration_ms"]
+        if i > 0:
+            totals.append(total)
+
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    proc.kill()
+    proc.wait()
+    server.shutdown()
+    for peer in (moto_proc, sim_proc):
+        assert peer.stdin is not None
+        peer.stdin.close()
+        peer.wait(timeout=10)
+
+    size = binary.stat().st_size / 1e6
+    print(f"binary: {binary} ({size:.1f} MB)")
+    print(f"cold init, spawn to first Runtime API poll, ms ({args.cold} runs): {summary(cold)}   target <= 25")
+    print(f"warm full rotation (4 steps), ms ({args.rotations} runs):      {summary(totals)}")
+    for step in STEPS:
+        print(f"  {step:<13} ms: {summary(per_step[step])}")
+    print(f"peak RSS (VmHWM) of the warm process: {peak_kb / 1024:.1f} MiB   target <= 32 MB")
+
+
+if __name__ == "__main__":
+    main()
