@@ -111,6 +111,9 @@ def public(account: dict[str, Any]) -> dict[str, Any]:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "vendor-sim/1"
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle meets the
+    # client's delayed ACK and every answer waits ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         if self.server.verbose:  # type: ignore[attr-defined]
