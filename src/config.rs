@@ -80,17 +80,11 @@ impl Settings {
     /// Reads `CALCOM_BASE_URL` and the other vendors' variables, and `ROTATION_ALLOWED_HOSTS`.
     /// Empty values mean "not set".
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut base_urls = HashMap::new();
         for vendor in vendor::ALL {
             let url = match get(vendor.env_base_url()) {
-                Some(text) => {
-                    parse_base_url(&text).map_err(|e| format!("{}: {e}", vendor.env_base_url()))?
-                }
+                Some(text) => parse_base_url(&text).map_err(|e| format!("{}: {e}", vendor.env_base_url()))?,
                 None => Url::parse(vendor.default_base_url()).map_err(|e| e.to_string())?,
             };
             base_urls.insert(vendor.name(), url);
@@ -100,17 +94,11 @@ impl Settings {
                 .split(',')
                 .map(str::trim)
                 .filter(|entry| !entry.is_empty())
-                .map(|entry| {
-                    parse_allowed_host(entry).map_err(|e| format!("{ENV_ALLOWED_HOSTS}: {e}"))
-                })
+                .map(|entry| parse_allowed_host(entry).map_err(|e| format!("{ENV_ALLOWED_HOSTS}: {e}")))
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
-        Ok(Settings {
-            base_urls,
-            allowed_hosts,
-            timing: Timing::default(),
-        })
+        Ok(Settings { base_urls, allowed_hosts, timing: Timing::default() })
     }
 
     /// The base URL for one secret: its `rotation:base-url` tag if the host is approved, else the
@@ -155,7 +143,10 @@ pub fn parse_base_url(text: &str) -> Result<Url, String> {
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
-        "http" => Err("http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://".into()),
+        "http" => {
+            Err("http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://"
+                .into())
+        }
         other => Err(format!("scheme {other}:// is not allowed; use https://")),
     }
 }
@@ -182,9 +173,7 @@ fn host_text(url: &Url) -> String {
 /// `host`, `host:port`, `[v6]` or `[v6]:port`.
 fn parse_allowed_host(entry: &str) -> Result<AllowedHost, String> {
     let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("{entry:?}: missing ']'"))?;
+        let (host, after) = rest.split_once(']').ok_or_else(|| format!("{entry:?}: missing ']'"))?;
         match after {
             "" => (host, None),
             _ => (
@@ -205,12 +194,8 @@ fn parse_allowed_host(entry: &str) -> Result<AllowedHost, String> {
     if host.is_empty() || host.contains(['/', ':', '@', ' ']) && host.parse::<IpAddr>().is_err() {
         return Err(format!("{entry:?} is not a host or host:port"));
     }
-    let port = port
-        .map(|p| {
-            p.parse::<u16>()
-                .map_err(|_| format!("{entry:?}: {p:?} is not a port"))
-        })
-        .transpose()?;
+    let port =
+        port.map(|p| p.parse::<u16>().map_err(|_| format!("{entry:?}: {p:?} is not a port"))).transpose()?;
     let host = match host.parse::<IpAddr>() {
         Ok(ip) => ip.to_string(),
         Err(_) => host.to_ascii_lowercase(),
@@ -235,34 +220,20 @@ impl SecretConfig {
         settings: &Settings,
     ) -> Result<Self, String> {
         let name = tags.get(TAG_VENDOR).map(|v| v.trim()).ok_or_else(|| {
-            format!(
-                "the secret has no {TAG_VENDOR} tag; set it to one of {}",
-                vendor::names()
-            )
+            format!("the secret has no {TAG_VENDOR} tag; set it to one of {}", vendor::names())
         })?;
-        let vendor = vendor::lookup(name).ok_or_else(|| {
-            format!(
-                "{TAG_VENDOR} is {name:?}; expected one of {}",
-                vendor::names()
-            )
-        })?;
+        let vendor = vendor::lookup(name)
+            .ok_or_else(|| format!("{TAG_VENDOR} is {name:?}; expected one of {}", vendor::names()))?;
         let key_field = match tags.get(TAG_KEY_FIELD).map(|v| v.trim()) {
             None => DEFAULT_KEY_FIELD.to_owned(),
             Some("") => {
-                return Err(format!(
-                    "{TAG_KEY_FIELD} is empty; remove it to use \"{DEFAULT_KEY_FIELD}\""
-                ));
+                return Err(format!("{TAG_KEY_FIELD} is empty; remove it to use \"{DEFAULT_KEY_FIELD}\""));
             }
             Some(field) => field.to_owned(),
         };
         let base_url = settings.base_url(vendor, tags.get(TAG_BASE_URL).map(String::as_str))?;
         let rotate_body = vendor.rotate_body(tags, interval)?;
-        Ok(SecretConfig {
-            vendor,
-            key_field,
-            base_url,
-            rotate_body,
-        })
+        Ok(SecretConfig { vendor, key_field, base_url, rotate_body })
     }
 }
 
@@ -283,19 +254,14 @@ impl Interval {
             return Self::from_expression(expression);
         }
         match after_days {
-            Some(days) if days >= 1 => {
-                Ok(Interval::Exactly(u32::try_from(days).unwrap_or(u32::MAX)))
-            }
+            Some(days) if days >= 1 => Ok(Interval::Exactly(u32::try_from(days).unwrap_or(u32::MAX))),
             _ => Ok(Interval::Unknown),
         }
     }
 
     fn from_expression(expression: &str) -> Result<Self, String> {
         let bad = || format!("cannot read the rotation schedule {expression:?}");
-        if let Some(body) = expression
-            .strip_prefix("rate(")
-            .and_then(|r| r.strip_suffix(')'))
-        {
+        if let Some(body) = expression.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
             let (count, unit) = body.trim().split_once(' ').ok_or_else(bad)?;
             let count: u32 = count.parse().map_err(|_| bad())?;
             let days = match unit.trim() {
@@ -305,10 +271,7 @@ impl Interval {
             };
             return Ok(Interval::Exactly(days.max(1)));
         }
-        if let Some(body) = expression
-            .strip_prefix("cron(")
-            .and_then(|r| r.strip_suffix(')'))
-        {
+        if let Some(body) = expression.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
             let fields: Vec<&str> = body.split_whitespace().collect();
             let month = fields.get(3).ok_or_else(bad)?;
             // Every month: no two runs are more than 62 days apart (31 Aug -> 31 Oct). Otherwise
@@ -325,8 +288,7 @@ mod tests {
 
     fn settings(allowed: &str) -> Settings {
         let allowed = allowed.to_owned();
-        Settings::from_lookup(move |name| (name == ENV_ALLOWED_HOSTS).then(|| allowed.clone()))
-            .unwrap()
+        Settings::from_lookup(move |name| (name == ENV_ALLOWED_HOSTS).then(|| allowed.clone())).unwrap()
     }
 
     fn calcom() -> &'static dyn Vendor {
@@ -336,26 +298,14 @@ mod tests {
     #[test]
     fn defaults_and_env_overrides() {
         let s = Settings::from_lookup(|_| None).unwrap();
-        assert_eq!(
-            s.base_url(calcom(), None).unwrap().as_str(),
-            "https://api.cal.com/"
-        );
-        let s = Settings::from_lookup(|n| {
-            (n == "CALCOM_BASE_URL").then(|| "http://127.0.0.1:9/calcom".into())
-        })
-        .unwrap();
-        assert_eq!(
-            s.base_url(calcom(), None).unwrap().as_str(),
-            "http://127.0.0.1:9/calcom"
-        );
-        let err = Settings::from_lookup(|n| {
-            (n == "RINGG_BASE_URL").then(|| "http://ringg.internal".into())
-        })
-        .unwrap_err();
-        assert!(
-            err.starts_with("RINGG_BASE_URL: http:// is allowed only for loopback"),
-            "{err}"
-        );
+        assert_eq!(s.base_url(calcom(), None).unwrap().as_str(), "https://api.cal.com/");
+        let s =
+            Settings::from_lookup(|n| (n == "CALCOM_BASE_URL").then(|| "http://127.0.0.1:9/calcom".into()))
+                .unwrap();
+        assert_eq!(s.base_url(calcom(), None).unwrap().as_str(), "http://127.0.0.1:9/calcom");
+        let err = Settings::from_lookup(|n| (n == "RINGG_BASE_URL").then(|| "http://ringg.internal".into()))
+            .unwrap_err();
+        assert!(err.starts_with("RINGG_BASE_URL: http:// is allowed only for loopback"), "{err}");
     }
 
     #[test]
@@ -379,67 +329,34 @@ mod tests {
 
     #[test]
     fn allow_list_entries() {
-        let s =
-            settings(" cal.internal.invalid , 127.0.0.1:8080,[::1]:9000,Self.Hosted.invalid:8443");
-        assert!(
-            s.base_url(calcom(), Some("https://cal.internal.invalid/v"))
-                .is_ok()
-        );
-        assert!(
-            s.base_url(calcom(), Some("https://cal.internal.invalid:8443"))
-                .is_err()
-        );
-        assert!(
-            s.base_url(calcom(), Some("http://127.0.0.1:8080/calcom"))
-                .is_ok()
-        );
-        assert!(
-            s.base_url(calcom(), Some("http://127.0.0.1:8081/calcom"))
-                .is_err()
-        );
+        let s = settings(" cal.internal.invalid , 127.0.0.1:8080,[::1]:9000,Self.Hosted.invalid:8443");
+        assert!(s.base_url(calcom(), Some("https://cal.internal.invalid/v")).is_ok());
+        assert!(s.base_url(calcom(), Some("https://cal.internal.invalid:8443")).is_err());
+        assert!(s.base_url(calcom(), Some("http://127.0.0.1:8080/calcom")).is_ok());
+        assert!(s.base_url(calcom(), Some("http://127.0.0.1:8081/calcom")).is_err());
         assert!(s.base_url(calcom(), Some("http://[::1]:9000")).is_ok());
-        assert!(
-            s.base_url(calcom(), Some("https://self.hosted.invalid:8443"))
-                .is_ok()
-        );
+        assert!(s.base_url(calcom(), Some("https://self.hosted.invalid:8443")).is_ok());
         // Listed, but plain http to a non-loopback host is still refused.
-        assert!(
-            s.base_url(calcom(), Some("http://cal.internal.invalid"))
-                .is_err()
-        );
+        assert!(s.base_url(calcom(), Some("http://cal.internal.invalid")).is_err());
     }
 
     #[test]
     fn bad_allow_list_entries_fail_at_start() {
         for entry in ["host:port", "a/b", "[::1", "[::1]x", "h:99999"] {
             let entry = entry.to_owned();
-            assert!(
-                Settings::from_lookup(move |n| (n == ENV_ALLOWED_HOSTS).then(|| entry.clone()))
-                    .is_err()
-            );
+            assert!(Settings::from_lookup(move |n| (n == ENV_ALLOWED_HOSTS).then(|| entry.clone())).is_err());
         }
     }
 
     #[test]
     fn secret_config_from_tags() {
         let s = settings("");
-        let tags = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
+        let tags =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let config =
-            SecretConfig::from_tags(&tags(&[(TAG_VENDOR, "ringg")]), Ok(Interval::Unknown), &s)
-                .unwrap();
-        assert_eq!(
-            (config.vendor.name(), config.key_field.as_str()),
-            ("ringg", "api_key")
-        );
-        assert_eq!(
-            config.base_url.as_str(),
-            "https://prod-api.ringg.ai/ca/api/v0"
-        );
+            SecretConfig::from_tags(&tags(&[(TAG_VENDOR, "ringg")]), Ok(Interval::Unknown), &s).unwrap();
+        assert_eq!((config.vendor.name(), config.key_field.as_str()), ("ringg", "api_key"));
+        assert_eq!(config.base_url.as_str(), "https://prod-api.ringg.ai/ca/api/v0");
         let config = SecretConfig::from_tags(
             &tags(&[
                 (TAG_VENDOR, "projectdiscovery"),
@@ -476,34 +393,13 @@ mod tests {
 
     #[test]
     fn schedule_intervals() {
-        assert_eq!(
-            Interval::from_rules(Some(30), None),
-            Ok(Interval::Exactly(30))
-        );
-        assert_eq!(
-            Interval::from_rules(Some(30), Some("rate(10 days)")),
-            Ok(Interval::Exactly(10))
-        );
-        assert_eq!(
-            Interval::from_rules(None, Some("rate(1 day)")),
-            Ok(Interval::Exactly(1))
-        );
-        assert_eq!(
-            Interval::from_rules(None, Some("rate(36 hours)")),
-            Ok(Interval::Exactly(2))
-        );
-        assert_eq!(
-            Interval::from_rules(None, Some("rate(4 hours)")),
-            Ok(Interval::Exactly(1))
-        );
-        assert_eq!(
-            Interval::from_rules(None, Some("cron(0 4 ? * MON *)")),
-            Ok(Interval::AtMost(62))
-        );
-        assert_eq!(
-            Interval::from_rules(None, Some("cron(0 4 1 1,7 ? *)")),
-            Ok(Interval::AtMost(366))
-        );
+        assert_eq!(Interval::from_rules(Some(30), None), Ok(Interval::Exactly(30)));
+        assert_eq!(Interval::from_rules(Some(30), Some("rate(10 days)")), Ok(Interval::Exactly(10)));
+        assert_eq!(Interval::from_rules(None, Some("rate(1 day)")), Ok(Interval::Exactly(1)));
+        assert_eq!(Interval::from_rules(None, Some("rate(36 hours)")), Ok(Interval::Exactly(2)));
+        assert_eq!(Interval::from_rules(None, Some("rate(4 hours)")), Ok(Interval::Exactly(1)));
+        assert_eq!(Interval::from_rules(None, Some("cron(0 4 ? * MON *)")), Ok(Interval::AtMost(62)));
+        assert_eq!(Interval::from_rules(None, Some("cron(0 4 1 1,7 ? *)")), Ok(Interval::AtMost(366)));
         assert_eq!(Interval::from_rules(None, None), Ok(Interval::Unknown));
         assert!(Interval::from_rules(None, Some("rate(5 minutes)")).is_err());
         assert!(Interval::from_rules(None, Some("every day")).is_err());

@@ -90,10 +90,7 @@ impl Error {
 
 impl From<Error> for Diagnostic {
     fn from(error: Error) -> Diagnostic {
-        Diagnostic {
-            error_type: error.error_type().to_owned(),
-            error_message: error.to_string(),
-        }
+        Diagnostic { error_type: error.error_type().to_owned(), error_message: error.to_string() }
     }
 }
 

@@ -31,14 +31,9 @@ impl Step {
     }
 
     fn parse(value: &str) -> Option<Self> {
-        [
-            Step::CreateSecret,
-            Step::SetSecret,
-            Step::TestSecret,
-            Step::FinishSecret,
-        ]
-        .into_iter()
-        .find(|step| step.as_str() == value)
+        [Step::CreateSecret, Step::SetSecret, Step::TestSecret, Step::FinishSecret]
+            .into_iter()
+            .find(|step| step.as_str() == value)
     }
 }
 
@@ -71,11 +66,8 @@ pub struct EventProblem {
 impl RotationEvent {
     pub fn parse(value: &Value) -> Result<Self, EventProblem> {
         let secret_id = field(value, "SecretId").ok().map(str::to_owned);
-        let problem = |step: Option<Step>, reason: String| EventProblem {
-            secret_id: secret_id.clone(),
-            step,
-            reason,
-        };
+        let problem =
+            |step: Option<Step>, reason: String| EventProblem { secret_id: secret_id.clone(), step, reason };
         if !value.is_object() {
             return Err(problem(None, "the event is not a JSON object".into()));
         }
@@ -100,12 +92,7 @@ impl RotationEvent {
                 ));
             }
         };
-        Ok(RotationEvent {
-            step,
-            secret_id: secret.to_owned(),
-            token: token.to_owned(),
-            rotation_token,
-        })
+        Ok(RotationEvent { step, secret_id: secret.to_owned(), token: token.to_owned(), rotation_token })
     }
 }
 
@@ -115,9 +102,7 @@ fn field<'a>(value: &'a Value, name: &str) -> Result<&'a str, String> {
         None | Some(Value::Null) => Err(format!("the event has no \"{name}\"")),
         Some(Value::String(s)) if s.is_empty() => Err(format!("\"{name}\" is empty")),
         Some(Value::String(s)) if s.bytes().all(|b| (b' '..=b'~').contains(&b)) => Ok(s),
-        Some(Value::String(_)) => Err(format!(
-            "\"{name}\" contains characters other than printable ASCII"
-        )),
+        Some(Value::String(_)) => Err(format!("\"{name}\" contains characters other than printable ASCII")),
         Some(_) => Err(format!("\"{name}\" is not a string")),
     }
 }
@@ -161,30 +146,12 @@ mod tests {
     #[test]
     fn names_the_missing_or_bad_field() {
         let cases = [
-            (
-                json!({"SecretId": "s", "ClientRequestToken": "t"}),
-                "no \"Step\"",
-            ),
-            (
-                json!({"Step": "setSecret", "ClientRequestToken": "t"}),
-                "no \"SecretId\"",
-            ),
-            (
-                json!({"Step": "setSecret", "SecretId": "s"}),
-                "no \"ClientRequestToken\"",
-            ),
-            (
-                json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": ""}),
-                "is empty",
-            ),
-            (
-                json!({"Step": "setSecret", "SecretId": 7, "ClientRequestToken": "t"}),
-                "not a string",
-            ),
-            (
-                json!({"Step": "setSecret", "SecretId": "s\n", "ClientRequestToken": "t"}),
-                "printable ASCII",
-            ),
+            (json!({"SecretId": "s", "ClientRequestToken": "t"}), "no \"Step\""),
+            (json!({"Step": "setSecret", "ClientRequestToken": "t"}), "no \"SecretId\""),
+            (json!({"Step": "setSecret", "SecretId": "s"}), "no \"ClientRequestToken\""),
+            (json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": ""}), "is empty"),
+            (json!({"Step": "setSecret", "SecretId": 7, "ClientRequestToken": "t"}), "not a string"),
+            (json!({"Step": "setSecret", "SecretId": "s\n", "ClientRequestToken": "t"}), "printable ASCII"),
             (
                 json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": "t", "RotationToken": 1}),
                 "RotationToken",

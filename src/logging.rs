@@ -15,16 +15,11 @@ pub const DEPENDENCY_CEILING: LevelFilter = LevelFilter::INFO;
 
 /// The filter for a given `AWS_LAMBDA_LOG_LEVEL` (INFO when unset or unreadable).
 pub fn filter(level: Option<&str>) -> EnvFilter {
-    let level = level
-        .and_then(|l| LevelFilter::from_str(l.trim()).ok())
-        .unwrap_or(LevelFilter::INFO);
+    let level = level.and_then(|l| LevelFilter::from_str(l.trim()).ok()).unwrap_or(LevelFilter::INFO);
     // Both directives explicitly: EnvFilter drops a builder's default directive as soon as any
     // other directive is given, which would silence dependencies' warnings and errors too.
     let dependencies = level.min(DEPENDENCY_CEILING);
-    EnvFilter::builder().parse_lossy(format!(
-        "{dependencies},{}={level}",
-        env!("CARGO_CRATE_NAME")
-    ))
+    EnvFilter::builder().parse_lossy(format!("{dependencies},{}={level}", env!("CARGO_CRATE_NAME")))
 }
 
 /// Installs the global subscriber from Lambda's variables, writing to stdout as Lambda expects.
@@ -78,19 +73,11 @@ mod tests {
             tracing::info!(target: "api_key_rotator", "own-info");
         });
         let text = String::from_utf8(seen.lock().unwrap().clone()).unwrap();
-        [
-            "dep-trace",
-            "dep-debug",
-            "dep-info",
-            "dep-warn",
-            "own-trace",
-            "own-debug",
-            "own-info",
-        ]
-        .into_iter()
-        .filter(|name| text.contains(name))
-        .map(str::to_owned)
-        .collect()
+        ["dep-trace", "dep-debug", "dep-info", "dep-warn", "own-trace", "own-debug", "own-info"]
+            .into_iter()
+            .filter(|name| text.contains(name))
+            .map(str::to_owned)
+            .collect()
     }
 
     struct WriterTo(Arc<Mutex<Vec<u8>>>);
@@ -107,14 +94,8 @@ mod tests {
 
     #[test]
     fn the_level_applies_to_this_crate_and_dependencies_stop_at_info() {
-        assert_eq!(
-            passing(Some("TRACE")),
-            ["dep-info", "dep-warn", "own-trace", "own-debug", "own-info"]
-        );
-        assert_eq!(
-            passing(Some("debug")),
-            ["dep-info", "dep-warn", "own-debug", "own-info"]
-        );
+        assert_eq!(passing(Some("TRACE")), ["dep-info", "dep-warn", "own-trace", "own-debug", "own-info"]);
+        assert_eq!(passing(Some("debug")), ["dep-info", "dep-warn", "own-debug", "own-info"]);
         assert_eq!(passing(None), ["dep-info", "dep-warn", "own-info"]);
         assert_eq!(passing(Some("loud")), ["dep-info", "dep-warn", "own-info"]);
         assert_eq!(passing(Some("WARN")), ["dep-warn"]);

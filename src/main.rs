@@ -12,8 +12,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
-    let settings =
-        Settings::from_env().map_err(|e| format!("invalid function configuration: {e}"))?;
+    let settings = Settings::from_env().map_err(|e| format!("invalid function configuration: {e}"))?;
     let aws = store::sdk_config_loader().load().await;
     let rotator = Arc::new(Rotator::new(
         Store::new(aws_sdk_secretsmanager::Client::new(&aws)),

@@ -25,8 +25,7 @@ use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, Store, StoreError};
 use crate::vendor::{RotateOutcome, VendorClient, Verdict};
 
-const RECOVERY_CURRENT_REJECTED: &str =
-    "See README.md, section \"Recovery: current key rejected\".";
+const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
 const RECOVERY_TEST_FAILING: &str = "See README.md, section \"Recovery: test step failing\".";
 
 /// How an invocation ended well.
@@ -56,11 +55,7 @@ pub struct Rotator {
 
 impl Rotator {
     pub fn new(store: Store, vendors: VendorClient, settings: Settings) -> Self {
-        Rotator {
-            store,
-            vendors,
-            settings,
-        }
+        Rotator { store, vendors, settings }
     }
 
     /// Runs one step for one event. Returns before `deadline` (the Lambda's), error or not.
@@ -71,11 +66,7 @@ impl Rotator {
             Err(problem) => {
                 let kind = ErrorKind::InvalidEvent(problem.reason);
                 error!(secret_arn = problem.secret_id.as_deref(), step = problem.step.map(Step::as_str), outcome = "failed", error_type = kind.name(), error = %kind, "rotation step failed");
-                let context = Context {
-                    secret: problem.secret_id,
-                    step: problem.step,
-                    vendor: None,
-                };
+                let context = Context { secret: problem.secret_id, step: problem.step, vendor: None };
                 return Err(Error { context, kind });
             }
         };
@@ -143,8 +134,8 @@ impl Rotator {
             )));
         }
         let interval = Interval::from_rules(meta.after_days, meta.schedule_expression.as_deref());
-        let config = SecretConfig::from_tags(&meta.tags, interval, &self.settings)
-            .map_err(ErrorKind::Config)?;
+        let config =
+            SecretConfig::from_tags(&meta.tags, interval, &self.settings).map_err(ErrorKind::Config)?;
         context.vendor = Some(config.vendor.name());
         tracing::Span::current().record("vendor", config.vendor.name());
 
@@ -181,7 +172,12 @@ impl Rotator {
             .value(secret, None, AWSCURRENT)
             .await
             .map_err(|e| store_failure(e, NOTHING_SENT))?
-            .ok_or_else(|| ErrorKind::NotRotatable("the secret has no AWSCURRENT value to rotate from. Nothing was sent to the vendor".into()))?;
+            .ok_or_else(|| {
+                ErrorKind::NotRotatable(
+                    "the secret has no AWSCURRENT value to rotate from. Nothing was sent to the vendor"
+                        .into(),
+                )
+            })?;
         let current = SecretValue::parse(&current, &config.key_field).map_err(ErrorKind::Config)?;
         let timing = &self.settings.timing;
         let needed = timing.store_budget + timing.min_vendor_timeout * 3;
@@ -195,14 +191,9 @@ impl Rotator {
         }
 
         // 2. The vendor must still accept the current key, or rotating is impossible anyway.
-        let verify_until = before(
-            deadline,
-            timing.safety_margin + timing.store_budget + timing.min_vendor_timeout * 2,
-        );
-        match self
-            .verify_until(config, current.key(), verify_until, false)
-            .await
-        {
+        let verify_until =
+            before(deadline, timing.safety_margin + timing.store_budget + timing.min_vendor_timeout * 2);
+        match self.verify_until(config, current.key(), verify_until, false).await {
             (Verdict::Accepted, _) => {}
             (Verdict::Refused(status), _) => {
                 return Err(ErrorKind::VendorRejectedKey(format!(
@@ -220,10 +211,7 @@ impl Rotator {
         // 3. Rotate, once per attempt, and only while the vendor proves nothing rotated yet.
         let new_key = self.rotate(config, current.key(), deadline).await?;
         info!(key_fingerprint = %new_key.fingerprint(), "the vendor rotated the key; storing it");
-        if !config
-            .vendor
-            .looks_like_key(current.key().expose(), new_key.expose())
-        {
+        if !config.vendor.looks_like_key(current.key().expose(), new_key.expose()) {
             warn!(key_fingerprint = %new_key.fingerprint(), "the new key does not look like a {} key; storing it anyway, since the vendor made it live", config.vendor.name());
         }
 
@@ -232,14 +220,7 @@ impl Rotator {
         let until = before(deadline, timing.safety_margin);
         match self
             .store
-            .put_pending(
-                secret,
-                &event.token,
-                &value,
-                event.rotation_token.as_ref(),
-                until,
-                timing,
-            )
+            .put_pending(secret, &event.token, &value, event.rotation_token.as_ref(), until, timing)
             .await
         {
             Ok(attempts) => {
@@ -282,13 +263,7 @@ impl Rotator {
             }
             let outcome = self
                 .vendors
-                .rotate(
-                    config.vendor,
-                    &config.base_url,
-                    current,
-                    config.rotate_body.as_ref(),
-                    call_timeout,
-                )
+                .rotate(config.vendor, &config.base_url, current, config.rotate_body.as_ref(), call_timeout)
                 .await;
             let failure = match outcome {
                 RotateOutcome::Rotated(key) => return Ok(key),
@@ -322,12 +297,7 @@ impl Rotator {
                         "the rotate call's outcome is unknown; asking the vendor whether the current key still works"
                     );
                     match self
-                        .verify_until(
-                            config,
-                            current,
-                            before(deadline, timing.safety_margin),
-                            false,
-                        )
+                        .verify_until(config, current, before(deadline, timing.safety_margin), false)
                         .await
                     {
                         (Verdict::Accepted, _) => {
@@ -359,11 +329,7 @@ impl Rotator {
     }
 
     /// setSecret: the vendor already holds the new key. Confirm the pending version has one.
-    async fn set_secret(
-        &self,
-        event: &RotationEvent,
-        config: &SecretConfig,
-    ) -> Result<Outcome, ErrorKind> {
+    async fn set_secret(&self, event: &RotationEvent, config: &SecretConfig) -> Result<Outcome, ErrorKind> {
         self.pending_key(event, config).await?;
         info!("the pending version holds a key; the vendor already uses it, nothing to set");
         Ok(Outcome::Done)
@@ -378,8 +344,7 @@ impl Rotator {
     ) -> Result<Outcome, ErrorKind> {
         let pending = self.pending_key(event, config).await?;
         let timing = &self.settings.timing;
-        let until =
-            (Instant::now() + timing.test_budget).min(before(deadline, timing.safety_margin));
+        let until = (Instant::now() + timing.test_budget).min(before(deadline, timing.safety_margin));
         match self.verify_until(config, &pending, until, true).await {
             (Verdict::Accepted, tries) => {
                 info!(tries, "the vendor accepts the pending key");
@@ -406,19 +371,10 @@ impl Rotator {
     ) -> Result<Outcome, ErrorKind> {
         self.pending_key(event, config).await?;
         let current = meta.version_with(AWSCURRENT);
-        self.store
-            .make_current(&meta.arn, &event.token, current)
-            .await
-            .map_err(|e| {
-                store_failure(
-                    e,
-                    "The new key is stored in AWSPENDING; Secrets Manager will retry finishSecret.",
-                )
-            })?;
-        info!(
-            previous_version = current,
-            "AWSCURRENT moved to the new version"
-        );
+        self.store.make_current(&meta.arn, &event.token, current).await.map_err(|e| {
+            store_failure(e, "The new key is stored in AWSPENDING; Secrets Manager will retry finishSecret.")
+        })?;
+        info!(previous_version = current, "AWSCURRENT moved to the new version");
         Ok(Outcome::Done)
     }
 
@@ -459,17 +415,11 @@ impl Rotator {
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return (
-                    Verdict::Unavailable("no time left before the deadline".into()),
-                    tries,
-                );
+                return (Verdict::Unavailable("no time left before the deadline".into()), tries);
             }
             tries += 1;
             let call_timeout = timing.vendor_timeout.min(left);
-            let verdict = self
-                .vendors
-                .verify(config.vendor, &config.base_url, key, call_timeout)
-                .await;
+            let verdict = self.vendors.verify(config.vendor, &config.base_url, key, call_timeout).await;
             let pause = match &verdict {
                 Verdict::Accepted => return (verdict, tries),
                 Verdict::Refused(_) if !retry_refusals => return (verdict, tries),
@@ -491,18 +441,13 @@ impl Rotator {
     }
 
     fn time_left(&self, deadline: Instant) -> Duration {
-        deadline
-            .saturating_duration_since(Instant::now())
-            .saturating_sub(self.settings.timing.safety_margin)
+        deadline.saturating_duration_since(Instant::now()).saturating_sub(self.settings.timing.safety_margin)
     }
 }
 
 /// The Lambda context's deadline as a monotonic instant.
 pub fn instant_from(deadline: SystemTime) -> Instant {
-    Instant::now()
-        + deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
+    Instant::now() + deadline.duration_since(SystemTime::now()).unwrap_or_default()
 }
 
 /// `deadline` minus `margin`, or now if that would be earlier (never panics on a young clock).
@@ -536,9 +481,7 @@ fn refusal_hint(status: u16) -> &'static str {
         401 | 403 => {
             "The key may lack the right to manage API keys (a Cal.com team key needs an OWNER or ADMIN; a Ringg key needs a role that manages keys)."
         }
-        400 => {
-            "The vendor rejected the request itself; for Cal.com check the rotation:calcom-* tags."
-        }
+        400 => "The vendor rejected the request itself; for Cal.com check the rotation:calcom-* tags.",
         _ => "Check the base URL and the vendor's status.",
     }
 }

@@ -20,10 +20,7 @@ pub struct SecretValue {
 #[derive(Clone)]
 enum Shape {
     Bare,
-    Json {
-        fields: Map<String, Value>,
-        key_field: String,
-    },
+    Json { fields: Map<String, Value>, key_field: String },
 }
 
 impl SecretValue {
@@ -35,10 +32,7 @@ impl SecretValue {
             if key.is_empty() {
                 return Err("the secret value is empty".into());
             }
-            return Ok(SecretValue {
-                shape: Shape::Bare,
-                key: Sensitive::new(key),
-            });
+            return Ok(SecretValue { shape: Shape::Bare, key: Sensitive::new(key) });
         };
         let Value::Object(fields) = json else {
             return Err(format!(
@@ -57,13 +51,7 @@ impl SecretValue {
                 ));
             }
         };
-        Ok(SecretValue {
-            shape: Shape::Json {
-                fields,
-                key_field: key_field.to_owned(),
-            },
-            key,
-        })
+        Ok(SecretValue { shape: Shape::Json { fields, key_field: key_field.to_owned() }, key })
     }
 
     pub fn key(&self) -> &Sensitive {
@@ -77,10 +65,7 @@ impl SecretValue {
             Shape::Json { fields, key_field } => {
                 let mut fields = fields.clone();
                 // With serde_json's preserve_order, replacing a value keeps its position.
-                fields.insert(
-                    key_field.clone(),
-                    Value::String(new_key.expose().to_owned()),
-                );
+                fields.insert(key_field.clone(), Value::String(new_key.expose().to_owned()));
                 Sensitive::new(Value::Object(fields).to_string())
             }
         }
@@ -110,27 +95,18 @@ mod tests {
 
     #[test]
     fn replaces_only_the_key_and_keeps_order() {
-        let value = parse(
-            r#"{"zeta":1,"api_key":"old","alpha":{"nested":[1,2]},"mid":"x"}"#,
-            "api_key",
-        )
-        .unwrap();
+        let value =
+            parse(r#"{"zeta":1,"api_key":"old","alpha":{"nested":[1,2]},"mid":"x"}"#, "api_key").unwrap();
         assert_eq!(value.key().expose(), "old");
         let stored = value.with_key(&Sensitive::new("new"));
-        assert_eq!(
-            stored.expose(),
-            r#"{"zeta":1,"api_key":"new","alpha":{"nested":[1,2]},"mid":"x"}"#
-        );
+        assert_eq!(stored.expose(), r#"{"zeta":1,"api_key":"new","alpha":{"nested":[1,2]},"mid":"x"}"#);
     }
 
     #[test]
     fn custom_key_field() {
         let value = parse(r#"{"api_key":"other","token":"mine"}"#, "token").unwrap();
         assert_eq!(value.key().expose(), "mine");
-        assert_eq!(
-            value.with_key(&Sensitive::new("n")).expose(),
-            r#"{"api_key":"other","token":"n"}"#
-        );
+        assert_eq!(value.with_key(&Sensitive::new("n")).expose(), r#"{"api_key":"other","token":"n"}"#);
     }
 
     #[test]
@@ -157,15 +133,8 @@ mod tests {
 
     #[test]
     fn debug_hides_every_value() {
-        let value = parse(
-            r#"{"api_key":"supersecret","password":"hunter2"}"#,
-            "api_key",
-        )
-        .unwrap();
+        let value = parse(r#"{"api_key":"supersecret","password":"hunter2"}"#, "api_key").unwrap();
         let shown = format!("{value:?}");
-        assert!(
-            !shown.contains("supersecret") && !shown.contains("hunter2"),
-            "{shown}"
-        );
+        assert!(!shown.contains("supersecret") && !shown.contains("hunter2"), "{shown}");
     }
 }

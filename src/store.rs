@@ -30,16 +30,11 @@ pub struct SecretMeta {
 
 impl SecretMeta {
     pub fn version_with(&self, stage: &str) -> Option<&str> {
-        self.versions
-            .iter()
-            .find(|(_, stages)| stages.iter().any(|s| s == stage))
-            .map(|(id, _)| id.as_str())
+        self.versions.iter().find(|(_, stages)| stages.iter().any(|s| s == stage)).map(|(id, _)| id.as_str())
     }
 
     pub fn has_stage(&self, version: &str, stage: &str) -> bool {
-        self.versions
-            .get(version)
-            .is_some_and(|stages| stages.iter().any(|s| s == stage))
+        self.versions.get(version).is_some_and(|stages| stages.iter().any(|s| s == stage))
     }
 }
 
@@ -78,18 +73,12 @@ where
         "ServiceUnavailable",
     ];
     match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(service) => {
-            service
-                .err()
-                .code()
-                .is_some_and(|code| TRANSIENT_CODES.contains(&code))
-                || {
-                    let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
-                    status == 429 || status >= 500
-                }
+            service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code)) || {
+                let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+                status == 429 || status >= 500
+            }
         }
         _ => false,
     }
@@ -139,17 +128,10 @@ impl Store {
             tags: out
                 .tags()
                 .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_owned(),
-                        t.value().unwrap_or_default().to_owned(),
-                    ))
-                })
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
                 .collect(),
             after_days: rules.and_then(|r| r.automatically_after_days()),
-            schedule_expression: rules
-                .and_then(|r| r.schedule_expression())
-                .map(str::to_owned),
+            schedule_expression: rules.and_then(|r| r.schedule_expression()).map(str::to_owned),
         })
     }
 
@@ -179,11 +161,7 @@ impl Store {
                     transient: false,
                 }),
             },
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
                 Ok(None)
             }
             Err(err) => Err(StoreError::from_sdk("GetSecretValue", &err)),
@@ -207,22 +185,15 @@ impl Store {
         loop {
             attempt += 1;
             let left = until.saturating_duration_since(Instant::now());
-            let error =
-                match timeout(left, self.put_once(secret_id, token, value, rotation_token)).await {
-                    Ok(Ok(())) => return Ok(attempt),
-                    Ok(Err(error)) if !error.transient => return Err(error),
-                    Ok(Err(error)) => error,
-                    Err(_) => StoreError {
-                        message: "PutSecretValue timed out".into(),
-                        transient: true,
-                    },
-                };
+            let error = match timeout(left, self.put_once(secret_id, token, value, rotation_token)).await {
+                Ok(Ok(())) => return Ok(attempt),
+                Ok(Err(error)) if !error.transient => return Err(error),
+                Ok(Err(error)) => error,
+                Err(_) => StoreError { message: "PutSecretValue timed out".into(), transient: true },
+            };
             if Instant::now() + backoff >= until {
                 return Err(StoreError {
-                    message: format!(
-                        "{} (gave up after {attempt} attempts, at the deadline)",
-                        error.message
-                    ),
+                    message: format!("{} (gave up after {attempt} attempts, at the deadline)", error.message),
                     transient: true,
                 });
             }
@@ -250,8 +221,7 @@ impl Store {
             .customize()
             // This loop is the retry policy for the one write that must not be lost.
             .config_override(
-                aws_sdk_secretsmanager::config::Builder::default()
-                    .retry_config(RetryConfig::disabled()),
+                aws_sdk_secretsmanager::config::Builder::default().retry_config(RetryConfig::disabled()),
             )
             .send()
             .await;
@@ -259,11 +229,7 @@ impl Store {
             Ok(_) => Ok(()),
             // An earlier attempt may have landed without its answer reaching us. The version is
             // immutable: if it holds our value, the write is done.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_exists_exception()) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
                 match self.value(secret_id, Some(token), AWSPENDING).await? {
                     Some(stored) if stored == *value => Ok(()),
                     _ => Err(StoreError {
@@ -303,9 +269,7 @@ mod tests {
     use std::time::Duration;
 
     use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
-    use aws_sdk_secretsmanager::operation::put_secret_value::{
-        PutSecretValueError, PutSecretValueOutput,
-    };
+    use aws_sdk_secretsmanager::operation::put_secret_value::{PutSecretValueError, PutSecretValueOutput};
     use aws_sdk_secretsmanager::types::error::ResourceExistsException;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
@@ -338,55 +302,25 @@ mod tests {
         // The first attempt landed, its answer did not; the retry meets ResourceExistsException.
         let put = mock!(Client::put_secret_value).then_error(resource_exists);
         let read = mock!(Client::get_secret_value)
-            .match_requests(|r| {
-                r.version_id() == Some("token-1") && r.version_stage() == Some(AWSPENDING)
-            })
-            .then_output(|| {
-                GetSecretValueOutput::builder()
-                    .secret_string("{\"api_key\":\"new\"}")
-                    .build()
-            });
-        let store = Store::new(mock_client!(
-            aws_sdk_secretsmanager,
-            RuleMode::MatchAny,
-            [&put, &read]
-        ));
+            .match_requests(|r| r.version_id() == Some("token-1") && r.version_stage() == Some(AWSPENDING))
+            .then_output(|| GetSecretValueOutput::builder().secret_string("{\"api_key\":\"new\"}").build());
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
         let value = Sensitive::new("{\"api_key\":\"new\"}");
-        let attempts = store
-            .put_pending("s", "token-1", &value, None, until(), &timing())
-            .await
-            .unwrap();
+        let attempts = store.put_pending("s", "token-1", &value, None, until(), &timing()).await.unwrap();
         assert_eq!((attempts, put.num_calls(), read.num_calls()), (1, 1, 1));
     }
 
     #[tokio::test]
     async fn a_different_value_under_the_token_is_not_overwritten_or_retried() {
         let put = mock!(Client::put_secret_value).then_error(resource_exists);
-        let read = mock!(Client::get_secret_value).then_output(|| {
-            GetSecretValueOutput::builder()
-                .secret_string("other")
-                .build()
-        });
-        let store = Store::new(mock_client!(
-            aws_sdk_secretsmanager,
-            RuleMode::MatchAny,
-            [&put, &read]
-        ));
+        let read = mock!(Client::get_secret_value)
+            .then_output(|| GetSecretValueOutput::builder().secret_string("other").build());
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
         let err = store
-            .put_pending(
-                "s",
-                "token-1",
-                &Sensitive::new("mine"),
-                None,
-                until(),
-                &timing(),
-            )
+            .put_pending("s", "token-1", &Sensitive::new("mine"), None, until(), &timing())
             .await
             .unwrap_err();
-        assert!(
-            !err.transient && err.message.contains("different value"),
-            "{err:?}"
-        );
+        assert!(!err.transient && err.message.contains("different value"), "{err:?}");
         assert_eq!(put.num_calls(), 1);
     }
 
@@ -400,10 +334,8 @@ mod tests {
             .output(|| PutSecretValueOutput::builder().build())
             .build();
         let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put]));
-        let attempts = store
-            .put_pending("s", "t", &Sensitive::new("v"), None, until(), &timing())
-            .await
-            .unwrap();
+        let attempts =
+            store.put_pending("s", "t", &Sensitive::new("v"), None, until(), &timing()).await.unwrap();
         assert_eq!(attempts, 4);
 
         let denied = mock!(Client::put_secret_value)
@@ -412,14 +344,9 @@ mod tests {
             .times(5)
             .build();
         let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&denied]));
-        let err = store
-            .put_pending("s", "t", &Sensitive::new("v"), None, until(), &timing())
-            .await
-            .unwrap_err();
-        assert!(
-            !err.transient && err.message.contains("AccessDeniedException"),
-            "{err:?}"
-        );
+        let err =
+            store.put_pending("s", "t", &Sensitive::new("v"), None, until(), &timing()).await.unwrap_err();
+        assert!(!err.transient && err.message.contains("AccessDeniedException"), "{err:?}");
         assert_eq!(denied.num_calls(), 1);
     }
 
@@ -445,10 +372,6 @@ mod tests {
             .unwrap_err();
         assert!(err.message.contains("gave up after"), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert!(
-            put.num_calls() > 3,
-            "it kept trying until the deadline: {}",
-            put.num_calls()
-        );
+        assert!(put.num_calls() > 3, "it kept trying until the deadline: {}", put.num_calls());
     }
 }

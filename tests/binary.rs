@@ -20,16 +20,11 @@ struct Function {
 impl Function {
     fn start(bench: &Bench) -> Function {
         let runtime = start("runtime_api.py");
-        let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-            "target/test-peers/function.{}.log",
-            std::process::id()
-        ));
+        let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("target/test-peers/function.{}.log", std::process::id()));
         let child = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"))
             .env_clear()
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                runtime.info["runtime_api"].as_str().unwrap(),
-            )
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.info["runtime_api"].as_str().unwrap())
             .env("AWS_LAMBDA_FUNCTION_NAME", "api-key-rotator")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -44,22 +39,13 @@ impl Function {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the function binary");
-        Function {
-            child,
-            log,
-            runtime,
-        }
+        Function { child, log, runtime }
     }
 
     async fn invoke(&self, bench: &Bench, event: Value) -> Value {
         let url = format!("{}/_emu/invoke", self.runtime.endpoint);
-        let response = bench
-            .http
-            .post(url)
-            .json(&json!({"event": event, "timeout_ms": 60000}))
-            .send()
-            .await
-            .unwrap();
+        let response =
+            bench.http.post(url).json(&json!({"event": event, "timeout_ms": 60000})).send().await.unwrap();
         response.json().await.unwrap()
     }
 
@@ -75,14 +61,7 @@ async fn the_binary_rotates_and_its_trace_logs_hold_no_secret() {
     let bench = bench().await;
     let function = Function::start(&bench);
 
-    let account = bench.account("calcom").await;
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "calcom")],
-        )
-        .await;
-    let token = bench.begin_rotation(&arn, json!({})).await;
+    let Staged { account, arn, token } = bench.staged("calcom").await;
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         let mut event = event(step, &arn, &token);
         event["RotationToken"] = json!(ROTATION_TOKEN);
@@ -90,14 +69,8 @@ async fn the_binary_rotates_and_its_trace_logs_hold_no_secret() {
         assert_eq!(answer["ok"], true, "{step}: {answer}");
     }
     let new_key = bench.live_key(&account).await;
-    assert_eq!(
-        bench.value(&arn, "AWSCURRENT").await,
-        json_secret("api_key", &new_key)
-    );
-    assert_eq!(
-        bench.moto_requests("PutSecretValue", &arn).await[0]["RotationToken"],
-        ROTATION_TOKEN
-    );
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &new_key));
+    assert_eq!(bench.moto_requests("PutSecretValue", &arn).await[0]["RotationToken"], ROTATION_TOKEN);
 
     // Errors reach the caller with their type.
     let answer = function
@@ -106,24 +79,12 @@ async fn the_binary_rotates_and_its_trace_logs_hold_no_secret() {
     assert_eq!(answer["ok"], false);
     assert_eq!(answer["error"]["errorType"], "InvalidEvent", "{answer}");
     let dead = bench.account("ringg").await;
-    let arn = bench
-        .create_secret(&dead.key, &[(TAG_VENDOR, "ringg")])
-        .await;
+    let arn = bench.create_secret(&dead.key, &[(TAG_VENDOR, "ringg")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
     bench.revoke(&dead).await;
-    let answer = function
-        .invoke(&bench, event("createSecret", &arn, &token))
-        .await;
-    assert_eq!(
-        answer["error"]["errorType"], "VendorRejectedKey",
-        "{answer}"
-    );
-    assert!(
-        answer["error"]["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains(&arn)
-    );
+    let answer = function.invoke(&bench, event("createSecret", &arn, &token)).await;
+    assert_eq!(answer["error"]["errorType"], "VendorRejectedKey", "{answer}");
+    assert!(answer["error"]["errorMessage"].as_str().unwrap().contains(&arn));
 
     let logs = function.stop();
     assert!(
@@ -133,8 +94,5 @@ async fn the_binary_rotates_and_its_trace_logs_hold_no_secret() {
     for secret in [ROTATION_TOKEN, &account.key, &new_key, &dead.key] {
         assert!(!logs.contains(secret), "a secret reached stdout:\n{logs}");
     }
-    assert!(
-        !logs.contains("raw JSON event"),
-        "lambda_runtime's TRACE event dump must be filtered out"
-    );
+    assert!(!logs.contains("raw JSON event"), "lambda_runtime's TRACE event dump must be filtered out");
 }

@@ -44,18 +44,10 @@ async fn no_key_and_no_rotation_token_in_any_log_line() {
     // Full rotations, one per vendor.
     for vendor in ["calcom", "ringg", "projectdiscovery"] {
         let account = bench.account(vendor).await;
-        let arn = bench
-            .create_secret(
-                &json_secret("api_key", &account.key),
-                &[(TAG_VENDOR, vendor)],
-            )
-            .await;
+        let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, vendor)]).await;
         let token = bench.begin_rotation(&arn, json!({})).await;
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-            bench
-                .step_with(&rotator, run(&arn, &token, step), Duration::from_secs(30))
-                .await
-                .unwrap();
+            bench.step_with(&rotator, run(&arn, &token, step), Duration::from_secs(30)).await.unwrap();
         }
         accounts.push(account);
     }
@@ -63,101 +55,44 @@ async fn no_key_and_no_rotation_token_in_any_log_line() {
     // Failures that log the most: a key lost to the vendor, a key that cannot be stored, a
     // pending key the vendor refuses, a dead current key, an invalid event.
     let lost = bench.account("ringg").await;
-    let arn = bench
-        .create_secret(&lost.key, &[(TAG_VENDOR, "ringg")])
-        .await;
+    let arn = bench.create_secret(&lost.key, &[(TAG_VENDOR, "ringg")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
     bench.faults(&lost, json!({"fail_after_rotate": 1})).await;
     assert!(
-        bench
-            .step_with(
-                &rotator,
-                run(&arn, &token, "createSecret"),
-                Duration::from_secs(30)
-            )
-            .await
-            .is_err()
+        bench.step_with(&rotator, run(&arn, &token, "createSecret"), Duration::from_secs(30)).await.is_err()
     );
     accounts.push(lost);
 
     let unstored = bench.account("calcom").await;
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &unstored.key),
-            &[(TAG_VENDOR, "calcom")],
-        )
-        .await;
+    let arn = bench.create_secret(&json_secret("api_key", &unstored.key), &[(TAG_VENDOR, "calcom")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
-    bench
-        .moto_faults("PutSecretValue", &arn, 1000, 500, "InternalServiceError")
-        .await;
-    let result = bench
-        .step_with(
-            &rotator,
-            run(&arn, &token, "createSecret"),
-            Duration::from_secs(8),
-        )
-        .await;
-    assert_eq!(
-        result.as_ref().map_err(|e| e.error_type()).unwrap_err(),
-        "KeyLost"
-    );
+    bench.moto_faults("PutSecretValue", &arn, 1000, 500, "InternalServiceError").await;
+    let result = bench.step_with(&rotator, run(&arn, &token, "createSecret"), Duration::from_secs(8)).await;
+    assert_eq!(result.as_ref().map_err(|e| e.error_type()).unwrap_err(), "KeyLost");
     let new_key = bench.live_key(&unstored).await;
     accounts.push(unstored);
 
     let refused = bench.account("ringg").await;
-    let arn = bench
-        .create_secret(&refused.key, &[(TAG_VENDOR, "ringg")])
-        .await;
+    let arn = bench.create_secret(&refused.key, &[(TAG_VENDOR, "ringg")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
-    bench
-        .step_with(
-            &rotator,
-            run(&arn, &token, "createSecret"),
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
-    bench
-        .faults(&refused, json!({"refuse_verifications": 1000}))
-        .await;
+    bench.step_with(&rotator, run(&arn, &token, "createSecret"), Duration::from_secs(30)).await.unwrap();
+    bench.faults(&refused, json!({"refuse_verifications": 1000})).await;
     assert!(
-        bench
-            .step_with(
-                &rotator,
-                run(&arn, &token, "testSecret"),
-                Duration::from_secs(30)
-            )
-            .await
-            .is_err()
+        bench.step_with(&rotator, run(&arn, &token, "testSecret"), Duration::from_secs(30)).await.is_err()
     );
     accounts.push(refused);
 
     let dead = bench.account("projectdiscovery").await;
-    let arn = bench
-        .create_secret(&dead.key, &[(TAG_VENDOR, "projectdiscovery")])
-        .await;
+    let arn = bench.create_secret(&dead.key, &[(TAG_VENDOR, "projectdiscovery")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
     bench.revoke(&dead).await;
     assert!(
-        bench
-            .step_with(
-                &rotator,
-                run(&arn, &token, "createSecret"),
-                Duration::from_secs(30)
-            )
-            .await
-            .is_err()
+        bench.step_with(&rotator, run(&arn, &token, "createSecret"), Duration::from_secs(30)).await.is_err()
     );
     accounts.push(dead);
 
     let invalid = json!({"Step": "create_secret", "SecretId": "x", "ClientRequestToken": "t", "RotationToken": ROTATION_TOKEN});
-    assert!(
-        bench
-            .step_with(&rotator, invalid, Duration::from_secs(30))
-            .await
-            .is_err()
-    );
+    assert!(bench.step_with(&rotator, invalid, Duration::from_secs(30)).await.is_err());
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     // The capture really saw this crate's most verbose output and the error paths.
@@ -169,16 +104,10 @@ async fn no_key_and_no_rotation_token_in_any_log_line() {
         "key_fingerprint",
         "secret_arn",
     ] {
-        assert!(
-            logs.contains(expected),
-            "the logs lack {expected:?}:\n{logs}"
-        );
+        assert!(logs.contains(expected), "the logs lack {expected:?}:\n{logs}");
     }
     let fingerprint = api_key_rotator::sensitive::Sensitive::new(new_key.clone()).fingerprint();
-    assert!(
-        logs.contains(&fingerprint),
-        "the lost key's fingerprint is logged"
-    );
+    assert!(logs.contains(&fingerprint), "the lost key's fingerprint is logged");
 
     let mut secrets = vec![ROTATION_TOKEN.to_owned(), new_key];
     for account in &accounts {

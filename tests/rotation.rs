@@ -25,25 +25,16 @@ async fn happy_path_for_each_vendor_keeps_other_fields_in_order() {
     for vendor in VENDORS {
         let account = bench.account(vendor).await;
         let original = json_secret("api_key", &account.key);
-        let arn = bench
-            .create_secret(&original, &[(TAG_VENDOR, vendor)])
-            .await;
+        let arn = bench.create_secret(&original, &[(TAG_VENDOR, vendor)]).await;
 
         let token = bench.rotate(&rotator, &arn).await;
 
         let new_key = bench.live_key(&account).await;
         assert_ne!(new_key, account.key, "{vendor}: the vendor rotated");
-        assert_eq!(
-            bench.value(&arn, "AWSCURRENT").await,
-            json_secret("api_key", &new_key),
-            "{vendor}"
-        );
+        assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &new_key), "{vendor}");
         assert_eq!(bench.value(&arn, "AWSPREVIOUS").await, original, "{vendor}");
         let stages = bench.stages(&arn).await;
-        assert!(
-            stages[&token].contains(&"AWSCURRENT".to_string()),
-            "{vendor}: {stages:?}"
-        );
+        assert!(stages[&token].contains(&"AWSCURRENT".to_string()), "{vendor}: {stages:?}");
         assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "{vendor}");
     }
 }
@@ -52,42 +43,24 @@ async fn happy_path_for_each_vendor_keeps_other_fields_in_order() {
 async fn every_step_replayed_changes_nothing() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    let account = bench.account("ringg").await;
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "ringg")],
-        )
-        .await;
-    let token = bench.begin_rotation(&arn, json!({})).await;
+    let Staged { account, arn, token } = bench.staged("ringg").await;
 
     let mut pending = String::new();
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        assert_eq!(
-            bench.step(&rotator, step, &arn, &token).await.unwrap(),
-            Outcome::Done,
-            "{step}"
-        );
+        assert_eq!(bench.step(&rotator, step, &arn, &token).await.unwrap(), Outcome::Done, "{step}");
         if step == "createSecret" {
             pending = bench.value(&arn, "AWSPENDING").await;
         }
         let replay = bench.step(&rotator, step, &arn, &token).await.unwrap();
-        let expected = if matches!(step, "setSecret" | "testSecret") {
-            Outcome::Done
-        } else {
-            Outcome::AlreadyDone
-        };
+        let expected =
+            if matches!(step, "setSecret" | "testSecret") { Outcome::Done } else { Outcome::AlreadyDone };
         assert_eq!(replay, expected, "{step} replayed");
         assert_eq!(
             bench.value(&arn, "AWSPENDING").await,
             pending,
             "{step} replayed: the pending value is unchanged"
         );
-        assert_eq!(
-            bench.counter(&account, "rotate_calls").await,
-            1,
-            "{step} replayed"
-        );
+        assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "{step} replayed");
     }
     assert_eq!(bench.value(&arn, "AWSCURRENT").await, pending);
 }
@@ -97,25 +70,16 @@ async fn full_replay_after_finish_is_a_no_op() {
     let bench = bench().await;
     let rotator = bench.rotator();
     let account = bench.account("projectdiscovery").await;
-    let arn = bench
-        .create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")])
-        .await;
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")]).await;
     let token = bench.rotate(&rotator, &arn).await;
     let stages = bench.stages(&arn).await;
 
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        assert_eq!(
-            bench.step(&rotator, step, &arn, &token).await.unwrap(),
-            Outcome::AlreadyDone,
-            "{step}"
-        );
+        assert_eq!(bench.step(&rotator, step, &arn, &token).await.unwrap(), Outcome::AlreadyDone, "{step}");
     }
     assert_eq!(bench.stages(&arn).await, stages);
     assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
-    assert_eq!(
-        bench.value(&arn, "AWSCURRENT").await,
-        bench.live_key(&account).await
-    );
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, bench.live_key(&account).await);
 }
 
 #[tokio::test]
@@ -123,12 +87,7 @@ async fn two_rotations_in_a_row() {
     let bench = bench().await;
     let rotator = bench.rotator();
     let account = bench.account("calcom").await;
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "calcom")],
-        )
-        .await;
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "calcom")]).await;
 
     bench.rotate(&rotator, &arn).await;
     let first = bench.live_key(&account).await;
@@ -136,14 +95,8 @@ async fn two_rotations_in_a_row() {
     let second = bench.live_key(&account).await;
 
     assert!(first != account.key && second != first);
-    assert_eq!(
-        bench.value(&arn, "AWSCURRENT").await,
-        json_secret("api_key", &second)
-    );
-    assert_eq!(
-        bench.value(&arn, "AWSPREVIOUS").await,
-        json_secret("api_key", &first)
-    );
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &second));
+    assert_eq!(bench.value(&arn, "AWSPREVIOUS").await, json_secret("api_key", &first));
     assert_eq!(bench.counter(&account, "rotate_calls").await, 2);
 }
 
@@ -152,14 +105,9 @@ async fn bare_string_secret_stays_bare() {
     let bench = bench().await;
     let rotator = bench.rotator();
     let account = bench.account("ringg").await;
-    let arn = bench
-        .create_secret(&account.key, &[(TAG_VENDOR, "ringg")])
-        .await;
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
     bench.rotate(&rotator, &arn).await;
-    assert_eq!(
-        bench.value(&arn, "AWSCURRENT").await,
-        bench.live_key(&account).await
-    );
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, bench.live_key(&account).await);
 }
 
 #[tokio::test]
@@ -168,18 +116,9 @@ async fn custom_key_field() {
     let rotator = bench.rotator();
     let account = bench.account("projectdiscovery").await;
     // The default field name holds something else, which must survive untouched.
-    let original = format!(
-        r#"{{"api_key":"not-this-one","pdcp_key":"{}","team":"t-1"}}"#,
-        account.key
-    );
+    let original = format!(r#"{{"api_key":"not-this-one","pdcp_key":"{}","team":"t-1"}}"#, account.key);
     let arn = bench
-        .create_secret(
-            &original,
-            &[
-                (TAG_VENDOR, "projectdiscovery"),
-                (TAG_KEY_FIELD, "pdcp_key"),
-            ],
-        )
+        .create_secret(&original, &[(TAG_VENDOR, "projectdiscovery"), (TAG_KEY_FIELD, "pdcp_key")])
         .await;
     bench.rotate(&rotator, &arn).await;
     let new_key = bench.live_key(&account).await;
@@ -195,21 +134,9 @@ async fn calcom_expiry_tags_default_and_refusal() {
     let rotator = bench.rotator();
     type Tags<'a> = &'a [(&'a str, &'a str)];
     let cases: [(Tags, Value, Value); 5] = [
-        (
-            &[],
-            json!({"AutomaticallyAfterDays": 30}),
-            json!({"apiKeyDaysValid": 60}),
-        ),
-        (
-            &[],
-            json!({"AutomaticallyAfterDays": 7}),
-            json!({"apiKeyDaysValid": 30}),
-        ),
-        (
-            &[],
-            json!({"ScheduleExpression": "rate(20 days)"}),
-            json!({"apiKeyDaysValid": 40}),
-        ),
+        (&[], json!({"AutomaticallyAfterDays": 30}), json!({"apiKeyDaysValid": 60})),
+        (&[], json!({"AutomaticallyAfterDays": 7}), json!({"apiKeyDaysValid": 30})),
+        (&[], json!({"ScheduleExpression": "rate(20 days)"}), json!({"apiKeyDaysValid": 40})),
         (
             &[("rotation:calcom-days-valid", "45")],
             json!({"AutomaticallyAfterDays": 30}),
@@ -225,17 +152,9 @@ async fn calcom_expiry_tags_default_and_refusal() {
         let account = bench.account("calcom").await;
         let mut all_tags = vec![(TAG_VENDOR, "calcom")];
         all_tags.extend_from_slice(tags);
-        let arn = bench
-            .create_secret(&json_secret("api_key", &account.key), &all_tags)
-            .await;
+        let arn = bench.create_secret(&json_secret("api_key", &account.key), &all_tags).await;
         let token = bench.begin_rotation(&arn, rules.clone()).await;
-        assert_eq!(
-            bench
-                .step(&rotator, "createSecret", &arn, &token)
-                .await
-                .unwrap(),
-            Outcome::Done
-        );
+        assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
         let state = bench.state(&account).await;
         assert_eq!(state["last_rotate_body"], expected_body, "{tags:?} {rules}");
     }
@@ -248,17 +167,10 @@ async fn calcom_expiry_tags_default_and_refusal() {
             &[(TAG_VENDOR, "calcom"), ("rotation:calcom-days-valid", "30")],
         )
         .await;
-    let token = bench
-        .begin_rotation(&arn, json!({"AutomaticallyAfterDays": 30}))
-        .await;
+    let token = bench.begin_rotation(&arn, json!({"AutomaticallyAfterDays": 30})).await;
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "Config");
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("expire before its own rotation")
-    );
+    assert!(result.unwrap_err().to_string().contains("expire before its own rotation"));
     assert_eq!(bench.counter(&account, "requests").await, 0);
 }
 
@@ -266,25 +178,12 @@ async fn calcom_expiry_tags_default_and_refusal() {
 async fn put_secret_value_gets_both_tokens() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    let account = bench.account("calcom").await;
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "calcom")],
-        )
-        .await;
-    let token = bench.begin_rotation(&arn, json!({})).await;
+    let Staged { arn, token, .. } = bench.staged("calcom").await;
     let rotation_token = "rotation-token-0123456789abcdef0123456789abcdef";
     let mut create = event("createSecret", &arn, &token);
     create["RotationToken"] = json!(rotation_token);
 
-    assert_eq!(
-        bench
-            .step_with(&rotator, create, Duration::from_secs(30))
-            .await
-            .unwrap(),
-        Outcome::Done
-    );
+    assert_eq!(bench.step_with(&rotator, create, Duration::from_secs(30)).await.unwrap(), Outcome::Done);
 
     let puts = bench.moto_requests("PutSecretValue", &arn).await;
     assert_eq!(puts.len(), 1, "{puts:?}");
@@ -297,14 +196,7 @@ async fn put_secret_value_gets_both_tokens() {
 async fn invalid_events_are_refused_without_vendor_calls() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    let account = bench.account("calcom").await;
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "calcom")],
-        )
-        .await;
-    let token = bench.begin_rotation(&arn, json!({})).await;
+    let Staged { account, arn, token } = bench.staged("calcom").await;
 
     let events = [
         json!({"Step": "create_secret", "SecretId": arn, "ClientRequestToken": token}),
@@ -317,9 +209,7 @@ async fn invalid_events_are_refused_without_vendor_calls() {
         json!("createSecret"),
     ];
     for event in events {
-        let result = bench
-            .step_with(&rotator, event.clone(), Duration::from_secs(30))
-            .await;
+        let result = bench.step_with(&rotator, event.clone(), Duration::from_secs(30)).await;
         assert_eq!(error_type(&result), "InvalidEvent", "{event}");
     }
     assert_eq!(bench.counter(&account, "requests").await, 0);
@@ -334,28 +224,14 @@ async fn invalid_configurations_are_refused_without_vendor_calls() {
     let bad_tags: [Vec<(&str, &str)>; 6] = [
         vec![],
         vec![(TAG_VENDOR, "stripe")],
-        vec![
-            (TAG_VENDOR, "calcom"),
-            (TAG_BASE_URL, "https://calcom.example.invalid"),
-        ],
-        vec![
-            (TAG_VENDOR, "calcom"),
-            (TAG_BASE_URL, "http://calcom.example.invalid"),
-        ],
-        vec![
-            (TAG_VENDOR, "calcom"),
-            (TAG_BASE_URL, "https://api.projectdiscovery.io"),
-        ],
-        vec![
-            (TAG_VENDOR, "calcom"),
-            ("rotation:calcom-never-expires", "yes"),
-        ],
+        vec![(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "https://calcom.example.invalid")],
+        vec![(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "http://calcom.example.invalid")],
+        vec![(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "https://api.projectdiscovery.io")],
+        vec![(TAG_VENDOR, "calcom"), ("rotation:calcom-never-expires", "yes")],
     ];
     for tags in bad_tags {
         let account = bench.account("calcom").await;
-        let arn = bench
-            .create_secret(&json_secret("api_key", &account.key), &tags)
-            .await;
+        let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
         let token = bench.begin_rotation(&arn, json!({})).await;
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
             let result = bench.step(&rotator, step, &arn, &token).await;
@@ -372,18 +248,9 @@ async fn invalid_configurations_are_refused_without_vendor_calls() {
     // The value is read by createSecret; the later steps find no pending value to work on.
     let account = bench.account("calcom").await;
     for (value, tags) in [
-        (
-            json_secret("api_key", &account.key),
-            vec![(TAG_VENDOR, "calcom"), (TAG_KEY_FIELD, "token")],
-        ),
-        (
-            json!({"password": account.key}).to_string(),
-            vec![(TAG_VENDOR, "calcom")],
-        ),
-        (
-            json!([account.key]).to_string(),
-            vec![(TAG_VENDOR, "calcom")],
-        ),
+        (json_secret("api_key", &account.key), vec![(TAG_VENDOR, "calcom"), (TAG_KEY_FIELD, "token")]),
+        (json!({"password": account.key}).to_string(), vec![(TAG_VENDOR, "calcom")]),
+        (json!([account.key]).to_string(), vec![(TAG_VENDOR, "calcom")]),
     ] {
         let arn = bench.create_secret(&value, &tags).await;
         let token = bench.begin_rotation(&arn, json!({})).await;
@@ -393,11 +260,7 @@ async fn invalid_configurations_are_refused_without_vendor_calls() {
             let result = bench.step(&rotator, step, &arn, &token).await;
             assert_eq!(error_type(&result), "NotRotatable", "{step} {value}");
         }
-        assert_eq!(
-            bench.value(&arn, "AWSCURRENT").await,
-            value,
-            "finishSecret promoted nothing"
-        );
+        assert_eq!(bench.value(&arn, "AWSCURRENT").await, value, "finishSecret promoted nothing");
     }
     assert_eq!(bench.counter(&account, "requests").await, 0);
 }
@@ -409,54 +272,21 @@ async fn secrets_not_in_rotation_are_refused_without_vendor_calls() {
     let account = bench.account("ringg").await;
 
     // Rotation never enabled.
-    let arn = bench
-        .create_secret(&account.key, &[(TAG_VENDOR, "ringg")])
-        .await;
-    let result = bench
-        .step(
-            &rotator,
-            "createSecret",
-            &arn,
-            "00000000-0000-4000-8000-000000000000",
-        )
-        .await;
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
+    let result = bench.step(&rotator, "createSecret", &arn, "00000000-0000-4000-8000-000000000000").await;
     assert_eq!(error_type(&result), "NotRotatable");
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("rotation is not enabled")
-    );
+    assert!(result.unwrap_err().to_string().contains("rotation is not enabled"));
 
     // A token that is not a version of the secret, and one that is not AWSPENDING.
-    let arn = bench
-        .create_secret(&account.key, &[(TAG_VENDOR, "ringg")])
-        .await;
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
     bench.begin_rotation(&arn, json!({})).await;
-    let current = bench
-        .stages(&arn)
-        .await
-        .into_iter()
-        .find(|(_, s)| s.contains(&"AWSCURRENT".into()))
-        .unwrap()
-        .0;
-    let result = bench
-        .step(
-            &rotator,
-            "createSecret",
-            &arn,
-            "00000000-0000-4000-8000-000000000000",
-        )
-        .await;
+    let current =
+        bench.stages(&arn).await.into_iter().find(|(_, s)| s.contains(&"AWSCURRENT".into())).unwrap().0;
+    let result = bench.step(&rotator, "createSecret", &arn, "00000000-0000-4000-8000-000000000000").await;
     assert_eq!(error_type(&result), "NotRotatable");
     // Make the old current version AWSPREVIOUS-only by finishing a rotation, then replay with it.
-    let token = bench
-        .stages(&arn)
-        .await
-        .into_iter()
-        .find(|(_, s)| s.contains(&"AWSPENDING".into()))
-        .unwrap()
-        .0;
+    let token =
+        bench.stages(&arn).await.into_iter().find(|(_, s)| s.contains(&"AWSPENDING".into())).unwrap().0;
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         bench.step(&rotator, step, &arn, &token).await.unwrap();
     }
@@ -473,41 +303,23 @@ async fn base_url_allow_list_and_https_rule() {
     let sim_port = bench.sim.rsplit(':').next().unwrap().to_owned();
     // The deployer's default points at `localhost`; a tag naming 127.0.0.1 is another host.
     let mut env = bench.env();
-    env.insert(
-        "CALCOM_BASE_URL".into(),
-        format!("http://localhost:{sim_port}/calcom"),
-    );
+    env.insert("CALCOM_BASE_URL".into(), format!("http://localhost:{sim_port}/calcom"));
     let tag = format!("http://127.0.0.1:{sim_port}/calcom");
     let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "calcom"), (TAG_BASE_URL, &tag)],
-        )
+        .create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "calcom"), (TAG_BASE_URL, &tag)])
         .await;
 
     let refusing = bench.rotator_with(bench.settings_from(env.clone()));
     let token = bench.begin_rotation(&arn, json!({})).await;
     let result = bench.step(&refusing, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "Config");
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("ROTATION_ALLOWED_HOSTS")
-    );
+    assert!(result.unwrap_err().to_string().contains("ROTATION_ALLOWED_HOSTS"));
     assert_eq!(bench.counter(&account, "requests").await, 0);
 
-    env.insert(
-        "ROTATION_ALLOWED_HOSTS".into(),
-        format!("cal.example.invalid, 127.0.0.1:{sim_port}"),
-    );
+    env.insert("ROTATION_ALLOWED_HOSTS".into(), format!("cal.example.invalid, 127.0.0.1:{sim_port}"));
     let allowing = bench.rotator_with(bench.settings_from(env.clone()));
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        assert_eq!(
-            bench.step(&allowing, step, &arn, &token).await.unwrap(),
-            Outcome::Done,
-            "{step}"
-        );
+        assert_eq!(bench.step(&allowing, step, &arn, &token).await.unwrap(), Outcome::Done, "{step}");
     }
     assert_eq!(bench.counter(&account, "rotations").await, 1);
 
@@ -515,21 +327,13 @@ async fn base_url_allow_list_and_https_rule() {
     let arn = bench
         .create_secret(
             &json_secret("api_key", &account.key),
-            &[
-                (TAG_VENDOR, "calcom"),
-                (TAG_BASE_URL, "http://cal.example.invalid"),
-            ],
+            &[(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "http://cal.example.invalid")],
         )
         .await;
     let token = bench.begin_rotation(&arn, json!({})).await;
     let result = bench.step(&allowing, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "Config");
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("only for loopback")
-    );
+    assert!(result.unwrap_err().to_string().contains("only for loopback"));
 }
 
 #[tokio::test]
@@ -537,23 +341,11 @@ async fn put_secret_value_failing_four_times_still_stores_the_key() {
     let bench = bench().await;
     let rotator = bench.rotator();
     for (status, code) in [(500, "InternalServiceError"), (400, "ThrottlingException")] {
-        let account = bench.account("calcom").await;
-        let arn = bench
-            .create_secret(
-                &json_secret("api_key", &account.key),
-                &[(TAG_VENDOR, "calcom")],
-            )
-            .await;
-        let token = bench.begin_rotation(&arn, json!({})).await;
-        bench
-            .moto_faults("PutSecretValue", &arn, 4, status, code)
-            .await;
+        let Staged { account, arn, token } = bench.staged("calcom").await;
+        bench.moto_faults("PutSecretValue", &arn, 4, status, code).await;
 
         assert_eq!(
-            bench
-                .step(&rotator, "createSecret", &arn, &token)
-                .await
-                .unwrap(),
+            bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(),
             Outcome::Done,
             "{code}"
         );
@@ -562,13 +354,7 @@ async fn put_secret_value_failing_four_times_still_stores_the_key() {
         let injected: Vec<&Value> = puts.iter().map(|p| &p["InjectedFault"]).collect();
         assert_eq!(
             injected,
-            [
-                &json!(code),
-                &json!(code),
-                &json!(code),
-                &json!(code),
-                &Value::Null
-            ],
+            [&json!(code), &json!(code), &json!(code), &json!(code), &Value::Null],
             "{code}"
         );
         assert_eq!(
@@ -589,45 +375,24 @@ async fn vendor_5xx_and_429_before_rotating_are_recovered() {
         json!({"rate_limit": 1, "reset_seconds": 1}),
     ] {
         let account = bench.account("projectdiscovery").await;
-        let arn = bench
-            .create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")])
-            .await;
+        let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")]).await;
         bench.faults(&account, faults.clone()).await;
         bench.rotate(&rotator, &arn).await;
         assert_eq!(bench.counter(&account, "rotations").await, 1, "{faults}");
-        assert_eq!(
-            bench.value(&arn, "AWSCURRENT").await,
-            bench.live_key(&account).await,
-            "{faults}"
-        );
+        assert_eq!(bench.value(&arn, "AWSCURRENT").await, bench.live_key(&account).await, "{faults}");
     }
 
     // More failures than one invocation tries: a clean error, the current key intact, and the
     // next attempt by Secrets Manager succeeds.
     let account = bench.account("ringg").await;
-    let arn = bench
-        .create_secret(&account.key, &[(TAG_VENDOR, "ringg")])
-        .await;
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
-    bench
-        .faults(&account, json!({"fail_before_rotate": 3}))
-        .await;
+    bench.faults(&account, json!({"fail_before_rotate": 3})).await;
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "Vendor");
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("nothing was rotated")
-    );
+    assert!(result.unwrap_err().to_string().contains("nothing was rotated"));
     assert_eq!(bench.live_key(&account).await, account.key);
-    assert_eq!(
-        bench
-            .step(&rotator, "createSecret", &arn, &token)
-            .await
-            .unwrap(),
-        Outcome::Done
-    );
+    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
     assert_eq!(bench.counter(&account, "rotations").await, 1);
 }
 
@@ -635,32 +400,12 @@ async fn vendor_5xx_and_429_before_rotating_are_recovered() {
 async fn rate_limit_longer_than_the_deadline_fails_cleanly() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    let account = bench.account("calcom").await;
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "calcom")],
-        )
-        .await;
-    let token = bench.begin_rotation(&arn, json!({})).await;
-    bench
-        .faults(
-            &account,
-            json!({"rate_limit_rotate": 1, "reset_seconds": 60}),
-        )
-        .await;
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    bench.faults(&account, json!({"rate_limit_rotate": 1, "reset_seconds": 60})).await;
     let started = Instant::now();
-    let result = bench
-        .step_with(
-            &rotator,
-            event("createSecret", &arn, &token),
-            Duration::from_secs(10),
-        )
-        .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "it did not wait for a reset it cannot afford"
-    );
+    let result =
+        bench.step_with(&rotator, event("createSecret", &arn, &token), Duration::from_secs(10)).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "it did not wait for a reset it cannot afford");
     assert_eq!(error_type(&result), "Vendor");
     assert!(result.unwrap_err().to_string().contains("HTTP 429"));
     assert_eq!(bench.counter(&account, "rotations").await, 0);
@@ -676,30 +421,17 @@ async fn vendor_rotating_then_failing_is_reported_and_never_rotated_again() {
         (json!({"empty_after_rotate": 1}), "projectdiscovery"),
     ] {
         let account = bench.account(vendor).await;
-        let arn = bench
-            .create_secret(
-                &json_secret("api_key", &account.key),
-                &[(TAG_VENDOR, vendor)],
-            )
-            .await;
+        let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, vendor)]).await;
         let token = bench.begin_rotation(&arn, json!({})).await;
         bench.faults(&account, faults.clone()).await;
 
         let time_left = Duration::from_secs(10);
         let started = Instant::now();
-        let result = bench
-            .step_with(&rotator, event("createSecret", &arn, &token), time_left)
-            .await;
-        assert!(
-            started.elapsed() < time_left,
-            "{faults}: returned before the deadline"
-        );
+        let result = bench.step_with(&rotator, event("createSecret", &arn, &token), time_left).await;
+        assert!(started.elapsed() < time_left, "{faults}: returned before the deadline");
         assert_eq!(error_type(&result), "KeyLost", "{faults}");
         let message = result.unwrap_err().to_string();
-        assert!(
-            message.contains("Recovery: new key lost") && message.contains(vendor),
-            "{message}"
-        );
+        assert!(message.contains("Recovery: new key lost") && message.contains(vendor), "{message}");
 
         // Secrets Manager retries the rotation: the vendor refuses the old key, rotate is not called.
         for _ in 0..2 {
@@ -714,31 +446,10 @@ async fn vendor_rotating_then_failing_is_reported_and_never_rotated_again() {
 async fn slow_propagation_passes_test_secret() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    let account = bench.account("calcom").await;
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "calcom")],
-        )
-        .await;
-    let token = bench.begin_rotation(&arn, json!({})).await;
-    assert_eq!(
-        bench
-            .step(&rotator, "createSecret", &arn, &token)
-            .await
-            .unwrap(),
-        Outcome::Done
-    );
-    bench
-        .faults(&account, json!({"refuse_verifications": 3}))
-        .await;
-    assert_eq!(
-        bench
-            .step(&rotator, "testSecret", &arn, &token)
-            .await
-            .unwrap(),
-        Outcome::Done
-    );
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+    bench.faults(&account, json!({"refuse_verifications": 3})).await;
+    assert_eq!(bench.step(&rotator, "testSecret", &arn, &token).await.unwrap(), Outcome::Done);
     assert_eq!(
         bench.state(&account).await["faults"]["refuse_verifications"],
         0,
@@ -751,44 +462,18 @@ async fn a_new_key_that_never_works_fails_test_secret() {
     let bench = bench().await;
     let rotator = bench.rotator();
     let account = bench.account("ringg").await;
-    let arn = bench
-        .create_secret(&account.key, &[(TAG_VENDOR, "ringg")])
-        .await;
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
-    bench
-        .step(&rotator, "createSecret", &arn, &token)
-        .await
-        .unwrap();
-    bench
-        .step(&rotator, "setSecret", &arn, &token)
-        .await
-        .unwrap();
-    bench
-        .faults(&account, json!({"refuse_verifications": 1000}))
-        .await;
+    bench.step(&rotator, "createSecret", &arn, &token).await.unwrap();
+    bench.step(&rotator, "setSecret", &arn, &token).await.unwrap();
+    bench.faults(&account, json!({"refuse_verifications": 1000})).await;
 
     let result = bench.step(&rotator, "testSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "VendorRejectedKey");
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("Recovery: test step failing")
-    );
-    assert!(
-        bench.counter(&account, "verify_calls").await > 2,
-        "refusals were retried"
-    );
-    assert_eq!(
-        bench.value(&arn, "AWSCURRENT").await,
-        account.key,
-        "AWSCURRENT unchanged"
-    );
-    assert_eq!(
-        bench.counter(&account, "rotate_calls").await,
-        1,
-        "testSecret never rotates"
-    );
+    assert!(result.unwrap_err().to_string().contains("Recovery: test step failing"));
+    assert!(bench.counter(&account, "verify_calls").await > 2, "refusals were retried");
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, account.key, "AWSCURRENT unchanged");
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "testSecret never rotates");
 }
 
 #[tokio::test]
@@ -797,19 +482,9 @@ async fn test_secret_alone_is_read_only() {
     let bench = bench().await;
     let rotator = bench.rotator();
     let account = bench.account("projectdiscovery").await;
-    let arn = bench
-        .create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")])
-        .await;
-    let token = bench
-        .begin_rotation(&arn, json!({"RotateImmediately": false}))
-        .await;
-    assert_eq!(
-        bench
-            .step(&rotator, "testSecret", &arn, &token)
-            .await
-            .unwrap(),
-        Outcome::Done
-    );
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")]).await;
+    let token = bench.begin_rotation(&arn, json!({"RotateImmediately": false})).await;
+    assert_eq!(bench.step(&rotator, "testSecret", &arn, &token).await.unwrap(), Outcome::Done);
     assert_eq!(bench.counter(&account, "rotate_calls").await, 0);
     assert_eq!(bench.live_key(&account).await, account.key);
 }
@@ -818,24 +493,12 @@ async fn test_secret_alone_is_read_only() {
 async fn a_dead_current_key_is_refused_without_rotating() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    let account = bench.account("calcom").await;
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "calcom")],
-        )
-        .await;
-    let token = bench.begin_rotation(&arn, json!({})).await;
+    let Staged { account, arn, token } = bench.staged("calcom").await;
     bench.revoke(&account).await;
 
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "VendorRejectedKey");
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("Recovery: current key rejected")
-    );
+    assert!(result.unwrap_err().to_string().contains("Recovery: current key rejected"));
     assert_eq!(bench.counter(&account, "rotate_calls").await, 0);
     assert!(bench.moto_requests("PutSecretValue", &arn).await.is_empty());
 }
@@ -845,9 +508,7 @@ async fn set_secret_without_a_pending_value_is_refused() {
     let bench = bench().await;
     let rotator = bench.rotator();
     let account = bench.account("ringg").await;
-    let arn = bench
-        .create_secret(&account.key, &[(TAG_VENDOR, "ringg")])
-        .await;
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
     for step in ["setSecret", "testSecret"] {
         let result = bench.step(&rotator, step, &arn, &token).await;
@@ -861,18 +522,10 @@ async fn too_little_time_left_means_no_vendor_call() {
     let bench = bench().await;
     let rotator = bench.rotator();
     let account = bench.account("projectdiscovery").await;
-    let arn = bench
-        .create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")])
-        .await;
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
     // fast_timing keeps 4 s for storage; 3 s is not enough to start.
-    let result = bench
-        .step_with(
-            &rotator,
-            event("createSecret", &arn, &token),
-            Duration::from_secs(3),
-        )
-        .await;
+    let result = bench.step_with(&rotator, event("createSecret", &arn, &token), Duration::from_secs(3)).await;
     assert_eq!(error_type(&result), "Timeout");
     assert_eq!(bench.counter(&account, "requests").await, 0);
 }

@@ -34,16 +34,10 @@ impl Vendor for CalCom {
         Auth::Bearer
     }
     fn rotate(&self) -> Endpoint {
-        Endpoint {
-            method: Method::POST,
-            path: "/v2/api-keys/refresh",
-        }
+        Endpoint { method: Method::POST, path: "/v2/api-keys/refresh" }
     }
     fn verify(&self) -> Endpoint {
-        Endpoint {
-            method: Method::GET,
-            path: "/v2/me",
-        }
+        Endpoint { method: Method::GET, path: "/v2/me" }
     }
 
     fn rotate_body(
@@ -56,9 +50,7 @@ impl Vendor for CalCom {
             None | Some("false") => false,
             Some("true") => true,
             Some(other) => {
-                return Err(format!(
-                    "{TAG_NEVER_EXPIRES} is {other:?}; it may only be \"true\" (or absent)"
-                ));
+                return Err(format!("{TAG_NEVER_EXPIRES} is {other:?}; it may only be \"true\" (or absent)"));
             }
         };
         match (days, never) {
@@ -67,11 +59,9 @@ impl Vendor for CalCom {
             )),
             (None, true) => Ok(Some(json!({ "apiKeyNeverExpires": true }))),
             (Some(text), false) => {
-                let days: u32 = text
-                    .parse()
-                    .ok()
-                    .filter(|d| *d >= 1)
-                    .ok_or_else(|| format!("{TAG_DAYS_VALID} is {text:?}; it must be a whole number of days, at least 1"))?;
+                let days: u32 = text.parse().ok().filter(|d| *d >= 1).ok_or_else(|| {
+                    format!("{TAG_DAYS_VALID} is {text:?}; it must be a whole number of days, at least 1")
+                })?;
                 if let Ok(Interval::Exactly(interval)) = interval
                     && days <= interval
                 {
@@ -83,9 +73,7 @@ impl Vendor for CalCom {
             }
             (None, false) => {
                 let days = match interval? {
-                    Interval::Exactly(n) | Interval::AtMost(n) => {
-                        n.saturating_mul(2).max(MIN_DAYS_VALID)
-                    }
+                    Interval::Exactly(n) | Interval::AtMost(n) => n.saturating_mul(2).max(MIN_DAYS_VALID),
                     Interval::Unknown => MIN_DAYS_VALID,
                 };
                 Ok(Some(json!({ "apiKeyDaysValid": days })))
@@ -94,9 +82,7 @@ impl Vendor for CalCom {
     }
 
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
-        (body["status"] == "success")
-            .then(|| body["data"]["apiKey"].as_str())
-            .flatten()
+        (body["status"] == "success").then(|| body["data"]["apiKey"].as_str()).flatten()
     }
 
     fn looks_like_key(&self, old: &str, new: &str) -> bool {
@@ -104,9 +90,7 @@ impl Vendor for CalCom {
         // key keeps the old one's prefix.
         let hex_tail = |key: &str| {
             key.len() > 32
-                && key.as_bytes()[key.len() - 32..]
-                    .iter()
-                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                && key.as_bytes()[key.len() - 32..].iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         };
         fn prefix(key: &str) -> &str {
             &key[..key.len() - 32]
@@ -119,35 +103,17 @@ impl Vendor for CalCom {
 mod tests {
     use super::*;
 
-    fn body(
-        pairs: &[(&str, &str)],
-        interval: Result<Interval, String>,
-    ) -> Result<Option<Value>, String> {
-        let tags = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+    fn body(pairs: &[(&str, &str)], interval: Result<Interval, String>) -> Result<Option<Value>, String> {
+        let tags = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         CalCom.rotate_body(&tags, interval)
     }
 
     #[test]
     fn default_expiry_outlives_the_next_rotation() {
-        assert_eq!(
-            body(&[], Ok(Interval::Exactly(7))),
-            Ok(Some(json!({"apiKeyDaysValid": 30})))
-        );
-        assert_eq!(
-            body(&[], Ok(Interval::Exactly(30))),
-            Ok(Some(json!({"apiKeyDaysValid": 60})))
-        );
-        assert_eq!(
-            body(&[], Ok(Interval::AtMost(62))),
-            Ok(Some(json!({"apiKeyDaysValid": 124})))
-        );
-        assert_eq!(
-            body(&[], Ok(Interval::Unknown)),
-            Ok(Some(json!({"apiKeyDaysValid": 30})))
-        );
+        assert_eq!(body(&[], Ok(Interval::Exactly(7))), Ok(Some(json!({"apiKeyDaysValid": 30}))));
+        assert_eq!(body(&[], Ok(Interval::Exactly(30))), Ok(Some(json!({"apiKeyDaysValid": 60}))));
+        assert_eq!(body(&[], Ok(Interval::AtMost(62))), Ok(Some(json!({"apiKeyDaysValid": 124}))));
+        assert_eq!(body(&[], Ok(Interval::Unknown)), Ok(Some(json!({"apiKeyDaysValid": 30}))));
         assert!(body(&[], Err("cannot read".into())).is_err());
     }
 
@@ -167,17 +133,11 @@ mod tests {
             Ok(Some(json!({"apiKeyNeverExpires": true})))
         );
         for (tags, expected) in [
-            (
-                vec![(TAG_DAYS_VALID, "30")],
-                "expire before its own rotation",
-            ),
+            (vec![(TAG_DAYS_VALID, "30")], "expire before its own rotation"),
             (vec![(TAG_DAYS_VALID, "0")], "at least 1"),
             (vec![(TAG_DAYS_VALID, "ten")], "whole number"),
             (vec![(TAG_NEVER_EXPIRES, "yes")], "may only be \"true\""),
-            (
-                vec![(TAG_DAYS_VALID, "90"), (TAG_NEVER_EXPIRES, "true")],
-                "both set",
-            ),
+            (vec![(TAG_DAYS_VALID, "90"), (TAG_NEVER_EXPIRES, "true")], "both set"),
         ] {
             let err = body(&tags, Ok(Interval::Exactly(30))).unwrap_err();
             assert!(err.contains(expected), "{tags:?}: {err}");
@@ -197,17 +157,8 @@ mod tests {
 
     #[test]
     fn new_key_only_from_a_success_answer() {
-        assert_eq!(
-            CalCom.new_key(&json!({"status": "success", "data": {"apiKey": "cal_x"}})),
-            Some("cal_x")
-        );
-        assert_eq!(
-            CalCom.new_key(&json!({"status": "error", "data": {"apiKey": "cal_x"}})),
-            None
-        );
-        assert_eq!(
-            CalCom.new_key(&json!({"status": "success", "data": {}})),
-            None
-        );
+        assert_eq!(CalCom.new_key(&json!({"status": "success", "data": {"apiKey": "cal_x"}})), Some("cal_x"));
+        assert_eq!(CalCom.new_key(&json!({"status": "error", "data": {"apiKey": "cal_x"}})), None);
+        assert_eq!(CalCom.new_key(&json!({"status": "success", "data": {}})), None);
     }
 }

@@ -72,19 +72,14 @@ impl VendorClient {
         key: &Sensitive,
         timeout: Duration,
     ) -> Verdict {
-        let response = match self
-            .send(vendor, base, &vendor.verify(), key, None, timeout)
-            .await
-        {
+        let response = match self.send(vendor, base, &vendor.verify(), key, None, timeout).await {
             Ok(response) => response,
             Err(err) => return Verdict::Unavailable(describe(&err)),
         };
         let status = response.status();
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Verdict::Refused(status.as_u16()),
-            StatusCode::TOO_MANY_REQUESTS => {
-                Verdict::RateLimited(rate_limit_wait(response.headers()))
-            }
+            StatusCode::TOO_MANY_REQUESTS => Verdict::RateLimited(rate_limit_wait(response.headers())),
             s if s.is_success() => match read_json(response).await {
                 Some(body) if vendor.verify_accepts(&body) => Verdict::Accepted,
                 Some(_) => Verdict::Refused(status.as_u16()),
@@ -102,31 +97,22 @@ impl VendorClient {
         body: Option<&Value>,
         timeout: Duration,
     ) -> RotateOutcome {
-        let response = match self
-            .send(vendor, base, &vendor.rotate(), key, body, timeout)
-            .await
-        {
+        let response = match self.send(vendor, base, &vendor.rotate(), key, body, timeout).await {
             Ok(response) => response,
             Err(err) if err.is_connect() => return RotateOutcome::NotSent(describe(&err)),
             Err(err) => return RotateOutcome::Ambiguous(describe(&err)),
         };
         let status = response.status();
         match status {
-            StatusCode::TOO_MANY_REQUESTS => {
-                RotateOutcome::RateLimited(rate_limit_wait(response.headers()))
-            }
+            StatusCode::TOO_MANY_REQUESTS => RotateOutcome::RateLimited(rate_limit_wait(response.headers())),
             StatusCode::REQUEST_TIMEOUT => RotateOutcome::Ambiguous(format!("HTTP {status}")),
             s if s.is_client_error() => RotateOutcome::Refused(s.as_u16()),
             s if s.is_success() => match read_json(response).await {
-                Some(body) => match vendor
-                    .new_key(&body)
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                {
+                Some(body) => match vendor.new_key(&body).map(str::trim).filter(|k| !k.is_empty()) {
                     Some(new_key) => RotateOutcome::Rotated(Sensitive::new(new_key)),
-                    None => RotateOutcome::Ambiguous(format!(
-                        "HTTP {status} without a new key in the answer"
-                    )),
+                    None => {
+                        RotateOutcome::Ambiguous(format!("HTTP {status} without a new key in the answer"))
+                    }
                 },
                 None => RotateOutcome::Ambiguous(format!("HTTP {status} with an unreadable body")),
             },
@@ -149,14 +135,10 @@ impl VendorClient {
             Auth::Header(name) => (name, key.expose().to_owned()),
         };
         // A key with bytes a header cannot carry is sent as nothing rather than mangled.
-        let mut value =
-            HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""));
+        let mut value = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""));
         value.set_sensitive(true);
-        let mut request = self
-            .http
-            .request(endpoint.method.clone(), &url)
-            .header(name, value)
-            .timeout(timeout);
+        let mut request =
+            self.http.request(endpoint.method.clone(), &url).header(name, value).timeout(timeout);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -175,10 +157,7 @@ impl VendorClient {
 }
 
 async fn read_json(response: Response) -> Option<Value> {
-    if response
-        .content_length()
-        .is_some_and(|len| len as usize > MAX_BODY)
-    {
+    if response.content_length().is_some_and(|len| len as usize > MAX_BODY) {
         return None;
     }
     let bytes = response.bytes().await.ok()?;
@@ -211,13 +190,7 @@ fn describe(err: &reqwest::Error) -> String {
 /// read as seconds (Cal.com) or as a Unix time when it is that large (ProjectDiscovery).
 fn rate_limit_wait(headers: &HeaderMap) -> Duration {
     let number = |value: &HeaderValue| {
-        value
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite() && *n >= 0.0)
+        value.to_str().ok()?.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)
     };
     let reset = headers.get(RETRY_AFTER).and_then(number).or_else(|| {
         headers
@@ -227,10 +200,7 @@ fn rate_limit_wait(headers: &HeaderMap) -> Duration {
     });
     match reset {
         Some(n) if n > 1_000_000_000.0 => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs_f64();
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
             Duration::from_secs_f64((n - now).max(0.0))
         }
         Some(n) => Duration::from_secs_f64(n),
@@ -245,41 +215,20 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    HeaderName::from_static(k),
-                    HeaderValue::from_str(v).unwrap(),
-                )
-            })
-            .collect()
+        pairs.iter().map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_str(v).unwrap())).collect()
     }
 
     #[test]
     fn rate_limit_headers() {
-        assert_eq!(
-            rate_limit_wait(&headers(&[("retry-after", "3")])),
-            Duration::from_secs(3)
-        );
+        assert_eq!(rate_limit_wait(&headers(&[("retry-after", "3")])), Duration::from_secs(3));
         assert_eq!(
             rate_limit_wait(&headers(&[("x-ratelimit-reset-default", "42")])),
             Duration::from_secs(42)
         );
-        let epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 10;
+        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 10;
         let wait = rate_limit_wait(&headers(&[("x-ratelimit-reset", &epoch.to_string())]));
-        assert!(
-            wait > Duration::from_secs(8) && wait <= Duration::from_secs(10),
-            "{wait:?}"
-        );
+        assert!(wait > Duration::from_secs(8) && wait <= Duration::from_secs(10), "{wait:?}");
         assert_eq!(rate_limit_wait(&headers(&[])), DEFAULT_RATE_LIMIT_WAIT);
-        assert_eq!(
-            rate_limit_wait(&headers(&[("retry-after", "soon")])),
-            DEFAULT_RATE_LIMIT_WAIT
-        );
+        assert_eq!(rate_limit_wait(&headers(&[("retry-after", "soon")])), DEFAULT_RATE_LIMIT_WAIT);
     }
 }

@@ -21,11 +21,7 @@ pub use client::{RotateOutcome, VendorClient, Verdict};
 use crate::config::Interval;
 
 /// Every vendor this function can rotate. A fourth vendor is a new file and a line here.
-pub static ALL: &[&dyn Vendor] = &[
-    &calcom::CalCom,
-    &ringg::Ringg,
-    &projectdiscovery::ProjectDiscovery,
-];
+pub static ALL: &[&dyn Vendor] = &[&calcom::CalCom, &ringg::Ringg, &projectdiscovery::ProjectDiscovery];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Vendor> {
     ALL.iter().copied().find(|vendor| vendor.name() == name)

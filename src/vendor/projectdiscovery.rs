@@ -27,24 +27,16 @@ impl Vendor for ProjectDiscovery {
         Auth::Header(HeaderName::from_static("x-api-key"))
     }
     fn rotate(&self) -> Endpoint {
-        Endpoint {
-            method: Method::POST,
-            path: "/v1/user/apikey/rotate",
-        }
+        Endpoint { method: Method::POST, path: "/v1/user/apikey/rotate" }
     }
     fn verify(&self) -> Endpoint {
-        Endpoint {
-            method: Method::GET,
-            path: "/v1/user",
-        }
+        Endpoint { method: Method::GET, path: "/v1/user" }
     }
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
         body["api_key"].as_str()
     }
     fn verify_accepts(&self, body: &Value) -> bool {
-        body["email"]
-            .as_str()
-            .is_some_and(|email| !email.is_empty())
+        body["email"].as_str().is_some_and(|email| !email.is_empty())
     }
     fn looks_like_key(&self, _old: &str, new: &str) -> bool {
         is_uuid_shaped(new)

@@ -27,16 +27,10 @@ impl Vendor for Ringg {
         Auth::Header(HeaderName::from_static("x-api-key"))
     }
     fn rotate(&self) -> Endpoint {
-        Endpoint {
-            method: Method::PATCH,
-            path: "/workspace/api-key",
-        }
+        Endpoint { method: Method::PATCH, path: "/workspace/api-key" }
     }
     fn verify(&self) -> Endpoint {
-        Endpoint {
-            method: Method::GET,
-            path: "/workspace",
-        }
+        Endpoint { method: Method::GET, path: "/workspace" }
     }
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
         body["new_api_key"].as_str()

@@ -83,33 +83,18 @@ pub fn start(script: &str) -> Peer {
             )
         });
     let stdin = Mutex::new(child.stdin.take().expect("piped stdin"));
-    Peer {
-        info,
-        endpoint,
-        _child: child,
-        _stdin: stdin,
-    }
+    Peer { info, endpoint, _child: child, _stdin: stdin }
 }
 
 fn peers() -> &'static Peers {
-    PEERS.get_or_init(|| Peers {
-        moto: start("moto_server.py"),
-        sim: start("vendor_sim.py"),
-    })
+    PEERS.get_or_init(|| Peers { moto: start("moto_server.py"), sim: start("vendor_sim.py") })
 }
 
 /// A name no other test (or earlier run against the same peers) uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Timings scaled down for tests; the logic is the same as in production.
@@ -131,6 +116,13 @@ pub struct Bench {
     pub http: reqwest::Client,
     pub moto: String,
     pub sim: String,
+}
+
+/// A secret staged for rotation: its vendor account, its ARN, the pending version's token.
+pub struct Staged {
+    pub account: Account,
+    pub arn: String,
+    pub token: String,
 }
 
 /// A simulated vendor account with its one live key.
@@ -173,16 +165,12 @@ impl Bench {
         HashMap::from([
             ("CALCOM_BASE_URL".into(), self.sim_base("calcom")),
             ("RINGG_BASE_URL".into(), self.sim_base("ringg")),
-            (
-                "PROJECTDISCOVERY_BASE_URL".into(),
-                self.sim_base("projectdiscovery"),
-            ),
+            ("PROJECTDISCOVERY_BASE_URL".into(), self.sim_base("projectdiscovery")),
         ])
     }
 
     pub fn settings_from(&self, env: HashMap<String, String>) -> Settings {
-        let mut settings =
-            Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");
+        let mut settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");
         settings.timing = fast_timing();
         settings
     }
@@ -192,22 +180,13 @@ impl Bench {
     }
 
     pub fn rotator_with(&self, settings: Settings) -> Rotator {
-        Rotator::new(
-            Store::new(self.sm.clone()),
-            VendorClient::new().expect("HTTP client"),
-            settings,
-        )
+        Rotator::new(Store::new(self.sm.clone()), VendorClient::new().expect("HTTP client"), settings)
     }
 
     // -- the vendor simulator ---------------------------------------------------------------
 
     pub async fn account(&self, vendor: &str) -> Account {
-        let body = self
-            .post(
-                &format!("{}/_sim/accounts", self.sim),
-                json!({ "vendor": vendor }),
-            )
-            .await;
+        let body = self.post(&format!("{}/_sim/accounts", self.sim), json!({ "vendor": vendor })).await;
         Account {
             id: body["account"].as_str().unwrap().into(),
             vendor: vendor.into(),
@@ -216,47 +195,30 @@ impl Bench {
     }
 
     pub async fn state(&self, account: &Account) -> Value {
-        self.get(&format!("{}/_sim/accounts/{}", self.sim, account.id))
-            .await
+        self.get(&format!("{}/_sim/accounts/{}", self.sim, account.id)).await
     }
 
     pub async fn faults(&self, account: &Account, faults: Value) {
-        self.post(
-            &format!("{}/_sim/accounts/{}/faults", self.sim, account.id),
-            faults,
-        )
-        .await;
+        self.post(&format!("{}/_sim/accounts/{}/faults", self.sim, account.id), faults).await;
     }
 
     pub async fn revoke(&self, account: &Account) {
-        self.post(
-            &format!("{}/_sim/accounts/{}/revoke", self.sim, account.id),
-            json!({}),
-        )
-        .await;
+        self.post(&format!("{}/_sim/accounts/{}/revoke", self.sim, account.id), json!({})).await;
     }
 
     /// The simulator's live key for the account.
     pub async fn live_key(&self, account: &Account) -> String {
-        self.state(account).await["live_key"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.state(account).await["live_key"].as_str().unwrap().to_owned()
     }
 
     pub async fn counter(&self, account: &Account, name: &str) -> u64 {
-        self.state(account).await[name]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no counter {name}"))
+        self.state(account).await[name].as_u64().unwrap_or_else(|| panic!("no counter {name}"))
     }
 
     // -- Secrets Manager (moto) ----------------------------------------------------------------
 
     pub async fn create_secret(&self, value: &str, tags: &[(&str, &str)]) -> String {
-        let tags: Vec<Tag> = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
-            .collect();
+        let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
         let out = self
             .sm
             .create_secret()
@@ -269,34 +231,28 @@ impl Bench {
         out.arn().unwrap().to_owned()
     }
 
+    /// A new account at `vendor`, a secret holding its key among other fields and tagged for
+    /// it, and a rotation staged on that secret.
+    pub async fn staged(&self, vendor: &str) -> Staged {
+        let account = self.account(vendor).await;
+        let arn = self.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, vendor)]).await;
+        let token = self.begin_rotation(&arn, json!({})).await;
+        Staged { account, arn, token }
+    }
+
     /// What AWS does before it invokes createSecret: rotation enabled, and a new version id
     /// carrying AWSPENDING with no value. `extra` may set AutomaticallyAfterDays,
     /// ScheduleExpression or RotateImmediately.
     pub async fn begin_rotation(&self, arn: &str, extra: Value) -> String {
         let token = unique("token00000000000000000000000000");
-        let mut body =
-            json!({ "SecretId": arn, "ClientRequestToken": token, "AutomaticallyAfterDays": 30 });
-        body.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().cloned().unwrap_or_default());
-        let answer = self
-            .post(&format!("{}/_rotator/begin-rotation", self.moto), body)
-            .await;
-        answer["VersionId"]
-            .as_str()
-            .expect("begin-rotation answers a VersionId")
-            .to_owned()
+        let mut body = json!({ "SecretId": arn, "ClientRequestToken": token, "AutomaticallyAfterDays": 30 });
+        body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+        let answer = self.post(&format!("{}/_rotator/begin-rotation", self.moto), body).await;
+        answer["VersionId"].as_str().expect("begin-rotation answers a VersionId").to_owned()
     }
 
     /// Makes the next `count` calls of `operation` on the secret `arn` fail.
-    pub async fn moto_faults(
-        &self,
-        operation: &str,
-        arn: &str,
-        count: u32,
-        status: u16,
-        code: &str,
-    ) {
+    pub async fn moto_faults(&self, operation: &str, arn: &str, count: u32, status: u16, code: &str) {
         self.post(
             &format!("{}/_rotator/faults", self.moto),
             json!({ "Operation": operation, "SecretId": arn, "Count": count, "Status": status, "Code": code }),
@@ -306,29 +262,12 @@ impl Bench {
 
     /// The parameters of every call of `operation` on the secret `arn` (values left out).
     pub async fn moto_requests(&self, operation: &str, arn: &str) -> Vec<Value> {
-        let all = self
-            .get(&format!(
-                "{}/_rotator/requests?Operation={operation}",
-                self.moto
-            ))
-            .await;
-        all["Requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["SecretId"] == arn)
-            .cloned()
-            .collect()
+        let all = self.get(&format!("{}/_rotator/requests?Operation={operation}", self.moto)).await;
+        all["Requests"].as_array().unwrap().iter().filter(|r| r["SecretId"] == arn).cloned().collect()
     }
 
     pub async fn stages(&self, arn: &str) -> HashMap<String, Vec<String>> {
-        let out = self
-            .sm
-            .describe_secret()
-            .secret_id(arn)
-            .send()
-            .await
-            .expect("DescribeSecret");
+        let out = self.sm.describe_secret().secret_id(arn).send().await.expect("DescribeSecret");
         out.version_ids_to_stages().cloned().unwrap_or_default()
     }
 
@@ -353,8 +292,7 @@ impl Bench {
         arn: &str,
         token: &str,
     ) -> Result<Outcome, Error> {
-        self.step_with(rotator, event(step, arn, token), Duration::from_secs(30))
-            .await
+        self.step_with(rotator, event(step, arn, token), Duration::from_secs(30)).await
     }
 
     pub async fn step_with(
@@ -371,43 +309,21 @@ impl Bench {
         let token = self.begin_rotation(arn, json!({})).await;
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
             let outcome = self.step(rotator, step, arn, &token).await;
-            assert_eq!(
-                outcome.as_ref().ok(),
-                Some(&Outcome::Done),
-                "{step}: {outcome:?}"
-            );
+            assert_eq!(outcome.as_ref().ok(), Some(&Outcome::Done), "{step}: {outcome:?}");
         }
         token
     }
 
     async fn post(&self, url: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        assert!(
-            response.status().is_success(),
-            "POST {url}: {}",
-            response.status()
-        );
+        let response =
+            self.http.post(url).json(&body).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        assert!(response.status().is_success(), "POST {url}: {}", response.status());
         response.json().await.expect("JSON answer")
     }
 
     async fn get(&self, url: &str) -> Value {
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        assert!(
-            response.status().is_success(),
-            "GET {url}: {}",
-            response.status()
-        );
+        let response = self.http.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert!(response.status().is_success(), "GET {url}: {}", response.status());
         response.json().await.expect("JSON answer")
     }
 }
