@@ -11,7 +11,7 @@
 //!   again only while the vendor still accepts it;
 //! * setSecret and testSecret never change anything at the vendor.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tokio::time::{Instant, sleep, timeout_at};
@@ -445,8 +445,19 @@ impl Rotator {
     }
 }
 
-/// The Lambda context's deadline as a monotonic instant.
+/// The Lambda context's deadline as a monotonic instant. The Runtime API sends Unix time in
+/// milliseconds; some local emulators send the timeout itself instead (`cargo lambda watch` sends
+/// 600000 for ten minutes). A "deadline" before 2001 can only be such a timeout, and is read as one.
 pub fn instant_from(deadline: SystemTime) -> Instant {
+    const YEAR_2001: Duration = Duration::from_secs(978_307_200);
+    let since_epoch = deadline.duration_since(UNIX_EPOCH).unwrap_or_default();
+    if since_epoch < YEAR_2001 {
+        warn!(
+            deadline_ms = since_epoch.as_millis() as u64,
+            "the Runtime API's deadline is not a Unix time; reading it as a timeout (a local emulator)"
+        );
+        return Instant::now() + since_epoch;
+    }
     Instant::now() + deadline.duration_since(SystemTime::now()).unwrap_or_default()
 }
 
@@ -483,5 +494,24 @@ fn refusal_hint(status: u16) -> &'static str {
         }
         400 => "The vendor rejected the request itself; for Cal.com check the rotation:calcom-* tags.",
         _ => "Check the base URL and the vendor's status.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seconds_left(instant: Instant) -> u64 {
+        instant.saturating_duration_since(Instant::now()).as_secs_f64().round() as u64
+    }
+
+    #[test]
+    fn deadlines_from_the_runtime_api() {
+        let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+        assert_eq!(seconds_left(instant_from(in_a_minute)), 60);
+        let passed = SystemTime::now() - Duration::from_secs(5);
+        assert_eq!(seconds_left(instant_from(passed)), 0);
+        // An emulator that sends the timeout (600000 ms) instead of a Unix time.
+        assert_eq!(seconds_left(instant_from(UNIX_EPOCH + Duration::from_millis(600_000))), 600);
     }
 }

@@ -1,0 +1,17 @@
+# Shortcuts; each target is a script in scripts/ that installs what it needs.
+.PHONY: test demo bench package lint
+
+test:
+	./scripts/test
+
+demo:
+	./scripts/demo
+
+bench:
+	./scripts/bench
+
+package:
+	./scripts/package
+
+lint:
+	./scripts/lint
