@@ -191,7 +191,7 @@ fn parse_allowed_host(entry: &str) -> Result<AllowedHost, String> {
             None => (entry, None),
         }
     };
-    if host.is_empty() || host.contains(['/', ':', '@', ' ']) && host.parse::<IpAddr>().is_err() {
+    if host.is_empty() || (host.contains(['/', ':', '@', ' ']) && host.parse::<IpAddr>().is_err()) {
         return Err(format!("{entry:?} is not a host or host:port"));
     }
     let port =

@@ -109,7 +109,7 @@ impl Rotator {
         context: &mut Context,
     ) -> Result<Outcome, ErrorKind> {
         let meta = self.store.describe(&event.secret_id).await.map_err(|e| {
-            store_failure(e, "Check that the secret exists and that the function's role may call secretsmanager:DescribeSecret on it.")
+            store_failure(e, "Nothing was changed. Check that the secret exists and that the function's role may call secretsmanager:DescribeSecret on it.")
         })?;
         context.secret = Some(meta.arn.clone());
         if !meta.rotation_enabled {
@@ -371,9 +371,10 @@ impl Rotator {
     ) -> Result<Outcome, ErrorKind> {
         self.pending_key(event, config).await?;
         let current = meta.version_with(AWSCURRENT);
-        self.store.make_current(&meta.arn, &event.token, current).await.map_err(|e| {
-            store_failure(e, "The new key is stored in AWSPENDING; Secrets Manager will retry finishSecret.")
-        })?;
+        self.store
+            .make_current(&meta.arn, &event.token, current)
+            .await
+            .map_err(|e| store_failure(e, "The new key is safe in AWSPENDING; AWSCURRENT is unchanged."))?;
         info!(previous_version = current, "AWSCURRENT moved to the new version");
         Ok(Outcome::Done)
     }
@@ -466,10 +467,17 @@ fn before(deadline: Instant, margin: Duration) -> Instant {
     deadline.checked_sub(margin).unwrap_or_else(Instant::now)
 }
 
-const NOTHING_SENT: &str = "Nothing was sent to the vendor; Secrets Manager will retry.";
+const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
 
-fn store_failure(error: StoreError, then: &str) -> ErrorKind {
-    ErrorKind::Store(format!("{} {then}", error.message))
+/// A failed Secrets Manager call: what failed, the state it left (`state`), and what happens next,
+/// which depends on whether retrying can help.
+fn store_failure(error: StoreError, state: &str) -> ErrorKind {
+    let next = if error.transient {
+        "Secrets Manager will retry."
+    } else {
+        "Retrying will not help: fix the function's permissions or the secret first."
+    };
+    ErrorKind::Store(format!("{} {state} {next}", error.message))
 }
 
 fn nothing_rotated(attempts: u32, last_failure: &str) -> ErrorKind {

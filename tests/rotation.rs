@@ -529,3 +529,35 @@ async fn too_little_time_left_means_no_vendor_call() {
     assert_eq!(error_type(&result), "Timeout");
     assert_eq!(bench.counter(&account, "requests").await, 0);
 }
+
+#[tokio::test]
+async fn a_failed_finish_keeps_the_new_key_pending_and_can_be_repeated() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    for step in ["createSecret", "setSecret", "testSecret"] {
+        bench.step(&rotator, step, &arn, &token).await.unwrap();
+    }
+    bench.moto_faults("UpdateSecretVersionStage", &arn, 1, 400, "AccessDeniedException").await;
+
+    let result = bench.step(&rotator, "finishSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Store");
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("AccessDeniedException") && message.contains("Retrying will not help"),
+        "{message}"
+    );
+    assert_eq!(
+        bench.value(&arn, "AWSCURRENT").await,
+        json_secret("api_key", &account.key),
+        "AWSCURRENT unchanged"
+    );
+
+    // Once the permission is fixed, Secrets Manager's retry finishes the rotation.
+    assert_eq!(bench.step(&rotator, "finishSecret", &arn, &token).await.unwrap(), Outcome::Done);
+    assert_eq!(
+        bench.value(&arn, "AWSCURRENT").await,
+        json_secret("api_key", &bench.live_key(&account).await)
+    );
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
+}
