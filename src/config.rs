@@ -51,6 +51,12 @@ impl Default for Timing {
 }
 
 impl Timing {
+    /// The time a rotate call needs once it may start: the shortest worthwhile rotate call, a
+    /// probe after an unclear answer, and the storage budget.
+    pub fn rotate_reserve(&self) -> Duration {
+        self.store_budget + self.min_vendor_timeout * 2
+    }
+
     /// The pause after `current`: doubled, capped at `max_backoff`.
     pub fn next_backoff(&self, current: Duration) -> Duration {
         (current * 2).min(self.max_backoff)

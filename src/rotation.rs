@@ -180,19 +180,20 @@ impl Rotator {
             })?;
         let current = SecretValue::parse(&current, &config.key_field).map_err(ErrorKind::Config)?;
         let timing = &self.settings.timing;
-        let needed = timing.store_budget + timing.min_vendor_timeout * 3;
-        if self.time_left(deadline) < needed {
+        // Verifying the current key first, then a rotate with its reserve.
+        let needed = timing.min_vendor_timeout + timing.rotate_reserve();
+        let left = self.time_left(deadline);
+        if left < needed {
             return Err(ErrorKind::Timeout(format!(
                 "only {:.1} s were left before the Lambda deadline, and a rotation needs at least {:.1} s (vendor calls plus {:.0} s to store the new key). Nothing was sent to the vendor. Raise the function's timeout (60 s or more)",
-                self.time_left(deadline).as_secs_f64(),
+                left.as_secs_f64(),
                 needed.as_secs_f64(),
                 timing.store_budget.as_secs_f64()
             )));
         }
 
         // 2. The vendor must still accept the current key, or rotating is impossible anyway.
-        let verify_until =
-            before(deadline, timing.safety_margin + timing.store_budget + timing.min_vendor_timeout * 2);
+        let verify_until = before(deadline, timing.safety_margin + timing.rotate_reserve());
         match self.verify_until(config, current.key(), verify_until, false).await {
             (Verdict::Accepted, _) => {}
             (Verdict::Refused(status), _) => {
@@ -275,7 +276,7 @@ impl Rotator {
                 }
                 RotateOutcome::RateLimited(wait) => {
                     let after_wait = self.time_left(deadline).saturating_sub(wait);
-                    if after_wait < timing.store_budget + timing.min_vendor_timeout * 2 {
+                    if after_wait < timing.rotate_reserve() {
                         return Err(ErrorKind::Vendor(format!(
                             "the vendor is rate limiting this key (HTTP 429, reset in {:.0} s, later than this invocation can wait). Nothing was rotated; Secrets Manager will retry",
                             wait.as_secs_f64()
