@@ -1,86 +1,158 @@
-//! The stored secret value: the API key in its field, every other field kept as it was.
+//! The stored secret value: the API key in its field, every other byte kept as it was.
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::sensitive::Sensitive;
 
 /// The key field used when the secret has no `rotation:key-field` tag.
 pub const DEFAULT_KEY_FIELD: &str = "api_key";
+/// Secrets Manager's limit on a SecretString.
+pub const MAX_SECRET_BYTES: usize = 65_536;
+/// Room kept for the new key when a value is checked before a rotation: far more than any of the
+/// vendors' keys (36 to 41 characters).
+pub const NEW_KEY_ROOM: usize = 1024;
 
-/// A SecretString, understood. A JSON object keeps every field and their order; anything that is
-/// not JSON is a bare key and stays one.
+/// A SecretString, understood. JSON (anything that starts with `{`, `[` or `"`, after whitespace or
+/// a byte-order mark) must be an object with the key in a string field; anything else is a bare
+/// key. Either way the key must be something an HTTP header can carry, so nothing that is not a
+/// key is ever sent to a vendor.
 #[derive(Clone)]
 pub struct SecretValue {
-    shape: Shape,
+    text: Sensitive,
     key: Sensitive,
-}
-
-#[derive(Clone)]
-enum Shape {
-    Bare,
-    Json { fields: Map<String, Value>, key_field: String },
+    /// Where the key field's JSON string sits in `text`; `None` for a bare key.
+    span: Option<(usize, usize)>,
 }
 
 impl SecretValue {
     /// Reads the key out of a SecretString. The error says what is wrong without quoting the value.
     pub fn parse(secret_string: &Sensitive, key_field: &str) -> Result<Self, String> {
         let text = secret_string.expose();
-        let Ok(json) = serde_json::from_str::<Value>(text) else {
-            let key = text.trim();
-            if key.is_empty() {
-                return Err("the secret value is empty".into());
-            }
-            return Ok(SecretValue { shape: Shape::Bare, key: Sensitive::new(key) });
+        let body = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
+        if !body.starts_with(['{', '[', '"']) {
+            let key = text.trim_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
+            check_key(key, "the secret value")?;
+            return Ok(SecretValue { text: secret_string.clone(), key: Sensitive::new(key), span: None });
+        }
+        let not_json = |e: serde_json::Error| {
+            format!(
+                "the secret value starts like JSON but is not valid JSON ({} error at line {}, column {}); fix it, or store the bare key",
+                match e.classify() {
+                    serde_json::error::Category::Eof => "unexpected end",
+                    _ => "syntax",
+                },
+                e.line(),
+                e.column()
+            )
         };
-        let Value::Object(fields) = json else {
+        let whole: &RawValue = serde_json::from_str(body).map_err(not_json)?;
+        if !whole.get().starts_with('{') {
             return Err(format!(
                 "the secret value is JSON but not an object; store a JSON object with a string field \"{key_field}\", or the bare key"
             ));
-        };
-        let key = match fields.get(key_field) {
-            Some(Value::String(key)) if !key.trim().is_empty() => Sensitive::new(key.trim()),
-            Some(Value::String(_)) => {
-                return Err(format!("the key field \"{key_field}\" is empty"));
+        }
+        let Fields(fields) = serde_json::from_str(body).map_err(not_json)?;
+        let mut found = fields.iter().filter(|(name, _)| name == key_field).map(|(_, raw)| *raw);
+        let raw = match (found.next(), found.next()) {
+            (Some(raw), None) => raw,
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "the key field \"{key_field}\" appears more than once, so it is unclear which key is live"
+                ));
             }
-            Some(_) => return Err(format!("the key field \"{key_field}\" is not a string")),
-            None => {
+            (None, _) => {
                 return Err(format!(
                     "the secret value has no field \"{key_field}\"; set the tag rotation:key-field to the field that holds the key"
                 ));
             }
         };
-        Ok(SecretValue { shape: Shape::Json { fields, key_field: key_field.to_owned() }, key })
+        let key: String = serde_json::from_str(raw.get())
+            .map_err(|_| format!("the key field \"{key_field}\" is not a string"))?;
+        let key = key.trim();
+        check_key(key, &format!("the key field \"{key_field}\""))?;
+        // `raw` borrows from `text`: its offset is where the key's JSON string starts.
+        let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+        let span = Some((start, start + raw.get().len()));
+        Ok(SecretValue { text: secret_string.clone(), key: Sensitive::new(key), span })
     }
 
     pub fn key(&self) -> &Sensitive {
         &self.key
     }
 
-    /// The SecretString to store for `new_key`: the same shape, only the key replaced.
+    /// The SecretString to store for `new_key`: the same bytes, only the key replaced.
     pub fn with_key(&self, new_key: &Sensitive) -> Sensitive {
-        match &self.shape {
-            Shape::Bare => new_key.clone(),
-            Shape::Json { fields, key_field } => {
-                let mut fields = fields.clone();
-                // With serde_json's preserve_order, replacing a value keeps its position.
-                fields.insert(key_field.clone(), Value::String(new_key.expose().to_owned()));
-                Sensitive::new(Value::Object(fields).to_string())
+        let Some((start, end)) = self.span else {
+            return new_key.clone();
+        };
+        let text = self.text.expose();
+        let quoted = serde_json::Value::String(new_key.expose().to_owned()).to_string();
+        Sensitive::new(format!("{}{quoted}{}", &text[..start], &text[end..]))
+    }
+
+    /// Whether the value can take a new key without going over Secrets Manager's size limit
+    /// (checked before a rotation, so that a key the vendor issues can always be stored).
+    pub fn check_room_for_new_key(&self) -> Result<(), String> {
+        let without_key = self.text.expose().len() - self.span.map_or(0, |(start, end)| end - start);
+        if without_key + NEW_KEY_ROOM > MAX_SECRET_BYTES {
+            return Err(format!(
+                "the secret value is {} bytes, too close to Secrets Manager's limit of {MAX_SECRET_BYTES} to take a new key ({NEW_KEY_ROOM} bytes are kept for it); move other fields to another secret",
+                self.text.expose().len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A key: one line of visible ASCII without spaces, which is what an HTTP header can carry.
+fn check_key(key: &str, what: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if key.bytes().any(|b| b.is_ascii_whitespace()) {
+        return Err(format!(
+            "{what} has spaces or more than one line, so it is not a single API key; store the key alone, or a JSON object with the key in one field"
+        ));
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("{what} has characters an API key cannot have (only visible ASCII is allowed)"));
+    }
+    Ok(())
+}
+
+/// A JSON object's members in order, each value exactly as written.
+struct Fields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
             }
         }
+        deserializer.deserialize_map(FieldsVisitor)
     }
 }
 
 impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.shape {
-            Shape::Bare => f.write_str("SecretValue::Bare([REDACTED])"),
-            Shape::Json { fields, key_field } => write!(
-                f,
-                "SecretValue::Json {{ key_field: {key_field:?}, fields: {}, values: [REDACTED] }}",
-                fields.len()
-            ),
+        match self.span {
+            None => f.write_str("SecretValue::Bare([REDACTED])"),
+            Some(_) => {
+                write!(f, "SecretValue::Json {{ bytes: {}, values: [REDACTED] }}", self.text.expose().len())
+            }
         }
     }
 }
@@ -103,6 +175,13 @@ mod tests {
     }
 
     #[test]
+    fn other_fields_keep_their_exact_bytes() {
+        let text = "\u{feff} {\n  \"big\": 123456789012345678901234567890,\n  \"api_key\" : \"old\",\n  \"price\": 1.10, \"exp\": 1e5, \"u\": \"\\u00e9\"\n}\n";
+        let value = parse(text, "api_key").unwrap();
+        assert_eq!(value.with_key(&Sensitive::new("new")).expose(), text.replace("\"old\"", "\"new\""));
+    }
+
+    #[test]
     fn custom_key_field() {
         let value = parse(r#"{"api_key":"other","token":"mine"}"#, "token").unwrap();
         assert_eq!(value.key().expose(), "mine");
@@ -117,18 +196,38 @@ mod tests {
     }
 
     #[test]
-    fn refuses_json_without_a_string_key_field() {
+    fn refuses_what_is_not_one_key() {
         for (text, expected) in [
             (r#"{"other":"x"}"#, "no field \"api_key\""),
             (r#"{"api_key":42}"#, "not a string"),
             (r#"{"api_key":""}"#, "is empty"),
+            (r#"{"api_key":"a","api_key":"b"}"#, "more than once"),
             (r#"["cal_x"]"#, "not an object"),
-            ("17", "not an object"),
+            (r#""cal_x""#, "not an object"),
+            (r#"{"api_key": "cal_live_0123", "webhook_secret": "whsec",}"#, "not valid JSON"),
+            ("  {\"api_key\": \"cal_live_0123\"", "unexpected end"),
+            ("\u{feff}[1,", "not valid JSON"),
+            ("API_KEY=cal_live_0123\nWEBHOOK=whsec\n", "more than one line"),
+            ("cal_live_0123 whsec", "spaces"),
+            ("cal_live_é123", "visible ASCII"),
+            (r#"{"api_key":"cal live"}"#, "spaces"),
             ("  ", "is empty"),
         ] {
             let err = parse(text, "api_key").unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
+            for secret in ["cal_live_0123", "whsec", "cal_x"] {
+                assert!(!err.contains(secret), "the error quotes the value: {err}");
+            }
         }
+    }
+
+    #[test]
+    fn a_value_near_the_size_limit_has_no_room_for_a_new_key() {
+        let padded = |pad: usize| format!(r#"{{"api_key":"cal_x","pad":"{}"}}"#, "p".repeat(pad));
+        let fits = parse(&padded(MAX_SECRET_BYTES - NEW_KEY_ROOM - 40), "api_key").unwrap();
+        assert!(fits.check_room_for_new_key().is_ok());
+        let full = parse(&padded(MAX_SECRET_BYTES - 100), "api_key").unwrap();
+        assert!(full.check_room_for_new_key().unwrap_err().contains("65536"));
     }
 
     #[test]
