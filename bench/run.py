@@ -138,7 +138,7 @@ def main() -> None:
         token = http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})["VersionId"]
         total = 0.0
         for step in STEPS:
-            answer = http("POST", f"{emulator}/_emu/invoke", {"event": {"Step": step, "SecretId": arn, "ClientRequestToken": token}, "timeout_ms": 60000})
+            answer = http("POST", f"{emulator}/_emu/invoke", {"event": {"Step": step, "SecretId": arn, "ClientRequestToken": token}, "timeout_ms": 90000})
             if not answer.get("ok"):
                 raise SystemExit(f"{step} failed: {answer.get('error')}")
             if i > 0:  # the first rotation warms the process up

@@ -2,66 +2,18 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use reqwest::Url;
 use url::Host;
 
 use crate::secret::DEFAULT_KEY_FIELD;
+use crate::timing::Timing;
 use crate::vendor::{self, Vendor};
 
 pub const TAG_VENDOR: &str = "rotation:vendor";
 pub const TAG_KEY_FIELD: &str = "rotation:key-field";
 pub const TAG_BASE_URL: &str = "rotation:base-url";
 pub const ENV_ALLOWED_HOSTS: &str = "ROTATION_ALLOWED_HOSTS";
-
-/// How long things may take. The defaults suit a function timeout of 60 s or more.
-#[derive(Clone, Debug)]
-pub struct Timing {
-    /// The longest any one vendor request may take (less when the deadline is nearer).
-    pub vendor_timeout: Duration,
-    /// The shortest vendor call worth starting; with less time left, none is started.
-    pub min_vendor_timeout: Duration,
-    /// Time kept back after a rotate call for storing the new key, retries included.
-    pub store_budget: Duration,
-    /// How long testSecret keeps retrying a refused new key (propagation can take seconds).
-    pub test_budget: Duration,
-    /// Every invocation stops this long before the Lambda deadline.
-    pub safety_margin: Duration,
-    /// First pause between retries; it doubles up to `max_backoff`.
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-    /// Rotate attempts in one invocation, each after the vendor proved nothing rotated.
-    pub rotate_attempts: u32,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            vendor_timeout: Duration::from_secs(10),
-            min_vendor_timeout: Duration::from_secs(2),
-            store_budget: Duration::from_secs(20),
-            test_budget: Duration::from_secs(20),
-            safety_margin: Duration::from_secs(1),
-            initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(4),
-            rotate_attempts: 3,
-        }
-    }
-}
-
-impl Timing {
-    /// The time a rotate call needs once it may start: the shortest worthwhile rotate call, a
-    /// probe after an unclear answer, and the storage budget.
-    pub fn rotate_reserve(&self) -> Duration {
-        self.store_budget + self.min_vendor_timeout * 2
-    }
-
-    /// The pause after `current`: doubled, capped at `max_backoff`.
-    pub fn next_backoff(&self, current: Duration) -> Duration {
-        (current * 2).min(self.max_backoff)
-    }
-}
 
 /// The function's environment, parsed once when the Lambda starts.
 #[derive(Clone, Debug)]
@@ -209,12 +161,47 @@ fn parse_allowed_host(entry: &str) -> Result<AllowedHost, String> {
     Ok(AllowedHost { host, port })
 }
 
-/// What one secret's tags say, checked before anything is sent anywhere.
+/// Where a secret's key may be sent: its vendor and that vendor's approved base URL.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub vendor: &'static dyn Vendor,
+    pub base_url: Url,
+}
+
+impl Target {
+    pub fn from_tags(tags: &HashMap<String, String>, settings: &Settings) -> Result<Self, String> {
+        let vendor = vendor_from_tags(tags)?;
+        let base_url = settings.base_url(vendor, tags.get(TAG_BASE_URL).map(String::as_str))?;
+        Ok(Target { vendor, base_url })
+    }
+}
+
+/// The `rotation:vendor` tag's vendor.
+pub fn vendor_from_tags(tags: &HashMap<String, String>) -> Result<&'static dyn Vendor, String> {
+    let name = tags
+        .get(TAG_VENDOR)
+        .map(|v| v.trim())
+        .ok_or_else(|| format!("the secret has no {TAG_VENDOR} tag; set it to one of {}", vendor::names()))?;
+    vendor::lookup(name)
+        .ok_or_else(|| format!("{TAG_VENDOR} is {name:?}; expected one of {}", vendor::names()))
+}
+
+/// The JSON field that holds the key: the `rotation:key-field` tag, or `api_key`.
+pub fn key_field_from_tags(tags: &HashMap<String, String>) -> Result<String, String> {
+    match tags.get(TAG_KEY_FIELD).map(|v| v.trim()) {
+        None => Ok(DEFAULT_KEY_FIELD.to_owned()),
+        Some("") => Err(format!("{TAG_KEY_FIELD} is empty; remove it to use \"{DEFAULT_KEY_FIELD}\"")),
+        Some(field) => Ok(field.to_owned()),
+    }
+}
+
+/// Everything a rotation needs from the tags, checked before anything is sent anywhere. Only
+/// createSecret needs all of it; the later steps read only what they use, so a tag changed
+/// mid-rotation cannot keep a stored key from being promoted.
 #[derive(Clone, Debug)]
 pub struct SecretConfig {
-    pub vendor: &'static dyn Vendor,
+    pub target: Target,
     pub key_field: String,
-    pub base_url: Url,
     /// The rotate call's body (Cal.com's expiry), resolved before any vendor call.
     pub rotate_body: Option<serde_json::Value>,
 }
@@ -225,21 +212,10 @@ impl SecretConfig {
         interval: Result<Interval, String>,
         settings: &Settings,
     ) -> Result<Self, String> {
-        let name = tags.get(TAG_VENDOR).map(|v| v.trim()).ok_or_else(|| {
-            format!("the secret has no {TAG_VENDOR} tag; set it to one of {}", vendor::names())
-        })?;
-        let vendor = vendor::lookup(name)
-            .ok_or_else(|| format!("{TAG_VENDOR} is {name:?}; expected one of {}", vendor::names()))?;
-        let key_field = match tags.get(TAG_KEY_FIELD).map(|v| v.trim()) {
-            None => DEFAULT_KEY_FIELD.to_owned(),
-            Some("") => {
-                return Err(format!("{TAG_KEY_FIELD} is empty; remove it to use \"{DEFAULT_KEY_FIELD}\""));
-            }
-            Some(field) => field.to_owned(),
-        };
-        let base_url = settings.base_url(vendor, tags.get(TAG_BASE_URL).map(String::as_str))?;
-        let rotate_body = vendor.rotate_body(tags, interval)?;
-        Ok(SecretConfig { vendor, key_field, base_url, rotate_body })
+        let target = Target::from_tags(tags, settings)?;
+        let key_field = key_field_from_tags(tags)?;
+        let rotate_body = target.vendor.rotate_body(tags, interval)?;
+        Ok(SecretConfig { target, key_field, rotate_body })
     }
 }
 
@@ -361,8 +337,8 @@ mod tests {
             |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let config =
             SecretConfig::from_tags(&tags(&[(TAG_VENDOR, "ringg")]), Ok(Interval::Unknown), &s).unwrap();
-        assert_eq!((config.vendor.name(), config.key_field.as_str()), ("ringg", "api_key"));
-        assert_eq!(config.base_url.as_str(), "https://prod-api.ringg.ai/ca/api/v0");
+        assert_eq!((config.target.vendor.name(), config.key_field.as_str()), ("ringg", "api_key"));
+        assert_eq!(config.target.base_url.as_str(), "https://prod-api.ringg.ai/ca/api/v0");
         let config = SecretConfig::from_tags(
             &tags(&[
                 (TAG_VENDOR, "projectdiscovery"),
@@ -374,7 +350,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (config.key_field.as_str(), config.base_url.host_str()),
+            (config.key_field.as_str(), config.target.base_url.host_str()),
             ("pdcp", Some("api.dev.projectdiscovery.io"))
         );
         assert!(

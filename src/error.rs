@@ -52,6 +52,9 @@ pub enum ErrorKind {
     #[error("{0} See README.md, section \"Recovery: new key lost\".")]
     KeyLost(String),
 
+    #[error("{0} See README.md, section \"Recovery: rotate outcome unknown\".")]
+    OutcomeUnknown(String),
+
     #[error("{0}")]
     Vendor(String),
 
@@ -68,6 +71,7 @@ impl ErrorKind {
             ErrorKind::Timeout(_) => "Timeout",
             ErrorKind::VendorRejectedKey(_) => "VendorRejectedKey",
             ErrorKind::KeyLost(_) => "KeyLost",
+            ErrorKind::OutcomeUnknown(_) => "OutcomeUnknown",
             ErrorKind::Vendor(_) => "Vendor",
             ErrorKind::Store(_) => "Store",
         }

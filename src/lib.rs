@@ -9,6 +9,7 @@ pub mod rotation;
 pub mod secret;
 pub mod sensitive;
 pub mod store;
+pub mod timing;
 pub mod vendor;
 
 pub use error::{Error, ErrorKind};

@@ -13,10 +13,10 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let settings = Settings::from_env().map_err(|e| format!("invalid function configuration: {e}"))?;
-    let aws = store::sdk_config_loader().load().await;
+    let aws = store::sdk_config_loader(&settings.timing).load().await;
     let rotator = Arc::new(Rotator::new(
         Store::new(aws_sdk_secretsmanager::Client::new(&aws)),
-        VendorClient::new()?,
+        VendorClient::new(&settings.timing)?,
         settings,
     ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

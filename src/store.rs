@@ -1,18 +1,23 @@
-//! Secrets Manager: the calls the rotation makes, and the one place that decides what is worth
-//! retrying ([`is_transient`]).
+//! Secrets Manager: the calls the rotation makes ([`SecretStore`], implemented by [`Store`] over
+//! the SDK), the retry loop for the one write that must not be lost ([`put_pending`]), and the one
+//! place that decides what is worth retrying ([`is_transient`]).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use tokio::time::{Instant, sleep, timeout};
-use tracing::warn;
+use tokio::time::{Instant, sleep, timeout, timeout_at};
+use tracing::{info, warn};
 
-use crate::config::Timing;
 use crate::sensitive::Sensitive;
+use crate::timing::Timing;
+
+#[cfg(test)]
+pub mod memory;
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
@@ -86,20 +91,124 @@ where
 
 /// The SDK configuration the function uses: the standard chain (region, credentials and the
 /// `AWS_ENDPOINT_URL*` overrides), bounded timeouts, and short SDK-level retries.
-pub fn sdk_config_loader() -> aws_config::ConfigLoader {
+pub fn sdk_config_loader(timing: &Timing) -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(200))
-                .with_max_backoff(Duration::from_secs(2)),
+                .with_initial_backoff(timing.initial_backoff)
+                .with_max_backoff(timing.max_backoff),
         )
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
+                .connect_timeout(timing.sdk_connect_timeout)
+                .operation_attempt_timeout(timing.sdk_attempt_timeout)
                 .build(),
         )
+}
+
+/// The Secrets Manager calls the rotation makes. [`Store`] is the real one; tests also run the
+/// rotation against an in-memory store on a paused clock.
+pub trait SecretStore: Send + Sync {
+    fn describe(&self, secret_id: &str) -> impl Future<Output = Result<SecretMeta, StoreError>> + Send;
+
+    /// The SecretString of a version, or `None` when that version has no value yet (the
+    /// placeholder Secrets Manager stages before createSecret).
+    fn value(
+        &self,
+        secret_id: &str,
+        version_id: Option<&str>,
+        stage: &str,
+    ) -> impl Future<Output = Result<Option<Sensitive>, StoreError>> + Send;
+
+    /// One attempt to store `value` as the AWSPENDING version `token`, without retries of its own.
+    /// A version that already holds exactly `value` counts as stored (an earlier attempt landed).
+    fn put_pending_once(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &Sensitive,
+        rotation_token: Option<&Sensitive>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Moves AWSCURRENT to `token` from `current`; Secrets Manager moves AWSPREVIOUS along.
+    fn make_current(
+        &self,
+        secret_id: &str,
+        token: &str,
+        current: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// How storing a new key ended.
+#[derive(Debug)]
+pub enum Stored {
+    /// A write succeeded, after this many attempts.
+    Written(u32),
+    /// Every write failed, yet the pending version holds the value: one landed unseen.
+    ReadBack(u32),
+}
+
+/// Stores `value` as the AWSPENDING version `token`, retrying transient failures with backoff
+/// until one succeeds or `until` comes; the last attempt is made whenever time remains. When every
+/// attempt failed, the version is read back once (by `timing.store_readback`): a write whose answer
+/// was lost still counts. Safe to repeat: the same token with the same value is idempotent.
+pub async fn put_pending<S: SecretStore>(
+    store: &S,
+    secret_id: &str,
+    token: &str,
+    value: &Sensitive,
+    rotation_token: Option<&Sensitive>,
+    until: Instant,
+    timing: &Timing,
+) -> Result<Stored, StoreError> {
+    let writes_until = until.checked_sub(timing.store_readback).unwrap_or_else(Instant::now);
+    let mut backoff = timing.initial_backoff;
+    let mut attempt = 0;
+    let mut last = false;
+    let failure = loop {
+        attempt += 1;
+        let write = store.put_pending_once(secret_id, token, value, rotation_token);
+        let error = match timeout_at(writes_until, write).await {
+            Ok(Ok(())) => return Ok(Stored::Written(attempt)),
+            Ok(Err(error)) if !error.transient => break error,
+            Ok(Err(error)) => error,
+            Err(_) => StoreError { message: "PutSecretValue timed out".into(), transient: true },
+        };
+        let left = writes_until.saturating_duration_since(Instant::now());
+        if last || left.is_zero() {
+            break StoreError {
+                message: format!("{} (gave up after {attempt} attempts, at the deadline)", error.message),
+                transient: true,
+            };
+        }
+        // A pause that does not fit is skipped, not the attempt: the last one goes at once.
+        last = backoff >= left;
+        let pause = if last { Duration::ZERO } else { backoff };
+        warn!(attempt, error = %error.message, pause_ms = pause.as_millis() as u64, "PutSecretValue failed; retrying");
+        sleep(pause).await;
+        backoff = timing.next_backoff(backoff);
+    };
+    // The writes failed as far as this process can tell; one of them may still have landed.
+    let left = until.saturating_duration_since(Instant::now());
+    match timeout(left, store.value(secret_id, Some(token), AWSPENDING)).await {
+        Ok(Ok(Some(stored))) if stored == *value => {
+            info!(
+                attempts = attempt,
+                "every PutSecretValue answer was a failure, but the pending version holds the new key"
+            );
+            Ok(Stored::ReadBack(attempt))
+        }
+        Ok(Ok(_)) => Err(failure),
+        Ok(Err(read)) => Err(StoreError {
+            message: format!("{}; reading the version back failed too: {}", failure.message, read.message),
+            transient: failure.transient,
+        }),
+        Err(_) => Err(StoreError {
+            message: format!("{}; reading the version back timed out", failure.message),
+            transient: failure.transient,
+        }),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -111,8 +220,10 @@ impl Store {
     pub fn new(client: Client) -> Self {
         Store { client }
     }
+}
 
-    pub async fn describe(&self, secret_id: &str) -> Result<SecretMeta, StoreError> {
+impl SecretStore for Store {
+    async fn describe(&self, secret_id: &str) -> Result<SecretMeta, StoreError> {
         let out = self
             .client
             .describe_secret()
@@ -135,9 +246,7 @@ impl Store {
         })
     }
 
-    /// The SecretString of a version, or `None` when that version has no value yet (the
-    /// placeholder Secrets Manager stages before createSecret).
-    pub async fn value(
+    async fn value(
         &self,
         secret_id: &str,
         version_id: Option<&str>,
@@ -168,42 +277,7 @@ impl Store {
         }
     }
 
-    /// Stores `value` as the AWSPENDING version `token`, retrying transient failures with backoff
-    /// until it succeeds or `until` comes. Safe to repeat: the same token with the same value is
-    /// idempotent. Returns the number of attempts.
-    pub async fn put_pending(
-        &self,
-        secret_id: &str,
-        token: &str,
-        value: &Sensitive,
-        rotation_token: Option<&Sensitive>,
-        until: Instant,
-        timing: &Timing,
-    ) -> Result<u32, StoreError> {
-        let mut backoff = timing.initial_backoff;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let left = until.saturating_duration_since(Instant::now());
-            let error = match timeout(left, self.put_once(secret_id, token, value, rotation_token)).await {
-                Ok(Ok(())) => return Ok(attempt),
-                Ok(Err(error)) if !error.transient => return Err(error),
-                Ok(Err(error)) => error,
-                Err(_) => StoreError { message: "PutSecretValue timed out".into(), transient: true },
-            };
-            if Instant::now() + backoff >= until {
-                return Err(StoreError {
-                    message: format!("{} (gave up after {attempt} attempts, at the deadline)", error.message),
-                    transient: true,
-                });
-            }
-            warn!(attempt, error = %error.message, backoff_ms = backoff.as_millis() as u64, "PutSecretValue failed; retrying");
-            sleep(backoff).await;
-            backoff = timing.next_backoff(backoff);
-        }
-    }
-
-    async fn put_once(
+    async fn put_pending_once(
         &self,
         secret_id: &str,
         token: &str,
@@ -244,8 +318,7 @@ impl Store {
         }
     }
 
-    /// Moves AWSCURRENT to `token`; Secrets Manager moves AWSPREVIOUS along.
-    pub async fn make_current(
+    async fn make_current(
         &self,
         secret_id: &str,
         token: &str,
@@ -268,9 +341,9 @@ impl Store {
 mod tests {
     use std::time::Duration;
 
-    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+    use aws_sdk_secretsmanager::operation::get_secret_value::{GetSecretValueError, GetSecretValueOutput};
     use aws_sdk_secretsmanager::operation::put_secret_value::{PutSecretValueError, PutSecretValueOutput};
-    use aws_sdk_secretsmanager::types::error::ResourceExistsException;
+    use aws_sdk_secretsmanager::types::error::{ResourceExistsException, ResourceNotFoundException};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
@@ -279,6 +352,7 @@ mod tests {
         Timing {
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(4),
+            store_readback: Duration::from_millis(100),
             ..Timing::default()
         }
     }
@@ -289,6 +363,15 @@ mod tests {
 
     fn error_body(code: &str) -> Option<String> {
         Some(format!(r#"{{"__type":"{code}","message":"from a mock"}}"#))
+    }
+
+    /// The pending version holds no value: the read-back after failed writes finds nothing.
+    fn nothing_stored() -> aws_smithy_mocks::Rule {
+        mock!(Client::get_secret_value).then_error(|| {
+            GetSecretValueError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().message("no value").build(),
+            )
+        })
     }
 
     fn resource_exists() -> PutSecretValueError {
@@ -306,8 +389,9 @@ mod tests {
             .then_output(|| GetSecretValueOutput::builder().secret_string("{\"api_key\":\"new\"}").build());
         let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
         let value = Sensitive::new("{\"api_key\":\"new\"}");
-        let attempts = store.put_pending("s", "token-1", &value, None, until(), &timing()).await.unwrap();
-        assert_eq!((attempts, put.num_calls(), read.num_calls()), (1, 1, 1));
+        let stored = put_pending(&store, "s", "token-1", &value, None, until(), &timing()).await.unwrap();
+        assert!(matches!(stored, Stored::Written(1)), "{stored:?}");
+        assert_eq!((put.num_calls(), read.num_calls()), (1, 1));
     }
 
     #[tokio::test]
@@ -316,8 +400,7 @@ mod tests {
         let read = mock!(Client::get_secret_value)
             .then_output(|| GetSecretValueOutput::builder().secret_string("other").build());
         let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
-        let err = store
-            .put_pending("s", "token-1", &Sensitive::new("mine"), None, until(), &timing())
+        let err = put_pending(&store, "s", "token-1", &Sensitive::new("mine"), None, until(), &timing())
             .await
             .unwrap_err();
         assert!(!err.transient && err.message.contains("different value"), "{err:?}");
@@ -334,18 +417,19 @@ mod tests {
             .output(|| PutSecretValueOutput::builder().build())
             .build();
         let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put]));
-        let attempts =
-            store.put_pending("s", "t", &Sensitive::new("v"), None, until(), &timing()).await.unwrap();
-        assert_eq!(attempts, 4);
+        let stored =
+            put_pending(&store, "s", "t", &Sensitive::new("v"), None, until(), &timing()).await.unwrap();
+        assert!(matches!(stored, Stored::Written(4)), "{stored:?}");
 
         let denied = mock!(Client::put_secret_value)
             .sequence()
             .http_status(400, error_body("AccessDeniedException"))
             .times(5)
             .build();
-        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&denied]));
+        let read = nothing_stored();
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&denied, &read]));
         let err =
-            store.put_pending("s", "t", &Sensitive::new("v"), None, until(), &timing()).await.unwrap_err();
+            put_pending(&store, "s", "t", &Sensitive::new("v"), None, until(), &timing()).await.unwrap_err();
         assert!(!err.transient && err.message.contains("AccessDeniedException"), "{err:?}");
         assert_eq!(denied.num_calls(), 1);
     }
@@ -357,21 +441,58 @@ mod tests {
             .http_status(500, error_body("InternalServiceError"))
             .times(10_000)
             .build();
-        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put]));
+        let read = nothing_stored();
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
         let started = Instant::now();
-        let err = store
-            .put_pending(
-                "s",
-                "t",
-                &Sensitive::new("v"),
-                None,
-                Instant::now() + Duration::from_millis(300),
-                &timing(),
-            )
-            .await
-            .unwrap_err();
+        let err = put_pending(
+            &store,
+            "s",
+            "t",
+            &Sensitive::new("v"),
+            None,
+            Instant::now() + Duration::from_millis(300),
+            &timing(),
+        )
+        .await
+        .unwrap_err();
         assert!(err.message.contains("gave up after"), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(1));
         assert!(put.num_calls() > 3, "it kept trying until the deadline: {}", put.num_calls());
+        assert_eq!(read.num_calls(), 1, "read back once before giving up");
+    }
+
+    #[tokio::test]
+    async fn the_last_attempt_is_made_when_the_pause_would_not_fit() {
+        let put = mock!(Client::put_secret_value)
+            .sequence()
+            .http_status(500, error_body("InternalServiceError"))
+            .output(|| PutSecretValueOutput::builder().build())
+            .build();
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put]));
+        // 400 ms for writes, a first pause of 1 s: the second attempt goes without the pause.
+        let timing = Timing { initial_backoff: Duration::from_secs(1), ..timing() };
+        let until = Instant::now() + Duration::from_millis(500);
+        let stored = put_pending(&store, "s", "t", &Sensitive::new("v"), None, until, &timing).await.unwrap();
+        assert!(matches!(stored, Stored::Written(2)), "{stored:?}");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_landed_unseen_is_found_by_reading_back() {
+        // Every answer is a failure (say, a timeout after the write was applied), but the
+        // version holds the value: the key is stored, not lost.
+        let put = mock!(Client::put_secret_value)
+            .sequence()
+            .http_status(500, error_body("InternalServiceError"))
+            .times(10_000)
+            .build();
+        let read = mock!(Client::get_secret_value)
+            .match_requests(|r| r.version_id() == Some("t") && r.version_stage() == Some(AWSPENDING))
+            .then_output(|| GetSecretValueOutput::builder().secret_string("v").build());
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
+        let until = Instant::now() + Duration::from_millis(300);
+        let stored =
+            put_pending(&store, "s", "t", &Sensitive::new("v"), None, until, &timing()).await.unwrap();
+        assert!(matches!(stored, Stored::ReadBack(n) if n > 1), "{stored:?}");
+        assert_eq!(read.num_calls(), 1);
     }
 }

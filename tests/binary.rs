@@ -45,7 +45,7 @@ impl Function {
     async fn invoke(&self, bench: &Bench, event: Value) -> Value {
         let url = format!("{}/_emu/invoke", self.runtime.endpoint);
         let response =
-            bench.http.post(url).json(&json!({"event": event, "timeout_ms": 60000})).send().await.unwrap();
+            bench.http.post(url).json(&json!({"event": event, "timeout_ms": 90000})).send().await.unwrap();
         response.json().await.unwrap()
     }
 

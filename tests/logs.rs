@@ -67,7 +67,7 @@ async fn no_key_and_no_rotation_token_in_any_log_line() {
     let arn = bench.create_secret(&json_secret("api_key", &unstored.key), &[(TAG_VENDOR, "calcom")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
     bench.moto_faults("PutSecretValue", &arn, 1000, 500, "InternalServiceError").await;
-    let result = bench.step_with(&rotator, run(&arn, &token, "createSecret"), Duration::from_secs(8)).await;
+    let result = bench.step_with(&rotator, run(&arn, &token, "createSecret"), Duration::from_secs(12)).await;
     assert_eq!(result.as_ref().map_err(|e| e.error_type()).unwrap_err(), "KeyLost");
     let new_key = bench.live_key(&unstored).await;
     accounts.push(unstored);

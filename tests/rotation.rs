@@ -220,29 +220,42 @@ async fn invalid_events_are_refused_without_vendor_calls() {
 async fn invalid_configurations_are_refused_without_vendor_calls() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    // Tags are checked by every step's guards.
-    let bad_tags: [Vec<(&str, &str)>; 6] = [
-        vec![],
-        vec![(TAG_VENDOR, "stripe")],
-        vec![(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "https://calcom.example.invalid")],
-        vec![(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "http://calcom.example.invalid")],
-        vec![(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "https://api.projectdiscovery.io")],
-        vec![(TAG_VENDOR, "calcom"), ("rotation:calcom-never-expires", "yes")],
+    // createSecret checks every tag; testSecret the ones that say where a key may go; setSecret and
+    // finishSecret only the key field, so here they find no pending value to work on.
+    let bad_tags: [(Vec<(&str, &str)>, &str); 6] = [
+        (vec![], "Config"),
+        (vec![(TAG_VENDOR, "stripe")], "Config"),
+        (vec![(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "https://calcom.example.invalid")], "Config"),
+        (vec![(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "http://calcom.example.invalid")], "Config"),
+        (vec![(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "https://api.projectdiscovery.io")], "Config"),
+        // Only a rotate uses the expiry: testSecret verifies the current key, read-only.
+        (vec![(TAG_VENDOR, "calcom"), ("rotation:calcom-never-expires", "yes")], "ok"),
     ];
-    for tags in bad_tags {
+    for (tags, test_secret) in bad_tags {
         let account = bench.account("calcom").await;
         let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
         let token = bench.begin_rotation(&arn, json!({})).await;
-        for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        for (step, expected) in [
+            ("createSecret", "Config"),
+            ("setSecret", "NotRotatable"),
+            ("testSecret", test_secret),
+            ("finishSecret", "NotRotatable"),
+        ] {
             let result = bench.step(&rotator, step, &arn, &token).await;
-            assert_eq!(error_type(&result), "Config", "{step} {tags:?}");
+            if expected == "ok" {
+                assert_eq!(result.unwrap(), Outcome::Done, "{step} {tags:?}");
+                continue;
+            }
+            assert_eq!(error_type(&result), expected, "{step} {tags:?}");
             let message = result.unwrap_err().to_string();
             assert!(
                 message.contains(&arn) && message.contains(step),
                 "the message names the secret and step: {message}"
             );
         }
-        assert_eq!(bench.counter(&account, "requests").await, 0, "{tags:?}");
+        assert_eq!(bench.counter(&account, "rotate_calls").await, 0, "{tags:?}");
+        let verified = u64::from(test_secret == "ok");
+        assert_eq!(bench.counter(&account, "requests").await, verified, "{tags:?}");
     }
 
     // The value is read by createSecret; the later steps find no pending value to work on.
@@ -254,11 +267,14 @@ async fn invalid_configurations_are_refused_without_vendor_calls() {
     ] {
         let arn = bench.create_secret(&value, &tags).await;
         let token = bench.begin_rotation(&arn, json!({})).await;
-        let result = bench.step(&rotator, "createSecret", &arn, &token).await;
-        assert_eq!(error_type(&result), "Config", "{value} {tags:?}");
-        for step in ["setSecret", "testSecret", "finishSecret"] {
+        for (step, expected) in [
+            ("createSecret", "Config"),
+            ("setSecret", "NotRotatable"),
+            ("testSecret", "Config"), // no pending value: it would verify the current key
+            ("finishSecret", "NotRotatable"),
+        ] {
             let result = bench.step(&rotator, step, &arn, &token).await;
-            assert_eq!(error_type(&result), "NotRotatable", "{step} {value}");
+            assert_eq!(error_type(&result), expected, "{step} {value} {tags:?}");
         }
         assert_eq!(bench.value(&arn, "AWSCURRENT").await, value, "finishSecret promoted nothing");
     }
@@ -366,14 +382,12 @@ async fn put_secret_value_failing_four_times_still_stores_the_key() {
 }
 
 #[tokio::test]
-async fn vendor_5xx_and_429_before_rotating_are_recovered() {
+async fn rate_limits_are_waited_out_within_the_invocation() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    for faults in [
-        json!({"fail_before_rotate": 2}),
-        json!({"rate_limit_rotate": 1, "reset_seconds": 1}),
-        json!({"rate_limit": 1, "reset_seconds": 1}),
-    ] {
+    for faults in
+        [json!({"rate_limit_rotate": 1, "reset_seconds": 1}), json!({"rate_limit": 1, "reset_seconds": 1})]
+    {
         let account = bench.account("projectdiscovery").await;
         let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")]).await;
         bench.faults(&account, faults.clone()).await;
@@ -381,17 +395,29 @@ async fn vendor_5xx_and_429_before_rotating_are_recovered() {
         assert_eq!(bench.counter(&account, "rotations").await, 1, "{faults}");
         assert_eq!(bench.value(&arn, "AWSCURRENT").await, bench.live_key(&account).await, "{faults}");
     }
+}
 
-    // More failures than one invocation tries: a clean error, the current key intact, and the
-    // next attempt by Secrets Manager succeeds.
+#[tokio::test]
+async fn a_5xx_on_rotate_is_never_retried_in_the_same_invocation() {
+    // A 5xx may come after the vendor rotated (Cal.com creates, then deletes): the outcome is
+    // unknown, so the invocation probes and stops. The next one checks the current key first.
+    let bench = bench().await;
+    let rotator = bench.rotator();
     let account = bench.account("ringg").await;
     let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
-    bench.faults(&account, json!({"fail_before_rotate": 3})).await;
+    bench.faults(&account, json!({"fail_before_rotate": 1})).await;
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
-    assert_eq!(error_type(&result), "Vendor");
-    assert!(result.unwrap_err().to_string().contains("nothing was rotated"));
+    assert_eq!(error_type(&result), "OutcomeUnknown");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("may") || message.contains("if it did rotate"), "{message}");
+    for claim in ["nothing was rotated", "nothing is lost", "Nothing was rotated"] {
+        assert!(!message.contains(claim), "it cannot know that: {message}");
+    }
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
+    assert!(bench.counter(&account, "verify_calls").await >= 3, "the probe asked more than once");
     assert_eq!(bench.live_key(&account).await, account.key);
+
     assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
     assert_eq!(bench.counter(&account, "rotations").await, 1);
 }
@@ -504,17 +530,38 @@ async fn a_dead_current_key_is_refused_without_rotating() {
 }
 
 #[tokio::test]
-async fn set_secret_without_a_pending_value_is_refused() {
+async fn set_and_finish_without_a_pending_value_are_refused() {
     let bench = bench().await;
     let rotator = bench.rotator();
     let account = bench.account("ringg").await;
     let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
-    for step in ["setSecret", "testSecret"] {
+    for step in ["setSecret", "finishSecret"] {
         let result = bench.step(&rotator, step, &arn, &token).await;
         assert_eq!(error_type(&result), "NotRotatable", "{step}");
     }
     assert_eq!(bench.counter(&account, "requests").await, 0);
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, account.key);
+}
+
+#[tokio::test]
+async fn test_secret_on_an_empty_pending_version_verifies_the_current_key() {
+    // RotateImmediately = false may stage the pending version empty (AWS does not document
+    // whether empty or a copy): testSecret then checks the current key, read-only.
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let account = bench.account("ringg").await;
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "ringg")]).await;
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    assert_eq!(bench.step(&rotator, "testSecret", &arn, &token).await.unwrap(), Outcome::Done);
+    assert_eq!(bench.counter(&account, "verify_calls").await, 1);
+
+    bench.revoke(&account).await;
+    let result = bench.step(&rotator, "testSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "VendorRejectedKey");
+    assert!(result.unwrap_err().to_string().contains("refuses the current key"));
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 0);
+    assert!(bench.moto_requests("PutSecretValue", &arn).await.is_empty());
 }
 
 #[tokio::test]

@@ -62,11 +62,22 @@ impl Vendor for CalCom {
                 let days: u32 = text.parse().ok().filter(|d| *d >= 1).ok_or_else(|| {
                     format!("{TAG_DAYS_VALID} is {text:?}; it must be a whole number of days, at least 1")
                 })?;
-                if let Ok(Interval::Exactly(interval)) = interval
-                    && days <= interval
-                {
+                // The longest the key may have to live: the gap to the next rotation.
+                let (gap, schedule) = match interval {
+                    Ok(Interval::Exactly(n)) => (n, format!("rotates every {n} days")),
+                    Ok(Interval::AtMost(n)) => {
+                        (n, format!("has a cron() schedule whose runs can be {n} days apart"))
+                    }
+                    Ok(Interval::Unknown) => (0, String::new()),
+                    Err(why) => {
+                        return Err(format!(
+                            "{TAG_DAYS_VALID} is {days}, but {why}, so there is no telling whether a key valid for {days} days outlives the next rotation. Use a rate() or cron() schedule, or set {TAG_NEVER_EXPIRES}=true instead of {TAG_DAYS_VALID}"
+                        ));
+                    }
+                };
+                if days <= gap {
                     return Err(format!(
-                        "{TAG_DAYS_VALID} is {days} but the secret rotates every {interval} days: each new key would expire before its own rotation and lock you out. Use more than {interval} days (twice the interval leaves room for a failed rotation)"
+                        "{TAG_DAYS_VALID} is {days} but the secret {schedule}: a new key could expire before its own rotation and lock you out. Use more than {gap} days (twice that leaves room for a failed rotation), or {TAG_NEVER_EXPIRES}=true"
                     ));
                 }
                 Ok(Some(json!({ "apiKeyDaysValid": days })))
@@ -82,7 +93,10 @@ impl Vendor for CalCom {
     }
 
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
-        (body["status"] == "success").then(|| body["data"]["apiKey"].as_str()).flatten()
+        body["data"]["apiKey"].as_str()
+    }
+    fn answer_is_expected(&self, body: &Value) -> bool {
+        body["status"] == "success"
     }
 
     fn looks_like_key(&self, old: &str, new: &str) -> bool {
@@ -132,6 +146,20 @@ mod tests {
             body(&[(TAG_NEVER_EXPIRES, "true")], Err("x".into())),
             Ok(Some(json!({"apiKeyNeverExpires": true})))
         );
+        // Against a cron() schedule, its longest gap; against an unreadable one, never.
+        assert_eq!(
+            body(&[(TAG_DAYS_VALID, "63")], Ok(Interval::AtMost(62))),
+            Ok(Some(json!({"apiKeyDaysValid": 63})))
+        );
+        let err = body(&[(TAG_DAYS_VALID, "7")], Ok(Interval::AtMost(62))).unwrap_err();
+        assert!(err.contains("cron()") && err.contains("62 days"), "{err}");
+        let err = body(&[(TAG_DAYS_VALID, "400")], Err("cannot read the rotation schedule \"x\"".into()))
+            .unwrap_err();
+        assert!(err.contains(TAG_NEVER_EXPIRES) && err.contains("cannot read"), "{err}");
+        assert_eq!(
+            body(&[(TAG_DAYS_VALID, "7")], Ok(Interval::Unknown)),
+            Ok(Some(json!({"apiKeyDaysValid": 7})))
+        );
         for (tags, expected) in [
             (vec![(TAG_DAYS_VALID, "30")], "expire before its own rotation"),
             (vec![(TAG_DAYS_VALID, "0")], "at least 1"),
@@ -156,9 +184,13 @@ mod tests {
     }
 
     #[test]
-    fn new_key_only_from_a_success_answer() {
-        assert_eq!(CalCom.new_key(&json!({"status": "success", "data": {"apiKey": "cal_x"}})), Some("cal_x"));
-        assert_eq!(CalCom.new_key(&json!({"status": "error", "data": {"apiKey": "cal_x"}})), None);
+    fn a_readable_key_is_taken_whatever_the_status_says() {
+        let expected = json!({"status": "success", "data": {"apiKey": "cal_x"}});
+        assert_eq!(CalCom.new_key(&expected), Some("cal_x"));
+        assert!(CalCom.answer_is_expected(&expected));
+        let odd = json!({"status": "ok", "data": {"apiKey": "cal_x", "extra": 1}});
+        assert_eq!(CalCom.new_key(&odd), Some("cal_x"));
+        assert!(!CalCom.answer_is_expected(&odd));
         assert_eq!(CalCom.new_key(&json!({"status": "success", "data": {}})), None);
     }
 }

@@ -3,6 +3,7 @@
 //! Bodies are parsed here and dropped here: they are never logged (Ringg's verify answer and every
 //! rotate answer contain a key).
 
+use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
@@ -12,112 +13,93 @@ use tracing::debug;
 
 use super::{Auth, Endpoint, Vendor};
 use crate::sensitive::Sensitive;
+use crate::timing::Timing;
 
 /// What a verify call said about a key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
     Accepted,
-    /// 401 or 403 (or a 2xx that does not vouch for the key).
+    /// The vendor says the key is not valid: an answer its documentation gives that meaning
+    /// ([`Vendor::refuses_key`]), or a 2xx that does not vouch for the key.
     Refused(u16),
     /// 429; wait this long before asking again.
     RateLimited(Duration),
-    /// A 5xx, a timeout or a network failure: no verdict.
+    /// A 5xx, a 403, a timeout or a network failure: no verdict on the key.
     Unavailable(String),
 }
 
 /// What a rotate call did.
 #[derive(Debug)]
 pub enum RotateOutcome {
-    /// The vendor rotated and handed over the new key.
-    Rotated(Sensitive),
+    /// The vendor rotated and handed over the new key. `odd` when the answer had the key but not
+    /// the shape the vendor documents (the key is stored all the same: the vendor made it live).
+    Rotated { key: Sensitive, odd: bool },
     /// The request never left this process (no connection): nothing rotated.
     NotSent(String),
     /// 429: the vendor did not rotate; wait this long before asking again.
     RateLimited(Duration),
-    /// A 4xx refusal: the vendor did not rotate.
+    /// A 4xx refusal: this call rotated nothing.
     Refused(u16),
-    /// Timeout, connection lost after sending, 5xx, or a success without a key: the vendor may
-    /// have rotated. Only a probe with the current key can tell.
-    Ambiguous(String),
+    /// Timeout, connection lost after sending, 5xx, or a success without a readable key: the
+    /// vendor may have rotated. Only probing the current key can tell, and rotate is never called
+    /// again in the same invocation.
+    Unknown(String),
 }
 
-/// Used when a 429 carries no reset header: Cal.com blocks for 60 s.
-const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
-/// Answers larger than this are not read (a key answer is tiny).
-const MAX_BODY: usize = 64 * 1024;
+/// The vendor calls the rotation makes. [`VendorClient`] is the real one; tests also run the
+/// rotation against an in-memory vendor on a paused clock.
+pub trait VendorApi: Send + Sync {
+    fn verify(
+        &self,
+        vendor: &'static dyn Vendor,
+        base: &Url,
+        key: &Sensitive,
+        timeout: Duration,
+    ) -> impl Future<Output = Verdict> + Send;
+
+    fn rotate(
+        &self,
+        vendor: &'static dyn Vendor,
+        base: &Url,
+        key: &Sensitive,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> impl Future<Output = RotateOutcome> + Send;
+}
+
+/// Answers larger than this are not read. A key answer is tiny, but a vendor may pad it with
+/// profile data; a megabyte is far more than any of them sends.
+const MAX_BODY: usize = 1024 * 1024;
+/// The longest wait a rate-limit header is taken at: beyond it, "longer than we can wait".
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// The one HTTP client for vendor calls, built once per process.
 #[derive(Clone, Debug)]
 pub struct VendorClient {
     http: reqwest::Client,
+    rate_limit_default: Duration,
+    rate_limit_min: Duration,
 }
 
 impl VendorClient {
     /// No redirects (a redirect could carry a key to a host nobody approved), no proxies from the
     /// environment, rustls with the platform's roots.
-    pub fn new() -> Result<Self, reqwest::Error> {
+    pub fn new(timing: &Timing) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
+            .connect_timeout(timing.vendor_connect_timeout)
             .user_agent(concat!("api-key-rotator/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(VendorClient { http })
+        Ok(VendorClient {
+            http,
+            rate_limit_default: timing.rate_limit_default,
+            rate_limit_min: timing.rate_limit_min,
+        })
     }
 
-    pub async fn verify(
-        &self,
-        vendor: &dyn Vendor,
-        base: &Url,
-        key: &Sensitive,
-        timeout: Duration,
-    ) -> Verdict {
-        let response = match self.send(vendor, base, &vendor.verify(), key, None, timeout).await {
-            Ok(response) => response,
-            Err(err) => return Verdict::Unavailable(describe(&err)),
-        };
-        let status = response.status();
-        match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Verdict::Refused(status.as_u16()),
-            StatusCode::TOO_MANY_REQUESTS => Verdict::RateLimited(rate_limit_wait(response.headers())),
-            s if s.is_success() => match read_json(response).await {
-                Some(body) if vendor.verify_accepts(&body) => Verdict::Accepted,
-                Some(_) => Verdict::Refused(status.as_u16()),
-                None => Verdict::Unavailable(format!("HTTP {status} with an unreadable body")),
-            },
-            s => Verdict::Unavailable(format!("HTTP {s}")),
-        }
-    }
-
-    pub async fn rotate(
-        &self,
-        vendor: &dyn Vendor,
-        base: &Url,
-        key: &Sensitive,
-        body: Option<&Value>,
-        timeout: Duration,
-    ) -> RotateOutcome {
-        let response = match self.send(vendor, base, &vendor.rotate(), key, body, timeout).await {
-            Ok(response) => response,
-            Err(err) if err.is_connect() => return RotateOutcome::NotSent(describe(&err)),
-            Err(err) => return RotateOutcome::Ambiguous(describe(&err)),
-        };
-        let status = response.status();
-        match status {
-            StatusCode::TOO_MANY_REQUESTS => RotateOutcome::RateLimited(rate_limit_wait(response.headers())),
-            StatusCode::REQUEST_TIMEOUT => RotateOutcome::Ambiguous(format!("HTTP {status}")),
-            s if s.is_client_error() => RotateOutcome::Refused(s.as_u16()),
-            s if s.is_success() => match read_json(response).await {
-                Some(body) => match vendor.new_key(&body).map(str::trim).filter(|k| !k.is_empty()) {
-                    Some(new_key) => RotateOutcome::Rotated(Sensitive::new(new_key)),
-                    None => {
-                        RotateOutcome::Ambiguous(format!("HTTP {status} without a new key in the answer"))
-                    }
-                },
-                None => RotateOutcome::Ambiguous(format!("HTTP {status} with an unreadable body")),
-            },
-            s => RotateOutcome::Ambiguous(format!("HTTP {s}")),
-        }
+    fn rate_limit_wait(&self, headers: &HeaderMap) -> Duration {
+        rate_limit_wait(headers, SystemTime::now(), self.rate_limit_default, self.rate_limit_min)
     }
 
     async fn send(
@@ -128,14 +110,14 @@ impl VendorClient {
         key: &Sensitive,
         body: Option<&Value>,
         timeout: Duration,
-    ) -> Result<Response, reqwest::Error> {
+    ) -> Result<Response, Failure> {
         let url = format!("{}{}", base.as_str().trim_end_matches('/'), endpoint.path);
         let (name, value) = match vendor.auth() {
             Auth::Bearer => (AUTHORIZATION, format!("Bearer {}", key.expose())),
             Auth::Header(name) => (name, key.expose().to_owned()),
         };
-        // A key with bytes a header cannot carry is sent as nothing rather than mangled.
-        let mut value = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""));
+        // A key with bytes a header cannot carry is never sent, not even mangled or empty.
+        let mut value = HeaderValue::from_str(&value).map_err(|_| Failure::Unsendable)?;
         value.set_sensitive(true);
         let mut request =
             self.http.request(endpoint.method.clone(), &url).header(name, value).timeout(timeout);
@@ -152,19 +134,96 @@ impl VendorClient {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "vendor call"
         );
-        result
+        result.map_err(Failure::Http)
     }
 }
 
-async fn read_json(response: Response) -> Option<Value> {
-    if response.content_length().is_some_and(|len| len as usize > MAX_BODY) {
-        return None;
+/// Why a request got no answer.
+enum Failure {
+    /// The key cannot be put in a header; nothing was sent.
+    Unsendable,
+    Http(reqwest::Error),
+}
+
+const UNSENDABLE: &str = "the key holds characters an HTTP header cannot carry, so it was not sent";
+
+impl VendorApi for VendorClient {
+    async fn verify(
+        &self,
+        vendor: &'static dyn Vendor,
+        base: &Url,
+        key: &Sensitive,
+        timeout: Duration,
+    ) -> Verdict {
+        let response = match self.send(vendor, base, &vendor.verify(), key, None, timeout).await {
+            Ok(response) => response,
+            Err(Failure::Unsendable) => return Verdict::Unavailable(UNSENDABLE.into()),
+            Err(Failure::Http(err)) => return Verdict::Unavailable(describe(&err)),
+        };
+        let status = response.status();
+        match status {
+            s if vendor.refuses_key(s.as_u16()) => Verdict::Refused(s.as_u16()),
+            StatusCode::TOO_MANY_REQUESTS => Verdict::RateLimited(self.rate_limit_wait(response.headers())),
+            s if s.is_success() => match read_json(response).await {
+                Ok(body) if vendor.verify_accepts(&body) => Verdict::Accepted,
+                Ok(_) => Verdict::Refused(status.as_u16()),
+                Err(why) => Verdict::Unavailable(format!("HTTP {status} with {why}")),
+            },
+            StatusCode::FORBIDDEN => Verdict::Unavailable(
+                "HTTP 403 (the vendor denies the call but does not say the key is invalid)".into(),
+            ),
+            s => Verdict::Unavailable(format!("HTTP {s}")),
+        }
     }
-    let bytes = response.bytes().await.ok()?;
-    if bytes.len() > MAX_BODY {
-        return None;
+
+    async fn rotate(
+        &self,
+        vendor: &'static dyn Vendor,
+        base: &Url,
+        key: &Sensitive,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> RotateOutcome {
+        let response = match self.send(vendor, base, &vendor.rotate(), key, body, timeout).await {
+            Ok(response) => response,
+            Err(Failure::Unsendable) => return RotateOutcome::NotSent(UNSENDABLE.into()),
+            Err(Failure::Http(err)) if err.is_connect() => return RotateOutcome::NotSent(describe(&err)),
+            Err(Failure::Http(err)) => return RotateOutcome::Unknown(describe(&err)),
+        };
+        let status = response.status();
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => {
+                RotateOutcome::RateLimited(self.rate_limit_wait(response.headers()))
+            }
+            StatusCode::REQUEST_TIMEOUT => RotateOutcome::Unknown(format!("HTTP {status}")),
+            s if s.is_client_error() => RotateOutcome::Refused(s.as_u16()),
+            s if s.is_success() => match read_json(response).await {
+                Ok(body) => match vendor.new_key(&body).map(str::trim).filter(|k| !k.is_empty()) {
+                    Some(new_key) => RotateOutcome::Rotated {
+                        key: Sensitive::new(new_key),
+                        odd: !vendor.answer_is_expected(&body),
+                    },
+                    None => RotateOutcome::Unknown(format!("HTTP {status} without a new key in the answer")),
+                },
+                Err(why) => RotateOutcome::Unknown(format!("HTTP {status} with {why}")),
+            },
+            s => RotateOutcome::Unknown(format!("HTTP {s}")),
+        }
     }
-    serde_json::from_slice(&bytes).ok()
+}
+
+/// The body as JSON, read up to [`MAX_BODY`]. The error says what was wrong, never what it held.
+async fn read_json(mut response: Response) -> Result<Value, &'static str> {
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if bytes.len() + chunk.len() > MAX_BODY => return Err("an answer over 1 MiB"),
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(_) => return Err("an answer broken off"),
+        }
+    }
+    serde_json::from_slice(&bytes).map_err(|_| "an answer that is not JSON")
 }
 
 /// A reqwest error without anything from the body: its kind and the URL it concerned.
@@ -187,25 +246,27 @@ fn describe(err: &reqwest::Error) -> String {
 }
 
 /// How long a 429 asks us to wait: `Retry-After` (seconds), or any `X-RateLimit-Reset*` header,
-/// read as seconds (Cal.com) or as a Unix time when it is that large (ProjectDiscovery).
-fn rate_limit_wait(headers: &HeaderMap) -> Duration {
-    let number = |value: &HeaderValue| {
-        value.to_str().ok()?.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)
-    };
+/// read as seconds (Cal.com) or as a Unix time when it is that large (ProjectDiscovery). Never
+/// less than `min` (a zero or a reset already past), never more than [`MAX_RATE_LIMIT_WAIT`] (an
+/// absurd value just means "longer than this invocation can wait"), `default` when unreadable.
+fn rate_limit_wait(headers: &HeaderMap, now: SystemTime, default: Duration, min: Duration) -> Duration {
+    let number =
+        |value: &HeaderValue| value.to_str().ok()?.trim().parse::<f64>().ok().filter(|n| !n.is_nan());
     let reset = headers.get(RETRY_AFTER).and_then(number).or_else(|| {
         headers
             .iter()
             .filter(|(name, _)| name.as_str().starts_with("x-ratelimit-reset"))
             .find_map(|(_, value)| number(value))
     });
-    match reset {
-        Some(n) if n > 1_000_000_000.0 => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-            Duration::from_secs_f64((n - now).max(0.0))
-        }
-        Some(n) => Duration::from_secs_f64(n),
-        None => DEFAULT_RATE_LIMIT_WAIT,
-    }
+    let Some(reset) = reset else { return default };
+    let seconds = if reset > 1_000_000_000.0 {
+        reset - now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+    } else {
+        reset
+    };
+    Duration::try_from_secs_f64(seconds.max(0.0))
+        .unwrap_or(MAX_RATE_LIMIT_WAIT)
+        .clamp(min, MAX_RATE_LIMIT_WAIT)
 }
 
 #[cfg(test)]
@@ -218,17 +279,39 @@ mod tests {
         pairs.iter().map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_str(v).unwrap())).collect()
     }
 
+    const DEFAULT: Duration = Duration::from_secs(60);
+    const MIN: Duration = Duration::from_secs(1);
+
+    fn wait(pairs: &[(&'static str, &str)]) -> Duration {
+        rate_limit_wait(&headers(pairs), SystemTime::now(), DEFAULT, MIN)
+    }
+
     #[test]
     fn rate_limit_headers() {
-        assert_eq!(rate_limit_wait(&headers(&[("retry-after", "3")])), Duration::from_secs(3));
-        assert_eq!(
-            rate_limit_wait(&headers(&[("x-ratelimit-reset-default", "42")])),
-            Duration::from_secs(42)
-        );
+        assert_eq!(wait(&[("retry-after", "3")]), Duration::from_secs(3));
+        assert_eq!(wait(&[("x-ratelimit-reset-default", "42")]), Duration::from_secs(42));
         let epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 10;
-        let wait = rate_limit_wait(&headers(&[("x-ratelimit-reset", &epoch.to_string())]));
-        assert!(wait > Duration::from_secs(8) && wait <= Duration::from_secs(10), "{wait:?}");
-        assert_eq!(rate_limit_wait(&headers(&[])), DEFAULT_RATE_LIMIT_WAIT);
-        assert_eq!(rate_limit_wait(&headers(&[("retry-after", "soon")])), DEFAULT_RATE_LIMIT_WAIT);
+        let waited = wait(&[("x-ratelimit-reset", &epoch.to_string())]);
+        assert!(waited > Duration::from_secs(8) && waited <= Duration::from_secs(10), "{waited:?}");
+        assert_eq!(wait(&[]), DEFAULT);
+        assert_eq!(wait(&[("retry-after", "soon")]), DEFAULT);
+    }
+
+    #[test]
+    fn absurd_rate_limit_headers_are_clamped_never_a_panic() {
+        for (header, value, expected) in [
+            ("retry-after", "1e20", MAX_RATE_LIMIT_WAIT),
+            ("retry-after", "inf", MAX_RATE_LIMIT_WAIT),
+            ("retry-after", "1e308", MAX_RATE_LIMIT_WAIT),
+            ("x-ratelimit-reset", "99999999999999999999999", MAX_RATE_LIMIT_WAIT),
+            ("retry-after", "0", MIN),
+            ("retry-after", "-5", MIN),
+            ("retry-after", "0.001", MIN),
+            ("retry-after", "-inf", MIN),
+            ("x-ratelimit-reset", "1000000001", MIN), // a reset long past
+            ("retry-after", "NaN", DEFAULT),
+        ] {
+            assert_eq!(wait(&[(header, value)]), expected, "{header}: {value}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use reqwest::Method;
 use reqwest::header::HeaderName;
 use serde_json::Value;
 
-pub use client::{RotateOutcome, VendorClient, Verdict};
+pub use client::{RotateOutcome, VendorApi, VendorClient, Verdict};
 
 use crate::config::Interval;
 
@@ -71,8 +71,19 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     ) -> Result<Option<Value>, String> {
         Ok(None)
     }
-    /// The new key in a successful rotate answer.
+    /// The new key in a successful rotate answer, wherever the vendor puts it: a key that can be
+    /// read is always stored, whatever else the answer says.
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str>;
+    /// Whether a rotate answer that holds a key has the shape the vendor documents (a warning
+    /// only).
+    fn answer_is_expected(&self, _body: &Value) -> bool {
+        true
+    }
+    /// Whether an HTTP status means "this key is not valid". Only 401 unless the vendor documents
+    /// more: a 403 usually means a valid key without the right to do something.
+    fn refuses_key(&self, status: u16) -> bool {
+        status == 401
+    }
     /// Whether a 2xx verify answer really vouches for the key.
     fn verify_accepts(&self, _body: &Value) -> bool {
         true

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use api_key_rotator::config::{Settings, Timing};
+use api_key_rotator::config::Settings;
 use api_key_rotator::store::Store;
+use api_key_rotator::timing::Timing;
 use api_key_rotator::vendor::VendorClient;
 use api_key_rotator::{Error, Outcome, Rotator};
 use aws_sdk_secretsmanager::Client;
@@ -97,17 +98,26 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Timings scaled down for tests; the logic is the same as in production.
+/// Timings scaled down for tests; the logic is the same as in production. createSecret needs
+/// 8.1 s left ([`Timing::create_budget`]).
 pub fn fast_timing() -> Timing {
     Timing {
         vendor_timeout: Duration::from_secs(1),
-        min_vendor_timeout: Duration::from_millis(200),
+        vendor_connect_timeout: Duration::from_millis(500),
+        precheck_budget: Duration::from_millis(1400),
+        probe_budget: Duration::from_millis(1500),
+        probe_accepts: 3,
+        probe_interval: Duration::from_millis(300),
         store_budget: Duration::from_secs(4),
+        store_readback: Duration::from_millis(500),
         test_budget: Duration::from_secs(3),
         safety_margin: Duration::from_millis(200),
         initial_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(400),
+        rate_limit_default: Duration::from_secs(60),
+        rate_limit_min: Duration::from_millis(100),
         rotate_attempts: 3,
+        ..Timing::default()
     }
 }
 
@@ -180,7 +190,8 @@ impl Bench {
     }
 
     pub fn rotator_with(&self, settings: Settings) -> Rotator {
-        Rotator::new(Store::new(self.sm.clone()), VendorClient::new().expect("HTTP client"), settings)
+        let vendors = VendorClient::new(&settings.timing).expect("HTTP client");
+        Rotator::new(Store::new(self.sm.clone()), vendors, settings)
     }
 
     // -- the vendor simulator ---------------------------------------------------------------
@@ -258,6 +269,27 @@ impl Bench {
             json!({ "Operation": operation, "SecretId": arn, "Count": count, "Status": status, "Code": code }),
         )
         .await;
+    }
+
+    /// Makes the next `count` calls of `operation` on the secret `arn` take effect but answer
+    /// with a failure, as when the answer to a write that landed is lost.
+    pub async fn moto_faults_after(&self, operation: &str, arn: &str, count: u32, status: u16, code: &str) {
+        self.post(
+            &format!("{}/_rotator/faults", self.moto),
+            json!({ "Operation": operation, "SecretId": arn, "Count": count, "Status": status, "Code": code, "After": true }),
+        )
+        .await;
+    }
+
+    /// Sets one tag on the secret, as an operator would mid-rotation.
+    pub async fn tag(&self, arn: &str, key: &str, value: &str) {
+        self.sm
+            .tag_resource()
+            .secret_id(arn)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .expect("TagResource");
     }
 
     /// The parameters of every call of `operation` on the secret `arn` (values left out).

@@ -1,0 +1,294 @@
+//! createSecret: the one step that talks to the vendor's rotate endpoint, and so the one that can
+//! lose a key. Its rules:
+//! * everything that can fail is checked before the vendor is touched: the value, the tags, and
+//!   the time left, which must cover the pre-check, one rotate call with the full vendor timeout,
+//!   a probe and the storage budget ([`Timing::create_budget`]);
+//! * the vendor must accept the current key before it is asked to rotate it;
+//! * rotate is called again only after an attempt that provably rotated nothing (no connection,
+//!   or a 429). After an answer whose outcome is unknown it is never called again in the same
+//!   invocation: the current key is probed, several times over a few seconds because vendors read
+//!   keys through lagging replicas, to tell the operator what happened;
+//! * a key the vendor handed over is stored at once, retried until the deadline nears, and read
+//!   back before it is declared lost.
+//!
+//! [`Timing::create_budget`]: crate::timing::Timing::create_budget
+
+use tokio::time::{Instant, sleep};
+use tracing::{error, info, warn};
+
+use super::{
+    Outcome, RECOVERY_CURRENT_REJECTED, Rotator, before, describe_verdict, fits, store_failure, time_left,
+};
+use crate::config::{Interval, SecretConfig, Target};
+use crate::error::ErrorKind;
+use crate::event::RotationEvent;
+use crate::sensitive::Sensitive;
+use crate::store::{AWSPENDING, SecretMeta, SecretStore, Stored, put_pending};
+use crate::vendor::{RotateOutcome, VendorApi, Verdict};
+
+const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
+
+/// What probing the current key after an unclear rotate answer found.
+enum Probe {
+    /// The vendor refuses the key: it rotated, and the new key is lost.
+    Refused(u16),
+    /// The vendor accepted the key this many times: probably nothing rotated, not certainly.
+    Accepted(u32),
+    /// No verdict (outages, rate limits, no time): the last reason.
+    NoVerdict(String),
+}
+
+impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+    pub(super) async fn create_secret(
+        &self,
+        event: &RotationEvent,
+        meta: &SecretMeta,
+        deadline: Instant,
+    ) -> Result<Outcome, ErrorKind> {
+        let secret = &meta.arn;
+        // First: a retry after the key was stored needs nothing else, not even valid tags.
+        if self
+            .store
+            .value(secret, Some(&event.token), AWSPENDING)
+            .await
+            .map_err(|e| store_failure(e, NOTHING_SENT))?
+            .is_some()
+        {
+            info!("the pending version already holds a key: createSecret finished earlier");
+            return Ok(Outcome::AlreadyDone);
+        }
+
+        // 1. Everything that can fail before the vendor is touched.
+        let interval = Interval::from_rules(meta.after_days, meta.schedule_expression.as_deref());
+        let config =
+            SecretConfig::from_tags(&meta.tags, interval, &self.settings).map_err(ErrorKind::Config)?;
+        let current = self.current_value(secret, &config.key_field, NOTHING_SENT).await?;
+        current.check_room_for_new_key().map_err(ErrorKind::Config)?;
+        let timing = &self.settings.timing;
+        let (left, needed) = (time_left(deadline), timing.create_budget());
+        if left < needed {
+            return Err(ErrorKind::Timeout(format!(
+                "only {:.1} s were left before the Lambda deadline, and starting a rotation needs {} s: the check of the current key ({} s), one rotate call ({} s), a probe if its answer is unclear ({} s) and storing the new key ({} s). {NOTHING_SENT} Give the function a timeout above {} s",
+                left.as_secs_f64(),
+                needed.as_secs(),
+                timing.precheck_budget.as_secs(),
+                timing.vendor_timeout.as_secs(),
+                timing.probe_budget.as_secs(),
+                timing.store_budget.as_secs(),
+                needed.as_secs(),
+            )));
+        }
+
+        // 2. The vendor must still accept the current key, or rotating is impossible anyway. The
+        // check stops in time to leave a rotate call all it needs.
+        let until = before(deadline, timing.rotate_reserve()).min(Instant::now() + timing.precheck_budget);
+        match self.verify_until(&config.target, current.key(), until, false).await {
+            (Verdict::Accepted, _) => {}
+            (Verdict::Refused(status), _) => {
+                return Err(ErrorKind::VendorRejectedKey(format!(
+                    "the vendor refuses the current key (HTTP {status}), so rotate was not called. Either the key was revoked or rotated outside this function, or an earlier rotation's new key was lost (or another invocation of this same rotation rotated it a moment ago: then the pending version holds the new key and nothing is wrong). {RECOVERY_CURRENT_REJECTED}"
+                )));
+            }
+            (verdict, tries) => {
+                return Err(ErrorKind::Vendor(format!(
+                    "could not confirm the current key with the vendor after {tries} tries ({}), so rotate was not called and nothing changed. Secrets Manager will retry",
+                    describe_verdict(&verdict)
+                )));
+            }
+        }
+
+        // 3. Rotate.
+        let new_key = self.rotate(&config, current.key(), deadline).await?;
+        if new_key == *current.key() {
+            return Err(ErrorKind::Vendor(
+                "the vendor answered the rotate call with the current key itself, which is not a rotation. Nothing was stored and AWSCURRENT is unchanged; check the vendor's status before rotating again".into(),
+            ));
+        }
+        info!(key_fingerprint = %new_key.fingerprint(), "the vendor rotated the key; storing it");
+        let vendor = config.target.vendor;
+        if !vendor.looks_like_key(current.key().expose(), new_key.expose()) {
+            warn!(key_fingerprint = %new_key.fingerprint(), "the new key does not look like a {} key; storing it anyway, since the vendor made it live", vendor.name());
+        }
+
+        // 4. Store it at once.
+        let value = current.with_key(&new_key);
+        let until = before(deadline, timing.safety_margin);
+        let token = event.rotation_token.as_ref();
+        match put_pending(&self.store, secret, &event.token, &value, token, until, timing).await {
+            Ok(Stored::Written(attempts)) => {
+                info!(attempts, key_fingerprint = %new_key.fingerprint(), "stored the new key as AWSPENDING");
+                Ok(Outcome::Done)
+            }
+            Ok(Stored::ReadBack(attempts)) => {
+                info!(attempts, key_fingerprint = %new_key.fingerprint(), "every write reported a failure, but reading back shows the new key stored as AWSPENDING");
+                Ok(Outcome::Done)
+            }
+            Err(failure) => {
+                // 5. The key is lost with this process. Say which key, never what it is.
+                error!(key_fingerprint = %new_key.fingerprint(), error = %failure.message, "the vendor rotated the key but it could not be stored: the new key is lost");
+                Err(ErrorKind::KeyLost(format!(
+                    "the vendor rotated the key and invalidated the old one, but storing the new key (fingerprint {}) failed, and reading the pending version back did not find it: {}. The new key existed only in this invocation and is lost.",
+                    new_key.fingerprint(),
+                    failure.message
+                )))
+            }
+        }
+    }
+
+    /// Calls the vendor's rotate endpoint with the full vendor timeout. Another attempt follows
+    /// only one that provably rotated nothing, and only while a whole attempt still fits.
+    async fn rotate(
+        &self,
+        config: &SecretConfig,
+        current: &Sensitive,
+        deadline: Instant,
+    ) -> Result<Sensitive, ErrorKind> {
+        let timing = &self.settings.timing;
+        let Target { vendor, base_url } = &config.target;
+        let mut backoff = timing.initial_backoff;
+        let mut last_failure = String::new();
+        for attempt in 1..=timing.rotate_attempts {
+            if time_left(deadline) < timing.rotate_reserve() {
+                return Err(if attempt == 1 {
+                    ErrorKind::Timeout(format!(
+                        "checking the current key left too little time before the Lambda deadline for a rotate call ({} s) and storing its key. rotate was not called and nothing changed; Secrets Manager will retry",
+                        timing.vendor_timeout.as_secs()
+                    ))
+                } else {
+                    nothing_rotated(attempt - 1, &last_failure)
+                });
+            }
+            let outcome = self
+                .vendors
+                .rotate(*vendor, base_url, current, config.rotate_body.as_ref(), timing.vendor_timeout)
+                .await;
+            match outcome {
+                RotateOutcome::Rotated { key, odd } => {
+                    if odd {
+                        warn!(key_fingerprint = %key.fingerprint(), "the rotate answer holds a key but not the shape the vendor documents; storing the key");
+                    }
+                    return Ok(key);
+                }
+                RotateOutcome::Refused(status) => {
+                    return Err(ErrorKind::Vendor(format!(
+                        "the vendor refused the rotate call with HTTP {status}, so this call rotated nothing. {} The next attempt checks the current key first and never rotates with one the vendor refuses",
+                        refusal_hint(status)
+                    )));
+                }
+                RotateOutcome::RateLimited(wait) => {
+                    if time_left(deadline).saturating_sub(wait) < timing.rotate_reserve() {
+                        return Err(ErrorKind::Vendor(format!(
+                            "the vendor is rate limiting this key (HTTP 429, reset in {:.0} s, later than this invocation can wait), so nothing was rotated. Secrets Manager will retry",
+                            wait.as_secs_f64()
+                        )));
+                    }
+                    info!(
+                        wait_ms = wait.as_millis() as u64,
+                        "the vendor is rate limiting (nothing rotated); waiting for its reset"
+                    );
+                    sleep(wait).await;
+                    last_failure = "rate limited (HTTP 429)".into();
+                    continue;
+                }
+                RotateOutcome::NotSent(reason) => {
+                    warn!(attempt, reason = %reason, "the rotate call never reached the vendor");
+                    last_failure = reason;
+                }
+                RotateOutcome::Unknown(reason) => {
+                    return Err(self.after_unknown(&config.target, current, &reason, deadline).await);
+                }
+            }
+            if attempt < timing.rotate_attempts {
+                sleep(backoff).await;
+                backoff = timing.next_backoff(backoff);
+            }
+        }
+        Err(nothing_rotated(timing.rotate_attempts, &last_failure))
+    }
+
+    /// After a rotate call whose outcome is unknown: what probing the current key says, as the
+    /// error to report. rotate is not called again.
+    async fn after_unknown(
+        &self,
+        target: &Target,
+        current: &Sensitive,
+        reason: &str,
+        deadline: Instant,
+    ) -> ErrorKind {
+        warn!(
+            reason,
+            "the rotate call's outcome is unknown; asking the vendor about the current key (rotate will not be called again)"
+        );
+        let started = Instant::now();
+        let probe = self.probe(target, current, deadline).await;
+        let seconds = started.elapsed().as_secs_f64();
+        match probe {
+            Probe::Refused(status) => ErrorKind::KeyLost(format!(
+                "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again."
+            )),
+            Probe::Accepted(accepts) => ErrorKind::OutcomeUnknown(format!(
+                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor still accepted the previous key {accepts} time(s) over {seconds:.0} s, which usually means nothing rotated; but vendors read keys through replicas that can lag, and if it did rotate, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating."
+            )),
+            Probe::NoVerdict(why) => ErrorKind::OutcomeUnknown(format!(
+                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor could not then say whether the previous key still works ({why}). If it rotated, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating."
+            )),
+        }
+    }
+
+    /// Asks the vendor about the current key until it refuses it, or has accepted it
+    /// `probe_accepts` times `probe_interval` apart, or the probe budget runs out.
+    async fn probe(&self, target: &Target, key: &Sensitive, deadline: Instant) -> Probe {
+        let timing = &self.settings.timing;
+        let until = before(deadline, timing.safety_margin).min(Instant::now() + timing.probe_budget);
+        let (mut accepts, mut last) = (0, "no time left before the deadline".to_owned());
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let verdict = self
+                .vendors
+                .verify(target.vendor, &target.base_url, key, timing.vendor_timeout.min(left))
+                .await;
+            let pause = match verdict {
+                Verdict::Refused(status) => return Probe::Refused(status),
+                Verdict::Accepted => {
+                    accepts += 1;
+                    if accepts >= timing.probe_accepts {
+                        return Probe::Accepted(accepts);
+                    }
+                    timing.probe_interval
+                }
+                Verdict::RateLimited(wait) => {
+                    last = describe_verdict(&verdict);
+                    wait.max(timing.probe_interval)
+                }
+                Verdict::Unavailable(reason) => {
+                    last = reason;
+                    timing.probe_interval
+                }
+            };
+            if !fits(pause, until) {
+                break;
+            }
+            sleep(pause).await;
+        }
+        if accepts > 0 { Probe::Accepted(accepts) } else { Probe::NoVerdict(last) }
+    }
+}
+
+fn nothing_rotated(attempts: u32, last_failure: &str) -> ErrorKind {
+    ErrorKind::Vendor(format!(
+        "{attempts} rotate attempt(s) never reached the vendor or were rate limited, the last with: {last_failure}. Nothing was rotated; Secrets Manager will retry"
+    ))
+}
+
+fn refusal_hint(status: u16) -> &'static str {
+    match status {
+        401 | 403 => {
+            "The key may lack the right to manage API keys (a Cal.com team key needs an OWNER or ADMIN; a Ringg key needs a role that manages keys)."
+        }
+        400 => "The vendor rejected the request itself; for Cal.com check the rotation:calcom-* tags.",
+        _ => "Check the base URL and the vendor's status.",
+    }
+}

@@ -1,0 +1,352 @@
+//! The four rotation steps and the guards that run before each of them.
+//!
+//! The vendor generates the new key and kills the old one in the same call, so the whole design
+//! protects one window: from the vendor's answer until PutSecretValue succeeds, the only copy of
+//! the key is in this process. That path, createSecret, has a file of its own ([`custody`]). The
+//! other steps never change anything at the vendor, and read only the tags they use, so a tag
+//! changed mid-rotation cannot keep a stored key out of AWSCURRENT.
+
+mod custody;
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::time::{Instant, sleep, timeout_at};
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::config::{self, Settings, Target};
+use crate::error::{Context, Error, ErrorKind};
+use crate::event::{RotationEvent, Step};
+use crate::secret::SecretValue;
+use crate::sensitive::Sensitive;
+use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, StoreError};
+use crate::vendor::{VendorApi, VendorClient, Verdict};
+
+const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
+const RECOVERY_TEST_FAILING: &str = "See README.md, section \"Recovery: test step failing\".";
+
+/// How an invocation ended well.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The step did its work.
+    Done,
+    /// The step had already been done for this version (a retry); nothing was changed.
+    AlreadyDone,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::AlreadyDone => "already_done",
+        }
+    }
+}
+
+/// Everything an invocation needs, built once per process: Secrets Manager, the vendors' HTTP
+/// client (both behind small traits, so tests can also run the steps in memory) and the settings.
+pub struct Rotator<S = Store, V = VendorClient> {
+    store: S,
+    vendors: V,
+    settings: Settings,
+}
+
+impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+    pub fn new(store: S, vendors: V, settings: Settings) -> Self {
+        Rotator { store, vendors, settings }
+    }
+
+    /// Runs one step for one event. Returns before `deadline` (the Lambda's), error or not.
+    pub async fn handle(&self, payload: &Value, deadline: Instant) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        let event = match RotationEvent::parse(payload) {
+            Ok(event) => event,
+            Err(problem) => {
+                let kind = ErrorKind::InvalidEvent(problem.reason);
+                error!(secret_arn = problem.secret_id.as_deref(), step = problem.step.map(Step::as_str), outcome = "failed", error_type = kind.name(), error = %kind, "rotation step failed");
+                let context = Context { secret: problem.secret_id, step: problem.step, vendor: None };
+                return Err(Error { context, kind });
+            }
+        };
+        let span = info_span!(
+            "rotation",
+            secret_arn = %event.secret_id,
+            step = %event.step,
+            version = %event.token,
+            vendor = tracing::field::Empty,
+        );
+        async {
+            let mut context = Context { secret: Some(event.secret_id.clone()), step: Some(event.step), vendor: None };
+            // A backstop for calls without their own deadline (the guards' Secrets Manager calls).
+            // It fires after the storage loop's own cut-off, so it never interrupts storing a key.
+            let backstop = before(deadline, self.settings.timing.safety_margin / 2);
+            // Boxed: the step futures nest deep enough to exceed the compiler's layout query limit.
+            let step = Box::pin(self.run(&event, deadline, &mut context));
+            let result = match timeout_at(backstop, step).await {
+                Ok(result) => result,
+                Err(_) => Err(ErrorKind::Timeout(format!(
+                    "the step did not finish before the Lambda deadline (Secrets Manager or the vendor was too slow). Secrets Manager will retry; check the function's timeout (above {} s) and its network path",
+                    self.settings.timing.create_budget().as_secs()
+                ))),
+            };
+            let duration_ms = started.elapsed().as_millis() as u64;
+            match &result {
+                Ok(outcome) => info!(outcome = outcome.as_str(), duration_ms, "rotation step finished"),
+                Err(kind) => error!(outcome = "failed", error_type = kind.name(), error = %kind, duration_ms, "rotation step failed"),
+            }
+            result.map_err(|kind| Error { context, kind })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// AWS's reference guards, in order, then the step.
+    async fn run(
+        &self,
+        event: &RotationEvent,
+        deadline: Instant,
+        context: &mut Context,
+    ) -> Result<Outcome, ErrorKind> {
+        let meta = self.store.describe(&event.secret_id).await.map_err(|e| {
+            store_failure(e, "Nothing was changed. Check that the secret exists and that the function's role may call secretsmanager:DescribeSecret on it.")
+        })?;
+        context.secret = Some(meta.arn.clone());
+        if !meta.rotation_enabled {
+            return Err(ErrorKind::NotRotatable(
+                "rotation is not enabled for this secret. Turn it on with `aws secretsmanager rotate-secret` and this function's ARN; nothing was changed".into(),
+            ));
+        }
+        if !meta.versions.contains_key(&event.token) {
+            return Err(ErrorKind::NotRotatable(format!(
+                "version {} is not a version of this secret, so this event does not belong to a rotation Secrets Manager started. Nothing was changed",
+                event.token
+            )));
+        }
+        if meta.has_stage(&event.token, AWSCURRENT) {
+            info!("version is already AWSCURRENT: the rotation finished earlier, nothing to do");
+            return Ok(Outcome::AlreadyDone);
+        }
+        if !meta.has_stage(&event.token, AWSPENDING) {
+            return Err(ErrorKind::NotRotatable(format!(
+                "version {} is not AWSPENDING: this rotation was abandoned or superseded (for example by a manual PutSecretValue). Nothing was changed; start a new rotation if one is still needed",
+                event.token
+            )));
+        }
+        // For the error's context and the logs only: each step reads the tags it needs itself.
+        if let Ok(vendor) = config::vendor_from_tags(&meta.tags) {
+            context.vendor = Some(vendor.name());
+            tracing::Span::current().record("vendor", vendor.name());
+        }
+
+        match event.step {
+            Step::CreateSecret => self.create_secret(event, &meta, deadline).await,
+            Step::SetSecret => self.set_secret(event, &meta).await,
+            Step::TestSecret => self.test_secret(event, &meta, deadline).await,
+            Step::FinishSecret => self.finish_secret(event, &meta).await,
+        }
+    }
+
+    /// setSecret: the vendor already holds the new key. Confirm the pending version has one.
+    async fn set_secret(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<Outcome, ErrorKind> {
+        let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::Config)?;
+        self.pending_key(event, &key_field).await?.ok_or_else(|| no_pending_value(event))?;
+        info!("the pending version holds a key; the vendor already uses it, nothing to set");
+        Ok(Outcome::Done)
+    }
+
+    /// testSecret: read-only (Secrets Manager also calls it alone, with RotateImmediately = false,
+    /// when the pending version may hold no value or a copy of the current one).
+    async fn test_secret(
+        &self,
+        event: &RotationEvent,
+        meta: &SecretMeta,
+        deadline: Instant,
+    ) -> Result<Outcome, ErrorKind> {
+        let target = Target::from_tags(&meta.tags, &self.settings).map_err(ErrorKind::Config)?;
+        let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::Config)?;
+        let (key, which) = match self.pending_key(event, &key_field).await? {
+            Some(key) => (key, "pending"),
+            None => {
+                info!(
+                    "the pending version holds no value (a configuration test): verifying the AWSCURRENT key instead, read-only"
+                );
+                (
+                    self.current_value(&meta.arn, &key_field, "Nothing was changed.").await?.key().clone(),
+                    "current",
+                )
+            }
+        };
+        let timing = &self.settings.timing;
+        let until = before(deadline, timing.safety_margin).min(Instant::now() + timing.test_budget);
+        match self.verify_until(&target, &key, until, true).await {
+            (Verdict::Accepted, tries) => {
+                info!(tries, key = which, "the vendor accepts the key");
+                Ok(Outcome::Done)
+            }
+            (Verdict::Refused(status), tries) => Err(ErrorKind::VendorRejectedKey(format!(
+                "the vendor refuses the {which} key (fingerprint {}, HTTP {status}) after {tries} tries over {:.0} s. Nothing was changed: AWSPENDING and AWSCURRENT are as they were. {RECOVERY_TEST_FAILING}",
+                key.fingerprint(),
+                timing.test_budget.as_secs_f64()
+            ))),
+            (verdict, tries) => Err(ErrorKind::Vendor(format!(
+                "could not verify the {which} key after {tries} tries ({}). Nothing was changed; Secrets Manager will retry",
+                describe_verdict(&verdict)
+            ))),
+        }
+    }
+
+    /// finishSecret: one compare-and-swap stage move, and never onto a version without a key.
+    async fn finish_secret(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<Outcome, ErrorKind> {
+        let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::Config)?;
+        self.pending_key(event, &key_field).await?.ok_or_else(|| no_pending_value(event))?;
+        let current = meta.version_with(AWSCURRENT);
+        self.store
+            .make_current(&meta.arn, &event.token, current)
+            .await
+            .map_err(|e| store_failure(e, "The new key is safe in AWSPENDING; AWSCURRENT is unchanged."))?;
+        info!(previous_version = current, "AWSCURRENT moved to the new version");
+        Ok(Outcome::Done)
+    }
+
+    /// The key in this rotation's pending version, or `None` when the version has no value.
+    async fn pending_key(
+        &self,
+        event: &RotationEvent,
+        key_field: &str,
+    ) -> Result<Option<Sensitive>, ErrorKind> {
+        let Some(pending) = self
+            .store
+            .value(&event.secret_id, Some(&event.token), AWSPENDING)
+            .await
+            .map_err(|e| store_failure(e, "Nothing was changed."))?
+        else {
+            return Ok(None);
+        };
+        let value = SecretValue::parse(&pending, key_field)
+            .map_err(|e| ErrorKind::Config(format!("the pending version: {e}")))?;
+        Ok(Some(value.key().clone()))
+    }
+
+    /// The AWSCURRENT value, parsed. `state` says what a failure left behind.
+    async fn current_value(
+        &self,
+        secret: &str,
+        key_field: &str,
+        state: &str,
+    ) -> Result<SecretValue, ErrorKind> {
+        let current = self
+            .store
+            .value(secret, None, AWSCURRENT)
+            .await
+            .map_err(|e| store_failure(e, state))?
+            .ok_or_else(|| ErrorKind::NotRotatable(format!("the secret has no AWSCURRENT value. {state}")))?;
+        SecretValue::parse(&current, key_field).map_err(ErrorKind::Config)
+    }
+
+    /// Asks the vendor about `key` until it gives a verdict or `until` comes. Waits out rate
+    /// limits and outages; retries refusals only when `retry_refusals` (a new key can take a few
+    /// seconds to propagate). Returns the last verdict and the number of calls.
+    async fn verify_until(
+        &self,
+        target: &Target,
+        key: &Sensitive,
+        until: Instant,
+        retry_refusals: bool,
+    ) -> (Verdict, u32) {
+        let timing = &self.settings.timing;
+        let mut backoff = timing.initial_backoff;
+        let mut tries = 0;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (Verdict::Unavailable("no time left before the deadline".into()), tries);
+            }
+            tries += 1;
+            let call_timeout = timing.vendor_timeout.min(left);
+            let verdict = self.vendors.verify(target.vendor, &target.base_url, key, call_timeout).await;
+            let pause = match &verdict {
+                Verdict::Accepted => return (verdict, tries),
+                Verdict::Refused(_) if !retry_refusals => return (verdict, tries),
+                Verdict::RateLimited(wait) => *wait,
+                Verdict::Refused(_) | Verdict::Unavailable(_) => backoff,
+            };
+            if !fits(pause, until) {
+                return (verdict, tries);
+            }
+            info!(
+                tries,
+                verdict = describe_verdict(&verdict),
+                pause_ms = pause.as_millis() as u64,
+                "no verdict yet; asking the vendor again"
+            );
+            sleep(pause).await;
+            backoff = timing.next_backoff(backoff);
+        }
+    }
+}
+
+/// The time left before `deadline`.
+fn time_left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Whether a pause of `pause` from now ends before `until` (saturating: never panics).
+fn fits(pause: Duration, until: Instant) -> bool {
+    Instant::now().checked_add(pause).is_some_and(|end| end < until)
+}
+
+fn no_pending_value(event: &RotationEvent) -> ErrorKind {
+    ErrorKind::NotRotatable(format!(
+        "the pending version {} has no value: createSecret has not stored a key for this rotation. Nothing was changed",
+        event.token
+    ))
+}
+
+/// The Lambda context's deadline as a monotonic instant. The Runtime API sends Unix time in
+/// milliseconds; some local emulators send the timeout itself instead (`cargo lambda watch` sends
+/// 600000 for ten minutes). A "deadline" before 2001 can only be such a timeout, and is read as one.
+pub fn instant_from(deadline: SystemTime) -> Instant {
+    const YEAR_2001: Duration = Duration::from_secs(978_307_200);
+    let since_epoch = deadline.duration_since(UNIX_EPOCH).unwrap_or_default();
+    if since_epoch < YEAR_2001 {
+        warn!(
+            deadline_ms = since_epoch.as_millis() as u64,
+            "the Runtime API's deadline is not a Unix time; reading it as a timeout (a local emulator)"
+        );
+        return later(since_epoch);
+    }
+    later(deadline.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// Now plus `duration`, saturating at a far future instead of panicking.
+fn later(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// `deadline` minus `margin`, or now if that would be earlier (never panics on a young clock).
+fn before(deadline: Instant, margin: Duration) -> Instant {
+    deadline.checked_sub(margin).unwrap_or_else(Instant::now)
+}
+
+/// A failed Secrets Manager call: what failed, the state it left (`state`), and what happens next,
+/// which depends on whether retrying can help.
+fn store_failure(error: StoreError, state: &str) -> ErrorKind {
+    let next = if error.transient {
+        "Secrets Manager will retry."
+    } else {
+        "Retrying will not help: fix the function's permissions or the secret first."
+    };
+    ErrorKind::Store(format!("{} {state} {next}", error.message))
+}
+
+fn describe_verdict(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Accepted => "accepted".into(),
+        Verdict::Refused(status) => format!("refused with HTTP {status}"),
+        Verdict::RateLimited(wait) => format!("rate limited for {:.0} s", wait.as_secs_f64()),
+        Verdict::Unavailable(reason) => reason.clone(),
+    }
+}

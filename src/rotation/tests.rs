@@ -1,0 +1,365 @@
+use super::*;
+
+fn seconds_left(instant: Instant) -> u64 {
+    instant.saturating_duration_since(Instant::now()).as_secs_f64().round() as u64
+}
+
+#[test]
+fn deadlines_from_the_runtime_api() {
+    let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+    assert_eq!(seconds_left(instant_from(in_a_minute)), 60);
+    let passed = SystemTime::now() - Duration::from_secs(5);
+    assert_eq!(seconds_left(instant_from(passed)), 0);
+    // An emulator that sends the timeout (600000 ms) instead of a Unix time.
+    assert_eq!(seconds_left(instant_from(UNIX_EPOCH + Duration::from_millis(600_000))), 600);
+}
+
+// -- The steps in memory, on a paused clock, with the production timings ---------------------------
+//
+// These tests are about time and branching: what the invocation does when the vendor is slow, rate
+// limits, answers unclearly or reads through a lagging replica, and when storage keeps failing. The
+// protocol itself is tested against moto and the vendor simulator (tests/rotation.rs).
+
+use std::sync::Mutex;
+
+use reqwest::Url;
+use serde_json::json;
+
+use crate::config::{Settings, TAG_VENDOR};
+use crate::store::memory::{ARN, MemoryStore, Put};
+use crate::timing::Timing;
+use crate::vendor::{RotateOutcome, Vendor};
+
+const OLD: &str = "cal_live_0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "token-0001";
+
+/// What the fake vendor does with one rotate call.
+#[derive(Clone, Copy, Debug)]
+enum Rotate {
+    /// Rotates and answers after its delay (cut off by the caller's timeout).
+    Works,
+    /// Rotates, then answers 500.
+    RotatesThenFails,
+    /// Answers 500 without rotating.
+    FailsFirst,
+    RateLimited(Duration),
+    /// Answers 200 with the presented key.
+    SameKey,
+    /// The connection fails after this long: nothing reaches the vendor.
+    NotSent(Duration),
+}
+
+/// One vendor account with one live key, a read replica that can lag, and scripted answers.
+struct FakeVendor {
+    state: Mutex<VendorState>,
+}
+
+struct VendorState {
+    live: String,
+    /// The key before the last rotation and until when a lagging replica still accepts it.
+    stale: Option<(String, Instant)>,
+    replica_lag: Duration,
+    rotate_delay: Duration,
+    rotates: Vec<Rotate>,
+    verifies: Vec<Verdict>,
+    rotate_timeouts: Vec<Duration>,
+    verify_times: Vec<Instant>,
+    issued: u32,
+}
+
+impl FakeVendor {
+    fn new() -> Self {
+        FakeVendor {
+            state: Mutex::new(VendorState {
+                live: OLD.into(),
+                stale: None,
+                replica_lag: Duration::ZERO,
+                rotate_delay: Duration::from_millis(200),
+                rotates: Vec::new(),
+                verifies: Vec::new(),
+                rotate_timeouts: Vec::new(),
+                verify_times: Vec::new(),
+                issued: 0,
+            }),
+        }
+    }
+
+    fn with(self, change: impl FnOnce(&mut VendorState)) -> Self {
+        change(&mut self.state.lock().unwrap());
+        self
+    }
+
+    fn live(&self) -> String {
+        self.state.lock().unwrap().live.clone()
+    }
+
+    fn rotate_timeouts(&self) -> Vec<Duration> {
+        self.state.lock().unwrap().rotate_timeouts.clone()
+    }
+
+    fn verify_times(&self) -> Vec<Instant> {
+        self.state.lock().unwrap().verify_times.clone()
+    }
+}
+
+impl VendorApi for FakeVendor {
+    async fn verify(
+        &self,
+        _vendor: &'static dyn Vendor,
+        _base: &Url,
+        key: &Sensitive,
+        _timeout: Duration,
+    ) -> Verdict {
+        let mut state = self.state.lock().unwrap();
+        state.verify_times.push(Instant::now());
+        if !state.verifies.is_empty() {
+            return state.verifies.remove(0);
+        }
+        let stale =
+            state.stale.as_ref().is_some_and(|(old, until)| old == key.expose() && Instant::now() < *until);
+        if state.live == key.expose() || stale { Verdict::Accepted } else { Verdict::Refused(401) }
+    }
+
+    async fn rotate(
+        &self,
+        _vendor: &'static dyn Vendor,
+        _base: &Url,
+        key: &Sensitive,
+        _body: Option<&Value>,
+        timeout: Duration,
+    ) -> RotateOutcome {
+        let (script, delay) = {
+            let mut state = self.state.lock().unwrap();
+            state.rotate_timeouts.push(timeout);
+            if state.live != key.expose() {
+                return RotateOutcome::Refused(401);
+            }
+            let script = if state.rotates.is_empty() { Rotate::Works } else { state.rotates.remove(0) };
+            match script {
+                Rotate::RateLimited(wait) => return RotateOutcome::RateLimited(wait),
+                Rotate::FailsFirst => return RotateOutcome::Unknown("HTTP 500".into()),
+                Rotate::SameKey => return RotateOutcome::Rotated { key: key.clone(), odd: false },
+                Rotate::NotSent(_) => {}
+                Rotate::Works | Rotate::RotatesThenFails => {
+                    state.issued += 1;
+                    let fresh = format!("cal_live_{:032x}", state.issued);
+                    let old = std::mem::replace(&mut state.live, fresh);
+                    state.stale = Some((old, Instant::now() + state.replica_lag));
+                }
+            }
+            (script, state.rotate_delay)
+        };
+        if let Rotate::NotSent(after) = script {
+            sleep(after).await;
+            return RotateOutcome::NotSent("could not connect".into());
+        }
+        if matches!(script, Rotate::RotatesThenFails) {
+            return RotateOutcome::Unknown("HTTP 500".into());
+        }
+        if delay > timeout {
+            sleep(timeout).await;
+            return RotateOutcome::Unknown("timed out".into());
+        }
+        sleep(delay).await;
+        RotateOutcome::Rotated { key: Sensitive::new(self.live()), odd: false }
+    }
+}
+
+fn secret(key: &str) -> String {
+    json!({"account": "ops", "api_key": key, "n": 1}).to_string()
+}
+
+fn in_memory(store: MemoryStore, vendor: FakeVendor) -> Rotator<MemoryStore, FakeVendor> {
+    let mut settings = Settings::from_lookup(|_| None).unwrap();
+    settings.timing = Timing::default();
+    Rotator::new(store, vendor, settings)
+}
+
+fn calcom_store() -> MemoryStore {
+    MemoryStore::rotating(&secret(OLD), &[(TAG_VENDOR, "calcom")], 30, TOKEN)
+}
+
+async fn step(
+    rotator: &Rotator<MemoryStore, FakeVendor>,
+    step: &str,
+    time_left: Duration,
+) -> Result<Outcome, Error> {
+    let event = json!({"Step": step, "SecretId": ARN, "ClientRequestToken": TOKEN});
+    rotator.handle(&event, Instant::now() + time_left).await
+}
+
+fn kind<T: std::fmt::Debug>(result: &Result<T, Error>) -> &'static str {
+    match result {
+        Ok(value) => panic!("expected an error, got {value:?}"),
+        Err(err) => err.error_type(),
+    }
+}
+
+const MINIMUM: Duration = Duration::from_secs(60);
+
+#[tokio::test(start_paused = true)]
+async fn a_vendor_that_answers_in_5_s_gets_the_full_timeout_at_the_minimum() {
+    assert_eq!(Timing::default().create_budget(), MINIMUM);
+    let vendor = FakeVendor::new().with(|v| v.rotate_delay = Duration::from_secs(5));
+    let rotator = in_memory(calcom_store(), vendor);
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert_eq!(rotator.vendors.rotate_timeouts(), [Timing::default().vendor_timeout]);
+    assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn below_the_minimum_nothing_is_sent() {
+    for left in [Duration::from_secs(30), MINIMUM - Duration::from_millis(1)] {
+        let rotator = in_memory(calcom_store(), FakeVendor::new());
+        let result = step(&rotator, "createSecret", left).await;
+        assert_eq!(kind(&result), "Timeout", "{left:?}");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("above 60 s") && message.contains("Nothing was sent"), "{message}");
+        assert!(rotator.vendors.verify_times().is_empty() && rotator.vendors.rotate_timeouts().is_empty());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_rate_limit_on_the_pre_check_never_squeezes_the_rotate() {
+    // Cal.com's 60 s block on the pre-check, with the template's 90 s: the pre-check gives up
+    // within its budget and rotate is not called with what is left.
+    let vendor = FakeVendor::new().with(|v| v.verifies = vec![Verdict::RateLimited(Duration::from_secs(60))]);
+    let rotator = in_memory(calcom_store(), vendor);
+    let started = Instant::now();
+    let result = step(&rotator, "createSecret", Duration::from_secs(90)).await;
+    assert_eq!(kind(&result), "Vendor");
+    assert!(result.unwrap_err().to_string().contains("rate limited for 60 s"));
+    assert!(rotator.vendors.rotate_timeouts().is_empty());
+    assert!(started.elapsed() <= Timing::default().precheck_budget);
+
+    // A short one is waited out, and the rotate still gets everything it needs.
+    let vendor = FakeVendor::new().with(|v| v.verifies = vec![Verdict::RateLimited(Duration::from_secs(5))]);
+    let rotator = in_memory(calcom_store(), vendor);
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert_eq!(rotator.vendors.rotate_timeouts(), [Timing::default().vendor_timeout]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_replica_does_not_hide_a_lost_key() {
+    // The vendor rotates and answers 500; for 3 s its replica still accepts the old key.
+    let vendor = FakeVendor::new().with(|v| {
+        v.rotates = vec![Rotate::RotatesThenFails];
+        v.replica_lag = Duration::from_secs(3);
+    });
+    let rotator = in_memory(calcom_store(), vendor);
+    let result = step(&rotator, "createSecret", Duration::from_secs(90)).await;
+    assert_eq!(kind(&result), "KeyLost");
+    assert_eq!(rotator.vendors.rotate_timeouts().len(), 1, "rotate is never called again");
+    let probes = rotator.vendors.verify_times();
+    assert!(probes.len() >= 3, "probed more than once: {probes:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_outcome_with_the_old_key_still_accepted_is_reported_as_unknown() {
+    for script in [Rotate::FailsFirst, Rotate::Works] {
+        let vendor = FakeVendor::new().with(|v| {
+            v.rotates = vec![script];
+            v.rotate_delay = Duration::from_secs(11); // cut off by the 10 s timeout
+            v.replica_lag = Duration::from_secs(3600); // the replica never catches up
+        });
+        let rotator = in_memory(calcom_store(), vendor);
+        let result = step(&rotator, "createSecret", Duration::from_secs(90)).await;
+        assert_eq!(kind(&result), "OutcomeUnknown", "{script:?}");
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.contains("the new key is lost") && message.contains("VendorRejectedKey"),
+            "{message}"
+        );
+        assert!(!message.to_lowercase().contains("nothing was rotated"), "{message}");
+        assert_eq!(rotator.vendors.rotate_timeouts().len(), 1, "{script:?}: rotate is never called again");
+        // The pre-check, then the probe: three accepting answers spread over seconds.
+        let probes = &rotator.vendors.verify_times()[1..];
+        assert_eq!(probes.len(), 3, "{script:?}");
+        assert!(probes[2] - probes[0] >= Duration::from_secs(4), "{script:?}: {probes:?}");
+        assert_eq!(rotator.store.staged(AWSPENDING), None);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rotate_is_retried_only_after_provably_nothing_and_while_a_whole_attempt_fits() {
+    // No connection: nothing was sent, so another attempt is safe.
+    let refused = Rotate::NotSent(Duration::ZERO);
+    let vendor = FakeVendor::new().with(|v| v.rotates = vec![refused, refused]);
+    let rotator = in_memory(calcom_store(), vendor);
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert_eq!(rotator.vendors.rotate_timeouts().len(), 3);
+    // Connections that fail slowly: a third attempt would start without its whole reserve.
+    let slow = Rotate::NotSent(Duration::from_secs(8));
+    let vendor = FakeVendor::new().with(|v| v.rotates = vec![slow, slow, slow]);
+    let rotator = in_memory(calcom_store(), vendor);
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "Vendor");
+    assert!(result.unwrap_err().to_string().contains("Nothing was rotated"));
+    assert_eq!(rotator.vendors.rotate_timeouts().len(), 2);
+    assert_eq!(rotator.vendors.live(), OLD);
+
+    // A 429 whose reset leaves enough time is waited out; then the rotate works.
+    let vendor = FakeVendor::new().with(|v| v.rotates = vec![Rotate::RateLimited(Duration::from_secs(20))]);
+    let rotator = in_memory(calcom_store(), vendor);
+    assert_eq!(step(&rotator, "createSecret", Duration::from_secs(90)).await.unwrap(), Outcome::Done);
+    assert_eq!(rotator.vendors.rotate_timeouts().len(), 2);
+
+    // An absurd reset (clamped by the client to a day) is reported, not waited, never a panic.
+    for wait in [Duration::from_secs(24 * 3600), Duration::MAX] {
+        let vendor = FakeVendor::new().with(|v| v.rotates = vec![Rotate::RateLimited(wait)]);
+        let rotator = in_memory(calcom_store(), vendor);
+        let result = step(&rotator, "createSecret", Duration::from_secs(90)).await;
+        assert_eq!(kind(&result), "Vendor");
+        assert!(result.unwrap_err().to_string().contains("HTTP 429"));
+        assert_eq!(rotator.vendors.live(), OLD);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_current_key_handed_back_is_not_a_rotation() {
+    let vendor = FakeVendor::new().with(|v| v.rotates = vec![Rotate::SameKey]);
+    let rotator = in_memory(calcom_store(), vendor);
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "Vendor");
+    assert!(result.unwrap_err().to_string().contains("current key itself"));
+    assert_eq!(rotator.store.put_attempts(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_that_landed_unseen_is_not_reported_lost() {
+    let store = calcom_store();
+    store.script_puts(&[Put::LandUnseen; 1000], Duration::from_millis(500));
+    let rotator = in_memory(store, FakeVendor::new());
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert!(rotator.store.put_attempts() > 5, "it kept writing until the deadline neared");
+    assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn storage_failing_to_the_end_is_a_lost_key_reported_before_the_deadline() {
+    for script in [Put::Fail, Put::Deny] {
+        let store = calcom_store();
+        store.script_puts(&[script; 1000], Duration::from_millis(500));
+        let rotator = in_memory(store, FakeVendor::new());
+        let deadline = Instant::now() + MINIMUM;
+        let result = rotator
+            .handle(&json!({"Step": "createSecret", "SecretId": ARN, "ClientRequestToken": TOKEN}), deadline)
+            .await;
+        assert!(Instant::now() < deadline, "{script:?}: returned before the deadline");
+        assert_eq!(kind(&result), "KeyLost", "{script:?}");
+        let fingerprint = Sensitive::new(rotator.vendors.live()).fingerprint();
+        assert!(result.unwrap_err().to_string().contains(&fingerprint), "{script:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tag_changed_after_create_never_keeps_the_key_out_of_awscurrent() {
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    // A key lifetime that no longer fits the schedule matters only to the next rotate.
+    rotator.store.set_tag("rotation:calcom-days-valid", "7");
+    for name in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        assert!(step(&rotator, name, Duration::from_secs(5)).await.is_ok(), "{name}");
+    }
+    assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(&rotator.vendors.live())));
+}

@@ -1,0 +1,140 @@
+//! Time's one home: every timeout and budget the function uses, and how they add up.
+//!
+//! createSecret is the only step that can lose a key, so its budget is explicit: it starts a
+//! rotation only when the time left covers, in this order, the pre-check of the current key, one
+//! rotate call with the full vendor timeout, the probe that classifies an unclear answer, and the
+//! storage retries. [`Timing::create_budget`] is that sum; the README states it as the function's
+//! minimum timeout, and a test keeps the two equal.
+
+use std::time::Duration;
+
+/// How long things may take. One value per process (tests scale it down; the logic is the same).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timing {
+    /// The longest any one vendor request may take. A rotate call always gets all of it.
+    pub vendor_timeout: Duration,
+    /// Connecting to a vendor (part of `vendor_timeout`).
+    pub vendor_connect_timeout: Duration,
+    /// createSecret's check that the vendor still accepts the current key: 5xx retries and 429
+    /// waits included. It stops early rather than eat into the rotate's budget.
+    pub precheck_budget: Duration,
+    /// After a rotate whose outcome is unknown: how long the current key may be probed.
+    pub probe_budget: Duration,
+    /// Accepting answers the probe needs before it concludes "not rotated", spaced by
+    /// `probe_interval`, because vendors read keys through replicas that lag by seconds.
+    pub probe_accepts: u32,
+    pub probe_interval: Duration,
+    /// Storing the new key, retries and the final read-back included.
+    pub store_budget: Duration,
+    /// Within `store_budget`, kept for reading the pending version back after the writes failed.
+    pub store_readback: Duration,
+    /// How long testSecret keeps retrying a refused new key (propagation can take seconds).
+    pub test_budget: Duration,
+    /// Every invocation stops this long before the Lambda deadline.
+    pub safety_margin: Duration,
+    /// First pause between retries; it doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// The wait a 429 without a usable reset header asks for (Cal.com blocks for 60 s).
+    pub rate_limit_default: Duration,
+    /// The shortest wait after a 429, whatever its headers say (0, or a reset in the past).
+    pub rate_limit_min: Duration,
+    /// Rotate attempts in one invocation. Another attempt follows only a call that provably
+    /// rotated nothing (no connection, or a 429); never one whose outcome is unknown.
+    pub rotate_attempts: u32,
+    /// Secrets Manager SDK: connecting, and one attempt of any call.
+    pub sdk_connect_timeout: Duration,
+    pub sdk_attempt_timeout: Duration,
+}
+
+impl Default for Timing {
+    /// The production values. They add up to a 60 s minimum (see the module's tests).
+    fn default() -> Self {
+        Timing {
+            vendor_timeout: Duration::from_secs(10),
+            vendor_connect_timeout: Duration::from_secs(5),
+            precheck_budget: Duration::from_secs(14),
+            probe_budget: Duration::from_secs(15),
+            probe_accepts: 3,
+            probe_interval: Duration::from_secs(2),
+            store_budget: Duration::from_secs(20),
+            store_readback: Duration::from_secs(3),
+            test_budget: Duration::from_secs(20),
+            safety_margin: Duration::from_secs(1),
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(4),
+            rate_limit_default: Duration::from_secs(60),
+            rate_limit_min: Duration::from_secs(1),
+            rotate_attempts: 3,
+            sdk_connect_timeout: Duration::from_secs(3),
+            sdk_attempt_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Timing {
+    /// What a rotate call needs once it may start: the call itself with the full vendor timeout,
+    /// then the probe after an unclear answer, the storage budget and the safety margin.
+    pub fn rotate_reserve(&self) -> Duration {
+        self.vendor_timeout + self.probe_budget + self.store_budget + self.safety_margin
+    }
+
+    /// What createSecret needs left before it calls the vendor at all: the pre-check, then
+    /// [`Timing::rotate_reserve`]. This is the function's minimum timeout.
+    pub fn create_budget(&self) -> Duration {
+        self.precheck_budget + self.rotate_reserve()
+    }
+
+    /// The pause after `current`: doubled, capped at `max_backoff`.
+    pub fn next_backoff(&self, current: Duration) -> Duration {
+        current.saturating_mul(2).min(self.max_backoff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budgets_add_up_to_the_minimum_the_readme_states() {
+        let timing = Timing::default();
+        assert_eq!(timing.create_budget(), Duration::from_secs(60));
+        let readme = include_str!("../README.md").split_whitespace().collect::<Vec<_>>().join(" ");
+        let stated = format!("at least {} s", timing.create_budget().as_secs());
+        assert!(
+            readme.contains(&format!("**createSecret needs {stated} left**")),
+            "README.md must state the minimum the code enforces ({stated})"
+        );
+        let template = include_str!("../template.yaml");
+        let timeout: u64 = template
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Timeout:"))
+            .and_then(|value| value.trim().parse().ok())
+            .expect("template.yaml sets the function's Timeout");
+        assert!(
+            timeout > timing.create_budget().as_secs(),
+            "template.yaml's Timeout {timeout} s is too short"
+        );
+    }
+
+    #[test]
+    fn a_rotate_gets_the_full_vendor_timeout_and_the_probe_fits_its_budget() {
+        let timing = Timing::default();
+        assert!(timing.rotate_reserve() >= timing.vendor_timeout + timing.store_budget);
+        // The probe can give its accepting answers, spread out, within its budget.
+        let spread = timing.probe_interval * (timing.probe_accepts - 1);
+        assert!(spread >= Duration::from_secs(4), "the probe spans a few seconds");
+        assert!(spread < timing.probe_budget);
+        assert!(timing.store_readback < timing.store_budget);
+        assert!(timing.vendor_connect_timeout < timing.vendor_timeout);
+        assert!(timing.sdk_attempt_timeout < timing.store_budget);
+    }
+
+    #[test]
+    fn backoff_doubles_and_saturates() {
+        let timing = Timing::default();
+        assert_eq!(timing.next_backoff(Duration::from_millis(250)), Duration::from_millis(500));
+        assert_eq!(timing.next_backoff(Duration::from_secs(3)), timing.max_backoff);
+        assert_eq!(timing.next_backoff(Duration::MAX), timing.max_backoff);
+    }
+}
