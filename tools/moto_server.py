@@ -11,8 +11,10 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   "ScheduleExpression"?, "RotateImmediately"?}. With RotateImmediately = false the pending
   version carries the current value, as AWS does when it only runs testSecret.
 * `POST /_rotator/faults` queues failures for one operation: {"Operation": "PutSecretValue",
-  "Count": 4, "Status": 500, "Code": "InternalServiceError", "SecretId"?}. Each matching call
-  consumes one; with "SecretId" only calls naming exactly that secret id match.
+  "Count": 4, "Status": 500, "Code": "InternalServiceError", "SecretId"?, "After"?}. Each
+  matching call consumes one; with "SecretId" only calls naming exactly that secret id match.
+  With "After": true the call is carried out first and only its answer is replaced by the
+  failure (a write that landed while its answer was lost).
 * `GET /_rotator/requests?Operation=PutSecretValue` lists the parameters of every such call
   (SecretString and SecretBinary left out), so tests can see ClientRequestToken and RotationToken.
 
@@ -157,6 +159,9 @@ class Helper:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             if target.startswith("secretsmanager."):
                 fault = self.record(target.split(".", 1)[1], raw)
+                if fault is not None and fault["After"]:
+                    for _ in self.app(environ, lambda *args, **kwargs: None):
+                        pass
                 if fault is not None:
                     return _json_response(
                         start_response,
@@ -188,7 +193,11 @@ class Helper:
             with LOCK:
                 return _json_response(start_response, 200, begin_rotation(body.get("Region") or _region_of(environ), body))
         if method == "POST" and path == "/_rotator/faults":
-            fault = {"Status": int(body.get("Status", 500)), "Code": body.get("Code", "InternalServiceError")}
+            fault = {
+                "Status": int(body.get("Status", 500)),
+                "Code": body.get("Code", "InternalServiceError"),
+                "After": bool(body.get("After", False)),
+            }
             with LOCK:
                 key = (body["Operation"], body.get("SecretId"))
                 FAULTS.setdefault(key, []).extend([fault] * int(body.get("Count", 1)))

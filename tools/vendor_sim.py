@@ -26,6 +26,15 @@ Control routes (JSON):
     {"rate_limit": n, "reset_seconds": s}  answer 429 to the next n requests of this account
     {"rate_limit_rotate": n, "reset_seconds": s}  answer 429 to the next n rotate calls only
     {"refuse_verifications": n}  answer 401 to the next n verify calls with the live key
+    {"forbid_verifications": n}  answer 403 (a valid key without the right) to the next n verify calls
+    {"replica_lag": s}          after each rotate, the old key still passes verify for s seconds
+                                (a read replica behind the primary); rotate with it gets 401
+    {"rate_limit_header": [name, value]}  the 429s above carry only this header (e.g. an absurd
+                                Retry-After), instead of the vendor's usual one
+    {"odd_rotate_answer": n}    rotate, then answer 200 with the key but an unexpected shape
+                                (extra fields; Cal.com's "status" is not "success"), n times
+    {"pad_rotate_answer": b}    rotate answers carry an extra field of b bytes (a big answer)
+    {"same_key_rotate": n}      answer 200 with the presented key itself, rotating nothing, n times
 * `POST /_sim/accounts/<id>/revoke` invalidates the live key without telling anyone
   (a person rotated it in the vendor's dashboard).
 
@@ -67,6 +76,12 @@ FAULT_NAMES = (
     "rate_limit_rotate",
     "reset_seconds",
     "refuse_verifications",
+    "forbid_verifications",
+    "replica_lag",
+    "rate_limit_header",
+    "odd_rotate_answer",
+    "pad_rotate_answer",
+    "same_key_rotate",
 )
 
 LOCK = threading.Lock()
@@ -99,6 +114,9 @@ def create_account(vendor: str, key: str | None) -> dict[str, Any]:
         "last_rotate_body": None,
         "expires_in_days": None,
         "faults": {name: 0 for name in FAULT_NAMES},
+        # What a lagging read replica still believes: the key before the last rotation, until when.
+        "stale_key": None,
+        "stale_until": 0.0,
     }
     KEY_OWNER[(vendor, key)] = account
     return {"account": account, "key": key, "base_path": PREFIXES[vendor]}
@@ -208,17 +226,26 @@ class Handler(BaseHTTPRequestHandler):
                 faults = account["faults"]
                 if faults["rate_limit"] > 0:
                     faults["rate_limit"] -= 1
-                    return self.rate_limited(vendor, float(faults["reset_seconds"] or 1))
+                    return self.rate_limited(vendor, float(faults["reset_seconds"] or 1), faults["rate_limit_header"])
                 if action == "rotate" and faults["rate_limit_rotate"] > 0:
                     faults["rate_limit_rotate"] -= 1
-                    return self.rate_limited(vendor, float(faults["reset_seconds"] or 1))
+                    return self.rate_limited(vendor, float(faults["reset_seconds"] or 1), faults["rate_limit_header"])
             if vendor == "calcom" and key is not None:
                 limited = self.calcom_window(key)
                 if limited is not None:
                     return self.rate_limited(vendor, limited)
-            if account is None or account["live_key"] != key:
+            stale = (
+                account is not None
+                and action == "verify"
+                and key == account["stale_key"]
+                and time.monotonic() < account["stale_until"]
+            )
+            if account is None or (account["live_key"] != key and not stale):
                 return self.unauthorized(vendor, path)
             if action == "verify":
+                if faults["forbid_verifications"] > 0:
+                    faults["forbid_verifications"] -= 1
+                    return self.forbidden(vendor, path)
                 if faults["refuse_verifications"] > 0:
                     faults["refuse_verifications"] -= 1
                     return self.unauthorized(vendor, path)
@@ -233,10 +260,15 @@ class Handler(BaseHTTPRequestHandler):
             body = self.rotate_body(vendor, raw, path)
             if body is None:
                 return
+            if faults["same_key_rotate"] > 0:
+                faults["same_key_rotate"] -= 1
+                return self.reply(200, self.rotated(vendor, key))
             fresh = new_key(vendor, key)
             account["live_key"] = fresh
             account["rotations"] += 1
             account["last_rotate_body"] = body
+            if faults["replica_lag"]:
+                account["stale_key"], account["stale_until"] = key, time.monotonic() + float(faults["replica_lag"])
             KEY_OWNER[(vendor, fresh)] = account["account"]
             if faults["fail_after_rotate"] > 0:
                 faults["fail_after_rotate"] -= 1
@@ -246,9 +278,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, {"status": "success", "data": {}} if vendor == "calcom" else {"message": "ok"})
             if faults["hang_after_rotate"]:
                 hang, faults["hang_after_rotate"] = float(faults["hang_after_rotate"]), 0
+            answer = self.rotated(vendor, fresh)
+            if faults["odd_rotate_answer"] > 0:
+                faults["odd_rotate_answer"] -= 1
+                answer = self.odd(vendor, answer)
+            if faults["pad_rotate_answer"]:
+                answer["padding"] = "x" * int(faults["pad_rotate_answer"])
         if hang:
             time.sleep(hang)
-        self.reply(200, self.rotated(vendor, fresh))
+        self.reply(200, answer)
 
     def rotate_body(self, vendor: str, raw: bytes, path: str) -> dict[str, Any] | None:
         """Cal.com's body rules; the others take no body. Returns None once it has answered."""
@@ -295,6 +333,13 @@ class Handler(BaseHTTPRequestHandler):
         return {"message": "API key rotated successfully", "api_key": key}
 
     @staticmethod
+    def odd(vendor: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """The key where it belongs, but not the documented shape around it."""
+        if vendor == "calcom":
+            return {"status": "ok", "data": dict(answer["data"], expiresAt=None, note=7), "meta": [1, 2]}
+        return dict(answer, message=None, rotated_at=[2026, 11, 24], nested={"deep": {"x": 1}})
+
+    @staticmethod
     def profile(vendor: str, account: dict[str, Any]) -> dict[str, Any]:
         if vendor == "calcom":
             return {
@@ -332,6 +377,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(401, {"detail": "Invalid or missing API key"})
         self.reply(401, {"message": "User is not authorized to perform this action"})
 
+    def forbidden(self, vendor: str, path: str) -> None:
+        if vendor == "calcom":
+            return self.calcom_error(403, "ForbiddenException", "Forbidden resource", path)
+        self.reply(403, {"detail": "Key is valid but lacks permission"} if vendor == "ringg" else {"message": "forbidden"})
+
     def server_error(self, vendor: str, path: str) -> None:
         if vendor == "calcom":
             return self.calcom_error(500, "InternalServerErrorException", "Internal server error", path)
@@ -340,8 +390,11 @@ class Handler(BaseHTTPRequestHandler):
     def bad_request(self, path: str, message: str) -> None:
         self.calcom_error(400, "BadRequestException", message, path)
 
-    def rate_limited(self, vendor: str, reset: float) -> None:
+    def rate_limited(self, vendor: str, reset: float, header: Any = 0) -> None:
         seconds = max(1, int(reset + 0.999))
+        if header:
+            name, value = header
+            return self.reply(429, {"message": "rate limit exceeded"}, {name: str(value)})
         if vendor == "calcom":
             headers = {
                 "X-RateLimit-Limit-Default": str(CALCOM_LIMIT_PER_MINUTE),

@@ -1,0 +1,253 @@
+//! Key custody under the unhappy timings and inputs, against moto and the vendor simulator: slow
+//! and unclear vendor answers, lagging replicas, malformed values, tags changed mid-rotation, odd
+//! headers and bodies, writes whose answers are lost.
+
+mod common;
+
+use std::time::Duration;
+
+use api_key_rotator::Outcome;
+use common::*;
+use serde_json::json;
+use tokio::time::Instant;
+
+fn error_type<T: std::fmt::Debug>(result: &Result<T, api_key_rotator::Error>) -> &'static str {
+    match result {
+        Ok(value) => panic!("expected an error, got {value:?}"),
+        Err(err) => err.error_type(),
+    }
+}
+
+/// fast_timing's createSecret budget (8.1 s) and a little more.
+const ENOUGH: Duration = Duration::from_millis(8500);
+
+#[tokio::test]
+async fn a_slow_rotate_is_never_cut_short() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+
+    // Too little time for a whole rotation: nothing is sent at all.
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    bench.faults(&account, json!({"hang_after_rotate": 0.9})).await;
+    let result = bench.step_with(&rotator, event("createSecret", &arn, &token), Duration::from_secs(6)).await;
+    assert_eq!(error_type(&result), "Timeout");
+    assert!(result.unwrap_err().to_string().contains("Nothing was sent to the vendor"));
+    assert_eq!(bench.counter(&account, "requests").await, 0);
+
+    // Enough time: the rotate call gets the whole vendor timeout, and its slow answer is stored.
+    let outcome = bench.step_with(&rotator, event("createSecret", &arn, &token), ENOUGH).await;
+    assert_eq!(outcome.unwrap(), Outcome::Done);
+    let live = bench.live_key(&account).await;
+    assert_ne!(live, account.key);
+    assert_eq!(bench.value(&arn, "AWSPENDING").await, json_secret("api_key", &live));
+}
+
+#[tokio::test]
+async fn a_stale_replica_does_not_hide_a_lost_key() {
+    // Cal.com rotates, then answers 500; its replica accepts the old key for a moment longer.
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    bench.faults(&account, json!({"fail_after_rotate": 1, "replica_lag": 0.45})).await;
+
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "KeyLost");
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "rotate is never called again");
+    assert!(bench.counter(&account, "verify_calls").await >= 3, "the old key was probed more than once");
+
+    // The next attempt sees the dead key first and does not rotate.
+    let retry = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&retry), "VendorRejectedKey");
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
+}
+
+#[tokio::test]
+async fn a_403_says_nothing_about_the_key() {
+    // A 403 is "valid key, no right to do this" (Ringg documents it so): not a refusal.
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    bench.faults(&account, json!({"forbid_verifications": 1})).await;
+    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+    assert_eq!(bench.counter(&account, "rotations").await, 1);
+
+    // Nothing but 403s: no verdict on the key, so no rotate and no claim that the key is dead.
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    bench.faults(&account, json!({"forbid_verifications": 1000})).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Vendor");
+    assert!(result.unwrap_err().to_string().contains("HTTP 403"));
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 0);
+}
+
+#[tokio::test]
+async fn malformed_values_are_never_sent() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let account = bench.account("calcom").await;
+    let key = &account.key;
+    let big = format!(r#"{{"api_key":"{key}","pad":"{}"}}"#, "p".repeat(65_000));
+    for (value, expected) in [
+        (format!(r#"{{"api_key": "{key}", "webhook_secret": "whsec_1",}}"#), "not valid JSON"),
+        (format!("\u{feff}{{\"api_key\": \"{key}\""), "not valid JSON"),
+        (format!("CALCOM_API_KEY={key}\nWEBHOOK_SECRET=whsec_1\n"), "more than one line"),
+        (format!("{key} whsec_1"), "spaces"),
+        (format!(r#"{{"api_key":"{key}\nwhsec_1"}}"#), "more than one line"),
+        (format!(r#"{{"api_key":"{key}","api_key":"{key}"}}"#), "more than once"),
+        (format!(r#""{key}""#), "not an object"),
+        (big, "too close to Secrets Manager's limit"),
+    ] {
+        let arn = bench.create_secret(&value, &[(TAG_VENDOR, "calcom")]).await;
+        let token = bench.begin_rotation(&arn, json!({})).await;
+        let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+        assert_eq!(error_type(&result), "Config", "{expected}");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(expected) && message.contains(&arn), "{message}");
+        assert!(
+            !message.contains(key) && !message.contains("whsec_1"),
+            "the error quotes the value: {message}"
+        );
+        assert_eq!(bench.value(&arn, "AWSCURRENT").await, value);
+    }
+    assert_eq!(bench.counter(&account, "requests").await, 0, "nothing was sent to the vendor");
+}
+
+#[tokio::test]
+async fn other_fields_keep_their_exact_values() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let account = bench.account("projectdiscovery").await;
+    let template = |key: &str| {
+        format!(
+            "{{\n  \"id\": 123456789012345678901234567890,\n  \"api_key\": \"{key}\",\n  \"ratio\": 1.10,\n  \"exp\": 2e3,\n  \"name\": \"caf\\u00e9\"\n}}\n"
+        )
+    };
+    let arn = bench.create_secret(&template(&account.key), &[(TAG_VENDOR, "projectdiscovery")]).await;
+    bench.rotate(&rotator, &arn).await;
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, template(&bench.live_key(&account).await));
+}
+
+#[tokio::test]
+async fn a_tag_changed_mid_rotation_does_not_strand_the_key() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+
+    // An expiry that no longer fits the 30-day schedule matters to the next rotate only.
+    bench.tag(&arn, "rotation:calcom-days-valid", "7").await;
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        assert!(bench.step(&rotator, step, &arn, &token).await.is_ok(), "{step}");
+    }
+    assert_eq!(
+        bench.value(&arn, "AWSCURRENT").await,
+        json_secret("api_key", &bench.live_key(&account).await)
+    );
+
+    // A base URL nobody approved is still refused to testSecret, which would send the key there;
+    // finishSecret sends nothing and promotes the stored key.
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    bench.step(&rotator, "createSecret", &arn, &token).await.unwrap();
+    bench.tag(&arn, TAG_BASE_URL, "https://calcom.example.invalid").await;
+    assert_eq!(error_type(&bench.step(&rotator, "testSecret", &arn, &token).await), "Config");
+    assert_eq!(bench.step(&rotator, "finishSecret", &arn, &token).await.unwrap(), Outcome::Done);
+    assert_eq!(
+        bench.value(&arn, "AWSCURRENT").await,
+        json_secret("api_key", &bench.live_key(&account).await)
+    );
+}
+
+#[tokio::test]
+async fn calcom_days_valid_is_checked_against_every_schedule() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let account = bench.account("calcom").await;
+    for (schedule, days, expected) in [
+        ("cron(0 4 1 * ? *)", "7", "cron() schedule whose runs can be 62 days apart"),
+        ("rate(5 minutes)", "400", "rotation:calcom-never-expires"),
+    ] {
+        let arn = bench
+            .create_secret(
+                &json_secret("api_key", &account.key),
+                &[(TAG_VENDOR, "calcom"), ("rotation:calcom-days-valid", days)],
+            )
+            .await;
+        let token = bench.begin_rotation(&arn, json!({ "ScheduleExpression": schedule })).await;
+        let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+        assert_eq!(error_type(&result), "Config", "{schedule}");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(expected), "{message}");
+    }
+    assert_eq!(bench.counter(&account, "requests").await, 0);
+}
+
+#[tokio::test]
+async fn a_write_that_landed_while_its_answers_failed_is_not_lost() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("projectdiscovery").await;
+    bench.moto_faults_after("PutSecretValue", &arn, 1000, 500, "InternalServiceError").await;
+    let outcome =
+        bench.step_with(&rotator, event("createSecret", &arn, &token), Duration::from_secs(12)).await;
+    assert_eq!(outcome.unwrap(), Outcome::Done);
+    assert!(
+        bench.moto_requests("PutSecretValue", &arn).await.len() > 3,
+        "it kept writing until the deadline neared"
+    );
+    assert_eq!(
+        bench.value(&arn, "AWSPENDING").await,
+        json_secret("api_key", &bench.live_key(&account).await)
+    );
+}
+
+#[tokio::test]
+async fn odd_vendor_answers_never_lose_a_key_or_panic() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+
+    // The key is there, the rest is not what the vendor documents, or the answer is big.
+    for (vendor, faults) in [
+        ("calcom", json!({"odd_rotate_answer": 1})),
+        ("ringg", json!({"odd_rotate_answer": 1})),
+        ("projectdiscovery", json!({"pad_rotate_answer": 200_000})),
+    ] {
+        let Staged { account, arn, token } = bench.staged(vendor).await;
+        bench.faults(&account, faults.clone()).await;
+        assert_eq!(
+            bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(),
+            Outcome::Done,
+            "{faults}"
+        );
+        let live = bench.live_key(&account).await;
+        assert_eq!(bench.value(&arn, "AWSPENDING").await, json_secret("api_key", &live), "{faults}");
+    }
+
+    // The "new" key is the current one: not a rotation, nothing stored.
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    bench.faults(&account, json!({"same_key_rotate": 1})).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Vendor");
+    assert!(bench.moto_requests("PutSecretValue", &arn).await.is_empty());
+
+    // Absurd rate-limit headers: a clean error, never a panic; a zero still pauses.
+    for (value, expected) in [("1e20", Err("Vendor")), ("99999999999999999999", Err("Vendor")), ("0", Ok(()))]
+    {
+        let Staged { account, arn, token } = bench.staged("ringg").await;
+        bench
+            .faults(&account, json!({"rate_limit_rotate": 1, "rate_limit_header": ["Retry-After", value]}))
+            .await;
+        let started = Instant::now();
+        let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+        match expected {
+            Err(kind) => {
+                assert_eq!(error_type(&result), kind, "Retry-After: {value}");
+                assert!(result.unwrap_err().to_string().contains("HTTP 429"));
+                assert_eq!(bench.counter(&account, "rotations").await, 0);
+            }
+            Ok(()) => {
+                assert_eq!(result.unwrap(), Outcome::Done, "Retry-After: {value}");
+                assert!(started.elapsed() >= fast_timing().rate_limit_min, "a zero reset still pauses");
+            }
+        }
+    }
+}
