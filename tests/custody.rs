@@ -11,13 +11,6 @@ use common::*;
 use serde_json::json;
 use tokio::time::Instant;
 
-fn error_type<T: std::fmt::Debug>(result: &Result<T, api_key_rotator::Error>) -> &'static str {
-    match result {
-        Ok(value) => panic!("expected an error, got {value:?}"),
-        Err(err) => err.error_type(),
-    }
-}
-
 /// fast_timing's createSecret budget (8.1 s) and a little more.
 const ENOUGH: Duration = Duration::from_millis(8500);
 

@@ -11,13 +11,6 @@ use tokio::time::Instant;
 
 const VENDORS: [&str; 3] = ["calcom", "ringg", "projectdiscovery"];
 
-fn error_type<T: std::fmt::Debug>(result: &Result<T, api_key_rotator::Error>) -> &'static str {
-    match result {
-        Ok(value) => panic!("expected an error, got {value:?}"),
-        Err(err) => err.error_type(),
-    }
-}
-
 #[tokio::test]
 async fn happy_path_for_each_vendor_keeps_other_fields_in_order() {
     let bench = bench().await;
@@ -571,7 +564,7 @@ async fn too_little_time_left_means_no_vendor_call() {
     let account = bench.account("projectdiscovery").await;
     let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "projectdiscovery")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
-    // fast_timing keeps 4 s for storage; 3 s is not enough to start.
+    // fast_timing needs 8.1 s to start a rotation; 3 s is not enough.
     let result = bench.step_with(&rotator, event("createSecret", &arn, &token), Duration::from_secs(3)).await;
     assert_eq!(error_type(&result), "Timeout");
     assert_eq!(bench.counter(&account, "requests").await, 0);

@@ -360,6 +360,14 @@ impl Bench {
     }
 }
 
+/// The errorType of a step that must have failed.
+pub fn error_type<T: std::fmt::Debug>(result: &Result<T, Error>) -> &'static str {
+    match result {
+        Ok(value) => panic!("expected an error, got {value:?}"),
+        Err(err) => err.error_type(),
+    }
+}
+
 /// The event Secrets Manager would send.
 pub fn event(step: &str, arn: &str, token: &str) -> Value {
     json!({ "Step": step, "SecretId": arn, "ClientRequestToken": token })
