@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use reqwest::Url;
 use url::Host;
 
+use crate::schedule::Interval;
 use crate::secret::DEFAULT_KEY_FIELD;
 use crate::timing::Timing;
 use crate::vendor::{self, Vendor};
@@ -219,51 +220,6 @@ impl SecretConfig {
     }
 }
 
-/// How often the secret rotates, as far as its rotation rules tell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Interval {
-    /// `AutomaticallyAfterDays` or `rate(N days|hours)`: rotations are this many days apart.
-    Exactly(u32),
-    /// A `cron()` schedule: rotations are at most this many days apart.
-    AtMost(u32),
-    /// No rules at all.
-    Unknown,
-}
-
-impl Interval {
-    pub fn from_rules(after_days: Option<i64>, expression: Option<&str>) -> Result<Self, String> {
-        if let Some(expression) = expression.map(str::trim).filter(|e| !e.is_empty()) {
-            return Self::from_expression(expression);
-        }
-        match after_days {
-            Some(days) if days >= 1 => Ok(Interval::Exactly(u32::try_from(days).unwrap_or(u32::MAX))),
-            _ => Ok(Interval::Unknown),
-        }
-    }
-
-    fn from_expression(expression: &str) -> Result<Self, String> {
-        let bad = || format!("cannot read the rotation schedule {expression:?}");
-        if let Some(body) = expression.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
-            let (count, unit) = body.trim().split_once(' ').ok_or_else(bad)?;
-            let count: u32 = count.parse().map_err(|_| bad())?;
-            let days = match unit.trim() {
-                "day" | "days" => count,
-                "hour" | "hours" => count.div_ceil(24),
-                _ => return Err(bad()),
-            };
-            return Ok(Interval::Exactly(days.max(1)));
-        }
-        if let Some(body) = expression.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
-            let fields: Vec<&str> = body.split_whitespace().collect();
-            let month = fields.get(3).ok_or_else(bad)?;
-            // Every month: no two runs are more than 62 days apart (31 Aug -> 31 Oct). Otherwise
-            // the schedule still fires at least once a year.
-            return Ok(Interval::AtMost(if *month == "*" { 62 } else { 366 }));
-        }
-        Err(bad())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,19 +327,5 @@ mod tests {
             )
             .is_err()
         );
-    }
-
-    #[test]
-    fn schedule_intervals() {
-        assert_eq!(Interval::from_rules(Some(30), None), Ok(Interval::Exactly(30)));
-        assert_eq!(Interval::from_rules(Some(30), Some("rate(10 days)")), Ok(Interval::Exactly(10)));
-        assert_eq!(Interval::from_rules(None, Some("rate(1 day)")), Ok(Interval::Exactly(1)));
-        assert_eq!(Interval::from_rules(None, Some("rate(36 hours)")), Ok(Interval::Exactly(2)));
-        assert_eq!(Interval::from_rules(None, Some("rate(4 hours)")), Ok(Interval::Exactly(1)));
-        assert_eq!(Interval::from_rules(None, Some("cron(0 4 ? * MON *)")), Ok(Interval::AtMost(62)));
-        assert_eq!(Interval::from_rules(None, Some("cron(0 4 1 1,7 ? *)")), Ok(Interval::AtMost(366)));
-        assert_eq!(Interval::from_rules(None, None), Ok(Interval::Unknown));
-        assert!(Interval::from_rules(None, Some("rate(5 minutes)")).is_err());
-        assert!(Interval::from_rules(None, Some("every day")).is_err());
     }
 }

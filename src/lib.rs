@@ -6,6 +6,7 @@ pub mod error;
 pub mod event;
 pub mod logging;
 pub mod rotation;
+pub mod schedule;
 pub mod secret;
 pub mod sensitive;
 pub mod store;

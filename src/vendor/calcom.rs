@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Auth, Endpoint, Vendor};
-use crate::config::Interval;
+use crate::schedule::Interval;
 
 pub const TAG_DAYS_VALID: &str = "rotation:calcom-days-valid";
 pub const TAG_NEVER_EXPIRES: &str = "rotation:calcom-never-expires";
@@ -68,8 +68,9 @@ impl Vendor for CalCom {
                     Ok(Interval::AtMost(n)) => {
                         (n, format!("has a cron() schedule whose runs can be {n} days apart"))
                     }
-                    Ok(Interval::Unknown) => (0, String::new()),
-                    Err(why) => {
+                    unreadable => {
+                        let why =
+                            unreadable.err().unwrap_or_else(|| "the secret has no rotation schedule".into());
                         return Err(format!(
                             "{TAG_DAYS_VALID} is {days}, but {why}, so there is no telling whether a key valid for {days} days outlives the next rotation. Use a rate() or cron() schedule, or set {TAG_NEVER_EXPIRES}=true instead of {TAG_DAYS_VALID}"
                         ));
@@ -156,10 +157,8 @@ mod tests {
         let err = body(&[(TAG_DAYS_VALID, "400")], Err("cannot read the rotation schedule \"x\"".into()))
             .unwrap_err();
         assert!(err.contains(TAG_NEVER_EXPIRES) && err.contains("cannot read"), "{err}");
-        assert_eq!(
-            body(&[(TAG_DAYS_VALID, "7")], Ok(Interval::Unknown)),
-            Ok(Some(json!({"apiKeyDaysValid": 7})))
-        );
+        let err = body(&[(TAG_DAYS_VALID, "7")], Ok(Interval::Unknown)).unwrap_err();
+        assert!(err.contains("no rotation schedule") && err.contains(TAG_NEVER_EXPIRES), "{err}");
         for (tags, expected) in [
             (vec![(TAG_DAYS_VALID, "30")], "expire before its own rotation"),
             (vec![(TAG_DAYS_VALID, "0")], "at least 1"),
