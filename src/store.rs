@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
@@ -48,9 +47,19 @@ impl SecretMeta {
 pub struct StoreError {
     pub message: String,
     pub transient: bool,
+    /// The version already holds a different value: no retry can ever store ours.
+    pub conflict: bool,
 }
 
 impl StoreError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        StoreError { message: message.into(), transient: true, conflict: false }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        StoreError { message: message.into(), transient: false, conflict: false }
+    }
+
     fn from_sdk<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -58,7 +67,12 @@ impl StoreError {
         StoreError {
             message: format!("{operation} failed: {}", DisplayErrorContext(err)),
             transient: is_transient(err),
+            conflict: false,
         }
+    }
+
+    fn with_message(self, message: String) -> Self {
+        StoreError { message, ..self }
     }
 }
 
@@ -112,23 +126,21 @@ pub fn sdk_config_loader(timing: &Timing) -> aws_config::ConfigLoader {
 pub trait SecretStore: Send + Sync {
     fn describe(&self, secret_id: &str) -> impl Future<Output = Result<SecretMeta, StoreError>> + Send;
 
-    /// The SecretString of a version, or `None` when that version has no value yet (the
-    /// placeholder Secrets Manager stages before createSecret).
+    /// The SecretString of a version (by id, by stage, or both), or `None` when there is no such
+    /// version or it has no value yet (the placeholder Secrets Manager stages before createSecret).
     fn value(
         &self,
         secret_id: &str,
         version_id: Option<&str>,
-        stage: &str,
+        stage: Option<&str>,
     ) -> impl Future<Output = Result<Option<Sensitive>, StoreError>> + Send;
 
-    /// One attempt to store `value` as the AWSPENDING version `token`, without retries of its own.
-    /// A version that already holds exactly `value` counts as stored (an earlier attempt landed).
+    /// One attempt at `write`, without retries of its own. A version that already holds exactly
+    /// the value counts as stored (an earlier attempt landed); one with another value is a
+    /// conflict.
     fn put_pending_once(
         &self,
-        secret_id: &str,
-        token: &str,
-        value: &Sensitive,
-        rotation_token: Option<&Sensitive>,
+        write: &PendingWrite<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Moves AWSCURRENT to `token` from `current`; Secrets Manager moves AWSPREVIOUS along.
@@ -140,74 +152,109 @@ pub trait SecretStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Storing a new key: the version `token` of the secret, staged AWSPENDING (and AWSCURRENT too
+/// when `promote`), with the event's RotationToken.
+#[derive(Clone, Copy, Debug)]
+pub struct PendingWrite<'a> {
+    pub secret_id: &'a str,
+    pub token: &'a str,
+    pub value: &'a Sensitive,
+    pub rotation_token: Option<&'a Sensitive>,
+    pub promote: bool,
+}
+
+impl PendingWrite<'_> {
+    pub fn stages(&self) -> &'static [&'static str] {
+        if self.promote { &[AWSPENDING, AWSCURRENT] } else { &[AWSPENDING] }
+    }
+}
+
 /// How storing a new key ended.
 #[derive(Debug)]
 pub enum Stored {
     /// A write succeeded, after this many attempts.
     Written(u32),
-    /// Every write failed, yet the pending version holds the value: one landed unseen.
+    /// Every write failed as far as this process could tell, yet the version holds the value: one
+    /// landed unseen.
     ReadBack(u32),
 }
 
-/// Stores `value` as the AWSPENDING version `token`, retrying transient failures with backoff
-/// until one succeeds or `until` comes; the last attempt is made whenever time remains. When every
-/// attempt failed, the version is read back once (by `timing.store_readback`): a write whose answer
-/// was lost still counts. Safe to repeat: the same token with the same value is idempotent.
+/// Which failures [`put_pending`] keeps retrying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persist {
+    /// Every failure but a conflict, until the deadline: giving up loses the key, so even an
+    /// access-denied (an IAM change still propagating) is worth another try.
+    UntilTheDeadline,
+    /// Stop at the first failure retrying cannot fix (a write that has a fallback).
+    WhileTransient,
+}
+
+/// Stores a new key, retrying with backoff until a write succeeds or `until` nears; a write is
+/// only started with `timing.store_attempt_min` left. When every write failed, the version is
+/// read back (within `timing.store_readback`), twice if a write was cut off in flight: a write
+/// whose answer was lost still counts. Safe to repeat: the same token with the same value is
+/// idempotent.
 pub async fn put_pending<S: SecretStore>(
     store: &S,
-    secret_id: &str,
-    token: &str,
-    value: &Sensitive,
-    rotation_token: Option<&Sensitive>,
+    write: &PendingWrite<'_>,
+    persist: Persist,
     until: Instant,
     timing: &Timing,
 ) -> Result<Stored, StoreError> {
     let writes_until = until.checked_sub(timing.store_readback).unwrap_or_else(Instant::now);
     let mut backoff = timing.initial_backoff;
-    let mut attempt = 0;
-    let mut last = false;
+    let (mut attempt, mut cut_off) = (0, false);
     let failure = loop {
         attempt += 1;
-        let write = store.put_pending_once(secret_id, token, value, rotation_token);
-        let error = match timeout_at(writes_until, write).await {
+        let error = match timeout_at(writes_until, store.put_pending_once(write)).await {
             Ok(Ok(())) => return Ok(Stored::Written(attempt)),
-            Ok(Err(error)) if !error.transient => break error,
+            Ok(Err(error)) if error.conflict => break error,
+            Ok(Err(error)) if !error.transient && persist == Persist::WhileTransient => break error,
             Ok(Err(error)) => error,
-            Err(_) => StoreError { message: "PutSecretValue timed out".into(), transient: true },
+            Err(_) => {
+                cut_off = true;
+                StoreError::transient("PutSecretValue timed out")
+            }
         };
-        let left = writes_until.saturating_duration_since(Instant::now());
-        if last || left.is_zero() {
-            break StoreError {
-                message: format!("{} (gave up after {attempt} attempts, at the deadline)", error.message),
-                transient: true,
-            };
-        }
-        // A pause that does not fit is skipped, not the attempt: the last one goes at once.
-        last = backoff >= left;
-        let pause = if last { Duration::ZERO } else { backoff };
+        // Another attempt only with the time it needs; the pause shrinks to leave it that.
+        let spare =
+            writes_until.saturating_duration_since(Instant::now()).checked_sub(timing.store_attempt_min);
+        let Some(spare) = spare else {
+            let message = format!("{} (gave up after {attempt} attempts, at the deadline)", error.message);
+            break error.with_message(message);
+        };
+        let pause = backoff.min(spare);
         warn!(attempt, error = %error.message, pause_ms = pause.as_millis() as u64, "PutSecretValue failed; retrying");
         sleep(pause).await;
         backoff = timing.next_backoff(backoff);
     };
-    // The writes failed as far as this process can tell; one of them may still have landed.
-    let left = until.saturating_duration_since(Instant::now());
-    match timeout(left, store.value(secret_id, Some(token), AWSPENDING)).await {
-        Ok(Ok(Some(stored))) if stored == *value => {
-            info!(
-                attempts = attempt,
-                "every PutSecretValue answer was a failure, but the pending version holds the new key"
-            );
-            Ok(Stored::ReadBack(attempt))
+    // The writes failed as far as this process can tell; one of them may still have landed, even
+    // after the read-back started if it was cut off in flight: then read again at the end.
+    let mut reads = if cut_off { 2 } else { 1 };
+    loop {
+        reads -= 1;
+        let left = until.saturating_duration_since(Instant::now());
+        let read = match timeout(left, store.value(write.secret_id, Some(write.token), None)).await {
+            Ok(Ok(Some(stored))) if stored == *write.value => {
+                info!(
+                    attempts = attempt,
+                    "every PutSecretValue answer was a failure, but the version holds the new key"
+                );
+                return Ok(Stored::ReadBack(attempt));
+            }
+            Ok(Ok(_)) => None,
+            Ok(Err(read)) => Some(format!("reading the version back failed too: {}", read.message)),
+            Err(_) => Some("reading the version back timed out".to_owned()),
+        };
+        let pause = until.saturating_duration_since(Instant::now()) / 2;
+        if reads == 0 || pause < timing.store_attempt_min / 2 {
+            let message = match read {
+                Some(read) => format!("{}; {read}", failure.message),
+                None => failure.message.clone(),
+            };
+            return Err(failure.with_message(message));
         }
-        Ok(Ok(_)) => Err(failure),
-        Ok(Err(read)) => Err(StoreError {
-            message: format!("{}; reading the version back failed too: {}", failure.message, read.message),
-            transient: failure.transient,
-        }),
-        Err(_) => Err(StoreError {
-            message: format!("{}; reading the version back timed out", failure.message),
-            transient: failure.transient,
-        }),
+        sleep(pause).await;
     }
 }
 
@@ -250,25 +297,23 @@ impl SecretStore for Store {
         &self,
         secret_id: &str,
         version_id: Option<&str>,
-        stage: &str,
+        stage: Option<&str>,
     ) -> Result<Option<Sensitive>, StoreError> {
         let result = self
             .client
             .get_secret_value()
             .secret_id(secret_id)
             .set_version_id(version_id.map(str::to_owned))
-            .version_stage(stage)
+            .set_version_stage(stage.map(str::to_owned))
             .send()
             .await;
         match result {
             Ok(out) => match out.secret_string() {
                 Some(text) => Ok(Some(Sensitive::new(text))),
-                None => Err(StoreError {
-                    message: format!(
-                        "the {stage} version holds a SecretBinary; this function rotates keys kept in SecretString"
-                    ),
-                    transient: false,
-                }),
+                None => Err(StoreError::permanent(format!(
+                    "the version {} holds a SecretBinary; this function rotates keys kept in SecretString",
+                    version_id.or(stage).unwrap_or_default()
+                ))),
             },
             Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
                 Ok(None)
@@ -277,20 +322,15 @@ impl SecretStore for Store {
         }
     }
 
-    async fn put_pending_once(
-        &self,
-        secret_id: &str,
-        token: &str,
-        value: &Sensitive,
-        rotation_token: Option<&Sensitive>,
-    ) -> Result<(), StoreError> {
+    async fn put_pending_once(&self, write: &PendingWrite<'_>) -> Result<(), StoreError> {
+        let PendingWrite { secret_id, token, value, rotation_token, .. } = *write;
         let result = self
             .client
             .put_secret_value()
             .secret_id(secret_id)
             .client_request_token(token)
             .secret_string(value.expose())
-            .version_stages(AWSPENDING)
+            .set_version_stages(Some(write.stages().iter().map(|s| s.to_string()).collect()))
             .set_rotation_token(rotation_token.map(|t| t.expose().to_owned()))
             .customize()
             // This loop is the retry policy for the one write that must not be lost.
@@ -302,15 +342,16 @@ impl SecretStore for Store {
         match result {
             Ok(_) => Ok(()),
             // An earlier attempt may have landed without its answer reaching us. The version is
-            // immutable: if it holds our value, the write is done.
+            // immutable: if it holds our value (whatever its labels now), the write is done.
             Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
-                match self.value(secret_id, Some(token), AWSPENDING).await? {
+                match self.value(secret_id, Some(token), None).await? {
                     Some(stored) if stored == *value => Ok(()),
                     _ => Err(StoreError {
                         message: format!(
                             "PutSecretValue refused: version {token} already holds a different value"
                         ),
                         transient: false,
+                        conflict: true,
                     }),
                 }
             }
@@ -353,6 +394,7 @@ mod tests {
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(4),
             store_readback: Duration::from_millis(100),
+            store_attempt_min: Duration::from_millis(20),
             ..Timing::default()
         }
     }
@@ -361,11 +403,25 @@ mod tests {
         Instant::now() + Duration::from_secs(5)
     }
 
+    /// Stores `value` as version `token` of the secret "s", as createSecret does.
+    async fn put(
+        store: &Store,
+        token: &str,
+        value: &str,
+        until: Instant,
+        timing: &Timing,
+    ) -> Result<Stored, StoreError> {
+        let value = Sensitive::new(value);
+        let write =
+            PendingWrite { secret_id: "s", token, value: &value, rotation_token: None, promote: false };
+        put_pending(store, &write, Persist::UntilTheDeadline, until, timing).await
+    }
+
     fn error_body(code: &str) -> Option<String> {
         Some(format!(r#"{{"__type":"{code}","message":"from a mock"}}"#))
     }
 
-    /// The pending version holds no value: the read-back after failed writes finds nothing.
+    /// The version holds no value: the read-back after failed writes finds nothing.
     fn nothing_stored() -> aws_smithy_mocks::Rule {
         mock!(Client::get_secret_value).then_error(|| {
             GetSecretValueError::ResourceNotFoundException(
@@ -383,44 +439,46 @@ mod tests {
     #[tokio::test]
     async fn a_write_whose_answer_was_lost_is_recognised() {
         // The first attempt landed, its answer did not; the retry meets ResourceExistsException.
-        let put = mock!(Client::put_secret_value).then_error(resource_exists);
+        // The version is read by id alone: its label may be gone, the value is what counts.
+        let put_rule = mock!(Client::put_secret_value).then_error(resource_exists);
         let read = mock!(Client::get_secret_value)
-            .match_requests(|r| r.version_id() == Some("token-1") && r.version_stage() == Some(AWSPENDING))
+            .match_requests(|r| r.version_id() == Some("token-1") && r.version_stage().is_none())
             .then_output(|| GetSecretValueOutput::builder().secret_string("{\"api_key\":\"new\"}").build());
-        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
-        let value = Sensitive::new("{\"api_key\":\"new\"}");
-        let stored = put_pending(&store, "s", "token-1", &value, None, until(), &timing()).await.unwrap();
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put_rule, &read]));
+        let stored = put(&store, "token-1", "{\"api_key\":\"new\"}", until(), &timing()).await.unwrap();
         assert!(matches!(stored, Stored::Written(1)), "{stored:?}");
-        assert_eq!((put.num_calls(), read.num_calls()), (1, 1));
+        assert_eq!((put_rule.num_calls(), read.num_calls()), (1, 1));
     }
 
     #[tokio::test]
-    async fn a_different_value_under_the_token_is_not_overwritten_or_retried() {
-        let put = mock!(Client::put_secret_value).then_error(resource_exists);
+    async fn a_different_value_under_the_token_is_a_conflict_never_retried() {
+        let put_rule = mock!(Client::put_secret_value).then_error(resource_exists);
         let read = mock!(Client::get_secret_value)
             .then_output(|| GetSecretValueOutput::builder().secret_string("other").build());
-        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
-        let err = put_pending(&store, "s", "token-1", &Sensitive::new("mine"), None, until(), &timing())
-            .await
-            .unwrap_err();
-        assert!(!err.transient && err.message.contains("different value"), "{err:?}");
-        assert_eq!(put.num_calls(), 1);
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put_rule, &read]));
+        let err = put(&store, "token-1", "mine", until(), &timing()).await.unwrap_err();
+        assert!(err.conflict && err.message.contains("different value"), "{err:?}");
+        assert_eq!(put_rule.num_calls(), 1);
     }
 
     #[tokio::test]
-    async fn throttling_and_server_errors_are_retried_permanent_errors_are_not() {
-        let put = mock!(Client::put_secret_value)
+    async fn every_failure_but_a_conflict_is_retried() {
+        let put_rule = mock!(Client::put_secret_value)
             .sequence()
             .http_status(400, error_body("ThrottlingException"))
             .http_status(503, error_body("ServiceUnavailable"))
             .http_status(500, error_body("InternalServiceError"))
+            // An IAM fix still propagating: giving up would lose the key.
+            .http_status(400, error_body("AccessDeniedException"))
             .output(|| PutSecretValueOutput::builder().build())
             .build();
-        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put]));
-        let stored =
-            put_pending(&store, "s", "t", &Sensitive::new("v"), None, until(), &timing()).await.unwrap();
-        assert!(matches!(stored, Stored::Written(4)), "{stored:?}");
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put_rule]));
+        let stored = put(&store, "t", "v", until(), &timing()).await.unwrap();
+        assert!(matches!(stored, Stored::Written(5)), "{stored:?}");
+    }
 
+    #[tokio::test]
+    async fn a_write_with_a_fallback_stops_at_a_permanent_failure() {
         let denied = mock!(Client::put_secret_value)
             .sequence()
             .http_status(400, error_body("AccessDeniedException"))
@@ -428,51 +486,44 @@ mod tests {
             .build();
         let read = nothing_stored();
         let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&denied, &read]));
-        let err =
-            put_pending(&store, "s", "t", &Sensitive::new("v"), None, until(), &timing()).await.unwrap_err();
+        let value = Sensitive::new("v");
+        let write =
+            PendingWrite { secret_id: "s", token: "t", value: &value, rotation_token: None, promote: true };
+        let err = put_pending(&store, &write, Persist::WhileTransient, until(), &timing()).await.unwrap_err();
         assert!(!err.transient && err.message.contains("AccessDeniedException"), "{err:?}");
         assert_eq!(denied.num_calls(), 1);
     }
 
     #[tokio::test]
     async fn retries_stop_at_the_deadline() {
-        let put = mock!(Client::put_secret_value)
+        let put_rule = mock!(Client::put_secret_value)
             .sequence()
             .http_status(500, error_body("InternalServiceError"))
             .times(10_000)
             .build();
         let read = nothing_stored();
-        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put_rule, &read]));
         let started = Instant::now();
-        let err = put_pending(
-            &store,
-            "s",
-            "t",
-            &Sensitive::new("v"),
-            None,
-            Instant::now() + Duration::from_millis(300),
-            &timing(),
-        )
-        .await
-        .unwrap_err();
+        let err =
+            put(&store, "t", "v", Instant::now() + Duration::from_millis(300), &timing()).await.unwrap_err();
         assert!(err.message.contains("gave up after"), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert!(put.num_calls() > 3, "it kept trying until the deadline: {}", put.num_calls());
+        assert!(put_rule.num_calls() > 3, "it kept trying until the deadline: {}", put_rule.num_calls());
         assert_eq!(read.num_calls(), 1, "read back once before giving up");
     }
 
     #[tokio::test]
-    async fn the_last_attempt_is_made_when_the_pause_would_not_fit() {
-        let put = mock!(Client::put_secret_value)
+    async fn the_pause_shrinks_so_that_the_last_attempt_is_made() {
+        let put_rule = mock!(Client::put_secret_value)
             .sequence()
             .http_status(500, error_body("InternalServiceError"))
             .output(|| PutSecretValueOutput::builder().build())
             .build();
-        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put]));
-        // 400 ms for writes, a first pause of 1 s: the second attempt goes without the pause.
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, [&put_rule]));
+        // 400 ms for writes, a first pause of 1 s: the second attempt still goes.
         let timing = Timing { initial_backoff: Duration::from_secs(1), ..timing() };
-        let until = Instant::now() + Duration::from_millis(500);
-        let stored = put_pending(&store, "s", "t", &Sensitive::new("v"), None, until, &timing).await.unwrap();
+        let stored =
+            put(&store, "t", "v", Instant::now() + Duration::from_millis(500), &timing).await.unwrap();
         assert!(matches!(stored, Stored::Written(2)), "{stored:?}");
     }
 
@@ -480,18 +531,17 @@ mod tests {
     async fn a_write_that_landed_unseen_is_found_by_reading_back() {
         // Every answer is a failure (say, a timeout after the write was applied), but the
         // version holds the value: the key is stored, not lost.
-        let put = mock!(Client::put_secret_value)
+        let put_rule = mock!(Client::put_secret_value)
             .sequence()
             .http_status(500, error_body("InternalServiceError"))
             .times(10_000)
             .build();
         let read = mock!(Client::get_secret_value)
-            .match_requests(|r| r.version_id() == Some("t") && r.version_stage() == Some(AWSPENDING))
+            .match_requests(|r| r.version_id() == Some("t"))
             .then_output(|| GetSecretValueOutput::builder().secret_string("v").build());
-        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put, &read]));
-        let until = Instant::now() + Duration::from_millis(300);
+        let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put_rule, &read]));
         let stored =
-            put_pending(&store, "s", "t", &Sensitive::new("v"), None, until, &timing()).await.unwrap();
+            put(&store, "t", "v", Instant::now() + Duration::from_millis(300), &timing()).await.unwrap();
         assert!(matches!(stored, Stored::ReadBack(n) if n > 1), "{stored:?}");
         assert_eq!(read.num_calls(), 1);
     }

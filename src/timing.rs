@@ -28,6 +28,8 @@ pub struct Timing {
     pub store_budget: Duration,
     /// Within `store_budget`, kept for reading the pending version back after the writes failed.
     pub store_readback: Duration,
+    /// The least time a PutSecretValue attempt is started with.
+    pub store_attempt_min: Duration,
     /// How long testSecret keeps retrying a refused new key (propagation can take seconds).
     pub test_budget: Duration,
     /// Every invocation stops this long before the Lambda deadline.
@@ -59,6 +61,7 @@ impl Default for Timing {
             probe_interval: Duration::from_secs(2),
             store_budget: Duration::from_secs(20),
             store_readback: Duration::from_secs(3),
+            store_attempt_min: Duration::from_secs(1),
             test_budget: Duration::from_secs(20),
             safety_margin: Duration::from_secs(1),
             initial_backoff: Duration::from_millis(250),
@@ -125,7 +128,7 @@ mod tests {
         let spread = timing.probe_interval * (timing.probe_accepts - 1);
         assert!(spread >= Duration::from_secs(4), "the probe spans a few seconds");
         assert!(spread < timing.probe_budget);
-        assert!(timing.store_readback < timing.store_budget);
+        assert!(timing.store_readback + timing.store_attempt_min < timing.store_budget);
         assert!(timing.vendor_connect_timeout < timing.vendor_timeout);
         assert!(timing.sdk_attempt_timeout < timing.store_budget);
     }

@@ -4,19 +4,19 @@
 //! against moto.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::sleep;
 
-use super::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, StoreError};
+use super::{AWSCURRENT, AWSPENDING, PendingWrite, SecretMeta, SecretStore, StoreError};
 use crate::sensitive::Sensitive;
 
 pub const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:memory";
 
 #[derive(Default)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Default)]
@@ -37,6 +37,8 @@ pub enum Put {
     LandUnseen,
     /// AccessDenied: permanent.
     Deny,
+    /// The write never answers; cut off by the caller's timeout, it lands this long afterwards.
+    LandLate(Duration),
 }
 
 impl MemoryStore {
@@ -91,29 +93,43 @@ fn version_with(state: &State, stage: &str) -> Option<String> {
     meta.versions.iter().find(|(_, stages)| stages.iter().any(|s| s == stage)).map(|(id, _)| id.clone())
 }
 
-fn transient(message: &str) -> StoreError {
-    StoreError { message: message.into(), transient: true }
+struct LandOnDrop {
+    state: Arc<Mutex<State>>,
+    token: String,
+    value: Sensitive,
+    after: Duration,
+}
+
+impl Drop for LandOnDrop {
+    fn drop(&mut self) {
+        let (state, token, value, after) =
+            (Arc::clone(&self.state), self.token.clone(), self.value.clone(), self.after);
+        tokio::spawn(async move {
+            sleep(after).await;
+            state.lock().unwrap().values.entry(token).or_insert(value);
+        });
+    }
 }
 
 impl SecretStore for MemoryStore {
     async fn describe(&self, _secret_id: &str) -> Result<SecretMeta, StoreError> {
-        self.state.lock().unwrap().meta.clone().ok_or_else(|| StoreError {
-            message: "DescribeSecret failed: ResourceNotFoundException".into(),
-            transient: false,
-        })
+        let meta = self.state.lock().unwrap().meta.clone();
+        meta.ok_or_else(|| StoreError::permanent("DescribeSecret failed: ResourceNotFoundException"))
     }
 
     async fn value(
         &self,
         _secret_id: &str,
         version_id: Option<&str>,
-        stage: &str,
+        stage: Option<&str>,
     ) -> Result<Option<Sensitive>, StoreError> {
         let state = self.state.lock().unwrap();
-        let version = match version_id {
-            Some(id) if state.meta.as_ref().is_some_and(|m| m.has_stage(id, stage)) => id.to_owned(),
-            Some(_) => return Ok(None),
-            None => match version_with(&state, stage) {
+        let labelled =
+            |id: &str| stage.is_none_or(|stage| state.meta.as_ref().is_some_and(|m| m.has_stage(id, stage)));
+        let version = match (version_id, stage) {
+            (Some(id), _) if labelled(id) => id.to_owned(),
+            (Some(_), _) | (None, None) => return Ok(None),
+            (None, Some(stage)) => match version_with(&state, stage) {
                 Some(id) => id,
                 None => return Ok(None),
             },
@@ -121,43 +137,48 @@ impl SecretStore for MemoryStore {
         Ok(state.values.get(&version).cloned())
     }
 
-    async fn put_pending_once(
-        &self,
-        _secret_id: &str,
-        token: &str,
-        value: &Sensitive,
-        _rotation_token: Option<&Sensitive>,
-    ) -> Result<(), StoreError> {
-        let delay = {
+    async fn put_pending_once(&self, write: &PendingWrite<'_>) -> Result<(), StoreError> {
+        let (script, delay) = {
             let mut state = self.state.lock().unwrap();
             state.put_attempts += 1;
-            state.put_delay
+            (state.puts.pop(), state.put_delay)
         };
+        if let Some(Put::LandLate(after)) = script {
+            // Never answers; once the caller gives up on it, it lands `after` later (a request
+            // already on the wire).
+            let _land = LandOnDrop {
+                state: Arc::clone(&self.state),
+                token: write.token.to_owned(),
+                value: write.value.clone(),
+                after,
+            };
+            std::future::pending::<()>().await;
+        }
         sleep(delay).await;
         let mut state = self.state.lock().unwrap();
-        let script = state.puts.pop();
-        if matches!(script, Some(Put::Fail)) {
-            return Err(transient("PutSecretValue failed: InternalServiceError"));
+        match script {
+            Some(Put::Fail) => {
+                return Err(StoreError::transient("PutSecretValue failed: InternalServiceError"));
+            }
+            Some(Put::Deny) => {
+                return Err(StoreError::permanent("PutSecretValue failed: AccessDeniedException"));
+            }
+            _ => {}
         }
-        if matches!(script, Some(Put::Deny)) {
-            return Err(StoreError {
-                message: "PutSecretValue failed: AccessDeniedException".into(),
-                transient: false,
-            });
-        }
-        match state.values.get(token) {
-            Some(stored) if stored != value => {
+        match state.values.get(write.token) {
+            Some(stored) if stored != write.value => {
                 return Err(StoreError {
                     message: "PutSecretValue failed: ResourceExistsException".into(),
                     transient: false,
+                    conflict: true,
                 });
             }
             _ => {
-                state.values.insert(token.to_owned(), value.clone());
+                state.values.insert(write.token.to_owned(), write.value.clone());
             }
         }
         match script {
-            Some(Put::LandUnseen) => Err(transient("PutSecretValue timed out")),
+            Some(Put::LandUnseen) => Err(StoreError::transient("PutSecretValue timed out")),
             _ => Ok(()),
         }
     }
@@ -171,10 +192,7 @@ impl SecretStore for MemoryStore {
         let mut state = self.state.lock().unwrap();
         let meta = state.meta.as_mut().unwrap();
         if current.is_some_and(|c| !meta.has_stage(c, AWSCURRENT)) {
-            return Err(StoreError {
-                message: "UpdateSecretVersionStage failed: InvalidParameter".into(),
-                transient: false,
-            });
+            return Err(StoreError::permanent("UpdateSecretVersionStage failed: InvalidParameter"));
         }
         for (version, stages) in meta.versions.iter_mut() {
             stages.retain(|s| s != AWSCURRENT && s != "AWSPREVIOUS");
