@@ -38,10 +38,14 @@ pub enum ErrorKind {
     #[error("{0}")]
     NotRotatable(String),
 
-    #[error(
-        "configuration error: {0}. Nothing was sent to the vendor; fix the secret's tags or value (or the function's environment) and rotate again"
-    )]
-    Config(String),
+    /// `before_rotate`: raised by createSecret, before anything was sent; otherwise by a later step,
+    /// with the new key kept in AWSPENDING.
+    #[error("configuration error: {problem}. {}", if *before_rotate {
+        "Nothing was sent to the vendor; fix the secret's tags or value (or the function's environment) and rotate again"
+    } else {
+        "Nothing was changed and the pending version is kept; fix the tags and Secrets Manager's retry (or rotate-secret) continues this rotation"
+    })]
+    Config { problem: String, before_rotate: bool },
 
     #[error("{0}")]
     Timeout(String),
@@ -63,11 +67,21 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// A configuration problem found by createSecret, before any vendor call.
+    pub fn config(problem: String) -> Self {
+        ErrorKind::Config { problem, before_rotate: true }
+    }
+
+    /// A configuration problem found by a step after createSecret.
+    pub fn config_later(problem: String) -> Self {
+        ErrorKind::Config { problem, before_rotate: false }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             ErrorKind::InvalidEvent(_) => "InvalidEvent",
             ErrorKind::NotRotatable(_) => "NotRotatable",
-            ErrorKind::Config(_) => "Config",
+            ErrorKind::Config { .. } => "Config",
             ErrorKind::Timeout(_) => "Timeout",
             ErrorKind::VendorRejectedKey(_) => "VendorRejectedKey",
             ErrorKind::KeyLost(_) => "KeyLost",
@@ -110,7 +124,7 @@ mod tests {
                 step: Some(Step::CreateSecret),
                 vendor: Some("calcom"),
             },
-            kind: ErrorKind::Config("the tag rotation:vendor is missing".into()),
+            kind: ErrorKind::config("the tag rotation:vendor is missing".into()),
         };
         let diagnostic = Diagnostic::from(error);
         assert_eq!(diagnostic.error_type, "Config");

@@ -35,6 +35,7 @@ impl SecretValue {
         if !body.starts_with(['{', '[', '"']) {
             let key = text.trim_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
             check_key(key, "the secret value")?;
+            check_bare(key)?;
             return Ok(SecretValue { text: secret_string.clone(), key: Sensitive::new(key), span: None });
         }
         let not_json = |e: serde_json::Error| {
@@ -74,8 +75,11 @@ impl SecretValue {
         let key = key.trim();
         check_key(key, &format!("the key field \"{key_field}\""))?;
         // `raw` borrows from `text`: its offset is where the key's JSON string starts.
-        let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
-        let span = Some((start, start + raw.get().len()));
+        let start = (raw.get().as_ptr() as usize).checked_sub(text.as_ptr() as usize);
+        let span = start.map(|start| (start, start + raw.get().len()));
+        if span.is_none_or(|(start, end)| text.get(start..end) != Some(raw.get())) {
+            return Err("the secret value could not be read back in place".into());
+        }
         Ok(SecretValue { text: secret_string.clone(), key: Sensitive::new(key), span })
     }
 
@@ -108,7 +112,7 @@ impl SecretValue {
 }
 
 /// A key: one line of visible ASCII without spaces, which is what an HTTP header can carry.
-fn check_key(key: &str, what: &str) -> Result<(), String> {
+pub fn check_key(key: &str, what: &str) -> Result<(), String> {
     if key.is_empty() {
         return Err(format!("{what} is empty"));
     }
@@ -119,6 +123,19 @@ fn check_key(key: &str, what: &str) -> Result<(), String> {
     }
     if !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!("{what} has characters an API key cannot have (only visible ASCII is allowed)"));
+    }
+    Ok(())
+}
+
+/// A bare value that is clearly not one key: `NAME=value`, a list, or quoted.
+fn check_bare(key: &str) -> Result<(), String> {
+    // Base64 keys may end in `=` padding; an `=` followed by more is an assignment.
+    let assignment = key.trim_end_matches('=').contains('=');
+    if assignment || key.contains([',', ';', '"', '\'', '`']) {
+        return Err(
+            "the secret value looks like NAME=value, a list or a quoted string, not a single API key; store the key alone, or a JSON object with the key in one field"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -193,6 +210,8 @@ mod tests {
         let value = parse("7251cb4b-3373-43a4-844c-b27a1d45e0c9\n", "api_key").unwrap();
         assert_eq!(value.key().expose(), "7251cb4b-3373-43a4-844c-b27a1d45e0c9");
         assert_eq!(value.with_key(&Sensitive::new("n")).expose(), "n");
+        // Base64 padding is part of a key, not an assignment.
+        assert_eq!(parse("c2VjcmV0a2V5==", "api_key").unwrap().key().expose(), "c2VjcmV0a2V5==");
     }
 
     #[test]
@@ -209,6 +228,9 @@ mod tests {
             ("\u{feff}[1,", "not valid JSON"),
             ("API_KEY=cal_live_0123\nWEBHOOK=whsec\n", "more than one line"),
             ("cal_live_0123 whsec", "spaces"),
+            ("CALCOM_API_KEY=cal_live_0123", "NAME=value"),
+            ("cal_live_0123,whsec", "a list"),
+            ("'cal_live_0123'", "quoted"),
             ("cal_live_é123", "visible ASCII"),
             (r#"{"api_key":"cal live"}"#, "spaces"),
             ("  ", "is empty"),

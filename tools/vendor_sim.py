@@ -28,7 +28,9 @@ Control routes (JSON):
     {"refuse_verifications": n}  answer 401 to the next n verify calls with the live key
     {"forbid_verifications": n}  answer 403 (a valid key without the right) to the next n verify calls
     {"replica_lag": s}          after each rotate, the old key still passes verify for s seconds
-                                (a read replica behind the primary); rotate with it gets 401
+                                (a read replica behind the primary); a rotate with it passes the
+                                replica's check, makes an orphan key and fails with 500 (Cal.com
+                                deletes the presented key after creating the new one)
     {"rate_limit_header": [name, value]}  the 429s above carry only this header (e.g. an absurd
                                 Retry-After), instead of the vendor's usual one
     {"odd_rotate_answer": n}    rotate, then answer 200 with the key but an unexpected shape
@@ -117,6 +119,7 @@ def create_account(vendor: str, key: str | None) -> dict[str, Any]:
         # What a lagging read replica still believes: the key before the last rotation, until when.
         "stale_key": None,
         "stale_until": 0.0,
+        "rotate_times": [],
     }
     KEY_OWNER[(vendor, key)] = account
     return {"account": account, "key": key, "base_path": PREFIXES[vendor]}
@@ -221,6 +224,7 @@ class Handler(BaseHTTPRequestHandler):
                 account["requests"] += 1
                 if action == "rotate":
                     account["rotate_calls"] += 1
+                    account["rotate_times"].append(time.monotonic())
                 if action == "verify":
                     account["verify_calls"] += 1
                 faults = account["faults"]
@@ -236,12 +240,14 @@ class Handler(BaseHTTPRequestHandler):
                     return self.rate_limited(vendor, limited)
             stale = (
                 account is not None
-                and action == "verify"
+                and account["live_key"] != key
                 and key == account["stale_key"]
                 and time.monotonic() < account["stale_until"]
             )
             if account is None or (account["live_key"] != key and not stale):
                 return self.unauthorized(vendor, path)
+            if stale and action != "verify":
+                return self.server_error(vendor, path)
             if action == "verify":
                 if faults["forbid_verifications"] > 0:
                     faults["forbid_verifications"] -= 1

@@ -19,11 +19,13 @@ use tracing::{error, info, warn};
 use super::{
     Outcome, RECOVERY_CURRENT_REJECTED, Rotator, before, describe_verdict, fits, store_failure, time_left,
 };
-use crate::config::{Interval, SecretConfig, Target};
+use crate::config::{SecretConfig, Target};
 use crate::error::ErrorKind;
 use crate::event::RotationEvent;
+use crate::schedule::Interval;
+use crate::secret::check_key;
 use crate::sensitive::Sensitive;
-use crate::store::{AWSPENDING, SecretMeta, SecretStore, Stored, put_pending};
+use crate::store::{AWSPENDING, PendingWrite, Persist, SecretMeta, SecretStore, Stored, put_pending};
 use crate::vendor::{RotateOutcome, VendorApi, Verdict};
 
 const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
@@ -49,7 +51,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         // First: a retry after the key was stored needs nothing else, not even valid tags.
         if self
             .store
-            .value(secret, Some(&event.token), AWSPENDING)
+            .value(secret, Some(&event.token), Some(AWSPENDING))
             .await
             .map_err(|e| store_failure(e, NOTHING_SENT))?
             .is_some()
@@ -61,9 +63,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         // 1. Everything that can fail before the vendor is touched.
         let interval = Interval::from_rules(meta.after_days, meta.schedule_expression.as_deref());
         let config =
-            SecretConfig::from_tags(&meta.tags, interval, &self.settings).map_err(ErrorKind::Config)?;
-        let current = self.current_value(secret, &config.key_field, NOTHING_SENT).await?;
-        current.check_room_for_new_key().map_err(ErrorKind::Config)?;
+            SecretConfig::from_tags(&meta.tags, interval, &self.settings).map_err(ErrorKind::config)?;
+        let current = self.current_value(secret, &config.key_field, NOTHING_SENT, ErrorKind::config).await?;
+        current.check_room_for_new_key().map_err(ErrorKind::config)?;
         let timing = &self.settings.timing;
         let (left, needed) = (time_left(deadline), timing.create_budget());
         if left < needed {
@@ -85,8 +87,15 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         match self.verify_until(&config.target, current.key(), until, false).await {
             (Verdict::Accepted, _) => {}
             (Verdict::Refused(status), _) => {
+                // Another invocation of this rotation may have rotated a moment ago, and be storing.
+                if self.stored_elsewhere_soon(event).await {
+                    info!(
+                        "the vendor refuses the current key, but another invocation of this rotation has stored the new key meanwhile: createSecret is done"
+                    );
+                    return Ok(Outcome::AlreadyDone);
+                }
                 return Err(ErrorKind::VendorRejectedKey(format!(
-                    "the vendor refuses the current key (HTTP {status}), so rotate was not called. Either the key was revoked or rotated outside this function, or an earlier rotation's new key was lost (or another invocation of this same rotation rotated it a moment ago: then the pending version holds the new key and nothing is wrong). {RECOVERY_CURRENT_REJECTED}"
+                    "the vendor refuses the current key (HTTP {status}), so rotate was not called. Either the key was revoked or rotated outside this function, or an earlier rotation's new key was lost. {RECOVERY_CURRENT_REJECTED}"
                 )));
             }
             (verdict, tries) => {
@@ -98,7 +107,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
 
         // 3. Rotate.
-        let new_key = self.rotate(&config, current.key(), deadline).await?;
+        let new_key = self.rotate(event, &config, current.key(), deadline).await?;
         if new_key == *current.key() {
             return Err(ErrorKind::Vendor(
                 "the vendor answered the rotate call with the current key itself, which is not a rotation. Nothing was stored and AWSCURRENT is unchanged; check the vendor's status before rotating again".into(),
@@ -109,12 +118,21 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         if !vendor.looks_like_key(current.key().expose(), new_key.expose()) {
             warn!(key_fingerprint = %new_key.fingerprint(), "the new key does not look like a {} key; storing it anyway, since the vendor made it live", vendor.name());
         }
+        if let Err(problem) = check_key(new_key.expose(), "the new key") {
+            warn!(key_fingerprint = %new_key.fingerprint(), problem = %problem, "storing the new key anyway, since the vendor made it live; testSecret will not be able to send it, so finish this rotation by hand (README, stuck rotation)");
+        }
 
         // 4. Store it at once.
         let value = current.with_key(&new_key);
         let until = before(deadline, timing.safety_margin);
-        let token = event.rotation_token.as_ref();
-        match put_pending(&self.store, secret, &event.token, &value, token, until, timing).await {
+        let write = PendingWrite {
+            secret_id: secret,
+            token: &event.token,
+            value: &value,
+            rotation_token: event.rotation_token.as_ref(),
+            promote: false,
+        };
+        match put_pending(&self.store, &write, Persist::UntilTheDeadline, until, timing).await {
             Ok(Stored::Written(attempts)) => {
                 info!(attempts, key_fingerprint = %new_key.fingerprint(), "stored the new key as AWSPENDING");
                 Ok(Outcome::Done)
@@ -127,8 +145,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 // 5. The key is lost with this process. Say which key, never what it is.
                 error!(key_fingerprint = %new_key.fingerprint(), error = %failure.message, "the vendor rotated the key but it could not be stored: the new key is lost");
                 Err(ErrorKind::KeyLost(format!(
-                    "the vendor rotated the key and invalidated the old one, but storing the new key (fingerprint {}) failed, and reading the pending version back did not find it: {}. The new key existed only in this invocation and is lost.",
+                    "the vendor rotated the key and invalidated the old one, but storing the new key (fingerprint {}) failed, and reading version {} back did not find it: {}. The new key existed only in this invocation and is lost, unless a write cut off at the deadline landed later: check that version first.",
                     new_key.fingerprint(),
+                    event.token,
                     failure.message
                 )))
             }
@@ -139,6 +158,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// only one that provably rotated nothing, and only while a whole attempt still fits.
     async fn rotate(
         &self,
+        event: &RotationEvent,
         config: &SecretConfig,
         current: &Sensitive,
         deadline: Instant,
@@ -195,7 +215,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     last_failure = reason;
                 }
                 RotateOutcome::Unknown(reason) => {
-                    return Err(self.after_unknown(&config.target, current, &reason, deadline).await);
+                    return Err(self.after_unknown(event, &config.target, current, &reason, deadline).await);
                 }
             }
             if attempt < timing.rotate_attempts {
@@ -210,6 +230,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// error to report. rotate is not called again.
     async fn after_unknown(
         &self,
+        event: &RotationEvent,
         target: &Target,
         current: &Sensitive,
         reason: &str,
@@ -222,6 +243,13 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let started = Instant::now();
         let probe = self.probe(target, current, deadline).await;
         let seconds = started.elapsed().as_secs_f64();
+        if self.stored_elsewhere(event).await.is_some() {
+            // Two invocations of one rotation: the other one's key is safe; this one's is unknown.
+            return ErrorKind::OutcomeUnknown(format!(
+                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. Meanwhile another invocation of this rotation stored a key in version {}; testSecret verifies it. If the vendor refuses that key, this call's rotation replaced it and its key is lost.",
+                event.token
+            ));
+        }
         match probe {
             Probe::Refused(status) => ErrorKind::KeyLost(format!(
                 "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again."
@@ -233,6 +261,27 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor could not then say whether the previous key still works ({why}). If it rotated, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating."
             )),
         }
+    }
+
+    /// The value another invocation of this rotation has stored in its version, if any (a failed
+    /// read counts as none: this only softens a report).
+    async fn stored_elsewhere(&self, event: &RotationEvent) -> Option<Sensitive> {
+        self.store.value(&event.secret_id, Some(&event.token), None).await.ok().flatten()
+    }
+
+    /// Whether another invocation of this rotation stores its key within a few seconds (checked
+    /// `probe_accepts` times, `probe_interval` apart).
+    async fn stored_elsewhere_soon(&self, event: &RotationEvent) -> bool {
+        let timing = &self.settings.timing;
+        for check in 0..timing.probe_accepts {
+            if check > 0 {
+                sleep(timing.probe_interval).await;
+            }
+            if self.stored_elsewhere(event).await.is_some() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Asks the vendor about the current key until it refuses it, or has accepted it

@@ -150,8 +150,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
     /// setSecret: the vendor already holds the new key. Confirm the pending version has one.
     async fn set_secret(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<Outcome, ErrorKind> {
-        let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::Config)?;
-        self.pending_key(event, &key_field).await?.ok_or_else(|| no_pending_value(event))?;
+        self.stored_pending(event, meta).await?;
         info!("the pending version holds a key; the vendor already uses it, nothing to set");
         Ok(Outcome::Done)
     }
@@ -164,31 +163,36 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         meta: &SecretMeta,
         deadline: Instant,
     ) -> Result<Outcome, ErrorKind> {
-        let target = Target::from_tags(&meta.tags, &self.settings).map_err(ErrorKind::Config)?;
-        let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::Config)?;
-        let (key, which) = match self.pending_key(event, &key_field).await? {
-            Some(key) => (key, "pending"),
+        let target = Target::from_tags(&meta.tags, &self.settings).map_err(ErrorKind::config_later)?;
+        let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::config_later)?;
+        let (key, which, recovery) = match self.pending_value(event).await? {
+            Some(pending) => {
+                let value = SecretValue::parse(&pending, &key_field)
+                    .map_err(|e| ErrorKind::config_later(format!("the pending version: {e}")))?;
+                (value.key().clone(), "pending", RECOVERY_TEST_FAILING)
+            }
             None => {
                 info!(
                     "the pending version holds no value (a configuration test): verifying the AWSCURRENT key instead, read-only"
                 );
-                (
-                    self.current_value(&meta.arn, &key_field, "Nothing was changed.").await?.key().clone(),
-                    "current",
-                )
+                let current = self
+                    .current_value(&meta.arn, &key_field, "Nothing was changed.", ErrorKind::config_later)
+                    .await?;
+                (current.key().clone(), "current", RECOVERY_CURRENT_REJECTED)
             }
         };
         let timing = &self.settings.timing;
-        let until = before(deadline, timing.safety_margin).min(Instant::now() + timing.test_budget);
+        let started = Instant::now();
+        let until = before(deadline, timing.safety_margin).min(started + timing.test_budget);
         match self.verify_until(&target, &key, until, true).await {
             (Verdict::Accepted, tries) => {
                 info!(tries, key = which, "the vendor accepts the key");
                 Ok(Outcome::Done)
             }
             (Verdict::Refused(status), tries) => Err(ErrorKind::VendorRejectedKey(format!(
-                "the vendor refuses the {which} key (fingerprint {}, HTTP {status}) after {tries} tries over {:.0} s. Nothing was changed: AWSPENDING and AWSCURRENT are as they were. {RECOVERY_TEST_FAILING}",
+                "the vendor refuses the {which} key (fingerprint {}, HTTP {status}) after {tries} tries over {:.0} s. Nothing was changed: AWSPENDING and AWSCURRENT are as they were. {recovery}",
                 key.fingerprint(),
-                timing.test_budget.as_secs_f64()
+                started.elapsed().as_secs_f64()
             ))),
             (verdict, tries) => Err(ErrorKind::Vendor(format!(
                 "could not verify the {which} key after {tries} tries ({}). Nothing was changed; Secrets Manager will retry",
@@ -199,8 +203,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
     /// finishSecret: one compare-and-swap stage move, and never onto a version without a key.
     async fn finish_secret(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<Outcome, ErrorKind> {
-        let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::Config)?;
-        self.pending_key(event, &key_field).await?.ok_or_else(|| no_pending_value(event))?;
+        self.stored_pending(event, meta).await?;
         let current = meta.version_with(AWSCURRENT);
         self.store
             .make_current(&meta.arn, &event.token, current)
@@ -210,39 +213,43 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         Ok(Outcome::Done)
     }
 
-    /// The key in this rotation's pending version, or `None` when the version has no value.
-    async fn pending_key(
-        &self,
-        event: &RotationEvent,
-        key_field: &str,
-    ) -> Result<Option<Sensitive>, ErrorKind> {
-        let Some(pending) = self
-            .store
-            .value(&event.secret_id, Some(&event.token), AWSPENDING)
+    /// This rotation's pending value, or `None` when the version has no value.
+    async fn pending_value(&self, event: &RotationEvent) -> Result<Option<Sensitive>, ErrorKind> {
+        self.store
+            .value(&event.secret_id, Some(&event.token), Some(AWSPENDING))
             .await
-            .map_err(|e| store_failure(e, "Nothing was changed."))?
-        else {
-            return Ok(None);
-        };
-        let value = SecretValue::parse(&pending, key_field)
-            .map_err(|e| ErrorKind::Config(format!("the pending version: {e}")))?;
-        Ok(Some(value.key().clone()))
+            .map_err(|e| store_failure(e, "Nothing was changed."))
     }
 
-    /// The AWSCURRENT value, parsed. `state` says what a failure left behind.
+    /// For setSecret and finishSecret: the pending version must hold a value. Whether the value
+    /// still reads with today's `rotation:key-field` tag is only worth a warning: createSecret
+    /// stored it and testSecret verified it, and a tag changed since must not strand the key.
+    async fn stored_pending(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<(), ErrorKind> {
+        let pending = self.pending_value(event).await?.ok_or_else(|| no_pending_value(event))?;
+        let parsed =
+            config::key_field_from_tags(&meta.tags).and_then(|field| SecretValue::parse(&pending, &field));
+        if let Err(problem) = parsed {
+            warn!(problem = %problem, "the pending value does not read with the key-field tag as it is now; createSecret stored it, so carrying on");
+        }
+        Ok(())
+    }
+
+    /// The AWSCURRENT value, parsed. `state` says what a failure left behind; `config` makes the
+    /// error for a value that does not parse.
     async fn current_value(
         &self,
         secret: &str,
         key_field: &str,
         state: &str,
+        config: fn(String) -> ErrorKind,
     ) -> Result<SecretValue, ErrorKind> {
         let current = self
             .store
-            .value(secret, None, AWSCURRENT)
+            .value(secret, None, Some(AWSCURRENT))
             .await
             .map_err(|e| store_failure(e, state))?
             .ok_or_else(|| ErrorKind::NotRotatable(format!("the secret has no AWSCURRENT value. {state}")))?;
-        SecretValue::parse(&current, key_field).map_err(ErrorKind::Config)
+        SecretValue::parse(&current, key_field).map_err(config)
     }
 
     /// Asks the vendor about `key` until it gives a verdict or `until` comes. Waits out rate

@@ -60,6 +60,7 @@ struct VendorState {
     stale: Option<(String, Instant)>,
     replica_lag: Duration,
     rotate_delay: Duration,
+    verify_delay: Duration,
     rotates: Vec<Rotate>,
     verifies: Vec<Verdict>,
     rotate_timeouts: Vec<Duration>,
@@ -75,6 +76,7 @@ impl FakeVendor {
                 stale: None,
                 replica_lag: Duration::ZERO,
                 rotate_delay: Duration::from_millis(200),
+                verify_delay: Duration::ZERO,
                 rotates: Vec::new(),
                 verifies: Vec::new(),
                 rotate_timeouts: Vec::new(),
@@ -108,8 +110,13 @@ impl VendorApi for FakeVendor {
         _vendor: &'static dyn Vendor,
         _base: &Url,
         key: &Sensitive,
-        _timeout: Duration,
+        timeout: Duration,
     ) -> Verdict {
+        let delay = self.state.lock().unwrap().verify_delay;
+        sleep(delay.min(timeout)).await;
+        if delay > timeout {
+            return Verdict::Unavailable("timed out".into());
+        }
         let mut state = self.state.lock().unwrap();
         state.verify_times.push(Instant::now());
         if !state.verifies.is_empty() {
@@ -362,4 +369,79 @@ async fn a_tag_changed_after_create_never_keeps_the_key_out_of_awscurrent() {
         assert!(step(&rotator, name, Duration::from_secs(5)).await.is_ok(), "{name}");
     }
     assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(&rotator.vendors.live())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_pre_check_stops_in_time_to_leave_the_rotate_everything() {
+    let timing = Timing::default();
+    // Outages on the pre-check that never end: it gives up within its budget, rotate not called.
+    let vendor = FakeVendor::new().with(|v| {
+        v.verify_delay = Duration::from_secs(5);
+        v.verifies = vec![Verdict::Unavailable("HTTP 503".into()); 100];
+    });
+    let rotator = in_memory(calcom_store(), vendor);
+    let started = Instant::now();
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "Vendor");
+    assert!(started.elapsed() <= timing.precheck_budget, "{:?}", started.elapsed());
+    assert!(rotator.vendors.rotate_timeouts().is_empty());
+
+    // Slow answers that end in a verdict late in the budget: the rotate still gets all of it, and
+    // the key is stored before the deadline.
+    let vendor = FakeVendor::new().with(|v| {
+        v.verify_delay = Duration::from_secs(3);
+        v.verifies = vec![Verdict::Unavailable("HTTP 503".into()); 2];
+        v.rotate_delay = Duration::from_secs(9);
+    });
+    let rotator = in_memory(calcom_store(), vendor);
+    let deadline = Instant::now() + MINIMUM;
+    let event = json!({"Step": "createSecret", "SecretId": ARN, "ClientRequestToken": TOKEN});
+    assert_eq!(rotator.handle(&event, deadline).await.unwrap(), Outcome::Done);
+    assert!(Instant::now() < deadline);
+    assert_eq!(rotator.vendors.rotate_timeouts(), [timing.vendor_timeout]);
+    assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_cut_off_at_the_deadline_that_lands_late_is_found() {
+    // The write hangs past its time and lands a second after being cut off, during the read-back
+    // window: the second read finds it.
+    let store = calcom_store();
+    store.script_puts(&[Put::LandLate(Duration::from_secs(1))], Duration::ZERO);
+    let rotator = in_memory(store, FakeVendor::new());
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert_eq!(rotator.store.put_attempts(), 1);
+    assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_create_secrets_at_once_never_report_a_stored_key_lost() {
+    let name = |r: Result<Outcome, Error>| r.map(Outcome::as_str).unwrap_or_else(|e| e.error_type());
+    // Two at once: one rotates. The other either sees the old key refused and then the first's
+    // key stored, or is refused by the rotate call itself, which rotated nothing.
+    let store = calcom_store();
+    store.script_puts(&[], Duration::from_millis(500));
+    let rotator = in_memory(store, FakeVendor::new());
+    let (a, b) =
+        tokio::join!(step(&rotator, "createSecret", MINIMUM), step(&rotator, "createSecret", MINIMUM));
+    let mut outcomes = [name(a), name(b)];
+    outcomes.sort();
+    assert!(matches!(outcomes, ["already_done", "done"] | ["Vendor", "done"]), "{outcomes:?}");
+    assert_eq!(rotator.vendors.state.lock().unwrap().issued, 1, "one rotation");
+    assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
+
+    // The second starts while the first is storing, and its check of the old key is slow: by the
+    // time the vendor refuses the old key, the first has stored the new one. Nothing is wrong.
+    let store = calcom_store();
+    store.script_puts(&[], Duration::from_millis(500));
+    let rotator = in_memory(store, FakeVendor::new());
+    let first = step(&rotator, "createSecret", MINIMUM);
+    let second = async {
+        sleep(Duration::from_millis(300)).await;
+        rotator.vendors.state.lock().unwrap().verify_delay = Duration::from_secs(1);
+        step(&rotator, "createSecret", MINIMUM).await
+    };
+    let (a, b) = tokio::join!(first, second);
+    assert_eq!(a.unwrap(), Outcome::Done);
+    assert_eq!(b.unwrap(), Outcome::AlreadyDone);
 }

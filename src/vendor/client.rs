@@ -164,9 +164,10 @@ impl VendorApi for VendorClient {
         match status {
             s if vendor.refuses_key(s.as_u16()) => Verdict::Refused(s.as_u16()),
             StatusCode::TOO_MANY_REQUESTS => Verdict::RateLimited(self.rate_limit_wait(response.headers())),
-            s if s.is_success() => match read_json(response).await {
-                Ok(body) if vendor.verify_accepts(&body) => Verdict::Accepted,
-                Ok(_) => Verdict::Refused(status.as_u16()),
+            s if s.is_success() => match read_json(response).await.map(|body| vendor.verify_vouches(&body)) {
+                Ok(Some(true)) => Verdict::Accepted,
+                Ok(Some(false)) => Verdict::Refused(status.as_u16()),
+                Ok(None) => Verdict::Unavailable(format!("HTTP {status} with an answer that does not say")),
                 Err(why) => Verdict::Unavailable(format!("HTTP {status} with {why}")),
             },
             StatusCode::FORBIDDEN => Verdict::Unavailable(
@@ -252,11 +253,13 @@ fn describe(err: &reqwest::Error) -> String {
 fn rate_limit_wait(headers: &HeaderMap, now: SystemTime, default: Duration, min: Duration) -> Duration {
     let number =
         |value: &HeaderValue| value.to_str().ok()?.trim().parse::<f64>().ok().filter(|n| !n.is_nan());
+    // Of several limits, the one that resets last decides.
     let reset = headers.get(RETRY_AFTER).and_then(number).or_else(|| {
         headers
             .iter()
             .filter(|(name, _)| name.as_str().starts_with("x-ratelimit-reset"))
-            .find_map(|(_, value)| number(value))
+            .filter_map(|(_, value)| number(value))
+            .reduce(f64::max)
     });
     let Some(reset) = reset else { return default };
     let seconds = if reset > 1_000_000_000.0 {
@@ -295,6 +298,8 @@ mod tests {
         assert!(waited > Duration::from_secs(8) && waited <= Duration::from_secs(10), "{waited:?}");
         assert_eq!(wait(&[]), DEFAULT);
         assert_eq!(wait(&[("retry-after", "soon")]), DEFAULT);
+        let several = [("x-ratelimit-reset-short", "5"), ("x-ratelimit-reset-default", "42")];
+        assert_eq!(wait(&several), Duration::from_secs(42), "the limit that resets last decides");
     }
 
     #[test]

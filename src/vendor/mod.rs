@@ -18,7 +18,7 @@ use serde_json::Value;
 
 pub use client::{RotateOutcome, VendorApi, VendorClient, Verdict};
 
-use crate::config::Interval;
+use crate::schedule::Interval;
 
 /// Every vendor this function can rotate. A fourth vendor is a new file and a line here.
 pub static ALL: &[&dyn Vendor] = &[&calcom::CalCom, &ringg::Ringg, &projectdiscovery::ProjectDiscovery];
@@ -84,9 +84,10 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     fn refuses_key(&self, status: u16) -> bool {
         status == 401
     }
-    /// Whether a 2xx verify answer really vouches for the key.
-    fn verify_accepts(&self, _body: &Value) -> bool {
-        true
+    /// What a 2xx verify answer says about the key: `Some(true)` it vouches for it, `Some(false)`
+    /// it says the key is not valid, `None` it cannot be read either way.
+    fn verify_vouches(&self, _body: &Value) -> Option<bool> {
+        Some(true)
     }
     /// A sanity check on the new key's format. Only ever warns: a key the vendor made live is
     /// always stored.

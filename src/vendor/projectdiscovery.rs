@@ -35,10 +35,27 @@ impl Vendor for ProjectDiscovery {
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
         body["api_key"].as_str()
     }
-    fn verify_accepts(&self, body: &Value) -> bool {
-        body["email"].as_str().is_some_and(|email| !email.is_empty())
+    /// ProjectDiscovery's own tools read an empty `email` as an invalid key; an answer without the
+    /// field says nothing either way.
+    fn verify_vouches(&self, body: &Value) -> Option<bool> {
+        body["email"].as_str().map(|email| !email.is_empty())
     }
     fn looks_like_key(&self, _old: &str, new: &str) -> bool {
         is_uuid_shaped(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_an_empty_email_is_a_refusal() {
+        assert_eq!(ProjectDiscovery.verify_vouches(&json!({"email": "a@b.test", "name": "n"})), Some(true));
+        assert_eq!(ProjectDiscovery.verify_vouches(&json!({"email": "", "name": ""})), Some(false));
+        assert_eq!(ProjectDiscovery.verify_vouches(&json!({"user": {"email": "a@b.test"}})), None);
+        assert_eq!(ProjectDiscovery.verify_vouches(&json!({"email": null})), None);
     }
 }
