@@ -7,6 +7,10 @@
   emulator, against moto and the vendor simulator (vendors in turn), over --rotations runs after
   one warm-up rotation. Setting up each secret is not timed.
 * peak RSS: VmHWM of the warm process after all rotations.
+* for each promotion mode (standard, early): the dead-key window, from the vendor's answer to the
+  call that makes AWSCURRENT hold the new key (PutSecretValue with both labels, or finishSecret's
+  stage move), in Secrets Manager and vendor calls and in milliseconds; and the calls per rotation.
+  The peers stamp every call on the system's monotonic clock, which both processes share.
 
 Targets (issue 2): cold init <= 25 ms, peak RSS <= 32 MB. This reports numbers; it asserts nothing.
 Run it with scripts/bench, which builds the release binary first.
@@ -84,6 +88,26 @@ def summary(values: list[float]) -> str:
     )
 
 
+SM_OPERATIONS = ["DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage"]
+
+
+def dead_key_window(moto: str, sim: str, arn: str, account: str) -> tuple[int, float, int]:
+    """For one finished rotation: the calls from the vendor's answer to AWSCURRENT holding the new
+    key (that call included), the same in milliseconds, and all the rotation's calls."""
+    sm_calls = []
+    for operation in SM_OPERATIONS:
+        for request in http("GET", f"{moto}/_rotator/requests?Operation={operation}")["Requests"]:
+            if request.get("SecretId") == arn:
+                sm_calls.append((request["At"], operation, request))
+    state = http("GET", f"{sim}/_sim/accounts/{account}")
+    vendor_calls = [(call["at"], call["action"]) for call in state["calls"]]
+    answered = state["rotate_answered"]
+    moves = [at for at, op, r in sm_calls if op == "UpdateSecretVersionStage" or (op == "PutSecretValue" and "AWSCURRENT" in r.get("VersionStages", []))]
+    moved = min(moves)
+    between = [at for at, *_ in sm_calls + vendor_calls if answered < at <= moved]
+    return len(between), (moved - answered) * 1000, len(sm_calls) + len(vendor_calls)
+
+
 def cold_init(binary: Path, env_for: Any, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -125,27 +149,37 @@ def main() -> None:
     proc = subprocess.Popen([str(binary)], env=env_for(f"{host}:{port}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     vendors = list(VENDOR_PREFIX)
-    totals: list[float] = []
-    per_step: dict[str, list[float]] = {step: [] for step in STEPS}
-    for i in range(args.rotations + 1):
-        vendor = vendors[i % len(vendors)]
-        account = http("POST", f"{sim}/_sim/accounts", {"vendor": vendor})
-        arn = sm.create_secret(
-            Name=f"bench-{os.getpid()}-{i}",
-            SecretString=json.dumps({"api_key": account["key"], "note": "bench"}),
-            Tags=[{"Key": "rotation:vendor", "Value": vendor}],
-        )["ARN"]
-        token = http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})["VersionId"]
-        total = 0.0
-        for step in STEPS:
-            answer = http("POST", f"{emulator}/_emu/invoke", {"event": {"Step": step, "SecretId": arn, "ClientRequestToken": token}, "timeout_ms": 90000})
-            if not answer.get("ok"):
-                raise SystemExit(f"{step} failed: {answer.get('error')}")
-            if i > 0:  # the first rotation warms the process up
-                per_step[step].append(answer["duration_ms"])
-            total += answer["duration_ms"]
-        if i > 0:
-            totals.append(total)
+    results: dict[str, dict[str, Any]] = {}
+    for mode in ("standard", "early"):
+        totals: list[float] = []
+        per_step: dict[str, list[float]] = {step: [] for step in STEPS}
+        window_calls: list[int] = []
+        window_ms: list[float] = []
+        calls: list[int] = []
+        for i in range(args.rotations + 1):
+            vendor = vendors[i % len(vendors)]
+            account = http("POST", f"{sim}/_sim/accounts", {"vendor": vendor})
+            arn = sm.create_secret(
+                Name=f"bench-{os.getpid()}-{mode}-{i}",
+                SecretString=json.dumps({"api_key": account["key"], "note": "bench"}),
+                Tags=[{"Key": "rotation:vendor", "Value": vendor}, {"Key": "rotation:promote", "Value": mode}],
+            )["ARN"]
+            token = http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})["VersionId"]
+            total = 0.0
+            for step in STEPS:
+                answer = http("POST", f"{emulator}/_emu/invoke", {"event": {"Step": step, "SecretId": arn, "ClientRequestToken": token}, "timeout_ms": 90000})
+                if not answer.get("ok"):
+                    raise SystemExit(f"{mode} {step} failed: {answer.get('error')}")
+                if i > 0:  # the first rotation warms the process up
+                    per_step[step].append(answer["duration_ms"])
+                total += answer["duration_ms"]
+            if i > 0:
+                totals.append(total)
+                n, ms, all_calls = dead_key_window(moto, sim, arn, account["account"])
+                window_calls.append(n)
+                window_ms.append(ms)
+                calls.append(all_calls)
+        results[mode] = {"totals": totals, "per_step": per_step, "window_calls": window_calls, "window_ms": window_ms, "calls": calls}
 
     status = Path(f"/proc/{proc.pid}/status").read_text()
     peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
@@ -160,9 +194,14 @@ def main() -> None:
     size = binary.stat().st_size / 1e6
     print(f"binary: {binary} ({size:.1f} MB)")
     print(f"cold init, spawn to first Runtime API poll, ms ({args.cold} runs): {summary(cold)}   target <= 25")
-    print(f"warm full rotation (4 steps), ms ({args.rotations} runs):      {summary(totals)}")
-    for step in STEPS:
-        print(f"  {step:<13} ms: {summary(per_step[step])}")
+    for mode, result in results.items():
+        print(f"{mode} promotion:")
+        print(f"  warm full rotation (4 steps), ms ({args.rotations} runs):      {summary(result['totals'])}")
+        for step in STEPS:
+            print(f"    {step:<13} ms: {summary(result['per_step'][step])}")
+        print(f"  dead-key window, Secrets Manager and vendor calls: {summary([float(n) for n in result['window_calls']])}")
+        print(f"  dead-key window, ms:                               {summary(result['window_ms'])}")
+        print(f"  calls per rotation (Secrets Manager and vendor):   {summary([float(n) for n in result['calls']])}")
     print(f"peak RSS (VmHWM) of the warm process: {peak_kb / 1024:.1f} MiB   target <= 32 MB")
 
 

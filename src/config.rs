@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use reqwest::Url;
 use url::Host;
 
+use crate::metrics;
 use crate::schedule::Interval;
 use crate::secret::DEFAULT_KEY_FIELD;
 use crate::timing::Timing;
@@ -15,12 +16,56 @@ pub const TAG_VENDOR: &str = "rotation:vendor";
 pub const TAG_KEY_FIELD: &str = "rotation:key-field";
 pub const TAG_BASE_URL: &str = "rotation:base-url";
 pub const ENV_ALLOWED_HOSTS: &str = "ROTATION_ALLOWED_HOSTS";
+pub const TAG_PROMOTE: &str = "rotation:promote";
+pub const ENV_PROMOTE: &str = "ROTATION_PROMOTE";
+
+/// When AWSCURRENT moves to the new key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Promote {
+    /// finishSecret moves it, after setSecret and testSecret (AWS's reference order).
+    #[default]
+    Standard,
+    /// createSecret's one write stores the key as both AWSPENDING and AWSCURRENT: the dead-key
+    /// window is that single write. testSecret still verifies the key.
+    Early,
+}
+
+impl Promote {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "standard" => Some(Promote::Standard),
+            "early" => Some(Promote::Early),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Promote::Standard => "standard",
+            Promote::Early => "early",
+        }
+    }
+
+    /// The secret's mode: its `rotation:promote` tag, else the function's default.
+    pub fn from_tags(tags: &HashMap<String, String>, settings: &Settings) -> Result<Self, String> {
+        match tags.get(TAG_PROMOTE) {
+            None => Ok(settings.promote),
+            Some(text) => Promote::parse(text).ok_or_else(|| {
+                format!("{TAG_PROMOTE} is {text:?}; it may only be \"standard\" or \"early\"")
+            }),
+        }
+    }
+}
 
 /// The function's environment, parsed once when the Lambda starts.
 #[derive(Clone, Debug)]
 pub struct Settings {
     base_urls: HashMap<&'static str, Url>,
     allowed_hosts: Vec<AllowedHost>,
+    /// `ROTATION_PROMOTE`: the mode of secrets without a `rotation:promote` tag.
+    pub promote: Promote,
+    /// `METRICS_NAMESPACE`, else `ApiKeyRotator`.
+    pub metrics_namespace: String,
     pub timing: Timing,
 }
 
@@ -36,8 +81,8 @@ impl Settings {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads `CALCOM_BASE_URL` and the other vendors' variables, and `ROTATION_ALLOWED_HOSTS`.
-    /// Empty values mean "not set".
+    /// Reads `CALCOM_BASE_URL` and the other vendors' variables, `ROTATION_ALLOWED_HOSTS`,
+    /// `ROTATION_PROMOTE` and `METRICS_NAMESPACE`. Empty values mean "not set".
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut base_urls = HashMap::new();
@@ -57,7 +102,15 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
-        Ok(Settings { base_urls, allowed_hosts, timing: Timing::default() })
+        let promote = match get(ENV_PROMOTE) {
+            Some(text) => Promote::parse(&text).ok_or_else(|| {
+                format!("{ENV_PROMOTE} is {text:?}; it may only be \"standard\" or \"early\"")
+            })?,
+            None => Promote::Standard,
+        };
+        let metrics_namespace =
+            get(metrics::ENV_NAMESPACE).unwrap_or_else(|| metrics::DEFAULT_NAMESPACE.to_owned());
+        Ok(Settings { base_urls, allowed_hosts, promote, metrics_namespace, timing: Timing::default() })
     }
 
     /// The base URL for one secret: its `rotation:base-url` tag if the host is approved, else the
@@ -205,6 +258,7 @@ pub struct SecretConfig {
     pub key_field: String,
     /// The rotate call's body (Cal.com's expiry), resolved before any vendor call.
     pub rotate_body: Option<serde_json::Value>,
+    pub promote: Promote,
 }
 
 impl SecretConfig {
@@ -216,7 +270,8 @@ impl SecretConfig {
         let target = Target::from_tags(tags, settings)?;
         let key_field = key_field_from_tags(tags)?;
         let rotate_body = target.vendor.rotate_body(tags, interval)?;
-        Ok(SecretConfig { target, key_field, rotate_body })
+        let promote = Promote::from_tags(tags, settings)?;
+        Ok(SecretConfig { target, key_field, rotate_body, promote })
     }
 }
 
@@ -276,6 +331,21 @@ mod tests {
         assert!(s.base_url(calcom(), Some("https://self.hosted.invalid:8443")).is_ok());
         // Listed, but plain http to a non-loopback host is still refused.
         assert!(s.base_url(calcom(), Some("http://cal.internal.invalid")).is_err());
+    }
+
+    #[test]
+    fn promotion_from_the_environment_and_the_tag() {
+        let env =
+            |value: &'static str| Settings::from_lookup(move |n| (n == ENV_PROMOTE).then(|| value.into()));
+        assert_eq!(env("early").unwrap().promote, Promote::Early);
+        assert_eq!(env(" standard ").unwrap().promote, Promote::Standard);
+        assert_eq!(env("").unwrap().promote, Promote::Standard);
+        assert!(env("Early").unwrap_err().contains("ROTATION_PROMOTE"));
+        let early = env("early").unwrap();
+        let tags = |v: &str| HashMap::from([(TAG_PROMOTE.to_owned(), v.to_owned())]);
+        assert_eq!(Promote::from_tags(&HashMap::new(), &early), Ok(Promote::Early));
+        assert_eq!(Promote::from_tags(&tags("standard"), &early), Ok(Promote::Standard), "the tag wins");
+        assert!(Promote::from_tags(&tags("yes"), &early).unwrap_err().contains("rotation:promote"));
     }
 
     #[test]

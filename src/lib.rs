@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod logging;
+pub mod metrics;
 pub mod rotation;
 pub mod schedule;
 pub mod secret;

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::time::SystemTime;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
@@ -40,6 +41,13 @@ impl SecretMeta {
     pub fn has_stage(&self, version: &str, stage: &str) -> bool {
         self.versions.get(version).is_some_and(|stages| stages.iter().any(|s| s == stage))
     }
+}
+
+/// A version's SecretString and when Secrets Manager created it.
+#[derive(Clone, Debug)]
+pub struct Version {
+    pub text: Sensitive,
+    pub created: Option<SystemTime>,
 }
 
 /// A failed Secrets Manager call, described for an operator, and whether retrying may help.
@@ -126,14 +134,14 @@ pub fn sdk_config_loader(timing: &Timing) -> aws_config::ConfigLoader {
 pub trait SecretStore: Send + Sync {
     fn describe(&self, secret_id: &str) -> impl Future<Output = Result<SecretMeta, StoreError>> + Send;
 
-    /// The SecretString of a version (by id, by stage, or both), or `None` when there is no such
-    /// version or it has no value yet (the placeholder Secrets Manager stages before createSecret).
+    /// A version (by id, by stage, or both), or `None` when there is no such version or it has no
+    /// value yet (the placeholder Secrets Manager stages before createSecret).
     fn value(
         &self,
         secret_id: &str,
         version_id: Option<&str>,
         stage: Option<&str>,
-    ) -> impl Future<Output = Result<Option<Sensitive>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Version>, StoreError>> + Send;
 
     /// One attempt at `write`, without retries of its own. A version that already holds exactly
     /// the value counts as stored (an earlier attempt landed); one with another value is a
@@ -235,7 +243,7 @@ pub async fn put_pending<S: SecretStore>(
         reads -= 1;
         let left = until.saturating_duration_since(Instant::now());
         let read = match timeout(left, store.value(write.secret_id, Some(write.token), None)).await {
-            Ok(Ok(Some(stored))) if stored == *write.value => {
+            Ok(Ok(Some(stored))) if stored.text == *write.value => {
                 info!(
                     attempts = attempt,
                     "every PutSecretValue answer was a failure, but the version holds the new key"
@@ -298,7 +306,7 @@ impl SecretStore for Store {
         secret_id: &str,
         version_id: Option<&str>,
         stage: Option<&str>,
-    ) -> Result<Option<Sensitive>, StoreError> {
+    ) -> Result<Option<Version>, StoreError> {
         let result = self
             .client
             .get_secret_value()
@@ -309,7 +317,10 @@ impl SecretStore for Store {
             .await;
         match result {
             Ok(out) => match out.secret_string() {
-                Some(text) => Ok(Some(Sensitive::new(text))),
+                Some(text) => Ok(Some(Version {
+                    text: Sensitive::new(text),
+                    created: out.created_date().and_then(|date| SystemTime::try_from(*date).ok()),
+                })),
                 None => Err(StoreError::permanent(format!(
                     "the version {} holds a SecretBinary; this function rotates keys kept in SecretString",
                     version_id.or(stage).unwrap_or_default()
@@ -345,7 +356,7 @@ impl SecretStore for Store {
             // immutable: if it holds our value (whatever its labels now), the write is done.
             Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
                 match self.value(secret_id, Some(token), None).await? {
-                    Some(stored) if stored == *value => Ok(()),
+                    Some(stored) if stored.text == *value => Ok(()),
                     _ => Err(StoreError {
                         message: format!(
                             "PutSecretValue refused: version {token} already holds a different value"

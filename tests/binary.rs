@@ -95,4 +95,67 @@ async fn the_binary_rotates_and_its_trace_logs_hold_no_secret() {
         assert!(!logs.contains(secret), "a secret reached stdout:\n{logs}");
     }
     assert!(!logs.contains("raw JSON event"), "lambda_runtime's TRACE event dump must be filtered out");
+
+    // One EMF record per invocation, each a JSON line of its own that follows the specification.
+    let records: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .collect();
+    assert_eq!(records.len(), 6, "one record per invocation:\n{logs}");
+    for record in &records {
+        check_emf(record);
+    }
+    let steps: Vec<(&str, &str)> =
+        records.iter().map(|r| (r["Step"].as_str().unwrap(), r["Vendor"].as_str().unwrap())).collect();
+    assert_eq!(
+        steps,
+        [
+            ("createSecret", "calcom"),
+            ("setSecret", "calcom"),
+            ("testSecret", "calcom"),
+            ("finishSecret", "calcom"),
+            ("unknown", "unknown"),
+            ("createSecret", "ringg"),
+        ]
+    );
+    assert_eq!(records[3]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ApiKeyRotator");
+    assert!(records[3].get("DeadKeyWindow").is_some(), "finishSecret moved AWSCURRENT: {}", records[3]);
+    assert_eq!((&records[4]["Failure"], &records[4]["ErrorType"]), (&json!(1), &json!("InvalidEvent")));
+    assert_eq!((&records[5]["KeyLost"], &records[5]["ErrorType"]), (&json!(0), &json!("VendorRejectedKey")));
+}
+
+/// A document against the Embedded Metric Format specification: `_aws` with a millisecond
+/// `Timestamp` and `CloudWatchMetrics` directives (Namespace, Dimensions, Metrics), each dimension
+/// a top-level string member and each metric a top-level number.
+fn check_emf(doc: &Value) {
+    let aws = &doc["_aws"];
+    let timestamp = aws["Timestamp"].as_u64().unwrap_or_else(|| panic!("Timestamp: {doc}"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(now - timestamp < 600_000, "Timestamp is in milliseconds, and recent: {doc}");
+    let directives =
+        aws["CloudWatchMetrics"].as_array().unwrap_or_else(|| panic!("CloudWatchMetrics: {doc}"));
+    assert!(!directives.is_empty());
+    for directive in directives {
+        let namespace = directive["Namespace"].as_str().unwrap_or_else(|| panic!("Namespace: {doc}"));
+        assert!(!namespace.is_empty() && namespace.len() <= 255);
+        let sets = directive["Dimensions"].as_array().unwrap_or_else(|| panic!("Dimensions: {doc}"));
+        assert!(!sets.is_empty());
+        for set in sets {
+            let set = set.as_array().unwrap_or_else(|| panic!("a DimensionSet is an array: {doc}"));
+            assert!(set.len() <= 9);
+            for dimension in set {
+                let name = dimension.as_str().unwrap();
+                assert!(doc[name].is_string(), "dimension {name} is a top-level string: {doc}");
+            }
+        }
+        let metrics = directive["Metrics"].as_array().unwrap_or_else(|| panic!("Metrics: {doc}"));
+        assert!(!metrics.is_empty() && metrics.len() <= 100);
+        for metric in metrics {
+            let name = metric["Name"].as_str().unwrap_or_else(|| panic!("a metric has a Name: {doc}"));
+            assert!(doc[name].is_number(), "metric {name} is a top-level number: {doc}");
+            let unit = metric["Unit"].as_str().unwrap_or("None");
+            assert!(["Milliseconds", "Count", "None"].contains(&unit), "unit {unit}");
+        }
+    }
 }

@@ -16,7 +16,8 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   With "After": true the call is carried out first and only its answer is replaced by the
   failure (a write that landed while its answer was lost).
 * `GET /_rotator/requests?Operation=PutSecretValue` lists the parameters of every such call
-  (SecretString and SecretBinary left out), so tests can see ClientRequestToken and RotationToken.
+  (SecretString and SecretBinary left out), so tests can see ClientRequestToken and RotationToken,
+  with "At", the call's arrival on the system's monotonic clock (as the simulator's times).
 
 Run: python tools/moto_server.py [--host 127.0.0.1] [--port 0] [--exit-on-stdin-eof]
 It prints one JSON line, {"endpoint": "http://HOST:PORT"}, once it is listening.
@@ -179,6 +180,7 @@ class Helper:
             params = {}
         params.pop("SecretString", None)
         params.pop("SecretBinary", None)
+        params["At"] = time.monotonic()  # comparable with the vendor simulator's times
         with LOCK:
             queue = FAULTS.get((operation, params.get("SecretId"))) or FAULTS.get((operation, None)) or []
             fault = queue.pop(0) if queue else None

@@ -120,6 +120,10 @@ def create_account(vendor: str, key: str | None) -> dict[str, Any]:
         "stale_key": None,
         "stale_until": 0.0,
         "rotate_times": [],
+        # Every call with the key of this account, and when the last successful rotate answered,
+        # on the system's monotonic clock (comparable with moto_server.py's "At").
+        "calls": [],
+        "rotate_answered": None,
     }
     KEY_OWNER[(vendor, key)] = account
     return {"account": account, "key": key, "base_path": PREFIXES[vendor]}
@@ -222,6 +226,7 @@ class Handler(BaseHTTPRequestHandler):
             account = ACCOUNTS.get(KEY_OWNER.get((vendor, key or ""), ""))
             if account is not None:
                 account["requests"] += 1
+                account["calls"].append({"action": action, "at": time.monotonic()})
                 if action == "rotate":
                     account["rotate_calls"] += 1
                     account["rotate_times"].append(time.monotonic())
@@ -292,6 +297,8 @@ class Handler(BaseHTTPRequestHandler):
                 answer["padding"] = "x" * int(faults["pad_rotate_answer"])
         if hang:
             time.sleep(hang)
+        with LOCK:
+            account["rotate_answered"] = time.monotonic()  # just before: the answer cannot beat it
         self.reply(200, answer)
 
     def rotate_body(self, vendor: str, raw: bytes, path: str) -> dict[str, Any] | None:

@@ -17,15 +17,18 @@ use tokio::time::{Instant, sleep};
 use tracing::{error, info, warn};
 
 use super::{
-    Outcome, RECOVERY_CURRENT_REJECTED, Rotator, before, describe_verdict, fits, store_failure, time_left,
+    Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator, before, describe_verdict, fits, store_failure,
+    time_left,
 };
-use crate::config::{SecretConfig, Target};
+use crate::config::{Promote, SecretConfig, Target};
 use crate::error::ErrorKind;
 use crate::event::RotationEvent;
 use crate::schedule::Interval;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
-use crate::store::{AWSPENDING, PendingWrite, Persist, SecretMeta, SecretStore, Stored, put_pending};
+use crate::store::{
+    AWSPENDING, PendingWrite, Persist, SecretMeta, SecretStore, Stored, Version, put_pending,
+};
 use crate::vendor::{RotateOutcome, VendorApi, Verdict};
 
 const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
@@ -46,6 +49,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         event: &RotationEvent,
         meta: &SecretMeta,
         deadline: Instant,
+        observed: &mut Observed,
     ) -> Result<Outcome, ErrorKind> {
         let secret = &meta.arn;
         // First: a retry after the key was stored needs nothing else, not even valid tags.
@@ -108,6 +112,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
         // 3. Rotate.
         let new_key = self.rotate(event, &config, current.key(), deadline).await?;
+        let answered = Instant::now();
         if new_key == *current.key() {
             return Err(ErrorKind::Vendor(
                 "the vendor answered the rotate call with the current key itself, which is not a rotation. Nothing was stored and AWSCURRENT is unchanged; check the vendor's status before rotating again".into(),
@@ -122,36 +127,56 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             warn!(key_fingerprint = %new_key.fingerprint(), problem = %problem, "storing the new key anyway, since the vendor made it live; testSecret will not be able to send it, so finish this rotation by hand (README, stuck rotation)");
         }
 
-        // 4. Store it at once.
+        // 4. Store it at once; early promotion makes it AWSCURRENT in the same write.
         let value = current.with_key(&new_key);
         let until = before(deadline, timing.safety_margin);
-        let write = PendingWrite {
+        let mut write = PendingWrite {
             secret_id: secret,
             token: &event.token,
             value: &value,
             rotation_token: event.rotation_token.as_ref(),
-            promote: false,
+            promote: config.promote == Promote::Early,
         };
-        match put_pending(&self.store, &write, Persist::UntilTheDeadline, until, timing).await {
+        let mut stored = if write.promote {
+            put_pending(&self.store, &write, Persist::WhileTransient, until, timing).await
+        } else {
+            put_pending(&self.store, &write, Persist::UntilTheDeadline, until, timing).await
+        };
+        // Promotion never risks custody: a promoting write that retrying cannot fix (an IAM
+        // condition on the stages, say) falls back to the standard write at once.
+        if let Err(refused) = &stored
+            && write.promote
+            && !refused.transient
+            && !refused.conflict
+        {
+            warn!(key_fingerprint = %new_key.fingerprint(), error = %refused.message, "the promoting write (AWSPENDING and AWSCURRENT) was refused; storing the key as AWSPENDING the standard way, and finishSecret will promote it");
+            write.promote = false;
+            observed.promote = Some(Promote::Standard);
+            stored = put_pending(&self.store, &write, Persist::UntilTheDeadline, until, timing).await;
+        }
+        let stages = if write.promote { "AWSPENDING and AWSCURRENT" } else { "AWSPENDING" };
+        match stored {
             Ok(Stored::Written(attempts)) => {
-                info!(attempts, key_fingerprint = %new_key.fingerprint(), "stored the new key as AWSPENDING");
-                Ok(Outcome::Done)
+                info!(attempts, key_fingerprint = %new_key.fingerprint(), "stored the new key as {stages}");
             }
             Ok(Stored::ReadBack(attempts)) => {
-                info!(attempts, key_fingerprint = %new_key.fingerprint(), "every write reported a failure, but reading back shows the new key stored as AWSPENDING");
-                Ok(Outcome::Done)
+                info!(attempts, key_fingerprint = %new_key.fingerprint(), "every write reported a failure, but reading back shows the new key stored as {stages}");
             }
             Err(failure) => {
                 // 5. The key is lost with this process. Say which key, never what it is.
                 error!(key_fingerprint = %new_key.fingerprint(), error = %failure.message, "the vendor rotated the key but it could not be stored: the new key is lost");
-                Err(ErrorKind::KeyLost(format!(
+                return Err(ErrorKind::KeyLost(format!(
                     "the vendor rotated the key and invalidated the old one, but storing the new key (fingerprint {}) failed, and reading version {} back did not find it: {}. The new key existed only in this invocation and is lost, unless a write cut off at the deadline landed later: check that version first.",
                     new_key.fingerprint(),
                     event.token,
                     failure.message
-                )))
+                )));
             }
         }
+        if write.promote {
+            observed.dead_key_window = Some(answered.elapsed());
+        }
+        Ok(Outcome::Done)
     }
 
     /// Calls the vendor's rotate endpoint with the full vendor timeout. Another attempt follows
@@ -265,7 +290,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
     /// The value another invocation of this rotation has stored in its version, if any (a failed
     /// read counts as none: this only softens a report).
-    async fn stored_elsewhere(&self, event: &RotationEvent) -> Option<Sensitive> {
+    async fn stored_elsewhere(&self, event: &RotationEvent) -> Option<Version> {
         self.store.value(&event.secret_id, Some(&event.token), None).await.ok().flatten()
     }
 

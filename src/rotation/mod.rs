@@ -16,12 +16,13 @@ use serde_json::Value;
 use tokio::time::{Instant, sleep, timeout_at};
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::config::{self, Settings, Target};
+use crate::config::{self, Promote, Settings, Target};
 use crate::error::{Context, Error, ErrorKind};
 use crate::event::{RotationEvent, Step};
+use crate::metrics::{Metrics, Record};
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
-use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, StoreError};
+use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, StoreError, Version};
 use crate::vendor::{VendorApi, VendorClient, Verdict};
 
 const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
@@ -51,15 +52,56 @@ pub struct Rotator<S = Store, V = VendorClient> {
     store: S,
     vendors: V,
     settings: Settings,
+    metrics: Metrics,
+}
+
+/// What an invocation observed beyond its outcome, for its metrics record.
+#[derive(Debug, Default)]
+struct Observed {
+    /// Set when this invocation moved AWSCURRENT to the new key.
+    dead_key_window: Option<Duration>,
+    promote: Option<Promote>,
 }
 
 impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+    /// A rotator whose metrics records go to stdout (see [`Rotator::with_metrics`]).
     pub fn new(store: S, vendors: V, settings: Settings) -> Self {
-        Rotator { store, vendors, settings }
+        let metrics = Metrics::stdout(settings.metrics_namespace.clone());
+        Rotator { store, vendors, settings, metrics }
     }
 
-    /// Runs one step for one event. Returns before `deadline` (the Lambda's), error or not.
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        Rotator { metrics, ..self }
+    }
+
+    /// Runs one step for one event and writes its metrics record. Returns before `deadline` (the
+    /// Lambda's), error or not.
     pub async fn handle(&self, payload: &Value, deadline: Instant) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        let mut observed = Observed::default();
+        let result = self.handle_observed(payload, deadline, &mut observed).await;
+        let context = match &result {
+            Err(error) => error.context.clone(),
+            Ok((_, context)) => context.clone(),
+        };
+        self.metrics.emit(&Record {
+            vendor: context.vendor,
+            step: context.step,
+            secret: context.secret,
+            duration: started.elapsed(),
+            error_type: result.as_ref().err().map(Error::error_type),
+            dead_key_window: observed.dead_key_window,
+            promote: observed.promote.map(Promote::as_str),
+        });
+        result.map(|(outcome, _)| outcome)
+    }
+
+    async fn handle_observed(
+        &self,
+        payload: &Value,
+        deadline: Instant,
+        observed: &mut Observed,
+    ) -> Result<(Outcome, Context), Error> {
         let started = Instant::now();
         let event = match RotationEvent::parse(payload) {
             Ok(event) => event,
@@ -83,7 +125,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             // It fires after the storage loop's own cut-off, so it never interrupts storing a key.
             let backstop = before(deadline, self.settings.timing.safety_margin / 2);
             // Boxed: the step futures nest deep enough to exceed the compiler's layout query limit.
-            let step = Box::pin(self.run(&event, deadline, &mut context));
+            let step = Box::pin(self.run(&event, deadline, &mut context, observed));
             let result = match timeout_at(backstop, step).await {
                 Ok(result) => result,
                 Err(_) => Err(ErrorKind::Timeout(format!(
@@ -96,7 +138,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 Ok(outcome) => info!(outcome = outcome.as_str(), duration_ms, "rotation step finished"),
                 Err(kind) => error!(outcome = "failed", error_type = kind.name(), error = %kind, duration_ms, "rotation step failed"),
             }
-            result.map_err(|kind| Error { context, kind })
+            match result {
+                Ok(outcome) => Ok((outcome, context)),
+                Err(kind) => Err(Error { context, kind }),
+            }
         }
         .instrument(span)
         .await
@@ -108,11 +153,19 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         event: &RotationEvent,
         deadline: Instant,
         context: &mut Context,
+        observed: &mut Observed,
     ) -> Result<Outcome, ErrorKind> {
         let meta = self.store.describe(&event.secret_id).await.map_err(|e| {
             store_failure(e, "Nothing was changed. Check that the secret exists and that the function's role may call secretsmanager:DescribeSecret on it.")
         })?;
         context.secret = Some(meta.arn.clone());
+        // For the error's context, the logs and the metrics only: each step reads the tags it
+        // needs itself.
+        if let Ok(vendor) = config::vendor_from_tags(&meta.tags) {
+            context.vendor = Some(vendor.name());
+            tracing::Span::current().record("vendor", vendor.name());
+        }
+        observed.promote = Promote::from_tags(&meta.tags, &self.settings).ok();
         if !meta.rotation_enabled {
             return Err(ErrorKind::NotRotatable(
                 "rotation is not enabled for this secret. Turn it on with `aws secretsmanager rotate-secret` and this function's ARN; nothing was changed".into(),
@@ -125,7 +178,11 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             )));
         }
         if meta.has_stage(&event.token, AWSCURRENT) {
-            info!("version is already AWSCURRENT: the rotation finished earlier, nothing to do");
+            // Promoted early, and not yet tested: testSecret still verifies the key.
+            if event.step == Step::TestSecret && meta.has_stage(&event.token, AWSPENDING) {
+                return self.test_secret(event, &meta, deadline).await;
+            }
+            info!("version is already AWSCURRENT: nothing to do");
             return Ok(Outcome::AlreadyDone);
         }
         if !meta.has_stage(&event.token, AWSPENDING) {
@@ -134,17 +191,11 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 event.token
             )));
         }
-        // For the error's context and the logs only: each step reads the tags it needs itself.
-        if let Ok(vendor) = config::vendor_from_tags(&meta.tags) {
-            context.vendor = Some(vendor.name());
-            tracing::Span::current().record("vendor", vendor.name());
-        }
-
         match event.step {
-            Step::CreateSecret => self.create_secret(event, &meta, deadline).await,
+            Step::CreateSecret => self.create_secret(event, &meta, deadline, observed).await,
             Step::SetSecret => self.set_secret(event, &meta).await,
             Step::TestSecret => self.test_secret(event, &meta, deadline).await,
-            Step::FinishSecret => self.finish_secret(event, &meta).await,
+            Step::FinishSecret => self.finish_secret(event, &meta, observed).await,
         }
     }
 
@@ -167,7 +218,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::config_later)?;
         let (key, which, recovery) = match self.pending_value(event).await? {
             Some(pending) => {
-                let value = SecretValue::parse(&pending, &key_field)
+                let value = SecretValue::parse(&pending.text, &key_field)
                     .map_err(|e| ErrorKind::config_later(format!("the pending version: {e}")))?;
                 (value.key().clone(), "pending", RECOVERY_TEST_FAILING)
             }
@@ -190,9 +241,14 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 Ok(Outcome::Done)
             }
             (Verdict::Refused(status), tries) => Err(ErrorKind::VendorRejectedKey(format!(
-                "the vendor refuses the {which} key (fingerprint {}, HTTP {status}) after {tries} tries over {:.0} s. Nothing was changed: AWSPENDING and AWSCURRENT are as they were. {recovery}",
+                "the vendor refuses the {which} key (fingerprint {}, HTTP {status}) after {tries} tries over {:.0} s. Nothing was changed: AWSPENDING and AWSCURRENT are as they were{}. {recovery}",
                 key.fingerprint(),
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                if meta.has_stage(&event.token, AWSCURRENT) {
+                    " (promoted early: AWSCURRENT already holds this key)"
+                } else {
+                    ""
+                }
             ))),
             (verdict, tries) => Err(ErrorKind::Vendor(format!(
                 "could not verify the {which} key after {tries} tries ({}). Nothing was changed; Secrets Manager will retry",
@@ -202,19 +258,32 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     }
 
     /// finishSecret: one compare-and-swap stage move, and never onto a version without a key.
-    async fn finish_secret(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<Outcome, ErrorKind> {
-        self.stored_pending(event, meta).await?;
+    async fn finish_secret(
+        &self,
+        event: &RotationEvent,
+        meta: &SecretMeta,
+        observed: &mut Observed,
+    ) -> Result<Outcome, ErrorKind> {
+        let pending = self.stored_pending(event, meta).await?;
         let current = meta.version_with(AWSCURRENT);
         self.store
             .make_current(&meta.arn, &event.token, current)
             .await
             .map_err(|e| store_failure(e, "The new key is safe in AWSPENDING; AWSCURRENT is unchanged."))?;
-        info!(previous_version = current, "AWSCURRENT moved to the new version");
+        // Consumers read the dead key from the moment the vendor rotated (about when the pending
+        // version was created) until now.
+        observed.dead_key_window =
+            pending.created.map(|created| SystemTime::now().duration_since(created).unwrap_or_default());
+        info!(
+            previous_version = current,
+            dead_key_window_ms = observed.dead_key_window.map(|w| w.as_millis() as u64),
+            "AWSCURRENT moved to the new version"
+        );
         Ok(Outcome::Done)
     }
 
-    /// This rotation's pending value, or `None` when the version has no value.
-    async fn pending_value(&self, event: &RotationEvent) -> Result<Option<Sensitive>, ErrorKind> {
+    /// This rotation's pending version, or `None` when the version has no value.
+    async fn pending_value(&self, event: &RotationEvent) -> Result<Option<Version>, ErrorKind> {
         self.store
             .value(&event.secret_id, Some(&event.token), Some(AWSPENDING))
             .await
@@ -224,14 +293,14 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// For setSecret and finishSecret: the pending version must hold a value. Whether the value
     /// still reads with today's `rotation:key-field` tag is only worth a warning: createSecret
     /// stored it and testSecret verified it, and a tag changed since must not strand the key.
-    async fn stored_pending(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<(), ErrorKind> {
+    async fn stored_pending(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<Version, ErrorKind> {
         let pending = self.pending_value(event).await?.ok_or_else(|| no_pending_value(event))?;
-        let parsed =
-            config::key_field_from_tags(&meta.tags).and_then(|field| SecretValue::parse(&pending, &field));
+        let parsed = config::key_field_from_tags(&meta.tags)
+            .and_then(|field| SecretValue::parse(&pending.text, &field));
         if let Err(problem) = parsed {
             warn!(problem = %problem, "the pending value does not read with the key-field tag as it is now; createSecret stored it, so carrying on");
         }
-        Ok(())
+        Ok(pending)
     }
 
     /// The AWSCURRENT value, parsed. `state` says what a failure left behind; `config` makes the
@@ -249,7 +318,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             .await
             .map_err(|e| store_failure(e, state))?
             .ok_or_else(|| ErrorKind::NotRotatable(format!("the secret has no AWSCURRENT value. {state}")))?;
-        SecretValue::parse(&current, key_field).map_err(config)
+        SecretValue::parse(&current.text, key_field).map_err(config)
     }
 
     /// Asks the vendor about `key` until it gives a verdict or `until` comes. Waits out rate

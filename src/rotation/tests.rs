@@ -445,3 +445,38 @@ async fn two_create_secrets_at_once_never_report_a_stored_key_lost() {
     assert_eq!(a.unwrap(), Outcome::Done);
     assert_eq!(b.unwrap(), Outcome::AlreadyDone);
 }
+
+fn early_store() -> MemoryStore {
+    MemoryStore::rotating(&secret(OLD), &[(TAG_VENDOR, "calcom"), ("rotation:promote", "early")], 30, TOKEN)
+}
+
+#[tokio::test(start_paused = true)]
+async fn early_promotion_makes_the_new_key_current_in_one_write_and_still_tests_it() {
+    let rotator = in_memory(early_store(), FakeVendor::new());
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    let live = secret(&rotator.vendors.live());
+    assert_eq!(rotator.store.staged(AWSCURRENT), Some(live.clone()));
+    assert_eq!(rotator.store.staged("AWSPREVIOUS"), Some(secret(OLD)));
+    assert_eq!(rotator.store.put_attempts(), 1);
+    let verifies = rotator.vendors.verify_times().len();
+    assert_eq!(step(&rotator, "setSecret", MINIMUM).await.unwrap(), Outcome::AlreadyDone);
+    assert_eq!(step(&rotator, "testSecret", MINIMUM).await.unwrap(), Outcome::Done, "it still verifies");
+    assert_eq!(rotator.vendors.verify_times().len(), verifies + 1);
+    assert_eq!(step(&rotator, "finishSecret", MINIMUM).await.unwrap(), Outcome::AlreadyDone);
+    assert_eq!(rotator.store.staged(AWSCURRENT), Some(live));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_promoting_write_falls_back_to_the_standard_one_at_once() {
+    let store = early_store();
+    store.script_puts(&[Put::Deny], Duration::ZERO);
+    let rotator = in_memory(store, FakeVendor::new());
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert_eq!(rotator.store.put_attempts(), 2);
+    assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
+    assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(OLD)), "a standard rotation from here");
+    for name in ["setSecret", "testSecret", "finishSecret"] {
+        assert_eq!(step(&rotator, name, MINIMUM).await.unwrap(), Outcome::Done, "{name}");
+    }
+    assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(&rotator.vendors.live())));
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::sleep;
 
-use super::{AWSCURRENT, AWSPENDING, PendingWrite, SecretMeta, SecretStore, StoreError};
+use super::{AWSCURRENT, AWSPENDING, PendingWrite, SecretMeta, SecretStore, StoreError, Version};
 use crate::sensitive::Sensitive;
 
 pub const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:memory";
@@ -122,7 +122,7 @@ impl SecretStore for MemoryStore {
         _secret_id: &str,
         version_id: Option<&str>,
         stage: Option<&str>,
-    ) -> Result<Option<Sensitive>, StoreError> {
+    ) -> Result<Option<Version>, StoreError> {
         let state = self.state.lock().unwrap();
         let labelled =
             |id: &str| stage.is_none_or(|stage| state.meta.as_ref().is_some_and(|m| m.has_stage(id, stage)));
@@ -134,7 +134,7 @@ impl SecretStore for MemoryStore {
                 None => return Ok(None),
             },
         };
-        Ok(state.values.get(&version).cloned())
+        Ok(state.values.get(&version).map(|text| Version { text: text.clone(), created: None }))
     }
 
     async fn put_pending_once(&self, write: &PendingWrite<'_>) -> Result<(), StoreError> {
@@ -175,6 +175,22 @@ impl SecretStore for MemoryStore {
             }
             _ => {
                 state.values.insert(write.token.to_owned(), write.value.clone());
+            }
+        }
+        if write.promote {
+            // Secrets Manager moves AWSCURRENT off the old version, which becomes AWSPREVIOUS.
+            let meta = state.meta.as_mut().unwrap();
+            for (version, stages) in meta.versions.iter_mut() {
+                let was_current = stages.iter().any(|s| s == AWSCURRENT);
+                stages.retain(|s| s != AWSCURRENT && (s != "AWSPREVIOUS" || version == write.token));
+                if was_current && version != write.token {
+                    stages.push("AWSPREVIOUS".into());
+                }
+                if version == write.token {
+                    stages.retain(|s| s != "AWSPREVIOUS");
+                    stages.extend([AWSPENDING.to_owned(), AWSCURRENT.to_owned()]);
+                    stages.dedup();
+                }
             }
         }
         match script {

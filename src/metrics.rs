@@ -1,0 +1,163 @@
+//! One CloudWatch Embedded Metric Format record per invocation, written to stdout as a JSON line
+//! of its own: Lambda hands it to CloudWatch Logs, which turns it into metrics. No client, no
+//! agent, no background flush.
+//!
+//! Metrics (namespace `ApiKeyRotator`, or `METRICS_NAMESPACE`), with the dimension sets
+//! [Vendor, Step], [Vendor] and none (the last one is what the KeyLost alarm watches):
+//! * `Duration` (Milliseconds): the invocation's time;
+//! * `Failure` (Count, 0 or 1), with the errorType as the property `ErrorType`;
+//! * `KeyLost` (Count, 0 or 1), on every createSecret record;
+//! * `DeadKeyWindow` (Milliseconds), whenever AWSCURRENT moves to the new key.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::event::Step;
+
+pub const DEFAULT_NAMESPACE: &str = "ApiKeyRotator";
+pub const ENV_NAMESPACE: &str = "METRICS_NAMESPACE";
+/// The Vendor or Step dimension of an invocation that names none usable.
+pub const UNKNOWN: &str = "unknown";
+
+/// What one invocation measured.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    pub vendor: Option<&'static str>,
+    pub step: Option<Step>,
+    pub secret: Option<String>,
+    pub duration: Duration,
+    /// The errorType, when the invocation failed.
+    pub error_type: Option<&'static str>,
+    /// From the vendor's answer (early promotion) or the pending version's creation (standard) to
+    /// AWSCURRENT holding the new key, when this invocation moved it.
+    pub dead_key_window: Option<Duration>,
+    /// `standard` or `early`, when the invocation knew the secret's mode.
+    pub promote: Option<&'static str>,
+}
+
+impl Record {
+    /// The EMF document, as one line.
+    pub fn to_emf(&self, namespace: &str, now: SystemTime) -> String {
+        let millis = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut metrics = vec![("Duration", "Milliseconds", json!(millis(self.duration)))];
+        metrics.push(("Failure", "Count", json!(u8::from(self.error_type.is_some()))));
+        if self.step == Some(Step::CreateSecret) {
+            metrics.push(("KeyLost", "Count", json!(u8::from(self.error_type == Some("KeyLost")))));
+        }
+        if let Some(window) = self.dead_key_window {
+            metrics.push(("DeadKeyWindow", "Milliseconds", json!(millis(window))));
+        }
+        let timestamp = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let definitions: Vec<Value> =
+            metrics.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit})).collect();
+        let mut root = Map::new();
+        root.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp,
+                "CloudWatchMetrics": [{
+                    "Namespace": namespace,
+                    "Dimensions": [["Vendor", "Step"], ["Vendor"], []],
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        root.insert("Vendor".into(), json!(self.vendor.unwrap_or(UNKNOWN)));
+        root.insert("Step".into(), json!(self.step.map_or(UNKNOWN, Step::as_str)));
+        for (name, _, value) in metrics {
+            root.insert(name.into(), value);
+        }
+        if let Some(error_type) = self.error_type {
+            root.insert("ErrorType".into(), json!(error_type));
+        }
+        if let Some(promote) = self.promote {
+            root.insert("Promote".into(), json!(promote));
+        }
+        if let Some(secret) = &self.secret {
+            root.insert("Secret".into(), json!(secret));
+        }
+        Value::Object(root).to_string()
+    }
+}
+
+/// Where records go: stdout in the function (a JSON line of its own, as EMF needs), or a closure
+/// in tests.
+pub struct Metrics {
+    namespace: String,
+    sink: Box<dyn Fn(String) + Send + Sync>,
+}
+
+impl Metrics {
+    pub fn stdout(namespace: String) -> Self {
+        Metrics { namespace, sink: Box::new(|line| println!("{line}")) }
+    }
+
+    pub fn to(namespace: String, sink: impl Fn(String) + Send + Sync + 'static) -> Self {
+        Metrics { namespace, sink: Box::new(sink) }
+    }
+
+    pub fn emit(&self, record: &Record) {
+        (self.sink)(record.to_emf(&self.namespace, SystemTime::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emf(record: &Record) -> Value {
+        serde_json::from_str(&record.to_emf("Ns", UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_failed_create_secret_that_lost_a_key() {
+        let record = Record {
+            vendor: Some("calcom"),
+            step: Some(Step::CreateSecret),
+            secret: Some("arn:aws:secretsmanager:us-east-1:1:secret:x".into()),
+            duration: Duration::from_millis(1500),
+            error_type: Some("KeyLost"),
+            dead_key_window: None,
+            promote: Some("standard"),
+        };
+        let doc = emf(&record);
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_123u64);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Ns");
+        assert_eq!(directive["Dimensions"], json!([["Vendor", "Step"], ["Vendor"], []]));
+        let names: Vec<&str> =
+            directive["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Duration", "Failure", "KeyLost"]);
+        assert_eq!(
+            (doc["Duration"].as_f64(), &doc["Failure"], &doc["KeyLost"]),
+            (Some(1500.0), &json!(1), &json!(1))
+        );
+        assert_eq!(
+            (&doc["Vendor"], &doc["Step"], &doc["ErrorType"]),
+            (&json!("calcom"), &json!("createSecret"), &json!("KeyLost"))
+        );
+    }
+
+    #[test]
+    fn other_steps_have_no_key_lost_and_unknown_events_still_count() {
+        let record = Record {
+            duration: Duration::from_millis(3),
+            error_type: Some("InvalidEvent"),
+            ..Record::default()
+        };
+        let doc = emf(&record);
+        assert_eq!((&doc["Vendor"], &doc["Step"]), (&json!("unknown"), &json!("unknown")));
+        assert!(doc.get("KeyLost").is_none() && doc.get("DeadKeyWindow").is_none());
+        let finish = Record {
+            vendor: Some("ringg"),
+            step: Some(Step::FinishSecret),
+            dead_key_window: Some(Duration::from_secs(12)),
+            ..Record::default()
+        };
+        let doc = emf(&finish);
+        assert_eq!((doc["Failure"].as_u64(), doc["DeadKeyWindow"].as_f64()), (Some(0), Some(12000.0)));
+        assert!(doc.get("ErrorType").is_none());
+    }
+}
