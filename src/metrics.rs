@@ -90,7 +90,13 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn stdout(namespace: String) -> Self {
-        Metrics { namespace, sink: Box::new(|line| println!("{line}")) }
+        // One write of the whole line under stdout's lock; a failed write loses a record, never
+        // the step's outcome.
+        let sink = |line: String| {
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        };
+        Metrics { namespace, sink: Box::new(sink) }
     }
 
     pub fn to(namespace: String, sink: impl Fn(String) + Send + Sync + 'static) -> Self {

@@ -46,6 +46,7 @@ impl SecretMeta {
 /// A version's SecretString and when Secrets Manager created it.
 #[derive(Clone, Debug)]
 pub struct Version {
+    pub id: Option<String>,
     pub text: Sensitive,
     pub created: Option<SystemTime>,
 }
@@ -217,7 +218,9 @@ pub async fn put_pending<S: SecretStore>(
         let error = match timeout_at(writes_until, store.put_pending_once(write)).await {
             Ok(Ok(())) => return Ok(Stored::Written(attempt)),
             Ok(Err(error)) if error.conflict => break error,
-            Ok(Err(error)) if !error.transient && persist == Persist::WhileTransient => break error,
+            // A write with a fallback stops here, without a read-back: the fallback writes the
+            // same value under the same token, which finds an earlier write that landed.
+            Ok(Err(error)) if !error.transient && persist == Persist::WhileTransient => return Err(error),
             Ok(Err(error)) => error,
             Err(_) => {
                 cut_off = true;
@@ -318,6 +321,7 @@ impl SecretStore for Store {
         match result {
             Ok(out) => match out.secret_string() {
                 Some(text) => Ok(Some(Version {
+                    id: out.version_id().map(str::to_owned),
                     text: Sensitive::new(text),
                     created: out.created_date().and_then(|date| SystemTime::try_from(*date).ok()),
                 })),
@@ -357,7 +361,11 @@ impl SecretStore for Store {
             Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
                 match self.value(secret_id, Some(token), None).await? {
                     Some(stored) if stored.text == *value => Ok(()),
-                    _ => Err(StoreError {
+                    // Exists, but its value cannot be read yet: not known to differ, so retry.
+                    None => Err(StoreError::transient(format!(
+                        "PutSecretValue refused (version {token} exists) and the version cannot be read yet"
+                    ))),
+                    Some(_) => Err(StoreError {
                         message: format!(
                             "PutSecretValue refused: version {token} already holds a different value"
                         ),

@@ -45,6 +45,9 @@ fn the_function_gets_the_promotion_mode_and_the_alarm_watches_its_namespace() {
         format!("Default: {DEFAULT_NAMESPACE}"),
         "MetricName: KeyLost".to_owned(),
         "AllowedValues: [standard, early]".to_owned(),
+        // The metrics records reach CloudWatch only at INFO or lower.
+        "ApplicationLogLevel: INFO".to_owned(),
+        "DatapointsToAlarm: 1".to_owned(),
     ] {
         assert!(TEMPLATE.contains(&wanted), "template.yaml lacks {wanted:?}");
     }

@@ -13,7 +13,7 @@
 //!
 //! [`Timing::create_budget`]: crate::timing::Timing::create_budget
 
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep, timeout};
 use tracing::{error, info, warn};
 
 use super::{
@@ -68,7 +68,14 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let interval = Interval::from_rules(meta.after_days, meta.schedule_expression.as_deref());
         let config =
             SecretConfig::from_tags(&meta.tags, interval, &self.settings).map_err(ErrorKind::config)?;
-        let current = self.current_value(secret, &config.key_field, NOTHING_SENT, ErrorKind::config).await?;
+        let (current, current_id) =
+            self.current_value(secret, &config.key_field, NOTHING_SENT, ErrorKind::config).await?;
+        // Another invocation of this rotation promoted early between the check above and this
+        // read: "current" is the new key, and rotating it would kill the key just stored.
+        if current_id.as_deref() == Some(event.token.as_str()) {
+            info!("the version is already AWSCURRENT (another invocation promoted it): createSecret is done");
+            return Ok(Outcome::AlreadyDone);
+        }
         current.check_room_for_new_key().map_err(ErrorKind::config)?;
         let timing = &self.settings.timing;
         let (left, needed) = (time_left(deadline), timing.create_budget());
@@ -111,6 +118,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
 
         // 3. Rotate.
+        observed.rotate_called = true;
         let new_key = self.rotate(event, &config, current.key(), deadline).await?;
         let answered = Instant::now();
         if new_key == *current.key() {
@@ -291,7 +299,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// The value another invocation of this rotation has stored in its version, if any (a failed
     /// read counts as none: this only softens a report).
     async fn stored_elsewhere(&self, event: &RotationEvent) -> Option<Version> {
-        self.store.value(&event.secret_id, Some(&event.token), None).await.ok().flatten()
+        let read = self.store.value(&event.secret_id, Some(&event.token), None);
+        timeout(self.settings.timing.store_readback, read).await.ok()?.ok().flatten()
     }
 
     /// Whether another invocation of this rotation stores its key within a few seconds (checked

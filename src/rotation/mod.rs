@@ -61,6 +61,9 @@ struct Observed {
     /// Set when this invocation moved AWSCURRENT to the new key.
     dead_key_window: Option<Duration>,
     promote: Option<Promote>,
+    /// Set when createSecret is about to call the vendor's rotate endpoint: from then on, a step
+    /// cut short by the deadline cannot say that nothing happened.
+    rotate_called: bool,
 }
 
 impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
@@ -128,6 +131,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             let step = Box::pin(self.run(&event, deadline, &mut context, observed));
             let result = match timeout_at(backstop, step).await {
                 Ok(result) => result,
+                Err(_) if observed.rotate_called => Err(ErrorKind::OutcomeUnknown(format!(
+                    "the step was cut short by the Lambda deadline after the vendor's rotate endpoint was called, so whether the vendor rotated, and whether the new key reached version {}, is unknown. Check that version first (a value there means the key is safe), then the AWSCURRENT key against the vendor.",
+                    event.token
+                ))),
                 Err(_) => Err(ErrorKind::Timeout(format!(
                     "the step did not finish before the Lambda deadline (Secrets Manager or the vendor was too slow). Secrets Manager will retry; check the function's timeout (above {} s) and its network path",
                     self.settings.timing.create_budget().as_secs()
@@ -229,7 +236,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 let current = self
                     .current_value(&meta.arn, &key_field, "Nothing was changed.", ErrorKind::config_later)
                     .await?;
-                (current.key().clone(), "current", RECOVERY_CURRENT_REJECTED)
+                (current.0.key().clone(), "current", RECOVERY_CURRENT_REJECTED)
             }
         };
         let timing = &self.settings.timing;
@@ -311,14 +318,14 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         key_field: &str,
         state: &str,
         config: fn(String) -> ErrorKind,
-    ) -> Result<SecretValue, ErrorKind> {
+    ) -> Result<(SecretValue, Option<String>), ErrorKind> {
         let current = self
             .store
             .value(secret, None, Some(AWSCURRENT))
             .await
             .map_err(|e| store_failure(e, state))?
             .ok_or_else(|| ErrorKind::NotRotatable(format!("the secret has no AWSCURRENT value. {state}")))?;
-        SecretValue::parse(&current.text, key_field).map_err(config)
+        Ok((SecretValue::parse(&current.text, key_field).map_err(config)?, current.id))
     }
 
     /// Asks the vendor about `key` until it gives a verdict or `until` comes. Waits out rate

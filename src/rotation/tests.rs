@@ -47,6 +47,8 @@ enum Rotate {
     SameKey,
     /// The connection fails after this long: nothing reaches the vendor.
     NotSent(Duration),
+    /// Rotates and never answers, whatever the timeout (a client that misbehaves).
+    Hangs,
 }
 
 /// One vendor account with one live key, a read replica that can lag, and scripted answers.
@@ -147,6 +149,10 @@ impl VendorApi for FakeVendor {
                 Rotate::FailsFirst => return RotateOutcome::Unknown("HTTP 500".into()),
                 Rotate::SameKey => return RotateOutcome::Rotated { key: key.clone(), odd: false },
                 Rotate::NotSent(_) => {}
+                Rotate::Hangs => {
+                    state.issued += 1;
+                    state.live = format!("cal_live_{:032x}", state.issued);
+                }
                 Rotate::Works | Rotate::RotatesThenFails => {
                     state.issued += 1;
                     let fresh = format!("cal_live_{:032x}", state.issued);
@@ -156,6 +162,9 @@ impl VendorApi for FakeVendor {
             }
             (script, state.rotate_delay)
         };
+        if matches!(script, Rotate::Hangs) {
+            std::future::pending::<()>().await;
+        }
         if let Rotate::NotSent(after) = script {
             sleep(after).await;
             return RotateOutcome::NotSent("could not connect".into());
@@ -478,5 +487,37 @@ async fn a_refused_promoting_write_falls_back_to_the_standard_one_at_once() {
     for name in ["setSecret", "testSecret", "finishSecret"] {
         assert_eq!(step(&rotator, name, MINIMUM).await.unwrap(), Outcome::Done, "{name}");
     }
+    assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(&rotator.vendors.live())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cut_short_after_the_rotate_call_is_never_reported_as_a_harmless_timeout() {
+    let vendor = FakeVendor::new().with(|v| v.rotates = vec![Rotate::Hangs]);
+    let rotator = in_memory(calcom_store(), vendor);
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "OutcomeUnknown");
+    assert!(result.unwrap_err().to_string().contains("Check that version first"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_create_secrets_in_early_mode_never_rotate_the_promoted_key() {
+    // The second reads AWSCURRENT after the first promoted: it must see that the "current" key is
+    // this rotation's own, not rotate it away.
+    let store = early_store();
+    store.script_puts(&[], Duration::from_millis(500));
+    let before = store.snapshot();
+    let rotator = in_memory(store, FakeVendor::new());
+    let first = step(&rotator, "createSecret", MINIMUM);
+    let second = async {
+        // After the first's write (rotate 200 ms, write 500 ms); its guard and pending check read
+        // just before that write landed, its read of AWSCURRENT just after.
+        sleep(Duration::from_millis(800)).await;
+        rotator.store.serve_stale_once(before);
+        step(&rotator, "createSecret", MINIMUM).await
+    };
+    let (a, b) = tokio::join!(first, second);
+    assert_eq!(a.unwrap(), Outcome::Done);
+    assert!(b.is_ok(), "{b:?}");
+    assert_eq!(rotator.vendors.state.lock().unwrap().issued, 1, "rotated once");
     assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(&rotator.vendors.live())));
 }

@@ -27,6 +27,9 @@ struct State {
     puts: Vec<Put>,
     put_attempts: u32,
     put_delay: Duration,
+    /// A replica's view for the next DescribeSecret, and for the next read of a version by id.
+    stale: Option<SecretMeta>,
+    stale_version_read: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -82,6 +85,19 @@ impl MemoryStore {
         state.values.get(&version).map(|v| v.expose().to_owned())
     }
 
+    /// The secret's metadata now, for [`MemoryStore::serve_stale_once`].
+    pub fn snapshot(&self) -> SecretMeta {
+        self.state.lock().unwrap().meta.clone().unwrap()
+    }
+
+    /// The next DescribeSecret answers `meta`, and the next read of a version by id finds no
+    /// value: what an invocation sees when another one's write lands just after these reads.
+    pub fn serve_stale_once(&self, meta: SecretMeta) {
+        let mut state = self.state.lock().unwrap();
+        state.stale = Some(meta);
+        state.stale_version_read = true;
+    }
+
     pub fn set_tag(&self, key: &str, value: &str) {
         let mut state = self.state.lock().unwrap();
         state.meta.as_mut().unwrap().tags.insert(key.into(), value.into());
@@ -113,7 +129,8 @@ impl Drop for LandOnDrop {
 
 impl SecretStore for MemoryStore {
     async fn describe(&self, _secret_id: &str) -> Result<SecretMeta, StoreError> {
-        let meta = self.state.lock().unwrap().meta.clone();
+        let mut state = self.state.lock().unwrap();
+        let meta = state.stale.take().or_else(|| state.meta.clone());
         meta.ok_or_else(|| StoreError::permanent("DescribeSecret failed: ResourceNotFoundException"))
     }
 
@@ -123,7 +140,10 @@ impl SecretStore for MemoryStore {
         version_id: Option<&str>,
         stage: Option<&str>,
     ) -> Result<Option<Version>, StoreError> {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        if version_id.is_some() && std::mem::take(&mut state.stale_version_read) {
+            return Ok(None);
+        }
         let labelled =
             |id: &str| stage.is_none_or(|stage| state.meta.as_ref().is_some_and(|m| m.has_stage(id, stage)));
         let version = match (version_id, stage) {
@@ -134,7 +154,11 @@ impl SecretStore for MemoryStore {
                 None => return Ok(None),
             },
         };
-        Ok(state.values.get(&version).map(|text| Version { text: text.clone(), created: None }))
+        Ok(state.values.get(&version).map(|text| Version {
+            id: Some(version.clone()),
+            text: text.clone(),
+            created: None,
+        }))
     }
 
     async fn put_pending_once(&self, write: &PendingWrite<'_>) -> Result<(), StoreError> {
