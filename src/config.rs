@@ -31,11 +31,12 @@ pub enum Promote {
 }
 
 impl Promote {
-    pub fn parse(text: &str) -> Option<Self> {
+    /// `text`, the value of the tag or variable `name`.
+    pub fn parse(name: &str, text: &str) -> Result<Self, String> {
         match text.trim() {
-            "standard" => Some(Promote::Standard),
-            "early" => Some(Promote::Early),
-            _ => None,
+            "standard" => Ok(Promote::Standard),
+            "early" => Ok(Promote::Early),
+            _ => Err(format!("{name} is {text:?}; it may only be \"standard\" or \"early\"")),
         }
     }
 
@@ -50,9 +51,7 @@ impl Promote {
     pub fn from_tags(tags: &HashMap<String, String>, settings: &Settings) -> Result<Self, String> {
         match tags.get(TAG_PROMOTE) {
             None => Ok(settings.promote),
-            Some(text) => Promote::parse(text).ok_or_else(|| {
-                format!("{TAG_PROMOTE} is {text:?}; it may only be \"standard\" or \"early\"")
-            }),
+            Some(text) => Promote::parse(TAG_PROMOTE, text),
         }
     }
 }
@@ -103,9 +102,7 @@ impl Settings {
             None => Vec::new(),
         };
         let promote = match get(ENV_PROMOTE) {
-            Some(text) => Promote::parse(&text).ok_or_else(|| {
-                format!("{ENV_PROMOTE} is {text:?}; it may only be \"standard\" or \"early\"")
-            })?,
+            Some(text) => Promote::parse(ENV_PROMOTE, &text)?,
             None => Promote::Standard,
         };
         let metrics_namespace =

@@ -188,25 +188,17 @@ pub enum Stored {
     ReadBack(u32),
 }
 
-/// Which failures [`put_pending`] keeps retrying.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Persist {
-    /// Every failure but a conflict, until the deadline: giving up loses the key, so even an
-    /// access-denied (an IAM change still propagating) is worth another try.
-    UntilTheDeadline,
-    /// Stop at the first failure retrying cannot fix (a write that has a fallback).
-    WhileTransient,
-}
-
 /// Stores a new key, retrying with backoff until a write succeeds or `until` nears; a write is
-/// only started with `timing.store_attempt_min` left. When every write failed, the version is
+/// only started with `timing.store_attempt_min` left. Every failure but a conflict is retried:
+/// giving up loses the key, so even an access-denied (an IAM change still propagating) is worth
+/// another try. A promoting write alone stops at the first failure retrying cannot fix, because
+/// it has a fallback: the standard write. When every write failed, the version is
 /// read back (within `timing.store_readback`), twice if a write was cut off in flight: a write
 /// whose answer was lost still counts. Safe to repeat: the same token with the same value is
 /// idempotent.
 pub async fn put_pending<S: SecretStore>(
     store: &S,
     write: &PendingWrite<'_>,
-    persist: Persist,
     until: Instant,
     timing: &Timing,
 ) -> Result<Stored, StoreError> {
@@ -220,7 +212,7 @@ pub async fn put_pending<S: SecretStore>(
             Ok(Err(error)) if error.conflict => break error,
             // A write with a fallback stops here, without a read-back: the fallback writes the
             // same value under the same token, which finds an earlier write that landed.
-            Ok(Err(error)) if !error.transient && persist == Persist::WhileTransient => return Err(error),
+            Ok(Err(error)) if !error.transient && write.promote => return Err(error),
             Ok(Err(error)) => error,
             Err(_) => {
                 cut_off = true;
@@ -433,7 +425,7 @@ mod tests {
         let value = Sensitive::new(value);
         let write =
             PendingWrite { secret_id: "s", token, value: &value, rotation_token: None, promote: false };
-        put_pending(store, &write, Persist::UntilTheDeadline, until, timing).await
+        put_pending(store, &write, until, timing).await
     }
 
     fn error_body(code: &str) -> Option<String> {
@@ -508,7 +500,7 @@ mod tests {
         let value = Sensitive::new("v");
         let write =
             PendingWrite { secret_id: "s", token: "t", value: &value, rotation_token: None, promote: true };
-        let err = put_pending(&store, &write, Persist::WhileTransient, until(), &timing()).await.unwrap_err();
+        let err = put_pending(&store, &write, until(), &timing()).await.unwrap_err();
         assert!(!err.transient && err.message.contains("AccessDeniedException"), "{err:?}");
         assert_eq!(denied.num_calls(), 1);
     }

@@ -17,8 +17,7 @@ use tokio::time::{Instant, sleep, timeout};
 use tracing::{error, info, warn};
 
 use super::{
-    Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator, before, describe_verdict, fits, store_failure,
-    time_left,
+    Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator, before, describe_verdict, fits, time_left,
 };
 use crate::config::{Promote, SecretConfig, Target};
 use crate::error::ErrorKind;
@@ -26,9 +25,7 @@ use crate::event::RotationEvent;
 use crate::schedule::Interval;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
-use crate::store::{
-    AWSPENDING, PendingWrite, Persist, SecretMeta, SecretStore, Stored, Version, put_pending,
-};
+use crate::store::{PendingWrite, SecretMeta, SecretStore, Stored, put_pending};
 use crate::vendor::{RotateOutcome, VendorApi, Verdict};
 
 const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
@@ -53,13 +50,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     ) -> Result<Outcome, ErrorKind> {
         let secret = &meta.arn;
         // First: a retry after the key was stored needs nothing else, not even valid tags.
-        if self
-            .store
-            .value(secret, Some(&event.token), Some(AWSPENDING))
-            .await
-            .map_err(|e| store_failure(e, NOTHING_SENT))?
-            .is_some()
-        {
+        if self.pending_value(event).await?.is_some() {
             info!("the pending version already holds a key: createSecret finished earlier");
             return Ok(Outcome::AlreadyDone);
         }
@@ -145,11 +136,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             rotation_token: event.rotation_token.as_ref(),
             promote: config.promote == Promote::Early,
         };
-        let mut stored = if write.promote {
-            put_pending(&self.store, &write, Persist::WhileTransient, until, timing).await
-        } else {
-            put_pending(&self.store, &write, Persist::UntilTheDeadline, until, timing).await
-        };
+        let mut stored = put_pending(&self.store, &write, until, timing).await;
         // Promotion never risks custody: a promoting write that retrying cannot fix (an IAM
         // condition on the stages, say) falls back to the standard write at once.
         if let Err(refused) = &stored
@@ -160,7 +147,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             warn!(key_fingerprint = %new_key.fingerprint(), error = %refused.message, "the promoting write (AWSPENDING and AWSCURRENT) was refused; storing the key as AWSPENDING the standard way, and finishSecret will promote it");
             write.promote = false;
             observed.promote = Some(Promote::Standard);
-            stored = put_pending(&self.store, &write, Persist::UntilTheDeadline, until, timing).await;
+            stored = put_pending(&self.store, &write, until, timing).await;
         }
         let stages = if write.promote { "AWSPENDING and AWSCURRENT" } else { "AWSPENDING" };
         match stored {
@@ -276,7 +263,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let started = Instant::now();
         let probe = self.probe(target, current, deadline).await;
         let seconds = started.elapsed().as_secs_f64();
-        if self.stored_elsewhere(event).await.is_some() {
+        if self.stored_elsewhere(event).await {
             // Two invocations of one rotation: the other one's key is safe; this one's is unknown.
             return ErrorKind::OutcomeUnknown(format!(
                 "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. Meanwhile another invocation of this rotation stored a key in version {}; testSecret verifies it. If the vendor refuses that key, this call's rotation replaced it and its key is lost.",
@@ -296,11 +283,11 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
     }
 
-    /// The value another invocation of this rotation has stored in its version, if any (a failed
-    /// read counts as none: this only softens a report).
-    async fn stored_elsewhere(&self, event: &RotationEvent) -> Option<Version> {
+    /// Whether another invocation of this rotation has stored a value in its version (a failed
+    /// read counts as no: this only softens a report).
+    async fn stored_elsewhere(&self, event: &RotationEvent) -> bool {
         let read = self.store.value(&event.secret_id, Some(&event.token), None);
-        timeout(self.settings.timing.store_readback, read).await.ok()?.ok().flatten()
+        matches!(timeout(self.settings.timing.store_readback, read).await, Ok(Ok(Some(_))))
     }
 
     /// Whether another invocation of this rotation stores its key within a few seconds (checked
@@ -311,7 +298,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             if check > 0 {
                 sleep(timing.probe_interval).await;
             }
-            if self.stored_elsewhere(event).await.is_some() {
+            if self.stored_elsewhere(event).await {
                 return true;
             }
         }
