@@ -34,8 +34,11 @@ impl SecretValue {
         let body = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
         if !body.starts_with(['{', '[', '"']) {
             let key = text.trim_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
-            check_key(key, "the secret value")?;
-            check_bare(key)?;
+            check_key(key, "the secret value").and_then(|()| check_bare(key, "the secret value")).map_err(
+                |problem| {
+                    format!("{problem}; store the key alone, or a JSON object with the key in one field")
+                },
+            )?;
             return Ok(SecretValue { text: secret_string.clone(), key: Sensitive::new(key), span: None });
         }
         let not_json = |e: serde_json::Error| {
@@ -117,9 +120,7 @@ pub fn check_key(key: &str, what: &str) -> Result<(), String> {
         return Err(format!("{what} is empty"));
     }
     if key.bytes().any(|b| b.is_ascii_whitespace()) {
-        return Err(format!(
-            "{what} has spaces or more than one line, so it is not a single API key; store the key alone, or a JSON object with the key in one field"
-        ));
+        return Err(format!("{what} has spaces or more than one line, so it is not a single API key"));
     }
     if !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!("{what} has characters an API key cannot have (only visible ASCII is allowed)"));
@@ -127,15 +128,13 @@ pub fn check_key(key: &str, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A bare value that is clearly not one key: `NAME=value`, a list, or quoted.
-fn check_bare(key: &str) -> Result<(), String> {
+/// A key on its own (a bare secret value, or one typed by an operator) that is clearly not one
+/// key: `NAME=value`, a list, or quoted.
+pub fn check_bare(key: &str, what: &str) -> Result<(), String> {
     // Base64 keys may end in `=` padding; an `=` followed by more is an assignment.
     let assignment = key.trim_end_matches('=').contains('=');
     if assignment || key.contains([',', ';', '"', '\'', '`']) {
-        return Err(
-            "the secret value looks like NAME=value, a list or a quoted string, not a single API key; store the key alone, or a JSON object with the key in one field"
-                .into(),
-        );
+        return Err(format!("{what} looks like NAME=value, a list or a quoted string, not a single API key"));
     }
     Ok(())
 }

@@ -94,6 +94,11 @@ impl Timing {
     }
 }
 
+/// Whether a pause of `pause` from now ends before `until` (saturating: never panics).
+pub fn fits(pause: Duration, until: tokio::time::Instant) -> bool {
+    tokio::time::Instant::now().checked_add(pause).is_some_and(|end| end < until)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

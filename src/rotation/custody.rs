@@ -16,9 +16,7 @@
 use tokio::time::{Instant, sleep, timeout};
 use tracing::{error, info, warn};
 
-use super::{
-    Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator, before, describe_verdict, fits, time_left,
-};
+use super::{Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator, before, time_left};
 use crate::config::{Promote, SecretConfig, Target};
 use crate::error::ErrorKind;
 use crate::event::RotationEvent;
@@ -26,6 +24,7 @@ use crate::schedule::Interval;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
 use crate::store::{PendingWrite, SecretMeta, SecretStore, Stored, put_pending};
+use crate::timing::fits;
 use crate::vendor::{RotateOutcome, VendorApi, Verdict};
 
 const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
@@ -103,7 +102,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             (verdict, tries) => {
                 return Err(ErrorKind::Vendor(format!(
                     "could not confirm the current key with the vendor after {tries} tries ({}), so rotate was not called and nothing changed. Secrets Manager will retry",
-                    describe_verdict(&verdict)
+                    verdict
                 )));
             }
         }
@@ -330,7 +329,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     timing.probe_interval
                 }
                 Verdict::RateLimited(wait) => {
-                    last = describe_verdict(&verdict);
+                    last = verdict.to_string();
                     wait.max(timing.probe_interval)
                 }
                 Verdict::Unavailable(reason) => {

@@ -13,7 +13,7 @@ mod tests;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use tokio::time::{Instant, sleep, timeout_at};
+use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::{self, Promote, Settings, Target};
@@ -23,7 +23,7 @@ use crate::metrics::{Metrics, Record};
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, StoreError, Version};
-use crate::vendor::{VendorApi, VendorClient, Verdict};
+use crate::vendor::{VendorApi, VendorClient, Verdict, verify_until};
 
 const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
 const RECOVERY_TEST_FAILING: &str = "See README.md, section \"Recovery: test step failing\".";
@@ -259,7 +259,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             ))),
             (verdict, tries) => Err(ErrorKind::Vendor(format!(
                 "could not verify the {which} key after {tries} tries ({}). Nothing was changed; Secrets Manager will retry",
-                describe_verdict(&verdict)
+                verdict
             ))),
         }
     }
@@ -328,9 +328,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         Ok((SecretValue::parse(&current.text, key_field).map_err(config)?, current.id))
     }
 
-    /// Asks the vendor about `key` until it gives a verdict or `until` comes. Waits out rate
-    /// limits and outages; retries refusals only when `retry_refusals` (a new key can take a few
-    /// seconds to propagate). Returns the last verdict and the number of calls.
+    /// [`verify_until`] with this rotator's vendor client and timings.
     async fn verify_until(
         &self,
         target: &Target,
@@ -338,46 +336,14 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         until: Instant,
         retry_refusals: bool,
     ) -> (Verdict, u32) {
-        let timing = &self.settings.timing;
-        let mut backoff = timing.initial_backoff;
-        let mut tries = 0;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return (Verdict::Unavailable("no time left before the deadline".into()), tries);
-            }
-            tries += 1;
-            let call_timeout = timing.vendor_timeout.min(left);
-            let verdict = self.vendors.verify(target.vendor, &target.base_url, key, call_timeout).await;
-            let pause = match &verdict {
-                Verdict::Accepted => return (verdict, tries),
-                Verdict::Refused(_) if !retry_refusals => return (verdict, tries),
-                Verdict::RateLimited(wait) => *wait,
-                Verdict::Refused(_) | Verdict::Unavailable(_) => backoff,
-            };
-            if !fits(pause, until) {
-                return (verdict, tries);
-            }
-            info!(
-                tries,
-                verdict = describe_verdict(&verdict),
-                pause_ms = pause.as_millis() as u64,
-                "no verdict yet; asking the vendor again"
-            );
-            sleep(pause).await;
-            backoff = timing.next_backoff(backoff);
-        }
+        let (vendors, timing) = (&self.vendors, &self.settings.timing);
+        verify_until(vendors, target.vendor, &target.base_url, key, until, retry_refusals, timing).await
     }
 }
 
 /// The time left before `deadline`.
 fn time_left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
-}
-
-/// Whether a pause of `pause` from now ends before `until` (saturating: never panics).
-fn fits(pause: Duration, until: Instant) -> bool {
-    Instant::now().checked_add(pause).is_some_and(|end| end < until)
 }
 
 fn no_pending_value(event: &RotationEvent) -> ErrorKind {
@@ -423,13 +389,4 @@ fn store_failure(error: StoreError, state: &str) -> ErrorKind {
         "Retrying will not help: fix the function's permissions or the secret first."
     };
     ErrorKind::Store(format!("{} {state} {next}", error.message))
-}
-
-fn describe_verdict(verdict: &Verdict) -> String {
-    match verdict {
-        Verdict::Accepted => "accepted".into(),
-        Verdict::Refused(status) => format!("refused with HTTP {status}"),
-        Verdict::RateLimited(wait) => format!("rate limited for {:.0} s", wait.as_secs_f64()),
-        Verdict::Unavailable(reason) => reason.clone(),
-    }
 }

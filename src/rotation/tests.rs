@@ -24,6 +24,7 @@ use std::sync::Mutex;
 
 use reqwest::Url;
 use serde_json::json;
+use tokio::time::sleep;
 
 use crate::config::{Settings, TAG_VENDOR};
 use crate::store::memory::{ARN, MemoryStore, Put};

@@ -3,17 +3,19 @@
 //! Bodies are parsed here and dropped here: they are never logged (Ringg's verify answer and every
 //! rotate answer contain a key).
 
+use std::fmt;
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::Value;
-use tracing::debug;
+use tokio::time::{Instant, sleep};
+use tracing::{debug, info};
 
 use super::{Auth, Endpoint, Vendor};
 use crate::sensitive::Sensitive;
-use crate::timing::Timing;
+use crate::timing::{Timing, fits};
 
 /// What a verify call said about a key.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,6 +28,17 @@ pub enum Verdict {
     RateLimited(Duration),
     /// A 5xx, a 403, a timeout or a network failure: no verdict on the key.
     Unavailable(String),
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Accepted => f.write_str("accepted"),
+            Verdict::Refused(status) => write!(f, "refused with HTTP {status}"),
+            Verdict::RateLimited(wait) => write!(f, "rate limited for {:.0} s", wait.as_secs_f64()),
+            Verdict::Unavailable(reason) => f.write_str(reason),
+        }
+    }
 }
 
 /// What a rotate call did.
@@ -65,6 +78,42 @@ pub trait VendorApi: Send + Sync {
         body: Option<&Value>,
         timeout: Duration,
     ) -> impl Future<Output = RotateOutcome> + Send;
+}
+
+/// Asks `vendor` about `key` until it gives a verdict or `until` comes. Waits out rate limits and
+/// outages; retries refusals only when `retry_refusals` (a new key can take a few seconds to
+/// propagate). Returns the last verdict and the number of calls.
+pub async fn verify_until<V: VendorApi>(
+    api: &V,
+    vendor: &'static dyn Vendor,
+    base: &Url,
+    key: &Sensitive,
+    until: Instant,
+    retry_refusals: bool,
+    timing: &Timing,
+) -> (Verdict, u32) {
+    let mut backoff = timing.initial_backoff;
+    let mut tries = 0;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (Verdict::Unavailable("no time left before the deadline".into()), tries);
+        }
+        tries += 1;
+        let verdict = api.verify(vendor, base, key, timing.vendor_timeout.min(left)).await;
+        let pause = match &verdict {
+            Verdict::Accepted => return (verdict, tries),
+            Verdict::Refused(_) if !retry_refusals => return (verdict, tries),
+            Verdict::RateLimited(wait) => *wait,
+            Verdict::Refused(_) | Verdict::Unavailable(_) => backoff,
+        };
+        if !fits(pause, until) {
+            return (verdict, tries);
+        }
+        info!(tries, %verdict, pause_ms = pause.as_millis() as u64, "no verdict yet; asking the vendor again");
+        sleep(pause).await;
+        backoff = timing.next_backoff(backoff);
+    }
 }
 
 /// Answers larger than this are not read. A key answer is tiny, but a vendor may pad it with
