@@ -1,11 +1,13 @@
 //! `api-key-rotator`: an AWS Secrets Manager rotation Lambda for vendor API keys whose vendors
 //! generate the new key themselves and invalidate the old one at once.
 
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod event;
 pub mod logging;
 pub mod metrics;
+pub mod ops;
 pub mod rotation;
 pub mod schedule;
 pub mod secret;

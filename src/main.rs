@@ -1,16 +1,36 @@
-//! Wiring only: logging, configuration and clients once per process, then the runtime loop.
+//! Wiring only. With no arguments the binary is the Lambda function: logging, configuration and
+//! clients once per process, then the runtime loop, with no command-line work before it. With
+//! arguments it runs an operator's command (`cli`).
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use api_key_rotator::config::Settings;
 use api_key_rotator::store::{self, Store};
 use api_key_rotator::vendor::VendorClient;
-use api_key_rotator::{Error, Rotator, logging, rotation};
+use api_key_rotator::{Error, Rotator, cli, logging, rotation};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
+fn main() -> ExitCode {
+    if std::env::args_os().len() > 1 {
+        return cli::run(std::env::args_os());
+    }
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        eprintln!("{}", cli::NOT_IN_LAMBDA);
+        return ExitCode::from(2);
+    }
+    match lambda() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn lambda() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let settings = Settings::from_env().map_err(|e| format!("invalid function configuration: {e}"))?;
     let aws = store::sdk_config_loader(&settings.timing).load().await;

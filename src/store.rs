@@ -10,6 +10,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 use tracing::{info, warn};
 
@@ -22,15 +23,24 @@ pub mod memory;
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
 
-/// What DescribeSecret says about a secret, reduced to what the rotation needs.
-#[derive(Clone, Debug)]
+/// What DescribeSecret says about a secret, reduced to what the rotation and the operator's
+/// commands need.
+#[derive(Clone, Debug, Default)]
 pub struct SecretMeta {
     pub arn: String,
+    pub name: String,
     pub rotation_enabled: bool,
+    /// The rotation function's ARN, when one is set.
+    pub rotation_function: Option<String>,
     pub versions: HashMap<String, Vec<String>>,
     pub tags: HashMap<String, String>,
     pub after_days: Option<i64>,
     pub schedule_expression: Option<String>,
+    /// The KMS key that encrypts the secret, as DescribeSecret names it (`None`: the AWS managed
+    /// key).
+    pub kms_key_id: Option<String>,
+    pub last_rotated: Option<SystemTime>,
+    pub next_rotation: Option<SystemTime>,
 }
 
 impl SecretMeta {
@@ -40,6 +50,12 @@ impl SecretMeta {
 
     pub fn has_stage(&self, version: &str, stage: &str) -> bool {
         self.versions.get(version).is_some_and(|stages| stages.iter().any(|s| s == stage))
+    }
+
+    /// The version that carries AWSPENDING without AWSCURRENT: an unfinished rotation. (AWSPENDING
+    /// on the AWSCURRENT version is one of the two states a finished rotation may leave.)
+    pub fn pending_version(&self) -> Option<&str> {
+        self.version_with(AWSPENDING).filter(|version| !self.has_stage(version, AWSCURRENT))
     }
 }
 
@@ -159,6 +175,28 @@ pub trait SecretStore: Send + Sync {
         token: &str,
         current: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The Secrets Manager calls only the operator's commands make ([`crate::ops`]).
+pub trait OperatorStore: SecretStore {
+    /// The ARN of every secret that has the tag `tag_key`, all pages.
+    fn list_tagged(&self, tag_key: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Takes `stage` off `version`. Fails if the label is not on that version (any more).
+    fn remove_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores `value` as a new version labelled AWSCURRENT (Secrets Manager moves AWSPREVIOUS
+    /// along) and returns its id.
+    fn put_current(
+        &self,
+        secret_id: &str,
+        value: &Sensitive,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
 }
 
 /// Storing a new key: the version `token` of the secret, staged AWSPENDING (and AWSCURRENT too
@@ -282,9 +320,14 @@ impl SecretStore for Store {
             .await
             .map_err(|e| StoreError::from_sdk("DescribeSecret", &e))?;
         let rules = out.rotation_rules();
+        let time = |date: Option<&aws_sdk_secretsmanager::primitives::DateTime>| {
+            date.and_then(|date| SystemTime::try_from(*date).ok())
+        };
         Ok(SecretMeta {
             arn: out.arn().unwrap_or(secret_id).to_owned(),
+            name: out.name().unwrap_or(secret_id).to_owned(),
             rotation_enabled: out.rotation_enabled() == Some(true),
+            rotation_function: out.rotation_lambda_arn().filter(|arn| !arn.is_empty()).map(str::to_owned),
             versions: out.version_ids_to_stages().cloned().unwrap_or_default(),
             tags: out
                 .tags()
@@ -293,6 +336,9 @@ impl SecretStore for Store {
                 .collect(),
             after_days: rules.and_then(|r| r.automatically_after_days()),
             schedule_expression: rules.and_then(|r| r.schedule_expression()).map(str::to_owned),
+            kms_key_id: out.kms_key_id().filter(|id| !id.is_empty()).map(str::to_owned),
+            last_rotated: time(out.last_rotated_date()),
+            next_rotation: time(out.next_rotation_date()),
         })
     }
 
@@ -386,6 +432,45 @@ impl SecretStore for Store {
             .await
             .map(|_| ())
             .map_err(|e| StoreError::from_sdk("UpdateSecretVersionStage", &e))
+    }
+}
+
+impl OperatorStore for Store {
+    async fn list_tagged(&self, tag_key: &str) -> Result<Vec<String>, StoreError> {
+        let filter = Filter::builder().key(FilterNameStringType::TagKey).values(tag_key).build();
+        let mut pages = self.client.list_secrets().filters(filter).into_paginator().send();
+        let mut arns = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| StoreError::from_sdk("ListSecrets", &e))?;
+            arns.extend(page.secret_list().iter().filter_map(|entry| entry.arn().map(str::to_owned)));
+        }
+        Ok(arns)
+    }
+
+    async fn remove_stage(&self, secret_id: &str, stage: &str, version: &str) -> Result<(), StoreError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .remove_from_version_id(version)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::from_sdk("UpdateSecretVersionStage", &e))
+    }
+
+    async fn put_current(&self, secret_id: &str, value: &Sensitive) -> Result<String, StoreError> {
+        // No ClientRequestToken: the SDK makes one, and keeps it across its own retries.
+        let out = self
+            .client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .secret_string(value.expose())
+            .version_stages(AWSCURRENT)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutSecretValue", &e))?;
+        Ok(out.version_id().unwrap_or_default().to_owned())
     }
 }
 

@@ -57,7 +57,7 @@ impl MemoryStore {
             ]),
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             after_days: Some(after_days),
-            schedule_expression: None,
+            ..SecretMeta::default()
         };
         let store = MemoryStore::default();
         {

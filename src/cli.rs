@@ -1,0 +1,380 @@
+//! The operator's command line: parsing (clap), printing the reports of [`crate::ops`], and the
+//! exit codes scripts rely on: 0 ready, done or nothing to do; 1 a problem found or an action
+//! refused; 2 a usage error. Nothing here runs when the binary starts as the Lambda function.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Read};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::ops::{CheckReport, Operator, Plan, Recovered, RepairReport, Status, StatusReport};
+use crate::sensitive::Sensitive;
+use crate::store::{self, Store};
+use crate::vendor::VendorClient;
+
+const PROBLEM: u8 = 1;
+const USAGE: u8 = 2;
+
+/// What the binary says when it is run with no arguments outside Lambda.
+pub const NOT_IN_LAMBDA: &str = "api-key-rotator is the AWS Secrets Manager rotation function for vendor API keys (Cal.com, Ringg AI, ProjectDiscovery).
+Without arguments it runs as that Lambda function, which needs the Lambda environment (AWS_LAMBDA_RUNTIME_API is not set).
+Outside Lambda it has commands for operators: check, status, repair and recover. Run `api-key-rotator --help`.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "api-key-rotator",
+    version,
+    about = "AWS Secrets Manager rotation for vendor API keys: the Lambda function (no arguments) and its operator's commands.",
+    after_help = "Exit codes: 0 ready, done or nothing to do; 1 a problem found or an action refused; 2 a usage error.\nConfiguration: the function's environment (CALCOM_BASE_URL and the other *_BASE_URL variables, ROTATION_ALLOWED_HOSTS, ROTATION_PROMOTE) and the standard AWS chain (credentials, region, AWS_ENDPOINT_URL_SECRETS_MANAGER). Keys never appear in the output: fingerprints only."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Checks that secrets are ready to rotate. Read-only: its one vendor call verifies the current key
+    Check {
+        #[command(flatten)]
+        secrets: Secrets,
+        /// Print a JSON array, one object per secret
+        #[arg(long)]
+        json: bool,
+        /// Do not ask the vendor whether it accepts the current key
+        #[arg(long)]
+        no_vendor: bool,
+    },
+    /// Shows where each secret's rotation stands. No vendor calls
+    Status {
+        #[command(flatten)]
+        secrets: Secrets,
+        /// Print a JSON array, one object per secret
+        #[arg(long)]
+        json: bool,
+    },
+    /// Looks at an unfinished rotation, asks the vendor about its keys and prints a plan; --apply carries it out
+    Repair {
+        /// The secret's name or ARN
+        secret_id: String,
+        /// Carry out the plan (without it, nothing is changed)
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Stores a key issued by hand (after KeyLost) as the new AWSCURRENT, once the vendor accepts it. The key is read from standard input
+    Recover {
+        /// The secret's name or ARN
+        secret_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct Secrets {
+    /// Names or ARNs of secrets
+    #[arg(value_name = "SECRET_ID")]
+    ids: Vec<String>,
+    /// Every secret with a rotation:vendor tag
+    #[arg(long)]
+    all: bool,
+}
+
+/// Runs the command in `args` (the program's name first) and returns its exit code.
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version are "errors" that exit 0; usage errors exit 2.
+            let _ = error.print();
+            return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(problem) => {
+            eprintln!("api-key-rotator: invalid environment: {problem}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    // The key is read before anything else, so that the prompt comes first.
+    let key = match &cli.command {
+        Command::Recover { .. } => match read_key() {
+            Ok(key) => Some(key),
+            Err(problem) => {
+                eprintln!("api-key-rotator: {problem}. Nothing was sent or written.");
+                return ExitCode::from(PROBLEM);
+            }
+        },
+        _ => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("api-key-rotator: cannot start: {error}");
+            return ExitCode::from(PROBLEM);
+        }
+    };
+    runtime.block_on(async move {
+        let vendors = match VendorClient::new(&settings.timing) {
+            Ok(vendors) => vendors,
+            Err(error) => {
+                eprintln!("api-key-rotator: cannot build the HTTP client: {error}");
+                return ExitCode::from(PROBLEM);
+            }
+        };
+        let aws = store::sdk_config_loader(&settings.timing).load().await;
+        let operator =
+            Operator::new(Store::new(aws_sdk_secretsmanager::Client::new(&aws)), vendors, settings);
+        let (output, code) = execute(&operator, cli.command, key).await;
+        print!("{output}");
+        ExitCode::from(code)
+    })
+}
+
+/// Runs one command; returns what to print on standard output and the exit code.
+async fn execute(operator: &Operator, command: Command, key: Option<Sensitive>) -> (String, u8) {
+    match command {
+        Command::Check { secrets, json, no_vendor } => {
+            let ids = match secret_ids(operator, secrets).await {
+                Ok(ids) => ids,
+                Err(code) => return (String::new(), code),
+            };
+            let mut reports = Vec::new();
+            for id in &ids {
+                reports.push(operator.check(id, !no_vendor).await);
+            }
+            let code = if reports.iter().all(|r| r.ok) { 0 } else { PROBLEM };
+            (if json { to_json(&reports) } else { check_text(&reports) }, code)
+        }
+        Command::Status { secrets, json } => {
+            let ids = match secret_ids(operator, secrets).await {
+                Ok(ids) => ids,
+                Err(code) => return (String::new(), code),
+            };
+            let mut reports = Vec::new();
+            for id in &ids {
+                reports.push(operator.status(id).await);
+            }
+            let code = if reports.iter().all(|r| r.problems.is_empty()) { 0 } else { PROBLEM };
+            (if json { to_json(&reports) } else { status_text(&reports) }, code)
+        }
+        Command::Repair { secret_id, apply } => {
+            let report = operator.repair(&secret_id, apply).await;
+            let code = match (&report.plan, &report.applied) {
+                (Plan::NothingToDo, _) | (_, Some(Ok(_))) => 0,
+                _ => PROBLEM,
+            };
+            (repair_text(&report, &secret_id), code)
+        }
+        Command::Recover { secret_id } => {
+            let Some(key) = key else {
+                return ("no key was read\n".into(), PROBLEM);
+            };
+            match operator.recover(&secret_id, &key).await {
+                Ok(recovered) => recover_text(&recovered),
+                Err(refused) => (format!("refused: {refused}\n"), PROBLEM),
+            }
+        }
+    }
+}
+
+/// The secrets named, or with `--all` every secret with a `rotation:vendor` tag.
+async fn secret_ids(operator: &Operator, secrets: Secrets) -> Result<Vec<String>, u8> {
+    if !secrets.all {
+        return Ok(secrets.ids);
+    }
+    match operator.tagged_secrets().await {
+        Ok(ids) => {
+            if ids.is_empty() {
+                eprintln!("api-key-rotator: no secret has a rotation:vendor tag");
+            }
+            Ok(ids)
+        }
+        Err(error) => {
+            eprintln!("api-key-rotator: listing the secrets failed: {}", error.message);
+            Err(PROBLEM)
+        }
+    }
+}
+
+/// One line from standard input: hidden when typed at a terminal, never from the arguments or the
+/// environment (which end up in shell history and process lists).
+fn read_key() -> Result<Sensitive, String> {
+    /// Far more than any key; a longer line is not a key.
+    const MAX_LINE: u64 = 64 * 1024;
+    let stdin = std::io::stdin();
+    let line = if stdin.is_terminal() {
+        eprint!("Paste the key issued in the vendor's dashboard (it is not shown), then press Enter: ");
+        rpassword::read_password().map_err(|e| format!("cannot read the key from the terminal: {e}"))?
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .take(MAX_LINE)
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the key from standard input: {e}"))?;
+        line
+    };
+    let key = line.trim();
+    if key.is_empty() {
+        return Err("no key on standard input: pipe it in, or type it when asked".into());
+    }
+    Ok(Sensitive::new(key))
+}
+
+fn to_json<T: serde::Serialize>(reports: &[T]) -> String {
+    let mut text = serde_json::to_string_pretty(reports).unwrap_or_else(|e| format!("\"{e}\""));
+    text.push('\n');
+    text
+}
+
+fn check_text(reports: &[CheckReport]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        let vendor = report.vendor.map(|v| format!(" ({v})")).unwrap_or_default();
+        let _ = writeln!(out, "{}{vendor}", report.arn);
+        for check in &report.checks {
+            let status = match check.status {
+                Status::Ok => "ok",
+                Status::Fail => "FAIL",
+                Status::Skip => "skip",
+                Status::Note => "note",
+            };
+            let _ = writeln!(out, "  {status:<5} {:<9} {}", check.check, check.detail);
+            if let Some(fix) = &check.fix {
+                let _ = writeln!(out, "  {:<15} fix: {fix}", "");
+            }
+        }
+        let _ = writeln!(out, "  => {}", if report.ok { "ready" } else { "not ready" });
+    }
+    out
+}
+
+fn status_text(reports: &[StatusReport]) -> String {
+    let mut out = String::new();
+    let or = |value: &Option<String>, none: &str| value.clone().unwrap_or_else(|| none.to_owned());
+    for r in reports {
+        let _ = writeln!(out, "{}", r.arn);
+        let mut line = |label: &str, value: String| {
+            let _ = writeln!(out, "  {label:<14} {value}");
+        };
+        line("vendor", r.vendor.unwrap_or("none").to_owned());
+        line(
+            "rotation",
+            match (r.rotation_enabled, &r.rotation_function) {
+                (true, Some(function)) => {
+                    format!("enabled, {}, by {function}", or(&r.schedule, "no schedule"))
+                }
+                (true, None) => "enabled, with no rotation function".into(),
+                (false, _) => "not enabled".into(),
+            },
+        );
+        line("last rotated", or(&r.last_rotated, "never"));
+        line("next rotation", or(&r.next_rotation, "not scheduled"));
+        line(
+            "current",
+            match (&r.current_version, &r.current_fingerprint) {
+                (Some(version), Some(fp)) => format!("version {version}, key {fp}"),
+                (Some(version), None) => format!("version {version}, no readable key"),
+                (None, _) => "none".into(),
+            },
+        );
+        line(
+            "pending",
+            match (r.pending, &r.pending_version, &r.pending_fingerprint) {
+                (Some("stored"), Some(version), Some(fp)) => format!("stored: version {version}, key {fp}"),
+                (Some(state), Some(version), _) => format!("{state}: version {version}"),
+                (Some(state), None, _) => state.to_owned(),
+                (None, _, _) => "unknown (could not be read)".into(),
+            },
+        );
+        for problem in &r.problems {
+            line("problem", problem.clone());
+        }
+    }
+    out
+}
+
+fn repair_text(report: &RepairReport, secret_id: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "secret   {}", report.arn);
+    for (subject, finding) in &report.findings {
+        let _ = writeln!(out, "{subject:<8} {finding}");
+    }
+    let _ = writeln!(out, "plan     {}", report.plan.describe());
+    match &report.applied {
+        Some(Ok(done)) => {
+            let _ = writeln!(out, "applied  {done}");
+        }
+        Some(Err(failed)) => {
+            let _ = writeln!(out, "failed   {failed}");
+        }
+        None if report.plan.changes() => {
+            let _ = writeln!(
+                out,
+                "Nothing was changed. To carry out the plan: api-key-rotator repair {secret_id} --apply"
+            );
+        }
+        None => {}
+    }
+    out
+}
+
+fn recover_text(recovered: &Recovered) -> (String, u8) {
+    match recovered {
+        Recovered::AlreadyCurrent { fingerprint } => (
+            format!(
+                "the vendor accepts the key ({fingerprint}) and AWSCURRENT already holds it: nothing was written\n"
+            ),
+            0,
+        ),
+        Recovered::Stored { version, fingerprint, previous, cleared, problems } => {
+            let mut out = format!("stored: version {version} is AWSCURRENT, key {fingerprint}\n");
+            if let Some(previous) = previous {
+                let _ = writeln!(out, "previous: version {previous} is AWSPREVIOUS");
+            }
+            for version in cleared {
+                let _ = writeln!(out, "cleared: AWSPENDING removed from version {version}");
+            }
+            for problem in problems {
+                let _ = writeln!(out, "problem: {problem}");
+            }
+            (out, if problems.is_empty() { 0 } else { PROBLEM })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("api-key-rotator").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_contract_of_the_command_line() {
+        assert!(parse(&["check", "a", "b", "--json", "--no-vendor"]).is_ok());
+        assert!(parse(&["check", "--all"]).is_ok());
+        assert!(parse(&["status", "--all", "--json"]).is_ok());
+        assert!(parse(&["repair", "a", "--apply"]).is_ok());
+        assert!(parse(&["recover", "a"]).is_ok());
+        for wrong in [
+            &["check"][..],
+            &["check", "a", "--all"],
+            &["status"],
+            &["repair"],
+            &["repair", "a", "b"],
+            &["recover", "a", "the-key"],
+            &["recover", "a", "--key", "k"],
+            &["rotate", "a"],
+        ] {
+            let error = parse(wrong).expect_err(&format!("{wrong:?} must be refused"));
+            assert_eq!(error.exit_code(), 2, "{wrong:?}");
+        }
+        assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
+        assert_eq!(parse(&["--version"]).unwrap_err().exit_code(), 0);
+    }
+}

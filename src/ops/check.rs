@@ -1,0 +1,315 @@
+//! `check`: whether a secret is ready to rotate. Read-only: it never calls a vendor's rotate
+//! endpoint and never writes; its one vendor call verifies the current key.
+
+use serde::Serialize;
+
+use super::{Found, Operator, Pending, key_in, store_problem};
+use crate::config::{Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags};
+use crate::schedule::Interval;
+use crate::secret::SecretValue;
+use crate::store::OperatorStore;
+use crate::vendor::{VendorApi, Verdict};
+
+/// The AWS managed key Secrets Manager uses when a secret names none.
+const AWS_MANAGED_KEY: &str = "alias/aws/secretsmanager";
+
+/// Every check on one secret.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    /// The ARN, or the id as given when the secret could not be described.
+    pub arn: String,
+    pub name: Option<String>,
+    pub vendor: Option<&'static str>,
+    /// No check failed.
+    pub ok: bool,
+    pub checks: Vec<Check>,
+}
+
+/// One line of a check report.
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub check: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do about a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Fail,
+    /// Not checked (the line says why).
+    Skip,
+    /// Worth knowing; not a failure.
+    Note,
+}
+
+impl Check {
+    fn new(check: &'static str, status: Status, detail: impl Into<String>) -> Self {
+        Check { check, status, detail: detail.into(), fix: None }
+    }
+
+    fn fail(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check { check, status: Status::Fail, detail: detail.into(), fix: Some(fix.into()) }
+    }
+}
+
+impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
+    /// Checks one secret; `vendor_calls: false` (`--no-vendor`) skips the one vendor call.
+    pub async fn check(&self, secret_id: &str, vendor_calls: bool) -> CheckReport {
+        let found = match self.find(secret_id).await {
+            Ok(found) => found,
+            Err(error) => {
+                let fix = "Check the secret's id or ARN and the region, and that you may call secretsmanager:DescribeSecret on it.";
+                return CheckReport {
+                    arn: secret_id.to_owned(),
+                    name: None,
+                    vendor: None,
+                    ok: false,
+                    checks: vec![Check::fail("secret", store_problem(&error), fix)],
+                };
+            }
+        };
+        let meta = &found.meta;
+        let target = Target::from_tags(&meta.tags, &self.settings);
+        let current = current_key(&found);
+        let mut checks = vec![rotation(&found), tags(&found, &target, &self.settings)];
+        checks.push(match &current {
+            Ok(value) => Check::new(
+                "value",
+                Status::Ok,
+                format!(
+                    "AWSCURRENT holds a key (fingerprint {}) with room for a new one",
+                    value.key().fingerprint()
+                ),
+            ),
+            Err(check) => Check::fail("value", check.0.clone(), check.1.clone()),
+        });
+        checks.push(expiry(&found));
+        checks.push(match (&target, &current, vendor_calls) {
+            (_, _, false) => Check::new("vendor", Status::Skip, "not asked (--no-vendor)"),
+            (Ok(target), Ok(value), true) => self.vendor_check(&found, target, value).await,
+            _ => Check::new(
+                "vendor",
+                Status::Skip,
+                "not asked: the tags or the value above are wrong, and only a key is ever sent to a vendor",
+            ),
+        });
+        checks.push(pending(&found));
+        checks.push(kms(&found));
+        CheckReport {
+            arn: meta.arn.clone(),
+            name: Some(meta.name.clone()),
+            vendor: vendor_from_tags(&meta.tags).ok().map(|vendor| vendor.name()),
+            ok: checks.iter().all(|check| check.status != Status::Fail),
+            checks,
+        }
+    }
+
+    async fn vendor_check(&self, found: &Found, target: &Target, current: &SecretValue) -> Check {
+        let key = current.key();
+        let budget = self.settings.timing.precheck_budget;
+        match self.verify(target, key, budget, false).await {
+            Verdict::Accepted => Check::new(
+                "vendor",
+                Status::Ok,
+                format!("{} accepts the current key ({})", target.vendor.name(), key.fingerprint()),
+            ),
+            Verdict::Refused(status) => {
+                let fix = match found.pending {
+                    Ok(Pending::Stored(..)) => format!(
+                        "The pending version may hold the live key: run `api-key-rotator repair {}` first.",
+                        found.meta.arn
+                    ),
+                    _ => format!(
+                        "Get a working key from the vendor's dashboard and store it with `api-key-rotator recover {}`.",
+                        found.meta.arn
+                    ),
+                };
+                Check::fail(
+                    "vendor",
+                    format!(
+                        "{} refuses the current key ({}, HTTP {status}): a rotation would stop with VendorRejectedKey",
+                        target.vendor.name(),
+                        key.fingerprint()
+                    ),
+                    fix,
+                )
+            }
+            verdict => Check::fail(
+                "vendor",
+                format!("no verdict from {} on the current key: {verdict}", target.vendor.name()),
+                "Check the base URL and the network path to the vendor, then run check again.",
+            ),
+        }
+    }
+}
+
+/// Rotation is on, with a function to run it.
+fn rotation(found: &Found) -> Check {
+    let meta = &found.meta;
+    let arn = &meta.arn;
+    match (&meta.rotation_function, meta.rotation_enabled) {
+        (Some(function), true) => Check::new(
+            "rotation",
+            Status::Ok,
+            format!(
+                "enabled ({}), by {function}",
+                super::status::schedule(meta).unwrap_or("no schedule".into())
+            ),
+        ),
+        (None, true) => Check::fail(
+            "rotation",
+            "enabled, but with no rotation function",
+            format!(
+                "aws secretsmanager rotate-secret --secret-id {arn} --rotation-lambda-arn FUNCTION_ARN (the stack's output FunctionArn)"
+            ),
+        ),
+        (_, false) => Check::fail(
+            "rotation",
+            "not enabled",
+            format!(
+                "Once every other check passes: aws secretsmanager rotate-secret --secret-id {arn} --rotation-lambda-arn FUNCTION_ARN (the stack's output FunctionArn) --rotation-rules AutomaticallyAfterDays=30"
+            ),
+        ),
+    }
+}
+
+/// The tags name a vendor, a key field, a base URL the function may send the key to, and a
+/// promotion mode.
+fn tags(found: &Found, target: &Result<Target, String>, settings: &crate::config::Settings) -> Check {
+    let tags = &found.meta.tags;
+    match (target, key_field_from_tags(tags), Promote::from_tags(tags, settings)) {
+        (Ok(target), Ok(field), Ok(promote)) => {
+            let mut detail = format!(
+                "vendor {}, key field \"{field}\", base URL {}, promotion {}",
+                target.vendor.name(),
+                target.base_url,
+                promote.as_str()
+            );
+            if target.base_url.scheme() != "https" {
+                detail.push_str(" (plain http to a loopback host: a local test bench, never a deployment)");
+            }
+            Check::new("tags", Status::Ok, detail)
+        }
+        (target, field, promote) => {
+            let problems: Vec<&str> = [target.as_ref().err(), field.as_ref().err(), promote.as_ref().err()]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            Check::fail(
+                "tags",
+                problems.join("; "),
+                format!(
+                    "Correct the tag: aws secretsmanager tag-resource --secret-id {} --tags Key=TAG,Value=VALUE",
+                    found.meta.arn
+                ),
+            )
+        }
+    }
+}
+
+/// The AWSCURRENT value, parsed, with room for a new key; or the failure's detail and fix.
+fn current_key(found: &Found) -> Result<SecretValue, (String, String)> {
+    let meta = &found.meta;
+    let version = match &found.current {
+        Err(error) => {
+            return Err((
+                format!("reading AWSCURRENT failed: {}", store_problem(error)),
+                "You and the function's role need secretsmanager:GetSecretValue on the secret (and kms:Decrypt on a customer-managed key).".into(),
+            ));
+        }
+        Ok(None) => {
+            return Err((
+                "the secret has no AWSCURRENT value".into(),
+                format!(
+                    "Store the current key: aws secretsmanager put-secret-value --secret-id {} --secret-string ...",
+                    meta.arn
+                ),
+            ));
+        }
+        Ok(Some(version)) => version,
+    };
+    let value = key_in(meta, version).map_err(|problem| {
+        (problem, format!("Fix the value, or point the {TAG_KEY_FIELD} tag at the field that holds the key."))
+    })?;
+    value
+        .check_room_for_new_key()
+        .map_err(|problem| (problem, "Move other fields to another secret.".into()))?;
+    Ok(value)
+}
+
+/// What the rotate call will ask for, checked against the schedule (Cal.com's key lifetime).
+fn expiry(found: &Found) -> Check {
+    let meta = &found.meta;
+    let Ok(vendor) = vendor_from_tags(&meta.tags) else {
+        return Check::new("expiry", Status::Skip, "no vendor to ask for an expiry");
+    };
+    let interval = Interval::from_rules(meta.after_days, meta.schedule_expression.as_deref());
+    match vendor.rotate_body(&meta.tags, interval) {
+        Ok(Some(body)) => Check::new(
+            "expiry",
+            Status::Ok,
+            format!(
+                "the rotate call asks for {body}, longer than the schedule ({}) needs",
+                super::status::schedule(meta).unwrap_or("none yet".into())
+            ),
+        ),
+        Ok(None) => {
+            Check::new("expiry", Status::Skip, format!("{}'s rotate call takes no expiry", vendor.name()))
+        }
+        Err(problem) => Check::fail("expiry", problem, "Change the tag or the schedule as the line says."),
+    }
+}
+
+/// No unfinished rotation.
+fn pending(found: &Found) -> Check {
+    let repair = format!(
+        "Run `api-key-rotator repair {}`: it shows what it would do, and does it with --apply.",
+        found.meta.arn
+    );
+    match &found.pending {
+        Err(error) => Check::fail(
+            "pending",
+            format!("reading the pending version failed: {}", store_problem(error)),
+            "Run check again; if it persists, check your permissions.",
+        ),
+        Ok(Pending::None) => Check::new("pending", Status::Ok, "no unfinished rotation"),
+        Ok(Pending::Empty(version)) => Check::fail(
+            "pending",
+            format!(
+                "version {version} carries AWSPENDING with no value: a rotation stopped before a key was stored, and the next one fails with \"A previous rotation isn't complete\" (unless a rotation is running right now)"
+            ),
+            repair,
+        ),
+        Ok(Pending::Stored(version, value)) => Check::fail(
+            "pending",
+            format!(
+                "version {version} carries AWSPENDING and holds {} that is not AWSCURRENT: an unfinished rotation, whose key may be the only one the vendor accepts (unless a rotation is running right now)",
+                match key_in(&found.meta, value) {
+                    Ok(value) => format!("a key ({})", value.key().fingerprint()),
+                    Err(_) => "a value".into(),
+                }
+            ),
+            repair,
+        ),
+    }
+}
+
+/// A customer-managed KMS key needs permissions the AWS managed one does not.
+fn kms(found: &Found) -> Check {
+    match found.meta.kms_key_id.as_deref() {
+        Some(key) if !key.ends_with(AWS_MANAGED_KEY) => Check::new(
+            "kms",
+            Status::Note,
+            format!(
+                "encrypted with the customer-managed KMS key {key}: the function's role needs kms:Decrypt and kms:GenerateDataKey on it (the template's KmsKeyArn parameter grants both), and whoever runs recover needs them too"
+            ),
+        ),
+        _ => Check::new("kms", Status::Ok, "encrypted with the AWS managed key aws/secretsmanager"),
+    }
+}

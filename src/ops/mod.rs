@@ -1,0 +1,124 @@
+//! The operator's commands: `check`, `status`, `repair` and `recover`, run from the same binary
+//! outside Lambda. Each one reads a secret the way the rotation does, says what it found as a
+//! report, and changes something only where its command says so. Keys never appear in a report:
+//! only their fingerprints.
+//!
+//! `crate::cli` parses the command line, prints the reports and turns them into exit codes.
+
+mod check;
+mod recover;
+mod repair;
+mod status;
+
+pub use check::{Check, CheckReport, Status};
+pub use recover::Recovered;
+pub use repair::{Plan, RepairReport};
+pub use status::StatusReport;
+
+use tokio::time::Instant;
+
+use crate::config::{self, Settings, TAG_VENDOR, Target};
+use crate::secret::SecretValue;
+use crate::sensitive::Sensitive;
+use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, SecretMeta, Store, StoreError, Version};
+use crate::vendor::{VendorApi, VendorClient, Verdict, verify_until};
+
+/// The operator's view of Secrets Manager and the vendors, with the function's own settings.
+pub struct Operator<S = Store, V = VendorClient> {
+    store: S,
+    vendors: V,
+    settings: Settings,
+}
+
+/// The state of a secret's rotation, from its AWSPENDING label.
+#[derive(Clone, Debug)]
+pub enum Pending {
+    /// No version carries AWSPENDING apart from AWSCURRENT's own.
+    None,
+    /// This version carries AWSPENDING and has no value: a placeholder.
+    Empty(String),
+    /// This version carries AWSPENDING and holds a value.
+    Stored(String, Version),
+}
+
+impl Pending {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Pending::None => "none",
+            Pending::Empty(_) => "empty",
+            Pending::Stored(..) => "stored",
+        }
+    }
+}
+
+/// One secret as the commands see it. Only DescribeSecret must work; a value that cannot be read
+/// is reported as such.
+struct Found {
+    meta: SecretMeta,
+    current: Result<Option<Version>, StoreError>,
+    pending: Result<Pending, StoreError>,
+}
+
+impl Found {
+    fn current_version(&self) -> Option<&str> {
+        self.meta.version_with(AWSCURRENT)
+    }
+}
+
+impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
+    pub fn new(store: S, vendors: V, settings: Settings) -> Self {
+        Operator { store, vendors, settings }
+    }
+
+    /// `--all`: every secret that has a `rotation:vendor` tag.
+    pub async fn tagged_secrets(&self) -> Result<Vec<String>, StoreError> {
+        self.store.list_tagged(TAG_VENDOR).await
+    }
+
+    async fn find(&self, secret_id: &str) -> Result<Found, StoreError> {
+        let meta = self.store.describe(secret_id).await?;
+        let current = self.store.value(&meta.arn, None, Some(AWSCURRENT)).await;
+        let pending = match meta.pending_version() {
+            None => Ok(Pending::None),
+            Some(version) => {
+                self.store.value(&meta.arn, Some(version), Some(AWSPENDING)).await.map(|value| match value {
+                    None => Pending::Empty(version.to_owned()),
+                    Some(value) => Pending::Stored(version.to_owned(), value),
+                })
+            }
+        };
+        Ok(Found { meta, current, pending })
+    }
+
+    /// What the vendor says about `key`, asked as the rotation would (rate limits and outages
+    /// waited out within `budget`; refusals retried when `retry_refusals`, for a key that may
+    /// still be propagating).
+    async fn verify(
+        &self,
+        target: &Target,
+        key: &Sensitive,
+        budget: std::time::Duration,
+        retry_refusals: bool,
+    ) -> Verdict {
+        let until = Instant::now() + budget;
+        let timing = &self.settings.timing;
+        verify_until(&self.vendors, target.vendor, &target.base_url, key, until, retry_refusals, timing)
+            .await
+            .0
+    }
+}
+
+/// The key in a version's value, read with the secret's `rotation:key-field` tag.
+fn key_in(meta: &SecretMeta, version: &Version) -> Result<SecretValue, String> {
+    config::key_field_from_tags(&meta.tags).and_then(|field| SecretValue::parse(&version.text, &field))
+}
+
+/// A failed Secrets Manager call, for an operator: the call's message and whether trying again
+/// may help.
+fn store_problem(error: &StoreError) -> String {
+    if error.transient {
+        format!("{} (a transient failure: run the command again)", error.message)
+    } else {
+        error.message.clone()
+    }
+}

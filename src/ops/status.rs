@@ -1,0 +1,113 @@
+//! `status`: where a secret's rotation stands. Secrets Manager calls only, no vendor call.
+
+use std::time::SystemTime;
+
+use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
+use serde::Serialize;
+
+use super::{Operator, Pending, key_in, store_problem};
+use crate::config::vendor_from_tags;
+use crate::store::{OperatorStore, SecretMeta, Version};
+use crate::vendor::VendorApi;
+
+/// One secret's rotation state. `pending` is `none`, `empty` or `stored` (`null` when the pending
+/// version could not be read); fingerprints are there where there are keys.
+#[derive(Debug, Default, Serialize)]
+pub struct StatusReport {
+    /// The ARN, or the id as given when the secret could not be described.
+    pub arn: String,
+    pub name: Option<String>,
+    pub vendor: Option<&'static str>,
+    pub rotation_enabled: bool,
+    pub rotation_function: Option<String>,
+    pub schedule: Option<String>,
+    pub last_rotated: Option<String>,
+    pub next_rotation: Option<String>,
+    pub current_version: Option<String>,
+    pub current_fingerprint: Option<String>,
+    pub pending: Option<&'static str>,
+    pub pending_version: Option<String>,
+    pub pending_fingerprint: Option<String>,
+    /// What could not be read or understood.
+    pub problems: Vec<String>,
+}
+
+impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
+    pub async fn status(&self, secret_id: &str) -> StatusReport {
+        let found = match self.find(secret_id).await {
+            Ok(found) => found,
+            Err(error) => {
+                return StatusReport {
+                    arn: secret_id.to_owned(),
+                    problems: vec![store_problem(&error)],
+                    ..StatusReport::default()
+                };
+            }
+        };
+        let meta = &found.meta;
+        let mut problems = Vec::new();
+        let vendor = match vendor_from_tags(&meta.tags) {
+            Ok(vendor) => Some(vendor.name()),
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        };
+        let fingerprint = |which: &str, version: &Version, problems: &mut Vec<String>| {
+            key_in(meta, version)
+                .map(|value| value.key().fingerprint())
+                .map_err(|problem| problems.push(format!("the {which} value: {problem}")))
+                .ok()
+        };
+        let current_fingerprint = match &found.current {
+            Ok(Some(version)) => fingerprint("AWSCURRENT", version, &mut problems),
+            Ok(None) => None,
+            Err(error) => {
+                problems.push(format!("reading AWSCURRENT: {}", store_problem(error)));
+                None
+            }
+        };
+        let (pending, pending_version, pending_fingerprint) = match &found.pending {
+            Ok(Pending::None) => (Some("none"), None, None),
+            Ok(Pending::Empty(version)) => (Some("empty"), Some(version.clone()), None),
+            Ok(Pending::Stored(version, value)) => {
+                (Some("stored"), Some(version.clone()), fingerprint("AWSPENDING", value, &mut problems))
+            }
+            Err(error) => {
+                problems.push(format!("reading the pending version: {}", store_problem(error)));
+                (None, meta.pending_version().map(str::to_owned), None)
+            }
+        };
+        StatusReport {
+            arn: meta.arn.clone(),
+            name: Some(meta.name.clone()),
+            vendor,
+            rotation_enabled: meta.rotation_enabled,
+            rotation_function: meta.rotation_function.clone(),
+            schedule: schedule(meta),
+            last_rotated: meta.last_rotated.map(timestamp),
+            next_rotation: meta.next_rotation.map(timestamp),
+            current_version: found.current_version().map(str::to_owned),
+            current_fingerprint,
+            pending,
+            pending_version,
+            pending_fingerprint,
+            problems,
+        }
+    }
+}
+
+/// The rotation schedule as Secrets Manager states it: its expression, or `rate(N days)` for
+/// `AutomaticallyAfterDays`.
+pub(super) fn schedule(meta: &SecretMeta) -> Option<String> {
+    match (&meta.schedule_expression, meta.after_days) {
+        (Some(expression), _) if !expression.trim().is_empty() => Some(expression.clone()),
+        (_, Some(days)) => Some(format!("rate({days} days)")),
+        _ => None,
+    }
+}
+
+/// RFC 3339, in UTC.
+fn timestamp(time: SystemTime) -> String {
+    DateTime::from(time).fmt(DateTimeFormat::DateTime).unwrap_or_else(|_| "unknown".into())
+}

@@ -1,0 +1,470 @@
+//! The operator's commands, run as the real binary against moto and the vendor simulator: `check`,
+//! `status`, `repair` and `recover`, their exit codes, what they change (and do not), and that no
+//! key ever reaches their output.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use api_key_rotator::sensitive::Sensitive;
+use common::*;
+use serde_json::Value;
+
+/// What one run of the binary printed, and its exit code.
+#[derive(Debug)]
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    /// Asserts that none of `keys` appears anywhere in the output.
+    fn shows_none_of(&self, keys: &[&str]) -> &Self {
+        for key in keys {
+            assert!(
+                !self.stdout.contains(key) && !self.stderr.contains(key),
+                "a key reached the output:\n{}\n{}",
+                self.stdout,
+                self.stderr
+            );
+        }
+        self
+    }
+
+    fn json(&self) -> Vec<Value> {
+        serde_json::from_str::<Vec<Value>>(&self.stdout)
+            .unwrap_or_else(|e| panic!("not a JSON array ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// The function's environment as a deployer gives it (every vendor at the simulator), standard
+/// promotion.
+fn function_env(bench: &Bench) -> HashMap<String, String> {
+    let mut env = bench.env();
+    env.remove("ROTATION_PROMOTE");
+    env
+}
+
+/// Runs `api-key-rotator ARGS` as an operator would, with `stdin` piped in.
+fn run(bench: &Bench, args: &[&str], stdin: &str) -> Ran {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"))
+        .args(args)
+        .env_clear()
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &bench.moto)
+        .envs(function_env(bench))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let ran = Ran {
+        code: out.status.code().expect("an exit code, not a signal"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    // `ROTATOR_TEST_SHOW=1 cargo test --test operate -- --nocapture --test-threads 1` shows
+    // every command as an operator would see it.
+    if std::env::var_os("ROTATOR_TEST_SHOW").is_some() {
+        eprintln!("$ api-key-rotator {}\n{}{}[exit {}]\n", args.join(" "), ran.stdout, ran.stderr, ran.code);
+    }
+    ran
+}
+
+fn fingerprint(key: &str) -> String {
+    Sensitive::new(key).fingerprint()
+}
+
+/// A standard-order rotator (the stranded states below exist only between its steps).
+fn rotator(bench: &Bench) -> api_key_rotator::Rotator {
+    bench.rotator_with(bench.settings_from(function_env(bench)))
+}
+
+/// A secret whose rotation is enabled and whose one rotation finished: ready to rotate again.
+async fn rotated(bench: &Bench, vendor: &str) -> (Account, String) {
+    let account = bench.account(vendor).await;
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, vendor)]).await;
+    bench.rotate(&rotator(bench), &arn).await;
+    (account, arn)
+}
+
+/// createSecret done, nothing after it: the vendor holds the key in AWSPENDING, AWSCURRENT holds
+/// the dead one. Returns the account, the secret, the pending version and the new key.
+async fn stranded(bench: &Bench, vendor: &str) -> (Account, String, String, String) {
+    let staged = bench.staged(vendor).await;
+    let outcome = bench.step(&rotator(bench), "createSecret", &staged.arn, &staged.token).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let new_key = bench.live_key(&staged.account).await;
+    assert_ne!(new_key, staged.account.key);
+    (staged.account, staged.arn, staged.token, new_key)
+}
+
+/// Puts `value` into a new version labelled AWSPENDING only, as a person might by hand.
+async fn put_pending_by_hand(bench: &Bench, arn: &str, value: &str) -> String {
+    let out = bench
+        .sm
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value)
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .expect("PutSecretValue");
+    out.version_id().unwrap().to_owned()
+}
+
+/// The version carrying `stage`.
+fn holder(stages: &HashMap<String, Vec<String>>, stage: &str) -> Option<String> {
+    stages.iter().find(|(_, s)| s.iter().any(|s| s == stage)).map(|(v, _)| v.clone())
+}
+
+async fn writes(bench: &Bench, arn: &str) -> usize {
+    bench.moto_requests("PutSecretValue", arn).await.len()
+        + bench.moto_requests("UpdateSecretVersionStage", arn).await.len()
+}
+
+// -- check ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn check_passes_a_ready_secret_and_changes_nothing() {
+    let bench = bench().await;
+    let (account, arn) = rotated(&bench, "calcom").await;
+    let key = bench.live_key(&account).await;
+    let (stages, writes_before) = (bench.stages(&arn).await, writes(&bench, &arn).await);
+    let (rotates, verifies) =
+        (bench.counter(&account, "rotate_calls").await, bench.counter(&account, "verify_calls").await);
+
+    let ran = run(&bench, &["check", &arn], "");
+    ran.shows_none_of(&[&key, &account.key]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    for check in ["rotation", "tags", "value", "expiry", "vendor", "pending", "kms"] {
+        assert!(
+            ran.stdout.lines().any(|l| l.trim_start().starts_with("ok") && l.contains(check)),
+            "{check}: {ran:?}"
+        );
+    }
+    assert!(ran.stdout.contains(&fingerprint(&key)), "{ran:?}");
+
+    assert_eq!(bench.stages(&arn).await, stages, "check moved a label");
+    assert_eq!(writes(&bench, &arn).await, writes_before, "check wrote to Secrets Manager");
+    assert_eq!(bench.counter(&account, "rotate_calls").await, rotates, "check called rotate");
+    assert_eq!(bench.counter(&account, "verify_calls").await, verifies + 1, "one verify call");
+
+    let ran = run(&bench, &["check", &arn, "--no-vendor"], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.lines().any(|l| l.contains("skip") && l.contains("vendor")), "{ran:?}");
+    assert_eq!(bench.counter(&account, "verify_calls").await, verifies + 1, "--no-vendor called the vendor");
+}
+
+#[tokio::test]
+async fn check_reports_each_problem_with_what_to_do() {
+    let bench = bench().await;
+    // Rotation not enabled, the key in another field than the tags say, a base URL nobody
+    // approved, and a Cal.com expiry with no schedule to check it against.
+    let account = bench.account("calcom").await;
+    let arn = bench
+        .create_secret(
+            &json_secret("token", &account.key),
+            &[
+                (TAG_VENDOR, "calcom"),
+                (TAG_BASE_URL, "https://cal.evil.invalid"),
+                ("rotation:calcom-days-valid", "10"),
+            ],
+        )
+        .await;
+    let ran = run(&bench, &["check", &arn, "--json"], "");
+    ran.shows_none_of(&[&account.key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let report = &ran.json()[0];
+    assert_eq!(report["ok"], false);
+    let status = |check: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == check)
+            .unwrap_or_else(|| panic!("{check}"))["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for (check, expected) in [
+        ("rotation", "fail"),
+        ("tags", "fail"),
+        ("value", "fail"),
+        ("expiry", "fail"),
+        ("vendor", "skip"),
+        ("pending", "ok"),
+    ] {
+        assert_eq!(status(check), expected, "{check}: {report:#}");
+    }
+    for failed in report["checks"].as_array().unwrap().iter().filter(|c| c["status"] == "fail") {
+        assert!(failed["fix"].as_str().is_some_and(|fix| !fix.is_empty()), "no fix: {failed}");
+    }
+    assert_eq!(bench.counter(&account, "verify_calls").await, 0, "a key went to an unapproved host");
+
+    // A key the vendor refuses, and an unfinished rotation whose key is stored.
+    let (account, arn, _, new_key) = stranded(&bench, "ringg").await;
+    let ran = run(&bench, &["check", &arn], "");
+    ran.shows_none_of(&[&account.key, &new_key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let line = |check: &str| {
+        ran.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(check))
+            .unwrap_or_else(|| panic!("{check}: {ran:?}"))
+    };
+    assert!(line("vendor").contains("FAIL") && line("vendor").contains("refuses"), "{ran:?}");
+    assert!(line("pending").contains("FAIL") && line("pending").contains(&fingerprint(&new_key)), "{ran:?}");
+    assert!(ran.stdout.contains(&format!("api-key-rotator repair {arn}")), "{ran:?}");
+
+    // A secret that does not exist.
+    let ran = run(&bench, &["check", "no-such-secret"], "");
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains("FAIL") && ran.stdout.contains("DescribeSecret"), "{ran:?}");
+}
+
+#[tokio::test]
+async fn check_and_status_all_find_every_tagged_secret() {
+    let bench = bench().await;
+    let (_, tagged) = rotated(&bench, "projectdiscovery").await;
+    let untagged = bench.create_secret("plain-value", &[("team", "ops")]).await;
+    for command in ["check", "status"] {
+        let mut args = vec![command, "--all", "--json"];
+        if command == "check" {
+            args.push("--no-vendor");
+        }
+        let ran = run(&bench, &args, "");
+        let arns: Vec<String> = ran.json().iter().map(|r| r["arn"].as_str().unwrap().to_owned()).collect();
+        assert!(arns.contains(&tagged), "{command}: {ran:?}");
+        assert!(!arns.contains(&untagged), "{command}: {ran:?}");
+    }
+}
+
+// -- status -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn status_json_says_none_empty_or_stored_with_fingerprints() {
+    let bench = bench().await;
+    let (none_account, none) = rotated(&bench, "calcom").await;
+    let empty = bench.staged("ringg").await;
+    let (stored_account, stored, token, new_key) = stranded(&bench, "projectdiscovery").await;
+    let keys = [
+        bench.live_key(&none_account).await,
+        empty.account.key.clone(),
+        stored_account.key.clone(),
+        new_key.clone(),
+    ];
+
+    let ran = run(&bench, &["status", &none, &empty.arn, &stored, "--json"], "");
+    ran.shows_none_of(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let reports = ran.json();
+    assert_eq!(reports.len(), 3);
+    for report in &reports {
+        for field in ["arn", "name", "vendor", "rotation_enabled", "pending", "current_fingerprint"] {
+            assert!(report.get(field).is_some(), "{field} missing: {report}");
+        }
+        assert_eq!(report["rotation_enabled"], true);
+    }
+    assert_eq!(reports[0]["arn"], none);
+    assert_eq!(reports[0]["vendor"], "calcom");
+    assert_eq!(reports[0]["pending"], "none");
+    assert_eq!(reports[0]["current_fingerprint"], fingerprint(&keys[0]));
+    assert_eq!(reports[0]["pending_fingerprint"], Value::Null);
+    assert!(reports[0]["last_rotated"].is_string() || reports[0]["last_rotated"].is_null());
+
+    assert_eq!(reports[1]["pending"], "empty");
+    assert_eq!(reports[1]["pending_version"], empty.token);
+    assert_eq!(reports[1]["current_fingerprint"], fingerprint(&empty.account.key));
+    assert_eq!(reports[1]["pending_fingerprint"], Value::Null);
+
+    assert_eq!(reports[2]["pending"], "stored");
+    assert_eq!(reports[2]["pending_version"], token);
+    assert_eq!(reports[2]["pending_fingerprint"], fingerprint(&new_key));
+    assert_eq!(reports[2]["current_fingerprint"], fingerprint(&stored_account.key));
+
+    let ran = run(&bench, &["status", &stored], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains(&format!("stored: version {token}, key {}", fingerprint(&new_key))),
+        "{ran:?}"
+    );
+}
+
+// -- repair -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn repair_finishes_a_stranded_rotation_only_with_apply() {
+    let bench = bench().await;
+    let (account, arn, token, new_key) = stranded(&bench, "calcom").await;
+    let stages = bench.stages(&arn).await;
+    let writes_before = writes(&bench, &arn).await;
+    let rotates = bench.counter(&account, "rotate_calls").await;
+
+    let ran = run(&bench, &["repair", &arn], "");
+    ran.shows_none_of(&[&account.key, &new_key]);
+    assert_eq!(ran.code, 1, "a plan not carried out: {ran:?}");
+    assert!(ran.stdout.contains("finish the rotation") && ran.stdout.contains("--apply"), "{ran:?}");
+    assert_eq!(bench.stages(&arn).await, stages, "repair without --apply moved a label");
+    assert_eq!(writes(&bench, &arn).await, writes_before, "repair without --apply wrote");
+
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    ran.shows_none_of(&[&account.key, &new_key]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let stages = bench.stages(&arn).await;
+    assert_eq!(holder(&stages, "AWSCURRENT").as_deref(), Some(token.as_str()), "{stages:?}");
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &new_key));
+    assert_eq!(bench.counter(&account, "rotate_calls").await, rotates, "repair called rotate");
+
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("nothing to do"), "{ran:?}");
+}
+
+#[tokio::test]
+async fn repair_clears_an_empty_placeholder_and_a_copy_of_the_current_value() {
+    let bench = bench().await;
+    let staged = bench.staged("ringg").await;
+    let ran = run(&bench, &["repair", &staged.arn, "--apply"], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("holds no value"), "{ran:?}");
+    let stages = bench.stages(&staged.arn).await;
+    assert_eq!(holder(&stages, "AWSPENDING"), None, "{stages:?}");
+    assert_eq!(bench.value(&staged.arn, "AWSCURRENT").await, json_secret("api_key", &staged.account.key));
+    assert_eq!(bench.counter(&staged.account, "verify_calls").await, 0, "no key involved, no vendor call");
+
+    let (account, arn) = rotated(&bench, "ringg").await;
+    let current = bench.value(&arn, "AWSCURRENT").await;
+    let copy = put_pending_by_hand(&bench, &arn, &current).await;
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    ran.shows_none_of(&[&bench.live_key(&account).await]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("copy of AWSCURRENT") && ran.stdout.contains(&copy), "{ran:?}");
+    assert_eq!(holder(&bench.stages(&arn).await, "AWSPENDING"), None);
+}
+
+#[tokio::test]
+async fn repair_clears_a_refused_pending_key_but_never_an_accepted_one() {
+    let bench = bench().await;
+    // A pending key the vendor refuses, the current one accepted: the label goes.
+    let (account, arn) = rotated(&bench, "projectdiscovery").await;
+    let live = bench.live_key(&account).await;
+    let dead = "5e0c9d1a-0000-4000-8000-00000000dead";
+    let version = put_pending_by_hand(&bench, &arn, &json_secret("api_key", dead)).await;
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    ran.shows_none_of(&[&live, dead]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("refuses its key"), "{ran:?}");
+    let stages = bench.stages(&arn).await;
+    assert_eq!(holder(&stages, "AWSPENDING"), None);
+    assert!(stages.contains_key(&version), "the version itself is kept");
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &live));
+
+    // The vendor accepts neither key: nothing changes, and the way out is recover.
+    let (account, arn, _, new_key) = stranded(&bench, "ringg").await;
+    bench.revoke(&account).await;
+    let stages = bench.stages(&arn).await;
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    ran.shows_none_of(&[&account.key, &new_key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains("accepts neither key") && ran.stdout.contains("recover"), "{ran:?}");
+    assert_eq!(bench.stages(&arn).await, stages);
+}
+
+#[tokio::test]
+async fn repair_with_nothing_pending_has_nothing_to_do() {
+    let bench = bench().await;
+    let (account, arn) = rotated(&bench, "calcom").await;
+    let verifies = bench.counter(&account, "verify_calls").await;
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("nothing to do"), "{ran:?}");
+    assert_eq!(bench.counter(&account, "verify_calls").await, verifies);
+}
+
+// -- recover ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn recover_stores_an_accepted_key_in_place_and_clears_the_stuck_rotation() {
+    let bench = bench().await;
+    // KeyLost: the rotation left an empty AWSPENDING, and the vendor holds a key nobody stored.
+    let staged = bench.staged("projectdiscovery").await;
+    bench.revoke(&staged.account).await;
+    let issued = bench.live_key(&staged.account).await;
+    let previous = holder(&bench.stages(&staged.arn).await, "AWSCURRENT").unwrap();
+
+    let ran = run(&bench, &["recover", &staged.arn], &format!("{issued}\n"));
+    ran.shows_none_of(&[&issued, &staged.account.key]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains(&fingerprint(&issued)), "{ran:?}");
+    assert_eq!(
+        bench.value(&staged.arn, "AWSCURRENT").await,
+        json_secret("api_key", &issued),
+        "other fields in order"
+    );
+    let stages = bench.stages(&staged.arn).await;
+    assert_eq!(holder(&stages, "AWSPENDING"), None, "{stages:?}");
+    assert_eq!(holder(&stages, "AWSPREVIOUS"), Some(previous));
+    let ran = run(&bench, &["check", &staged.arn], "");
+    assert!(ran.stdout.lines().any(|l| l.contains("ok") && l.contains("vendor")), "{ran:?}");
+}
+
+#[tokio::test]
+async fn recover_refuses_a_key_the_vendor_refuses_and_what_is_not_a_key() {
+    let bench = bench().await;
+    let staged = bench.staged("calcom").await;
+    let stages = bench.stages(&staged.arn).await;
+    let wrong = "cal_live_00000000000000000000000000000bad";
+    let ran = run(&bench, &["recover", &staged.arn], wrong);
+    ran.shows_none_of(&[wrong, &staged.account.key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains("refuses this key") && ran.stdout.contains("Nothing was written"), "{ran:?}");
+    assert_eq!(bench.stages(&staged.arn).await, stages);
+    assert_eq!(writes(&bench, &staged.arn).await, 0);
+
+    let verifies = bench.counter(&staged.account, "verify_calls").await;
+    for not_a_key in
+        ["", "two words", "{\"api_key\":\"x\"}", "API_KEY=cal_live_1", "\"cal_live_1\"", "k\u{7}"]
+    {
+        let ran = run(&bench, &["recover", &staged.arn], not_a_key);
+        assert_eq!(ran.code, 1, "{not_a_key:?}: {ran:?}");
+    }
+    assert_eq!(
+        bench.counter(&staged.account, "verify_calls").await,
+        verifies,
+        "sent something that is not a key"
+    );
+
+    // The key on the command line is a usage error, not a key.
+    let ran = run(&bench, &["recover", &staged.arn, &staged.account.key], "");
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert_eq!(writes(&bench, &staged.arn).await, 0);
+}
+
+// -- the binary itself ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn outside_lambda_without_arguments_it_explains_itself() {
+    let bench = bench().await;
+    let ran = run(&bench, &[], "");
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("rotation function") && ran.stderr.contains("--help"), "{ran:?}");
+    assert!(!ran.stderr.contains("panicked"), "{ran:?}");
+    let ran = run(&bench, &["--help"], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    for command in ["check", "status", "repair", "recover"] {
+        assert!(ran.stdout.contains(command), "{ran:?}");
+    }
+    let ran = run(&bench, &["--version"], "");
+    assert_eq!((ran.code, ran.stdout.trim()), (0, concat!("api-key-rotator ", env!("CARGO_PKG_VERSION"))));
+    let ran = run(&bench, &["check"], "");
+    assert_eq!(ran.code, 2, "{ran:?}");
+}
