@@ -13,7 +13,8 @@
   The peers stamp every call on the system's monotonic clock, which both processes share.
 
 Targets (issue 2): cold init <= 25 ms, peak RSS <= 32 MB. This reports numbers; it asserts nothing.
-Run it with scripts/bench, which builds the release binary first.
+Run it with scripts/bench, which builds the release binary first. `--baseline OTHER_BINARY`
+times another build's cold starts interleaved with this one's (a before/after comparison).
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def main() -> None:
     parser.add_argument("--binary", default=str(ROOT / "target/release/api-key-rotator"))
     parser.add_argument("--cold", type=int, default=30, help="cold starts to time")
     parser.add_argument("--rotations", type=int, default=30, help="warm rotations to time")
+    parser.add_argument("--baseline", help="another build of the binary (say, main's): its cold starts are timed too, interleaved with --binary's in rounds of 10, so that both see the same machine")
     args = parser.parse_args()
     binary = Path(args.binary)
     if not binary.exists():
@@ -141,7 +143,13 @@ def main() -> None:
     sm = boto3.client("secretsmanager", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     env_for = lambda runtime: function_env(runtime, moto, sim)  # noqa: E731
 
-    cold = cold_init(binary, env_for, args.cold)
+    cold: list[float] = []
+    baseline: list[float] = []
+    rounds = max(1, args.cold // 10) if args.baseline else 1
+    for _ in range(rounds):
+        cold += cold_init(binary, env_for, args.cold // rounds)
+        if args.baseline:
+            baseline += cold_init(Path(args.baseline), env_for, args.cold // rounds)
 
     server, state = runtime_api.serve()
     host, port = server.server_address[:2]
@@ -193,7 +201,9 @@ def main() -> None:
 
     size = binary.stat().st_size / 1e6
     print(f"binary: {binary} ({size:.1f} MB)")
-    print(f"cold init, spawn to first Runtime API poll, ms ({args.cold} runs): {summary(cold)}   target <= 25")
+    print(f"cold init, spawn to first Runtime API poll, ms ({len(cold)} runs): {summary(cold)}   target <= 25")
+    if baseline:
+        print(f"  baseline {args.baseline}, interleaved ({len(baseline)} runs): {summary(baseline)}")
     for mode, result in results.items():
         print(f"{mode} promotion:")
         print(f"  warm full rotation (4 steps), ms ({args.rotations} runs):      {summary(result['totals'])}")

@@ -442,7 +442,12 @@ impl OperatorStore for Store {
         let mut arns = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| StoreError::from_sdk("ListSecrets", &e))?;
-            arns.extend(page.secret_list().iter().filter_map(|entry| entry.arn().map(str::to_owned)));
+            // The tag-key filter matches prefixes: keep the exact key only.
+            let tagged = page
+                .secret_list()
+                .iter()
+                .filter(|entry| entry.tags().iter().any(|t| t.key() == Some(tag_key)));
+            arns.extend(tagged.filter_map(|entry| entry.arn().map(str::to_owned)));
         }
         Ok(arns)
     }

@@ -445,8 +445,24 @@ async fn recover_refuses_a_key_the_vendor_refuses_and_what_is_not_a_key() {
 
     // The key on the command line is a usage error, not a key.
     let ran = run(&bench, &["recover", &staged.arn, &staged.account.key], "");
+    ran.shows_none_of(&[&staged.account.key]);
     assert_eq!(ran.code, 2, "{ran:?}");
     assert_eq!(writes(&bench, &staged.arn).await, 0);
+}
+
+#[tokio::test]
+async fn recover_never_clears_a_pending_key_the_vendor_accepts() {
+    let bench = bench().await;
+    // The rotation's key is stored and live: it is not lost, whatever key someone pastes.
+    let (account, arn, token, new_key) = stranded(&bench, "ringg").await;
+    let other = bench.account("ringg").await;
+    let stages = bench.stages(&arn).await;
+    let ran = run(&bench, &["recover", &arn], &other.key);
+    ran.shows_none_of(&[&account.key, &new_key, &other.key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains(&token) && ran.stdout.contains("repair"), "{ran:?}");
+    assert_eq!(bench.stages(&arn).await, stages);
+    assert_eq!(bench.counter(&other, "verify_calls").await, 0, "asked about the pasted key first");
 }
 
 // -- the binary itself ------------------------------------------------------------------------

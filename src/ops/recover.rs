@@ -1,13 +1,17 @@
 //! `recover`: after a `KeyLost`, stores a key issued by hand. The key is verified with the vendor
 //! first and refused if the vendor refuses it; then it becomes a new AWSCURRENT version with every
 //! other field of the current value kept in place, and no version is left carrying AWSPENDING.
+//! A pending version whose key the vendor still accepts is never cleared here: that is `repair`'s.
 
-use super::{Operator, key_in, store_problem};
+use super::{Operator, Pending, key_in, store_problem};
 use crate::config::Target;
 use crate::secret::{check_bare, check_key};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSPENDING, OperatorStore};
 use crate::vendor::{VendorApi, Verdict};
+
+/// Far longer than any of the vendors' keys (36 to 41 characters).
+const MAX_KEY_LEN: usize = 1024;
 
 /// How a recovery ended, once the key was accepted.
 #[derive(Debug)]
@@ -31,6 +35,11 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
     pub async fn recover(&self, secret_id: &str, key: &Sensitive) -> Result<Recovered, String> {
         let nothing = "Nothing was sent to the vendor and nothing was written.";
         let what = "the key read from standard input";
+        if key.expose().len() > MAX_KEY_LEN {
+            return Err(format!(
+                "{what} is longer than {MAX_KEY_LEN} bytes, far longer than an API key. {nothing}"
+            ));
+        }
         check_key(key.expose(), what)
             .and_then(|()| check_bare(key.expose(), what))
             .map_err(|p| format!("{p}; paste the key alone. {nothing}"))?;
@@ -55,8 +64,30 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             format!("the AWSCURRENT value cannot take the key in place: {p}; fix the value or the tag, or store the whole value by hand. {nothing}")
         })?;
         let fingerprint = key.fingerprint();
-        let budget = self.settings.timing.test_budget;
-        match self.verify(&target, key, budget, true).await {
+        let timing = &self.settings.timing;
+        // Clearing AWSPENDING must not strand a live key: a rotation's stored key that the vendor
+        // still accepts is for `repair`, not lost.
+        if let Ok(Pending::Stored(version, pending)) = &found.pending
+            && let Ok(pending) = key_in(meta, pending)
+            && pending.key() != key
+        {
+            match self.verify(&target, pending.key(), timing.precheck_budget, false).await {
+                Verdict::Refused(_) => {}
+                Verdict::Accepted => {
+                    return Err(format!(
+                        "the pending version {version} holds a key the vendor accepts ({}): the rotation's key is not lost. Run `api-key-rotator repair {}` instead. {nothing}",
+                        pending.key().fingerprint(),
+                        meta.arn
+                    ));
+                }
+                verdict => {
+                    return Err(format!(
+                        "the pending version {version} holds a key, and the vendor gave no verdict on it ({verdict}), so it may be live; run recover again. {nothing}"
+                    ));
+                }
+            }
+        }
+        match self.verify(&target, key, timing.test_budget, true).await {
             Verdict::Accepted => {}
             Verdict::Refused(status) => {
                 return Err(format!(
