@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::ops::{CheckReport, Operator, Plan, Recovered, RepairReport, Status, StatusReport};
 use crate::sensitive::Sensitive;
 use crate::store::{self, Store};
-use crate::vendor::VendorClient;
+use crate::vendor::{self, VendorClient};
 
 const PROBLEM: u8 = 1;
 const USAGE: u8 = 2;
@@ -97,6 +97,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    let ids = match &cli.command {
+        Command::Check { secrets, .. } | Command::Status { secrets, .. } => secrets.ids.clone(),
+        Command::Repair { secret_id, .. } | Command::Recover { secret_id } => vec![secret_id.clone()],
+    };
+    if ids.iter().any(|id| looks_like_a_key(id)) {
+        eprintln!(
+            "api-key-rotator: an argument has the shape of an API key, not of a secret's name or ARN; it was not used and is not shown. `recover` reads the key from standard input."
+        );
+        return ExitCode::from(USAGE);
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(problem) => {
@@ -156,12 +166,22 @@ fn without_arguments(message: &str, args: &[OsString]) -> String {
     ];
     let mut message = message.to_owned();
     for arg in args.iter().map(|arg| arg.to_string_lossy()) {
-        // Short arguments are never keys, and replacing them would mangle the message.
-        if arg.len() >= 4 && !KNOWN.contains(&arg.as_ref()) {
-            message = message.replace(arg.as_ref(), "<argument not shown>");
+        // `--flag=value`: clap may quote the value alone.
+        let value = arg.split_once('=').map(|(_, value)| value);
+        for text in [Some(arg.as_ref()), value].into_iter().flatten() {
+            // Short arguments are never keys, and replacing them would mangle the message.
+            if text.len() >= 4 && !KNOWN.contains(&text) {
+                message = message.replace(text, "<argument not shown>");
+            }
         }
     }
     message
+}
+
+/// Whether a secret id given on the command line has the shape of one of the vendors' keys: then
+/// it is neither used (it would reach Secrets Manager's logs) nor shown.
+fn looks_like_a_key(id: &str) -> bool {
+    vendor::ALL.iter().any(|vendor| vendor.looks_like_key("", id))
 }
 
 /// Runs one command; returns what to print on standard output and the exit code.
@@ -354,27 +374,23 @@ fn repair_text(report: &RepairReport, secret_id: &str) -> String {
 }
 
 fn recover_text(recovered: &Recovered) -> (String, u8) {
-    match recovered {
-        Recovered::AlreadyCurrent { fingerprint } => (
-            format!(
-                "the vendor accepts the key ({fingerprint}) and AWSCURRENT already holds it: nothing was written\n"
-            ),
-            0,
+    let Recovered { fingerprint, stored, previous, cleared, problems } = recovered;
+    let mut out = match stored {
+        Some(version) => format!("stored: version {version} is AWSCURRENT, key {fingerprint}\n"),
+        None => format!(
+            "the vendor accepts the key ({fingerprint}) and AWSCURRENT already holds it: nothing was stored\n"
         ),
-        Recovered::Stored { version, fingerprint, previous, cleared, problems } => {
-            let mut out = format!("stored: version {version} is AWSCURRENT, key {fingerprint}\n");
-            if let Some(previous) = previous {
-                let _ = writeln!(out, "previous: version {previous} is AWSPREVIOUS");
-            }
-            for version in cleared {
-                let _ = writeln!(out, "cleared: AWSPENDING removed from version {version}");
-            }
-            for problem in problems {
-                let _ = writeln!(out, "problem: {problem}");
-            }
-            (out, if problems.is_empty() { 0 } else { PROBLEM })
-        }
+    };
+    if let Some(previous) = previous {
+        let _ = writeln!(out, "previous: version {previous} is AWSPREVIOUS");
     }
+    for version in cleared {
+        let _ = writeln!(out, "cleared: AWSPENDING removed from version {version}");
+    }
+    for problem in problems {
+        let _ = writeln!(out, "problem: {problem}");
+    }
+    (out, if problems.is_empty() { 0 } else { PROBLEM })
 }
 
 #[cfg(test)]
@@ -408,15 +424,25 @@ mod tests {
         assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
         let key = "cal_live_0123456789abcdef0123456789abcdef";
         let mut quoted = 0;
-        for args in
-            [&["recover", "s", key][..], &[key], &["check", "--key", key], &["status", &format!("--x={key}")]]
-        {
+        let with_value = [format!("--x={key}"), format!("--apply={key}")];
+        for args in [
+            &["recover", "s", key][..],
+            &[key],
+            &["check", "--key", key],
+            &["status", &with_value[0]],
+            &["repair", "s", &with_value[1]],
+        ] {
             let error = parse(args).unwrap_err().render().to_string();
             quoted += usize::from(error.contains(key));
             let args: Vec<OsString> = args.iter().map(OsString::from).collect();
             let shown = without_arguments(&error, &args);
             assert!(!shown.contains(key), "{shown}");
         }
-        assert!(quoted >= 2, "clap quotes unexpected arguments: the cases above must test something");
+        assert!(quoted >= 3, "clap quotes unexpected arguments: the cases above must test something");
+        assert!(looks_like_a_key(key) && looks_like_a_key("7251cb4b-3373-43a4-844c-b27a1d45e0c9"));
+        assert!(
+            !looks_like_a_key("prod/calcom")
+                && !looks_like_a_key("arn:aws:secretsmanager:us-east-1:1:secret:x")
+        );
     }
 }

@@ -190,6 +190,14 @@ pub trait OperatorStore: SecretStore {
         version: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Puts `stage` on `version` (a stage that is on no version: AWSPENDING, once removed).
+    fn add_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Stores `value` as a new version labelled AWSCURRENT (Secrets Manager moves AWSPREVIOUS
     /// along) and returns its id.
     fn put_current(
@@ -458,6 +466,18 @@ impl OperatorStore for Store {
             .secret_id(secret_id)
             .version_stage(stage)
             .remove_from_version_id(version)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::from_sdk("UpdateSecretVersionStage", &e))
+    }
+
+    async fn add_stage(&self, secret_id: &str, stage: &str, version: &str) -> Result<(), StoreError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .move_to_version_id(version)
             .send()
             .await
             .map(|_| ())

@@ -234,7 +234,8 @@ async fn check_reports_each_problem_with_what_to_do() {
 #[tokio::test]
 async fn check_and_status_all_find_every_tagged_secret() {
     let bench = bench().await;
-    let (_, tagged) = rotated(&bench, "projectdiscovery").await;
+    let (account, tagged) = rotated(&bench, "projectdiscovery").await;
+    let key = bench.live_key(&account).await;
     let untagged = bench.create_secret("plain-value", &[("team", "ops")]).await;
     for command in ["check", "status"] {
         let mut args = vec![command, "--all", "--json"];
@@ -242,6 +243,7 @@ async fn check_and_status_all_find_every_tagged_secret() {
             args.push("--no-vendor");
         }
         let ran = run(&bench, &args, "");
+        ran.shows_none_of(&[&key]);
         let arns: Vec<String> = ran.json().iter().map(|r| r["arn"].as_str().unwrap().to_owned()).collect();
         assert!(arns.contains(&tagged), "{command}: {ran:?}");
         assert!(!arns.contains(&untagged), "{command}: {ran:?}");
@@ -279,7 +281,6 @@ async fn status_json_says_none_empty_or_stored_with_fingerprints() {
     assert_eq!(reports[0]["pending"], "none");
     assert_eq!(reports[0]["current_fingerprint"], fingerprint(&keys[0]));
     assert_eq!(reports[0]["pending_fingerprint"], Value::Null);
-    assert!(reports[0]["last_rotated"].is_string() || reports[0]["last_rotated"].is_null());
 
     assert_eq!(reports[1]["pending"], "empty");
     assert_eq!(reports[1]["pending_version"], empty.token);
@@ -380,6 +381,21 @@ async fn repair_clears_a_refused_pending_key_but_never_an_accepted_one() {
 }
 
 #[tokio::test]
+async fn repair_changes_nothing_when_the_vendor_accepts_both_keys() {
+    let bench = bench().await;
+    // Another live key of the same vendor in AWSPENDING: neither label may move.
+    let (account, arn) = rotated(&bench, "calcom").await;
+    let other = bench.account("calcom").await;
+    put_pending_by_hand(&bench, &arn, &json_secret("api_key", &other.key)).await;
+    let stages = bench.stages(&arn).await;
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    ran.shows_none_of(&[&bench.live_key(&account).await, &other.key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains("accepts both keys"), "{ran:?}");
+    assert_eq!(bench.stages(&arn).await, stages);
+}
+
+#[tokio::test]
 async fn repair_with_nothing_pending_has_nothing_to_do() {
     let bench = bench().await;
     let (account, arn) = rotated(&bench, "calcom").await;
@@ -443,11 +459,55 @@ async fn recover_refuses_a_key_the_vendor_refuses_and_what_is_not_a_key() {
         "sent something that is not a key"
     );
 
-    // The key on the command line is a usage error, not a key.
-    let ran = run(&bench, &["recover", &staged.arn, &staged.account.key], "");
-    ran.shows_none_of(&[&staged.account.key]);
-    assert_eq!(ran.code, 2, "{ran:?}");
+    // The key on the command line is a usage error, not a key; so is a key given as the secret.
+    for args in [&["recover", &staged.arn, &staged.account.key][..], &["recover", &staged.account.key]] {
+        let ran = run(&bench, args, "");
+        ran.shows_none_of(&[&staged.account.key]);
+        assert_eq!(ran.code, 2, "{ran:?}");
+    }
     assert_eq!(writes(&bench, &staged.arn).await, 0);
+}
+
+#[tokio::test]
+async fn recover_with_the_current_key_stores_nothing_but_clears_a_dead_pending_key() {
+    let bench = bench().await;
+    let (account, arn) = rotated(&bench, "ringg").await;
+    let live = bench.live_key(&account).await;
+    let dead = "00000000-dead-4000-8000-000000000000";
+    let version = put_pending_by_hand(&bench, &arn, &json_secret("api_key", dead)).await;
+    let current = holder(&bench.stages(&arn).await, "AWSCURRENT");
+    let ran = run(&bench, &["recover", &arn], &live);
+    ran.shows_none_of(&[&live, dead]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("already holds it") && ran.stdout.contains(&version), "{ran:?}");
+    let stages = bench.stages(&arn).await;
+    assert_eq!(holder(&stages, "AWSCURRENT"), current, "nothing stored");
+    assert_eq!(holder(&stages, "AWSPENDING"), None, "{stages:?}");
+}
+
+#[tokio::test]
+async fn check_notes_a_customer_managed_kms_key() {
+    let bench = bench().await;
+    let account = bench.account("ringg").await;
+    let key_arn = "arn:aws:kms:us-east-1:123456789012:key/0b4a3d52-7f2e-4c1e-9a55-2f3c1e0d9b8a";
+    let out = bench
+        .sm
+        .create_secret()
+        .name(unique("kms"))
+        .secret_string(json_secret("api_key", &account.key))
+        .kms_key_id(key_arn)
+        .tags(aws_sdk_secretsmanager::types::Tag::builder().key(TAG_VENDOR).value("ringg").build())
+        .send()
+        .await
+        .expect("CreateSecret");
+    let ran = run(&bench, &["check", out.arn().unwrap(), "--json", "--no-vendor"], "");
+    let kms =
+        ran.json()[0]["checks"].as_array().unwrap().iter().find(|c| c["check"] == "kms").cloned().unwrap();
+    assert_eq!(kms["status"], "note", "{ran:?}");
+    assert!(
+        kms["detail"].as_str().unwrap().contains(key_arn)
+            && kms["detail"].as_str().unwrap().contains("kms:Decrypt")
+    );
 }
 
 #[tokio::test]

@@ -90,6 +90,37 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         Ok(Found { meta, current, pending })
     }
 
+    /// Takes AWSPENDING off a version that held no value, then looks again: a createSecret running
+    /// at that moment (Secrets Manager reattempts a stuck rotation) may have stored its key there
+    /// just before, and then the label goes back on, so that its rotation can carry on.
+    async fn clear_placeholder(&self, arn: &str, version: &str) -> Result<(), String> {
+        let raced = |what: String| {
+            format!(
+                "{what}: a rotation stored its key in version {version} meanwhile; let it finish, then run status"
+            )
+        };
+        if !matches!(self.store.value(arn, Some(version), None).await, Ok(None)) {
+            return Err(format!(
+                "version {version} holds a value now, or cannot be read: a rotation may be running. Nothing was changed; run the command again once it has finished"
+            ));
+        }
+        self.store.remove_stage(arn, AWSPENDING, version).await.map_err(|e| store_problem(&e))?;
+        match self.store.value(arn, Some(version), None).await {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => match self.store.add_stage(arn, AWSPENDING, version).await {
+                Ok(()) => Err(raced("AWSPENDING was removed and put back".into())),
+                Err(e) => Err(raced(format!(
+                    "AWSPENDING was removed and putting it back failed ({}); put it back: aws secretsmanager update-secret-version-stage --secret-id {arn} --version-stage AWSPENDING --move-to-version-id {version}",
+                    store_problem(&e)
+                ))),
+            },
+            Err(e) => Err(format!(
+                "AWSPENDING was removed from version {version}, but reading it again failed ({}): check with `api-key-rotator status {arn}` that it holds no value",
+                store_problem(&e)
+            )),
+        }
+    }
+
     /// What the vendor says about `key`, asked as the rotation would (rate limits and outages
     /// waited out within `budget`; refusals retried when `retry_refusals`, for a key that may
     /// still be propagating).

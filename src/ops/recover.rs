@@ -3,7 +3,7 @@
 //! other field of the current value kept in place, and no version is left carrying AWSPENDING.
 //! A pending version whose key the vendor still accepts is never cleared here: that is `repair`'s.
 
-use super::{Operator, Pending, key_in, store_problem};
+use super::{Found, Operator, Pending, key_in, store_problem};
 use crate::config::Target;
 use crate::secret::{check_bare, check_key};
 use crate::sensitive::Sensitive;
@@ -15,19 +15,16 @@ const MAX_KEY_LEN: usize = 1024;
 
 /// How a recovery ended, once the key was accepted.
 #[derive(Debug)]
-pub enum Recovered {
-    /// The key is in a new AWSCURRENT version. `problems`: what went wrong after it was stored.
-    Stored {
-        version: String,
-        fingerprint: String,
-        /// The version that was AWSCURRENT before (now AWSPREVIOUS).
-        previous: Option<String>,
-        /// Versions AWSPENDING was removed from.
-        cleared: Vec<String>,
-        problems: Vec<String>,
-    },
-    /// AWSCURRENT already holds this key: nothing was written.
-    AlreadyCurrent { fingerprint: String },
+pub struct Recovered {
+    pub fingerprint: String,
+    /// The new AWSCURRENT version; `None` when AWSCURRENT already held the key (nothing stored).
+    pub stored: Option<String>,
+    /// The version that was AWSCURRENT before (now AWSPREVIOUS), when the key was stored.
+    pub previous: Option<String>,
+    /// Versions AWSPENDING was removed from.
+    pub cleared: Vec<String>,
+    /// What went wrong after the key was stored (or found stored).
+    pub problems: Vec<String>,
 }
 
 impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
@@ -63,31 +60,9 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         let current_value = key_in(meta, current).map_err(|p| {
             format!("the AWSCURRENT value cannot take the key in place: {p}; fix the value or the tag, or store the whole value by hand. {nothing}")
         })?;
+        let clearable = self.clearable(&found, &target, key).await?;
         let fingerprint = key.fingerprint();
-        let timing = &self.settings.timing;
-        // Clearing AWSPENDING must not strand a live key: a rotation's stored key that the vendor
-        // still accepts is for `repair`, not lost.
-        if let Ok(Pending::Stored(version, pending)) = &found.pending
-            && let Ok(pending) = key_in(meta, pending)
-            && pending.key() != key
-        {
-            match self.verify(&target, pending.key(), timing.precheck_budget, false).await {
-                Verdict::Refused(_) => {}
-                Verdict::Accepted => {
-                    return Err(format!(
-                        "the pending version {version} holds a key the vendor accepts ({}): the rotation's key is not lost. Run `api-key-rotator repair {}` instead. {nothing}",
-                        pending.key().fingerprint(),
-                        meta.arn
-                    ));
-                }
-                verdict => {
-                    return Err(format!(
-                        "the pending version {version} holds a key, and the vendor gave no verdict on it ({verdict}), so it may be live; run recover again. {nothing}"
-                    ));
-                }
-            }
-        }
-        match self.verify(&target, key, timing.test_budget, true).await {
+        match self.verify(&target, key, self.settings.timing.test_budget, true).await {
             Verdict::Accepted => {}
             Verdict::Refused(status) => {
                 return Err(format!(
@@ -102,42 +77,95 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                 ));
             }
         }
-        if current_value.key() == key {
-            return Ok(Recovered::AlreadyCurrent { fingerprint });
-        }
-        let version = self.store.put_current(&meta.arn, &current_value.with_key(key)).await.map_err(|e| {
-            format!(
-                "storing the key failed: {}. It may or may not have landed: run `api-key-rotator status {}` and compare the current fingerprint with {fingerprint}; if they differ, run recover again with the same key",
-                store_problem(&e),
-                meta.arn
-            )
-        })?;
-        let (mut cleared, mut problems) = (Vec::new(), Vec::new());
-        match self.store.describe(&meta.arn).await {
-            Ok(after) => {
-                if let Some(stale) = after.version_with(AWSPENDING).filter(|v| *v != version) {
-                    match self.store.remove_stage(&meta.arn, AWSPENDING, stale).await {
-                        Ok(()) => cleared.push(stale.to_owned()),
-                        Err(e) => problems.push(format!(
-                            "removing AWSPENDING from version {stale} failed: {}; run `api-key-rotator repair {}`",
-                            store_problem(&e),
-                            meta.arn
-                        )),
-                    }
+        let stored = match current_value.key() == key {
+            true => None,
+            false => Some(self.store.put_current(&meta.arn, &current_value.with_key(key)).await.map_err(|e| {
+                format!(
+                    "storing the key failed: {}. It may or may not have landed: run `api-key-rotator status {}` and compare the current fingerprint with {fingerprint}; if they differ, run recover again with the same key",
+                    store_problem(&e),
+                    meta.arn
+                )
+            })?),
+        };
+        let previous = stored.as_ref().and(found.current_version().map(str::to_owned));
+        let (cleared, problems) = self.clear_after(&found, clearable).await;
+        Ok(Recovered { fingerprint, stored, previous, cleared, problems })
+    }
+
+    /// The pending version recover may clear once the key is stored. A rotation's key that the
+    /// vendor still accepts is not lost: that is for `repair`, and recover stops here. So does a
+    /// pending version that cannot be read, or whose value does not read with the tags: whether it
+    /// holds a live key is unknown. `Err` says why nothing was written.
+    async fn clearable(
+        &self,
+        found: &Found,
+        target: &Target,
+        key: &Sensitive,
+    ) -> Result<Option<String>, String> {
+        let arn = &found.meta.arn;
+        let repair = format!("Run `api-key-rotator repair {arn}` instead. Nothing was written.");
+        match &found.pending {
+            Ok(Pending::None) => Ok(None),
+            Ok(Pending::Empty(version)) => Ok(Some(version.clone())),
+            Err(e) => Err(format!(
+                "the pending version cannot be read ({}), so whether it holds a live key is unknown. Nothing was sent to the vendor and nothing was written; run recover again",
+                store_problem(e)
+            )),
+            Ok(Pending::Stored(version, value)) => {
+                let pending = key_in(&found.meta, value).map_err(|p| {
+                    format!("the pending version {version} holds a value that does not read with the tags ({p}), so whether it holds a live key is unknown. Fix the tags, or check it and clear it by hand. Nothing was sent to the vendor and nothing was written")
+                })?;
+                if pending.key() == key {
+                    return Ok(Some(version.clone()));
+                }
+                // Refusals are retried, as for a key that may still be propagating.
+                match self.verify(target, pending.key(), self.settings.timing.test_budget, true).await {
+                    Verdict::Refused(_) => Ok(Some(version.clone())),
+                    Verdict::Accepted => Err(format!(
+                        "the pending version {version} holds a key the vendor accepts ({}): the rotation's key is not lost. {repair}",
+                        pending.key().fingerprint()
+                    )),
+                    verdict => Err(format!(
+                        "the pending version {version} holds a key, and the vendor gave no verdict on it ({verdict}), so it may be live. Nothing was written; run recover again"
+                    )),
                 }
             }
-            Err(e) => problems.push(format!(
-                "the key is stored, but the secret could not be read again to clear AWSPENDING: {}; run `api-key-rotator status {}`",
-                store_problem(&e),
-                meta.arn
-            )),
         }
-        Ok(Recovered::Stored {
-            version,
-            fingerprint,
-            previous: found.current_version().map(str::to_owned),
-            cleared,
-            problems,
-        })
+    }
+
+    /// Takes AWSPENDING off the version found pending (`clearable`), or off the old AWSCURRENT
+    /// version it rode along on (that key stays AWSPREVIOUS). A version that took the label since
+    /// the secret was read is left alone: a rotation ran meanwhile.
+    async fn clear_after(&self, found: &Found, clearable: Option<String>) -> (Vec<String>, Vec<String>) {
+        let arn = &found.meta.arn;
+        let (mut cleared, mut problems) = (Vec::new(), Vec::new());
+        let after = match self.store.describe(arn).await {
+            Ok(after) => after,
+            Err(e) => {
+                problems.push(format!(
+                    "the secret could not be read again to clear AWSPENDING: {}; run `api-key-rotator status {arn}`",
+                    store_problem(&e)
+                ));
+                return (cleared, problems);
+            }
+        };
+        let Some(stale) = after.pending_version() else {
+            return (cleared, problems);
+        };
+        let result = if clearable.as_deref() == Some(stale) && matches!(found.pending, Ok(Pending::Empty(_)))
+        {
+            self.clear_placeholder(arn, stale).await
+        } else if clearable.as_deref() == Some(stale) || found.current_version() == Some(stale) {
+            self.store.remove_stage(arn, AWSPENDING, stale).await.map_err(|e| store_problem(&e))
+        } else {
+            Err(format!(
+                "version {stale} took AWSPENDING after the secret was read: a rotation ran meanwhile"
+            ))
+        };
+        match result {
+            Ok(()) => cleared.push(stale.to_owned()),
+            Err(problem) => problems.push(format!("{problem}. Run `api-key-rotator repair {arn}`")),
+        }
+        (cleared, problems)
     }
 }

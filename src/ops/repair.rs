@@ -199,19 +199,14 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                 Ok(format!("AWSCURRENT is on version {pending}; version {current} is AWSPREVIOUS"))
             }
             Plan::Clear { version, .. } => {
-                // A rotation running now may have stored its key here since the plan was made.
                 if matches!(found.pending, Ok(Pending::Empty(_))) {
-                    let now = self.store.value(arn, Some(version), Some(AWSPENDING)).await;
-                    if !matches!(now, Ok(None)) {
-                        return Err(format!(
-                            "version {version} holds a value now, or cannot be read: a rotation may be running. Nothing was changed; run repair again once it has finished"
-                        ));
-                    }
+                    self.clear_placeholder(arn, version).await?;
+                } else {
+                    self.store
+                        .remove_stage(arn, AWSPENDING, version)
+                        .await
+                        .map_err(|e| format!("{}; {unchanged}", store_problem(&e)))?;
                 }
-                self.store
-                    .remove_stage(arn, AWSPENDING, version)
-                    .await
-                    .map_err(|e| format!("{}; {unchanged}", store_problem(&e)))?;
                 Ok(format!(
                     "AWSPENDING removed from version {version}; the version is kept (aws secretsmanager get-secret-value --secret-id {arn} --version-id {version}) and {AWSCURRENT} is unchanged"
                 ))
