@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 import boto3  # noqa: E402  (installed with moto)
 import runtime_api  # noqa: E402
 
-VENDOR_PREFIX = {"calcom": "/calcom", "ringg": "/ringg/ca/api/v0", "projectdiscovery": "/projectdiscovery"}
+from vendor_sim import VENDORS  # noqa: E402  (the one list of vendors on the Python side)
+
 STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
 
 
@@ -72,8 +73,8 @@ def function_env(runtime: str, moto: str, sim: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
     }
-    for vendor, prefix in VENDOR_PREFIX.items():
-        env[f"{vendor.upper()}_BASE_URL"] = sim + prefix
+    for spec in VENDORS.values():
+        env[spec["env"]] = sim + spec["prefix"]
     return env
 
 
@@ -156,7 +157,7 @@ def main() -> None:
     emulator = f"http://{host}:{port}"
     proc = subprocess.Popen([str(binary)], env=env_for(f"{host}:{port}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    vendors = list(VENDOR_PREFIX)
+    vendors = list(VENDORS)
     results: dict[str, dict[str, Any]] = {}
     for mode in ("standard", "early"):
         totals: list[float] = []

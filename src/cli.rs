@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::ops::{CheckReport, Operator, Plan, Recovered, RepairReport, Status, StatusReport};
 use crate::sensitive::Sensitive;
 use crate::store::{self, Store};
-use crate::vendor::{self, VendorClient};
+use crate::vendors::{self, VendorClient};
 
 const PROBLEM: u8 = 1;
 const USAGE: u8 = 2;
@@ -181,7 +181,7 @@ fn without_arguments(message: &str, args: &[OsString]) -> String {
 /// Whether a secret id given on the command line has the shape of one of the vendors' keys: then
 /// it is neither used (it would reach Secrets Manager's logs) nor shown.
 fn looks_like_a_key(id: &str) -> bool {
-    vendor::ALL.iter().any(|vendor| vendor.looks_like_key("", id))
+    vendors::ALL.iter().any(|vendor| vendor.looks_like_key("", id))
 }
 
 /// Runs one command; returns what to print on standard output and the exit code.

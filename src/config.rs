@@ -10,7 +10,7 @@ use crate::metrics;
 use crate::schedule::Interval;
 use crate::secret::DEFAULT_KEY_FIELD;
 use crate::timing::Timing;
-use crate::vendor::{self, Vendor};
+use crate::vendors::{self, Vendor};
 
 pub const TAG_VENDOR: &str = "rotation:vendor";
 pub const TAG_KEY_FIELD: &str = "rotation:key-field";
@@ -85,7 +85,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut base_urls = HashMap::new();
-        for vendor in vendor::ALL {
+        for vendor in vendors::ALL {
             let url = match get(vendor.env_base_url()) {
                 Some(text) => parse_base_url(&text).map_err(|e| format!("{}: {e}", vendor.env_base_url()))?,
                 None => Url::parse(vendor.default_base_url()).map_err(|e| e.to_string())?,
@@ -229,12 +229,11 @@ impl Target {
 
 /// The `rotation:vendor` tag's vendor.
 pub fn vendor_from_tags(tags: &HashMap<String, String>) -> Result<&'static dyn Vendor, String> {
-    let name = tags
-        .get(TAG_VENDOR)
-        .map(|v| v.trim())
-        .ok_or_else(|| format!("the secret has no {TAG_VENDOR} tag; set it to one of {}", vendor::names()))?;
-    vendor::lookup(name)
-        .ok_or_else(|| format!("{TAG_VENDOR} is {name:?}; expected one of {}", vendor::names()))
+    let name = tags.get(TAG_VENDOR).map(|v| v.trim()).ok_or_else(|| {
+        format!("the secret has no {TAG_VENDOR} tag; set it to one of {}", vendors::names())
+    })?;
+    vendors::lookup(name)
+        .ok_or_else(|| format!("{TAG_VENDOR} is {name:?}; expected one of {}", vendors::names()))
 }
 
 /// The JSON field that holds the key: the `rotation:key-field` tag, or `api_key`.
@@ -282,7 +281,7 @@ mod tests {
     }
 
     fn calcom() -> &'static dyn Vendor {
-        vendor::lookup("calcom").unwrap()
+        vendors::lookup("calcom").unwrap()
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod secret;
 pub mod sensitive;
 pub mod store;
 pub mod timing;
-pub mod vendor;
+pub mod vendors;
 
 pub use error::{Error, ErrorKind};
 pub use rotation::{Outcome, Rotator};

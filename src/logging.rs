@@ -69,7 +69,7 @@ mod tests {
             tracing::info!(target: "aws_config", "dep-info");
             tracing::warn!(target: "hyper_util", "dep-warn");
             tracing::trace!(target: "api_key_rotator::rotation", "own-trace");
-            tracing::debug!(target: "api_key_rotator::vendor", "own-debug");
+            tracing::debug!(target: "api_key_rotator::vendors", "own-debug");
             tracing::info!(target: "api_key_rotator", "own-info");
         });
         let text = String::from_utf8(seen.lock().unwrap().clone()).unwrap();

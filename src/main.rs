@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use api_key_rotator::config::Settings;
 use api_key_rotator::store::{self, Store};
-use api_key_rotator::vendor::VendorClient;
+use api_key_rotator::vendors::VendorClient;
 use api_key_rotator::{Error, Rotator, cli, logging, rotation};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;

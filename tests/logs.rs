@@ -42,7 +42,7 @@ async fn no_key_and_no_rotation_token_in_any_log_line() {
     };
 
     // Full rotations, one per vendor.
-    for vendor in ["calcom", "ringg", "projectdiscovery"] {
+    for vendor in vendor_names() {
         let account = bench.account(vendor).await;
         let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, vendor)]).await;
         let token = bench.begin_rotation(&arn, json!({})).await;

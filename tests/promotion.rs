@@ -18,7 +18,7 @@ const PROMOTE: &str = "rotation:promote";
 async fn early_promotion_is_one_write_and_keeps_everything_else() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    for vendor in ["calcom", "ringg", "projectdiscovery"] {
+    for vendor in vendor_names() {
         let account = bench.account(vendor).await;
         let original = json_secret("api_key", &account.key);
         let arn = bench.create_secret(&original, &[(TAG_VENDOR, vendor), (PROMOTE, "early")]).await;

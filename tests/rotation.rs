@@ -9,13 +9,11 @@ use common::*;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-const VENDORS: [&str; 3] = ["calcom", "ringg", "projectdiscovery"];
-
 #[tokio::test]
 async fn happy_path_for_each_vendor_keeps_other_fields_in_order() {
     let bench = bench().await;
     let rotator = bench.rotator();
-    for vendor in VENDORS {
+    for vendor in vendor_names() {
         let account = bench.account(vendor).await;
         let original = json_secret("api_key", &account.key);
         let arn = bench.create_secret(&original, &[(TAG_VENDOR, vendor)]).await;

@@ -27,6 +27,9 @@ from typing import Any
 
 import boto3
 
+import vendor_sim  # the one list of vendors on the Python side
+from vendor_sim import VENDORS
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "target" / "demo"
 # Keep in step with [package.metadata.lambda.env] in Cargo.toml.
@@ -34,12 +37,6 @@ MOTO_PORT, SIM_PORT, INVOKE_PORT = 47101, 47102, 47100
 MOTO = f"http://127.0.0.1:{MOTO_PORT}"
 SIM = f"http://127.0.0.1:{SIM_PORT}"
 STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
-VENDORS = {
-    # vendor: (prefix, verify method, verify path, auth header)
-    "calcom": ("/calcom", "GET", "/v2/me", lambda key: {"Authorization": f"Bearer {key}"}),
-    "ringg": ("/ringg/ca/api/v0", "GET", "/workspace", lambda key: {"X-API-KEY": key}),
-    "projectdiscovery": ("/projectdiscovery", "GET", "/v1/user", lambda key: {"X-API-Key": key}),
-}
 
 
 class DemoFailure(Exception):
@@ -90,8 +87,8 @@ def show_stages(versions: dict[str, list[str]]) -> str:
 
 
 def key_accepted(vendor: str, key: str) -> bool:
-    prefix, method, path, auth = VENDORS[vendor]
-    status, _ = http(method, SIM + prefix + path, headers=auth(key))
+    method, path = vendor_sim.verify_route(vendor)
+    status, _ = http(method, SIM + VENDORS[vendor]["prefix"] + path, headers=vendor_sim.auth_header(vendor, key))
     return status == 200
 
 

@@ -16,6 +16,8 @@ rules (apiKeyDaysValid >= 1, not together with apiKeyNeverExpires) and its 120 r
 minute per key limit.
 
 Control routes (JSON):
+* `GET /_sim/vendors` -> {vendor: {"prefix", "env"}}: the simulated vendors, their base paths here
+  and the function's base-URL variable for each
 * `POST /_sim/accounts` {"vendor", "key"?} -> {"account", "key", "base_path"}
 * `GET /_sim/accounts/<id>` -> the account: live key, counters, last rotate body, expiry
 * `POST /_sim/accounts/<id>/faults` one-shot fault switches, all optional:
@@ -57,17 +59,47 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-PREFIXES = {"calcom": "/calcom", "ringg": "/ringg/ca/api/v0", "projectdiscovery": "/projectdiscovery"}
-ROUTES = {
-    # vendor: {(method, path): action}
-    "calcom": {("POST", "/v2/api-keys/refresh"): "rotate", ("GET", "/v2/me"): "verify"},
-    "ringg": {("PATCH", "/workspace/api-key"): "rotate", ("GET", "/workspace"): "verify"},
+# The simulated vendors, the one list of them outside the Rust code (tools/demo.py and
+# bench/run.py import it; the Rust tests read it from `GET /_sim/vendors`). Each entry: where the
+# vendor lives under the simulator, the function's variable for its base URL, how a request
+# presents the key (a header, and what comes before the key in it), and its routes.
+VENDORS: dict[str, dict[str, Any]] = {
+    "calcom": {
+        "prefix": "/calcom",
+        "env": "CALCOM_BASE_URL",
+        "auth": ("Authorization", "Bearer "),
+        "routes": {("POST", "/v2/api-keys/refresh"): "rotate", ("GET", "/v2/me"): "verify"},
+    },
+    "ringg": {
+        "prefix": "/ringg/ca/api/v0",
+        "env": "RINGG_BASE_URL",
+        "auth": ("X-API-KEY", ""),
+        "routes": {("PATCH", "/workspace/api-key"): "rotate", ("GET", "/workspace"): "verify"},
+    },
     "projectdiscovery": {
-        ("POST", "/v1/user/apikey/rotate"): "rotate",
-        ("GET", "/v1/user"): "verify",
-        ("GET", "/v1/user/apikey"): "read_key",
+        "prefix": "/projectdiscovery",
+        "env": "PROJECTDISCOVERY_BASE_URL",
+        "auth": ("X-API-Key", ""),
+        "routes": {
+            ("POST", "/v1/user/apikey/rotate"): "rotate",
+            ("GET", "/v1/user"): "verify",
+            ("GET", "/v1/user/apikey"): "read_key",
+        },
     },
 }
+
+
+def verify_route(vendor: str) -> tuple[str, str]:
+    """The method and path of the vendor's verify call."""
+    return next(route for route, action in VENDORS[vendor]["routes"].items() if action == "verify")
+
+
+def auth_header(vendor: str, key: str) -> dict[str, str]:
+    """The header that presents `key` to the vendor."""
+    name, before = VENDORS[vendor]["auth"]
+    return {name: before + key}
+
+
 CALCOM_LIMIT_PER_MINUTE = 120
 FAULT_NAMES = (
     "fail_before_rotate",
@@ -100,7 +132,7 @@ def new_key(vendor: str, old: str | None = None) -> str:
 
 
 def create_account(vendor: str, key: str | None) -> dict[str, Any]:
-    if vendor not in PREFIXES:
+    if vendor not in VENDORS:
         raise ValueError(f"unknown vendor {vendor!r}")
     account = uuid.uuid4().hex[:12]
     key = key or new_key(vendor)
@@ -126,7 +158,7 @@ def create_account(vendor: str, key: str | None) -> dict[str, Any]:
         "rotate_answered": None,
     }
     KEY_OWNER[(vendor, key)] = account
-    return {"account": account, "key": key, "base_path": PREFIXES[vendor]}
+    return {"account": account, "key": key, "base_path": VENDORS[vendor]["prefix"]}
 
 
 def public(account: dict[str, Any]) -> dict[str, Any]:
@@ -176,9 +208,10 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path.startswith("/_sim/"):
             return self.control(method, path, raw)
-        for vendor, prefix in PREFIXES.items():
+        for vendor, spec in VENDORS.items():
+            prefix = spec["prefix"]
             if path.startswith(prefix + "/"):
-                action = ROUTES[vendor].get((method, path[len(prefix) :]))
+                action = spec["routes"].get((method, path[len(prefix) :]))
                 if action:
                     return self.vendor_call(vendor, action, path, raw)
         self.reply(404, {"message": f"no route {method} {path}"})
@@ -190,6 +223,8 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             if method == "GET" and parts == ["_sim", "health"]:
                 return self.reply(200, {"ok": True})
+            if method == "GET" and parts == ["_sim", "vendors"]:
+                return self.reply(200, {name: {"prefix": v["prefix"], "env": v["env"]} for name, v in VENDORS.items()})
             if method == "POST" and parts == ["_sim", "accounts"]:
                 try:
                     return self.reply(200, create_account(body.get("vendor", ""), body.get("key")))
@@ -213,11 +248,11 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- the vendors --------------------------------------------------------------------------
     def presented_key(self, vendor: str) -> str | None:
-        if vendor == "calcom":
-            auth = self.headers.get("Authorization") or ""
-            return auth[len("Bearer ") :] if auth.startswith("Bearer cal_") else None
-        name = "X-API-KEY" if vendor == "ringg" else "X-API-Key"
-        return self.headers.get(name)  # header names are case-insensitive
+        name, before = VENDORS[vendor]["auth"]
+        value = self.headers.get(name)  # header names are case-insensitive
+        if value is None or not value.startswith(before):
+            return None
+        return value[len(before) :] or None
 
     def vendor_call(self, vendor: str, action: str, path: str, raw: bytes) -> None:
         key = self.presented_key(vendor)

@@ -8,7 +8,7 @@ use crate::config::{Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_
 use crate::schedule::Interval;
 use crate::secret::SecretValue;
 use crate::store::OperatorStore;
-use crate::vendor::{VendorApi, Verdict};
+use crate::vendors::{VendorApi, Verdict};
 
 /// The AWS managed key Secrets Manager uses when a secret names none.
 const AWS_MANAGED_KEY: &str = "alias/aws/secretsmanager";

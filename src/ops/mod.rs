@@ -21,7 +21,7 @@ use crate::config::{self, Settings, TAG_VENDOR, Target};
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, SecretMeta, Store, StoreError, Version};
-use crate::vendor::{VendorApi, VendorClient, Verdict, verify_until};
+use crate::vendors::{VendorApi, VendorClient, Verdict, verify_until};
 
 /// The operator's view of Secrets Manager and the vendors, with the function's own settings.
 pub struct Operator<S = Store, V = VendorClient> {

@@ -8,7 +8,7 @@ use crate::config::Target;
 use crate::secret::{check_bare, check_key};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSPENDING, OperatorStore};
-use crate::vendor::{VendorApi, Verdict};
+use crate::vendors::{VendorApi, Verdict};
 
 /// Far longer than any of the vendors' keys (36 to 41 characters).
 const MAX_KEY_LEN: usize = 1024;

@@ -7,7 +7,7 @@ use super::{Found, Operator, Pending, key_in, store_problem};
 use crate::config::Target;
 use crate::secret::SecretValue;
 use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore};
-use crate::vendor::{VendorApi, Verdict};
+use crate::vendors::{VendorApi, Verdict};
 
 /// What `repair` found and what it would do (or did).
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Operator, Pending, key_in, store_problem};
 use crate::config::vendor_from_tags;
 use crate::store::{OperatorStore, SecretMeta, Version};
-use crate::vendor::VendorApi;
+use crate::vendors::VendorApi;
 
 /// One secret's rotation state. `pending` is `none`, `empty` or `stored` (`null` when the pending
 /// version could not be read); fingerprints are there where there are keys.

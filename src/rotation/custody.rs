@@ -25,7 +25,7 @@ use crate::secret::check_key;
 use crate::sensitive::Sensitive;
 use crate::store::{PendingWrite, SecretMeta, SecretStore, Stored, put_pending};
 use crate::timing::fits;
-use crate::vendor::{RotateOutcome, VendorApi, Verdict};
+use crate::vendors::{RotateOutcome, Vendor, VendorApi, Verdict};
 
 const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
 
@@ -211,7 +211,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 RotateOutcome::Refused(status) => {
                     return Err(ErrorKind::Vendor(format!(
                         "the vendor refused the rotate call with HTTP {status}, so this call rotated nothing. {} The next attempt checks the current key first and never rotates with one the vendor refuses",
-                        refusal_hint(status)
+                        refusal_hint(*vendor, status)
                     )));
                 }
                 RotateOutcome::RateLimited(wait) => {
@@ -352,12 +352,11 @@ fn nothing_rotated(attempts: u32, last_failure: &str) -> ErrorKind {
     ))
 }
 
-fn refusal_hint(status: u16) -> &'static str {
-    match status {
-        401 | 403 => {
-            "The key may lack the right to manage API keys (a Cal.com team key needs an OWNER or ADMIN; a Ringg key needs a role that manages keys)."
-        }
-        400 => "The vendor rejected the request itself; for Cal.com check the rotation:calcom-* tags.",
+/// What a refused rotate call may mean: the vendor's own hint, else the general one.
+fn refusal_hint(vendor: &dyn Vendor, status: u16) -> &'static str {
+    vendor.refusal_hint(status).unwrap_or(match status {
+        401 | 403 => "The key may lack the right to manage API keys.",
+        400 => "The vendor rejected the request itself.",
         _ => "Check the base URL and the vendor's status.",
-    }
+    })
 }

@@ -23,7 +23,7 @@ use crate::metrics::{Metrics, Record};
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, StoreError, Version};
-use crate::vendor::{VendorApi, VendorClient, Verdict, verify_until};
+use crate::vendors::{VendorApi, VendorClient, Verdict, verify_until};
 
 const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
 const RECOVERY_TEST_FAILING: &str = "See README.md, section \"Recovery: test step failing\".";

@@ -29,7 +29,7 @@ use tokio::time::sleep;
 use crate::config::{Settings, TAG_VENDOR};
 use crate::store::memory::{ARN, MemoryStore, Put};
 use crate::timing::Timing;
-use crate::vendor::{RotateOutcome, Vendor};
+use crate::vendors::{RotateOutcome, Vendor};
 
 const OLD: &str = "cal_live_0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "token-0001";

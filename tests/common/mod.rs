@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use api_key_rotator::config::Settings;
 use api_key_rotator::store::Store;
 use api_key_rotator::timing::Timing;
-use api_key_rotator::vendor::VendorClient;
+use api_key_rotator::vendors::VendorClient;
 use api_key_rotator::{Error, Outcome, Rotator};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
@@ -126,6 +126,8 @@ pub struct Bench {
     pub http: reqwest::Client,
     pub moto: String,
     pub sim: String,
+    /// The simulator's vendors (`GET /_sim/vendors`): each one's base path and base-URL variable.
+    pub sim_vendors: Value,
 }
 
 /// A secret staged for rotation: its vendor account, its ARN, the pending version's token.
@@ -151,33 +153,45 @@ pub async fn bench() -> Bench {
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .endpoint_url(&peers.moto.endpoint)
         .build();
+    let http = reqwest::Client::new();
+    let sim_vendors = http
+        .get(format!("{}/_sim/vendors", peers.sim.endpoint))
+        .send()
+        .await
+        .and_then(|response| response.error_for_status())
+        .expect("GET /_sim/vendors")
+        .json()
+        .await
+        .expect("the simulator's vendors");
     Bench {
         sm: Client::from_conf(config),
-        http: reqwest::Client::new(),
+        http,
         moto: peers.moto.endpoint.clone(),
         sim: peers.sim.endpoint.clone(),
+        sim_vendors,
     }
+}
+
+/// Every vendor the function rotates, by name (`vendors::ALL`, the one list).
+pub fn vendor_names() -> impl Iterator<Item = &'static str> {
+    api_key_rotator::vendors::ALL.iter().map(|vendor| vendor.name())
 }
 
 impl Bench {
     pub fn sim_base(&self, vendor: &str) -> String {
-        let prefix = match vendor {
-            "calcom" => "/calcom",
-            "ringg" => "/ringg/ca/api/v0",
-            "projectdiscovery" => "/projectdiscovery",
-            other => panic!("no simulator prefix for {other}"),
-        };
+        let prefix = self.sim_vendors[vendor]["prefix"].as_str().unwrap_or_else(|| {
+            panic!("the simulator has no vendor {vendor}: add it to VENDORS in tools/vendor_sim.py")
+        });
         format!("{}{prefix}", self.sim)
     }
 
     /// The environment a deployer would give the function: every vendor pointed at the simulator,
     /// and the promotion mode the suite runs in (`ROTATOR_TEST_PROMOTE`, see [`early`]).
     pub fn env(&self) -> HashMap<String, String> {
-        let mut env = HashMap::from([
-            ("CALCOM_BASE_URL".into(), self.sim_base("calcom")),
-            ("RINGG_BASE_URL".into(), self.sim_base("ringg")),
-            ("PROJECTDISCOVERY_BASE_URL".into(), self.sim_base("projectdiscovery")),
-        ]);
+        let mut env: HashMap<String, String> = api_key_rotator::vendors::ALL
+            .iter()
+            .map(|vendor| (vendor.env_base_url().to_owned(), self.sim_base(vendor.name())))
+            .collect();
         if early() {
             env.insert("ROTATION_PROMOTE".into(), "early".into());
         }

@@ -100,6 +100,16 @@ impl Vendor for CalCom {
         body["status"] == "success"
     }
 
+    fn refusal_hint(&self, status: u16) -> Option<&'static str> {
+        match status {
+            401 | 403 => Some(
+                "The key may lack the right to manage API keys: a Cal.com team key needs an OWNER or ADMIN.",
+            ),
+            400 => Some("Cal.com rejected the request itself: check the rotation:calcom-* tags."),
+            _ => None,
+        }
+    }
+
     fn looks_like_key(&self, old: &str, new: &str) -> bool {
         // `cal_` or `cal_live_` (or a self-hosted prefix) and 32 lower-case hex digits; a new
         // key keeps the old one's prefix.

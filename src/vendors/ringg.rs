@@ -35,6 +35,12 @@ impl Vendor for Ringg {
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
         body["new_api_key"].as_str()
     }
+    fn refusal_hint(&self, status: u16) -> Option<&'static str> {
+        matches!(status, 401 | 403).then_some(
+            "The key may lack the right to manage API keys: a Ringg key needs a role that manages keys.",
+        )
+    }
+
     fn looks_like_key(&self, _old: &str, new: &str) -> bool {
         is_uuid_shaped(new)
     }

@@ -1,4 +1,5 @@
-//! The vendors: one trait, one file each, one line each in [`ALL`].
+//! The vendors: one trait, one file each (everything vendor-specific, hints included), one line
+//! each in [`ALL`].
 //!
 //! A vendor is described, not programmed: its endpoints, how it authenticates, where the new key
 //! is in the answer. [`VendorClient`] does the HTTP for all of them and turns every answer into an
@@ -88,6 +89,11 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     /// it says the key is not valid, `None` it cannot be read either way.
     fn verify_vouches(&self, _body: &Value) -> Option<bool> {
         Some(true)
+    }
+    /// What a refused rotate call with `status` may mean at this vendor, when it has something
+    /// more specific to say than the general hint.
+    fn refusal_hint(&self, _status: u16) -> Option<&'static str> {
+        None
     }
     /// A sanity check on the new key's format. Only ever warns: a key the vendor made live is
     /// always stored.
