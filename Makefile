@@ -1,5 +1,5 @@
 # Shortcuts; each target is a script in scripts/ that installs what it needs.
-.PHONY: test demo bench package lint
+.PHONY: test demo bench package stackset lint
 
 test:
 	./scripts/test
@@ -12,6 +12,9 @@ bench:
 
 package:
 	./scripts/package
+
+stackset:
+	./scripts/stackset
 
 lint:
 	./scripts/lint

@@ -1,5 +1,6 @@
-//! template.yaml's parts that no linter reads: the dashboard's JSON body, and the wiring of the
-//! promotion mode and the KeyLost alarm to what the function reads and writes.
+//! template.yaml's parts that no linter reads: the dashboard's JSON body, the wiring of the
+//! promotion mode and the KeyLost alarm to what the function reads and writes, and the Serverless
+//! Application Repository's listing.
 
 use api_key_rotator::config::ENV_PROMOTE;
 use api_key_rotator::metrics::{DEFAULT_NAMESPACE, ENV_NAMESPACE};
@@ -51,4 +52,59 @@ fn the_function_gets_the_promotion_mode_and_the_alarm_watches_its_namespace() {
     ] {
         assert!(TEMPLATE.contains(&wanted), "template.yaml lacks {wanted:?}");
     }
+}
+
+/// `key: value` in the `AWS::ServerlessRepo::Application` metadata.
+fn listing(key: &str) -> Option<&'static str> {
+    TEMPLATE
+        .split("  AWS::ServerlessRepo::Application:\n")
+        .nth(1)?
+        .lines()
+        .take_while(|line| line.starts_with("    ") || line.trim().is_empty())
+        .find_map(|line| line.strip_prefix(&format!("    {key}:")))
+        .map(str::trim)
+}
+
+#[test]
+fn the_serverless_application_repository_listing_matches_the_crate() {
+    for key in [
+        "Name",
+        "Description",
+        "Author",
+        "SpdxLicenseId",
+        "LicenseUrl",
+        "ReadmeUrl",
+        "Labels",
+        "HomePageUrl",
+        "SemanticVersion",
+        "SourceCodeUrl",
+    ] {
+        assert!(listing(key).is_some(), "the listing has no {key}");
+    }
+    assert_eq!(listing("SemanticVersion"), Some(env!("CARGO_PKG_VERSION")), "bump both versions together");
+    assert_eq!(listing("SpdxLicenseId"), Some(env!("CARGO_PKG_LICENSE")));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["LicenseUrl", "ReadmeUrl"] {
+        assert!(root.join(listing(file).unwrap()).is_file(), "{file} names a file that is not there");
+    }
+    assert!(std::fs::read_to_string(root.join("LICENSE")).unwrap().contains("Apache License"));
+    // SAR's rules: at most 10 labels; an author of lower-case letters, digits and single hyphens.
+    let labels = listing("Labels").unwrap().trim_matches(['[', ']']).split(',').count();
+    assert!(labels <= 10, "{labels} labels");
+    let author = listing("Author").unwrap();
+    assert!(author.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{author}");
+}
+
+#[test]
+fn the_readme_deploys_with_the_commands_ci_runs() {
+    let readme = include_str!("../README.md");
+    let package = include_str!("../scripts/package");
+    for command in ["sam validate --lint", "sam build"] {
+        assert!(
+            readme.lines().any(|line| line.split('#').next().unwrap().trim() == command),
+            "README.md's deploy commands lack `{command}`"
+        );
+        assert!(package.lines().any(|line| line.trim() == command), "scripts/package does not run `{command}`");
+    }
+    assert!(!readme.contains("--beta-features"), "the current SAM CLI builds rust-cargolambda without it");
 }
