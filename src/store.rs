@@ -316,6 +316,27 @@ impl Store {
     pub fn new(client: Client) -> Self {
         Store { client }
     }
+
+    /// UpdateSecretVersionStage: `stage` onto `to` and off `from`. Naming `from` makes it a
+    /// compare-and-swap: Secrets Manager refuses if the label is not there.
+    async fn move_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_owned))
+            .set_remove_from_version_id(from.map(str::to_owned))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::from_sdk("UpdateSecretVersionStage", &e))
+    }
 }
 
 impl SecretStore for Store {
@@ -430,16 +451,7 @@ impl SecretStore for Store {
         token: &str,
         current: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(AWSCURRENT)
-            .move_to_version_id(token)
-            .set_remove_from_version_id(current.map(str::to_owned))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| StoreError::from_sdk("UpdateSecretVersionStage", &e))
+        self.move_stage(secret_id, AWSCURRENT, Some(token), current).await
     }
 }
 
@@ -461,27 +473,11 @@ impl OperatorStore for Store {
     }
 
     async fn remove_stage(&self, secret_id: &str, stage: &str, version: &str) -> Result<(), StoreError> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(stage)
-            .remove_from_version_id(version)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| StoreError::from_sdk("UpdateSecretVersionStage", &e))
+        self.move_stage(secret_id, stage, None, Some(version)).await
     }
 
     async fn add_stage(&self, secret_id: &str, stage: &str, version: &str) -> Result<(), StoreError> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(stage)
-            .move_to_version_id(version)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| StoreError::from_sdk("UpdateSecretVersionStage", &e))
+        self.move_stage(secret_id, stage, Some(version), None).await
     }
 
     async fn put_current(&self, secret_id: &str, value: &Sensitive) -> Result<String, StoreError> {

@@ -104,7 +104,10 @@ fn the_readme_deploys_with_the_commands_ci_runs() {
             readme.lines().any(|line| line.split('#').next().unwrap().trim() == command),
             "README.md's deploy commands lack `{command}`"
         );
-        assert!(package.lines().any(|line| line.trim() == command), "scripts/package does not run `{command}`");
+        assert!(
+            package.lines().any(|line| line.trim() == command),
+            "scripts/package does not run `{command}`"
+        );
     }
     assert!(!readme.contains("--beta-features"), "the current SAM CLI builds rust-cargolambda without it");
 }

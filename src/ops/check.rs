@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Found, Operator, Pending, key_in, store_problem};
+use super::{Found, Operator, Pending, key_in, schedule_text, store_problem};
 use crate::config::{Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags};
 use crate::schedule::Interval;
 use crate::secret::SecretValue;
@@ -156,10 +156,7 @@ fn rotation(found: &Found) -> Check {
         (Some(function), true) => Check::new(
             "rotation",
             Status::Ok,
-            format!(
-                "enabled ({}), by {function}",
-                super::status::schedule(meta).unwrap_or("no schedule".into())
-            ),
+            format!("enabled ({}), by {function}", schedule_text(meta).unwrap_or("no schedule".into())),
         ),
         (None, true) => Check::fail(
             "rotation",
@@ -256,7 +253,7 @@ fn expiry(found: &Found) -> Check {
             Status::Ok,
             format!(
                 "the rotate call asks for {body}, longer than the schedule ({}) needs",
-                super::status::schedule(meta).unwrap_or("none yet".into())
+                schedule_text(meta).unwrap_or("none yet".into())
             ),
         ),
         Ok(None) => {

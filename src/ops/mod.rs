@@ -144,6 +144,16 @@ fn key_in(meta: &SecretMeta, version: &Version) -> Result<SecretValue, String> {
     config::key_field_from_tags(&meta.tags).and_then(|field| SecretValue::parse(&version.text, &field))
 }
 
+/// The rotation schedule as Secrets Manager states it: its expression, or `rate(N days)` for
+/// `AutomaticallyAfterDays`.
+fn schedule_text(meta: &SecretMeta) -> Option<String> {
+    match (&meta.schedule_expression, meta.after_days) {
+        (Some(expression), _) if !expression.trim().is_empty() => Some(expression.clone()),
+        (_, Some(days)) => Some(format!("rate({days} days)")),
+        _ => None,
+    }
+}
+
 /// A failed Secrets Manager call, for an operator: the call's message and whether trying again
 /// may help.
 fn store_problem(error: &StoreError) -> String {

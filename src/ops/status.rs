@@ -5,9 +5,9 @@ use std::time::SystemTime;
 use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
-use super::{Operator, Pending, key_in, store_problem};
+use super::{Operator, Pending, key_in, schedule_text, store_problem};
 use crate::config::vendor_from_tags;
-use crate::store::{OperatorStore, SecretMeta, Version};
+use crate::store::{OperatorStore, Version};
 use crate::vendors::VendorApi;
 
 /// One secret's rotation state. `pending` is `none`, `empty` or `stored` (`null` when the pending
@@ -84,7 +84,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             vendor,
             rotation_enabled: meta.rotation_enabled,
             rotation_function: meta.rotation_function.clone(),
-            schedule: schedule(meta),
+            schedule: schedule_text(meta),
             last_rotated: meta.last_rotated.map(timestamp),
             next_rotation: meta.next_rotation.map(timestamp),
             current_version: found.current_version().map(str::to_owned),
@@ -94,16 +94,6 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             pending_fingerprint,
             problems,
         }
-    }
-}
-
-/// The rotation schedule as Secrets Manager states it: its expression, or `rate(N days)` for
-/// `AutomaticallyAfterDays`.
-pub(super) fn schedule(meta: &SecretMeta) -> Option<String> {
-    match (&meta.schedule_expression, meta.after_days) {
-        (Some(expression), _) if !expression.trim().is_empty() => Some(expression.clone()),
-        (_, Some(days)) => Some(format!("rate({days} days)")),
-        _ => None,
     }
 }
 
