@@ -74,7 +74,7 @@ def function_env(runtime: str, moto: str, sim: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
     }
     for spec in VENDORS.values():
-        env[spec["env"]] = sim + spec["prefix"]
+        env[spec.env] = sim + spec.prefix
     return env
 
 

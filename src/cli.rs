@@ -19,9 +19,14 @@ const PROBLEM: u8 = 1;
 const USAGE: u8 = 2;
 
 /// What the binary says when it is run with no arguments outside Lambda.
-pub const NOT_IN_LAMBDA: &str = "api-key-rotator is the AWS Secrets Manager rotation function for vendor API keys (Cal.com, Ringg AI, ProjectDiscovery).
+pub fn not_in_lambda() -> String {
+    format!(
+        "api-key-rotator is the AWS Secrets Manager rotation function for vendor API keys ({}).
 Without arguments it runs as that Lambda function, which needs the Lambda environment (AWS_LAMBDA_RUNTIME_API is not set).
-Outside Lambda it has commands for operators: check, status, repair and recover. Run `api-key-rotator --help`.";
+Outside Lambda it has commands for operators: check, status, repair and recover. Run `api-key-rotator --help`.",
+        vendors::names()
+    )
+}
 
 #[derive(Debug, Parser)]
 #[command(

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         return cli::run(std::env::args_os());
     }
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        eprintln!("{}", cli::NOT_IN_LAMBDA);
+        eprintln!("{}", cli::not_in_lambda());
         return ExitCode::from(2);
     }
     match lambda() {

@@ -88,11 +88,34 @@ fn the_serverless_application_repository_listing_matches_the_crate() {
         assert!(root.join(listing(file).unwrap()).is_file(), "{file} names a file that is not there");
     }
     assert!(std::fs::read_to_string(root.join("LICENSE")).unwrap().contains("Apache License"));
-    // SAR's rules: at most 10 labels; an author of lower-case letters, digits and single hyphens.
-    let labels = listing("Labels").unwrap().trim_matches(['[', ']']).split(',').count();
-    assert!(labels <= 10, "{labels} labels");
+    // SAR's rules: a name of letters, digits and hyphens; a description of at most 256 characters
+    // (folded from its lines); at most 10 labels of [a-zA-Z0-9+-_:/@]; an author of lower-case
+    // letters, digits and single hyphens, neither first nor last.
+    let name = listing("Name").unwrap();
+    assert!(
+        !name.is_empty() && name.len() <= 140 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    );
+    let description: Vec<&str> = TEMPLATE
+        .split("  AWS::ServerlessRepo::Application:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip_while(|line| !line.starts_with("    Description:"))
+        .skip(1)
+        .take_while(|line| line.starts_with("      "))
+        .map(str::trim)
+        .collect();
+    let description = description.join(" ");
+    assert!(!description.is_empty() && description.len() <= 256, "{} characters", description.len());
+    let labels: Vec<&str> =
+        listing("Labels").unwrap().trim_matches(['[', ']']).split(',').map(str::trim).collect();
+    assert!(labels.len() <= 10, "{labels:?}");
+    for label in labels {
+        assert!(label.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-_:/@".contains(&b)), "{label}");
+    }
     let author = listing("Author").unwrap();
     assert!(author.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{author}");
+    assert!(!author.starts_with('-') && !author.ends_with('-') && !author.contains("--"), "{author}");
 }
 
 #[test]

@@ -27,30 +27,59 @@ fn toml_table(text: &str, table: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The parameter that template.yaml passes as the environment variable `env`, if it does.
-fn template_parameter(env: &str) -> Option<&'static str> {
-    TEMPLATE.lines().find_map(|line| line.trim().strip_prefix(&format!("{env}: !Ref "))).map(str::trim)
+/// The function's `Environment: Variables:` block in template.yaml, as `NAME: value` pairs.
+fn function_environment() -> Vec<(&'static str, &'static str)> {
+    let mut lines = TEMPLATE.lines().skip_while(|line| line.trim() != "Environment:");
+    lines.next().expect("template.yaml gives the function an Environment");
+    assert_eq!(lines.next().map(str::trim), Some("Variables:"));
+    lines
+        .take_while(|line| line.starts_with("          ") && line.contains(':'))
+        .filter_map(|line| line.trim().split_once(':'))
+        .map(|(name, value)| (name, value.trim()))
+        .collect()
+}
+
+/// template.yaml's parameters, each with its description.
+fn template_parameters() -> Vec<(&'static str, String)> {
+    let block = TEMPLATE.split("\nParameters:\n").nth(1).expect("template.yaml has Parameters");
+    let mut parameters: Vec<(&str, String)> = Vec::new();
+    for line in block.lines().take_while(|line| line.is_empty() || line.starts_with(' ')) {
+        if let Some(name) =
+            line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')).filter(|n| !n.starts_with(' '))
+        {
+            parameters.push((name, String::new()));
+        } else if let Some((_, description)) = parameters.last_mut() {
+            description.push_str(line.trim());
+            description.push(' ');
+        }
+    }
+    parameters
 }
 
 #[test]
 fn template_yaml_gives_every_vendor_a_base_url_parameter() {
-    let parameters: BTreeSet<&str> = TEMPLATE
-        .split("\nParameters:\n")
-        .nth(1)
-        .expect("template.yaml has Parameters")
-        .lines()
-        .take_while(|line| line.is_empty() || line.starts_with(' '))
-        .filter_map(|line| line.strip_prefix("  ")?.strip_suffix(':'))
-        .filter(|name| !name.starts_with(' '))
-        .collect();
+    let environment = function_environment();
+    let parameters = template_parameters();
     let mut missing = Vec::new();
+    let mut used = BTreeSet::new();
     for vendor in ALL {
         let env = vendor.env_base_url();
-        match template_parameter(env) {
+        let Some((_, value)) = environment.iter().find(|(name, _)| *name == env) else {
+            missing.push(format!("{}: the function's Environment Variables have no {env}", vendor.name()));
+            continue;
+        };
+        let Some(parameter) = value.strip_prefix("!Ref ") else {
+            missing.push(format!("{}: {env} is {value}, not a !Ref to a parameter", vendor.name()));
+            continue;
+        };
+        match parameters.iter().find(|(name, _)| *name == parameter) {
             None => missing
-                .push(format!("{}: the function's environment has no `{env}: !Ref ...`", vendor.name())),
-            Some(parameter) if !parameters.contains(parameter) => missing
                 .push(format!("{}: {env} refers to {parameter}, which is not a parameter", vendor.name())),
+            Some((_, description)) if !description.contains(env) => missing
+                .push(format!("{}: the parameter {parameter} does not say it sets {env}", vendor.name())),
+            Some(_) if !used.insert(parameter) => {
+                missing.push(format!("{}: {parameter} already sets another vendor's variable", vendor.name()))
+            }
             Some(_) => {}
         }
     }

@@ -88,7 +88,7 @@ def show_stages(versions: dict[str, list[str]]) -> str:
 
 def key_accepted(vendor: str, key: str) -> bool:
     method, path = vendor_sim.verify_route(vendor)
-    status, _ = http(method, SIM + VENDORS[vendor]["prefix"] + path, headers=vendor_sim.auth_header(vendor, key))
+    status, _ = http(method, SIM + VENDORS[vendor].prefix + path, headers=vendor_sim.auth_header(vendor, key))
     return status == 200
 
 

@@ -1,14 +1,9 @@
 #!/usr/bin/env python3
-"""A stateful simulator of the three vendors' key-rotation APIs, for tests and the local demo.
+"""A stateful simulator of the vendors' key-rotation APIs, for tests and the local demo.
 
 We own this contract (shared/reference/vendor-apis.md describes the real services). One server
-serves all three vendors, each under its own prefix, so a base URL is `http://HOST:PORT/<prefix>`:
-
-| vendor           | prefix                | rotate                            | verify           |
-|------------------|-----------------------|-----------------------------------|------------------|
-| calcom           | /calcom               | POST /v2/api-keys/refresh         | GET /v2/me       |
-| ringg            | /ringg/ca/api/v0      | PATCH /workspace/api-key          | GET /workspace   |
-| projectdiscovery | /projectdiscovery     | POST /v1/user/apikey/rotate       | GET /v1/user     |
+serves every vendor in VENDORS, each under its own prefix, so a base URL is
+`http://HOST:PORT/<prefix>`; each vendor's class below has its routes and answer shapes.
 
 Each account has exactly one live key. Rotating creates a new key and invalidates the old one at
 once; a request with a dead or unknown key gets that vendor's 401. Cal.com also enforces its body
@@ -59,47 +54,6 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# The simulated vendors, the one list of them outside the Rust code (tools/demo.py and
-# bench/run.py import it; the Rust tests read it from `GET /_sim/vendors`). Each entry: where the
-# vendor lives under the simulator, the function's variable for its base URL, how a request
-# presents the key (a header, and what comes before the key in it), and its routes.
-VENDORS: dict[str, dict[str, Any]] = {
-    "calcom": {
-        "prefix": "/calcom",
-        "env": "CALCOM_BASE_URL",
-        "auth": ("Authorization", "Bearer "),
-        "routes": {("POST", "/v2/api-keys/refresh"): "rotate", ("GET", "/v2/me"): "verify"},
-    },
-    "ringg": {
-        "prefix": "/ringg/ca/api/v0",
-        "env": "RINGG_BASE_URL",
-        "auth": ("X-API-KEY", ""),
-        "routes": {("PATCH", "/workspace/api-key"): "rotate", ("GET", "/workspace"): "verify"},
-    },
-    "projectdiscovery": {
-        "prefix": "/projectdiscovery",
-        "env": "PROJECTDISCOVERY_BASE_URL",
-        "auth": ("X-API-Key", ""),
-        "routes": {
-            ("POST", "/v1/user/apikey/rotate"): "rotate",
-            ("GET", "/v1/user"): "verify",
-            ("GET", "/v1/user/apikey"): "read_key",
-        },
-    },
-}
-
-
-def verify_route(vendor: str) -> tuple[str, str]:
-    """The method and path of the vendor's verify call."""
-    return next(route for route, action in VENDORS[vendor]["routes"].items() if action == "verify")
-
-
-def auth_header(vendor: str, key: str) -> dict[str, str]:
-    """The header that presents `key` to the vendor."""
-    name, before = VENDORS[vendor]["auth"]
-    return {name: before + key}
-
-
 CALCOM_LIMIT_PER_MINUTE = 120
 FAULT_NAMES = (
     "fail_before_rotate",
@@ -124,18 +78,213 @@ KEY_OWNER: dict[tuple[str, str], str] = {}  # (vendor, key ever issued) -> accou
 CALCOM_WINDOWS: dict[str, list[float]] = {}  # key -> [window start, count]
 
 
-def new_key(vendor: str, old: str | None = None) -> str:
-    if vendor == "calcom":
+class SimVendor:
+    """One simulated vendor: where it lives under the simulator, the function's variable for its
+    base URL, how a request presents the key (a header, and what comes before the key in it), its
+    routes, and the shapes of its answers. A new vendor is a subclass and a line in VENDORS; the
+    state machine (accounts, keys, faults) in Handler is shared."""
+
+    prefix = ""
+    env = ""
+    auth = ("", "")
+    routes: dict[tuple[str, str], str] = {}
+
+    def new_key(self, old: str | None) -> str:
+        return str(uuid.uuid4())
+
+    def rotated(self, key: str) -> dict[str, Any]:
+        """A successful rotate answer."""
+        raise NotImplementedError
+
+    def rotated_without_key(self) -> dict[str, Any]:
+        return {"message": "ok"}
+
+    def odd(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """The key where it belongs, but not the documented shape around it."""
+        return dict(answer, message=None, rotated_at=[2026, 11, 24], nested={"deep": {"x": 1}})
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        """A successful verify answer."""
+        raise NotImplementedError
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        """The body of a 400, 401, 403 or 500."""
+        return {"message": message or {401: "unauthorized", 403: "forbidden"}.get(status, "internal error")}
+
+    def rate_limit(self, seconds: int) -> tuple[dict[str, Any], dict[str, str]]:
+        """A 429's body and headers."""
+        return {"message": "rate limit exceeded"}, {"Retry-After": str(seconds)}
+
+    def throttled(self, key: str) -> float | None:
+        """The vendor's own rate limit: seconds until the key may call again, or None."""
+        return None
+
+    def rotate_body(self, raw: bytes, account: dict[str, Any]) -> dict[str, Any]:
+        """The rotate call's body as the vendor takes it; raises BadRequest."""
+        return {}
+
+
+class BadRequest(Exception):
+    pass
+
+
+class CalCom(SimVendor):
+    prefix = "/calcom"
+    env = "CALCOM_BASE_URL"
+    auth = ("Authorization", "Bearer ")
+    routes = {("POST", "/v2/api-keys/refresh"): "rotate", ("GET", "/v2/me"): "verify"}
+    ERRORS = {
+        400: "BadRequestException",
+        401: "UnauthorizedException",
+        403: "ForbiddenException",
+        500: "InternalServerErrorException",
+    }
+    MESSAGES = {
+        401: "ApiAuthStrategy - api key - Your api key is not valid",
+        403: "Forbidden resource",
+        500: "Internal server error",
+    }
+
+    def new_key(self, old: str | None) -> str:
         prefix = old[:-32] if old and len(old) > 32 else "cal_live_"
         return prefix + secrets.token_hex(16)
-    return str(uuid.uuid4())
+
+    def rotated(self, key: str) -> dict[str, Any]:
+        return {"status": "success", "data": {"apiKey": key}}
+
+    def rotated_without_key(self) -> dict[str, Any]:
+        return {"status": "success", "data": {}}
+
+    def odd(self, answer: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "ok", "data": dict(answer["data"], expiresAt=None, note=7), "meta": [1, 2]}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "status": "success",
+            "data": {"id": 4242, "username": "owner", "email": account["email"], "timeZone": "UTC"},
+        }
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        return {
+            "status": "error",
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "path": path,
+            "error": {"code": self.ERRORS[status], "message": message or self.MESSAGES[status]},
+        }
+
+    def rate_limit(self, seconds: int) -> tuple[dict[str, Any], dict[str, str]]:
+        headers = {
+            "X-RateLimit-Limit-Default": str(CALCOM_LIMIT_PER_MINUTE),
+            "X-RateLimit-Remaining-Default": "0",
+            "X-RateLimit-Reset-Default": str(seconds),
+        }
+        body = {"status": "error", "error": {"code": "ThrottlerException", "message": "Too many requests. Please try again later."}}
+        return body, headers
+
+    def throttled(self, key: str) -> float | None:
+        now = time.monotonic()
+        window = CALCOM_WINDOWS.setdefault(key, [now, 0])
+        if now - window[0] >= 60:
+            window[0], window[1] = now, 0
+        window[1] += 1
+        if window[1] > CALCOM_LIMIT_PER_MINUTE:
+            return 60 - (now - window[0])
+        return None
+
+    def rotate_body(self, raw: bytes, account: dict[str, Any]) -> dict[str, Any]:
+        """Cal.com's body rules."""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise BadRequest("request body must be a JSON object")
+        days, never = body.get("apiKeyDaysValid"), body.get("apiKeyNeverExpires")
+        if days is not None and never is not None:
+            raise BadRequest("Cannot set both apiKeyDaysValid and apiKeyNeverExpires")
+        if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 1):
+            raise BadRequest("apiKeyDaysValid must be an integer not less than 1")
+        if never is not None and not isinstance(never, bool):
+            raise BadRequest("apiKeyNeverExpires must be a boolean value")
+        account["expires_in_days"] = None if never else (days or 30)
+        return {k: body[k] for k in ("apiKeyDaysValid", "apiKeyNeverExpires") if k in body}
+
+
+class Ringg(SimVendor):
+    prefix = "/ringg/ca/api/v0"
+    env = "RINGG_BASE_URL"
+    auth = ("X-API-KEY", "")
+    routes = {("PATCH", "/workspace/api-key"): "rotate", ("GET", "/workspace"): "verify"}
+
+    def rotated(self, key: str) -> dict[str, Any]:
+        return {"new_api_key": key}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "workspace_info": {
+                "id": account["account"],
+                "name": "Simulated workspace",
+                "created_at": "2024-12-16T13:03:29.947147+00:00",
+                "credits": 3025,
+                "locked_credits": 0,
+                "api_key": account["live_key"],
+            }
+        }
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        detail = {401: "Invalid or missing API key", 403: "Key is valid but lacks permission"}
+        return {"detail": message or detail.get(status, "Internal Server Error")}
+
+    def rate_limit(self, seconds: int) -> tuple[dict[str, Any], dict[str, str]]:
+        return {"detail": "Rate limit exceeded"}, {"Retry-After": str(seconds)}
+
+
+class ProjectDiscovery(SimVendor):
+    prefix = "/projectdiscovery"
+    env = "PROJECTDISCOVERY_BASE_URL"
+    auth = ("X-API-Key", "")
+    routes = {
+        ("POST", "/v1/user/apikey/rotate"): "rotate",
+        ("GET", "/v1/user"): "verify",
+        ("GET", "/v1/user/apikey"): "read_key",
+    }
+
+    def rotated(self, key: str) -> dict[str, Any]:
+        return {"message": "API key rotated successfully", "api_key": key}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"name": "owner", "email": account["email"], "plan": "PRO", "role": "owner"}
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        if status == 401 and not message:
+            message = "User is not authorized to perform this action"
+        return super().error(status, path, message)
+
+    def rate_limit(self, seconds: int) -> tuple[dict[str, Any], dict[str, str]]:
+        return {"message": "rate limit exceeded"}, {"x-ratelimit-reset": str(int(time.time()) + seconds)}
+
+
+# The simulated vendors: the one list of them outside the Rust code (tools/demo.py and
+# bench/run.py import it; the Rust tests read it from `GET /_sim/vendors`).
+VENDORS: dict[str, SimVendor] = {"calcom": CalCom(), "ringg": Ringg(), "projectdiscovery": ProjectDiscovery()}
+
+
+def verify_route(vendor: str) -> tuple[str, str]:
+    """The method and path of the vendor's verify call."""
+    return next(route for route, action in VENDORS[vendor].routes.items() if action == "verify")
+
+
+def auth_header(vendor: str, key: str) -> dict[str, str]:
+    """The header that presents `key` to the vendor."""
+    name, before = VENDORS[vendor].auth
+    return {name: before + key}
 
 
 def create_account(vendor: str, key: str | None) -> dict[str, Any]:
     if vendor not in VENDORS:
         raise ValueError(f"unknown vendor {vendor!r}")
     account = uuid.uuid4().hex[:12]
-    key = key or new_key(vendor)
+    key = key or VENDORS[vendor].new_key(None)
     ACCOUNTS[account] = {
         "account": account,
         "vendor": vendor,
@@ -158,7 +307,7 @@ def create_account(vendor: str, key: str | None) -> dict[str, Any]:
         "rotate_answered": None,
     }
     KEY_OWNER[(vendor, key)] = account
-    return {"account": account, "key": key, "base_path": VENDORS[vendor]["prefix"]}
+    return {"account": account, "key": key, "base_path": VENDORS[vendor].prefix}
 
 
 def public(account: dict[str, Any]) -> dict[str, Any]:
@@ -209,9 +358,9 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/_sim/"):
             return self.control(method, path, raw)
         for vendor, spec in VENDORS.items():
-            prefix = spec["prefix"]
+            prefix = spec.prefix
             if path.startswith(prefix + "/"):
-                action = spec["routes"].get((method, path[len(prefix) :]))
+                action = spec.routes.get((method, path[len(prefix) :]))
                 if action:
                     return self.vendor_call(vendor, action, path, raw)
         self.reply(404, {"message": f"no route {method} {path}"})
@@ -224,7 +373,7 @@ class Handler(BaseHTTPRequestHandler):
             if method == "GET" and parts == ["_sim", "health"]:
                 return self.reply(200, {"ok": True})
             if method == "GET" and parts == ["_sim", "vendors"]:
-                return self.reply(200, {name: {"prefix": v["prefix"], "env": v["env"]} for name, v in VENDORS.items()})
+                return self.reply(200, {name: {"prefix": v.prefix, "env": v.env} for name, v in VENDORS.items()})
             if method == "POST" and parts == ["_sim", "accounts"]:
                 try:
                     return self.reply(200, create_account(body.get("vendor", ""), body.get("key")))
@@ -241,14 +390,14 @@ class Handler(BaseHTTPRequestHandler):
                     account["faults"].update({k: v for k, v in body.items()})
                     return self.reply(200, public(account))
                 if method == "POST" and parts[3:] == ["revoke"]:
-                    account["live_key"] = new_key(account["vendor"], account["live_key"])
+                    account["live_key"] = VENDORS[account["vendor"]].new_key(account["live_key"])
                     KEY_OWNER[(account["vendor"], account["live_key"])] = account["account"]
                     return self.reply(200, {"revoked": True})
         self.reply(404, {"message": f"no control route {method} {path}"})
 
     # -- the vendors --------------------------------------------------------------------------
     def presented_key(self, vendor: str) -> str | None:
-        name, before = VENDORS[vendor]["auth"]
+        name, before = VENDORS[vendor].auth
         value = self.headers.get(name)  # header names are case-insensitive
         if value is None or not value.startswith(before):
             return None
@@ -274,8 +423,8 @@ class Handler(BaseHTTPRequestHandler):
                 if action == "rotate" and faults["rate_limit_rotate"] > 0:
                     faults["rate_limit_rotate"] -= 1
                     return self.rate_limited(vendor, float(faults["reset_seconds"] or 1), faults["rate_limit_header"])
-            if vendor == "calcom" and key is not None:
-                limited = self.calcom_window(key)
+            if key is not None:
+                limited = VENDORS[vendor].throttled(key)
                 if limited is not None:
                     return self.rate_limited(vendor, limited)
             stale = (
@@ -295,7 +444,7 @@ class Handler(BaseHTTPRequestHandler):
                 if faults["refuse_verifications"] > 0:
                     faults["refuse_verifications"] -= 1
                     return self.unauthorized(vendor, path)
-                return self.reply(200, self.profile(vendor, account))
+                return self.reply(200, VENDORS[vendor].profile(account))
             if action == "read_key":
                 return self.reply(200, {"message": "ok", "api_key": account["live_key"]})
 
@@ -303,13 +452,14 @@ class Handler(BaseHTTPRequestHandler):
             if faults["fail_before_rotate"] > 0:
                 faults["fail_before_rotate"] -= 1
                 return self.server_error(vendor, path)
-            body = self.rotate_body(vendor, raw, path)
-            if body is None:
-                return
+            try:
+                body = VENDORS[vendor].rotate_body(raw, account)
+            except BadRequest as refused:
+                return self.reply(400, VENDORS[vendor].error(400, path, str(refused)))
             if faults["same_key_rotate"] > 0:
                 faults["same_key_rotate"] -= 1
-                return self.reply(200, self.rotated(vendor, key))
-            fresh = new_key(vendor, key)
+                return self.reply(200, VENDORS[vendor].rotated(key))
+            fresh = VENDORS[vendor].new_key(key)
             account["live_key"] = fresh
             account["rotations"] += 1
             account["last_rotate_body"] = body
@@ -321,13 +471,13 @@ class Handler(BaseHTTPRequestHandler):
                 return self.server_error(vendor, path)
             if faults["empty_after_rotate"] > 0:
                 faults["empty_after_rotate"] -= 1
-                return self.reply(200, {"status": "success", "data": {}} if vendor == "calcom" else {"message": "ok"})
+                return self.reply(200, VENDORS[vendor].rotated_without_key())
             if faults["hang_after_rotate"]:
                 hang, faults["hang_after_rotate"] = float(faults["hang_after_rotate"]), 0
-            answer = self.rotated(vendor, fresh)
+            answer = VENDORS[vendor].rotated(fresh)
             if faults["odd_rotate_answer"] > 0:
                 faults["odd_rotate_answer"] -= 1
-                answer = self.odd(vendor, answer)
+                answer = VENDORS[vendor].odd(answer)
             if faults["pad_rotate_answer"]:
                 answer["padding"] = "x" * int(faults["pad_rotate_answer"])
         if hang:
@@ -336,123 +486,22 @@ class Handler(BaseHTTPRequestHandler):
             account["rotate_answered"] = time.monotonic()  # just before: the answer cannot beat it
         self.reply(200, answer)
 
-    def rotate_body(self, vendor: str, raw: bytes, path: str) -> dict[str, Any] | None:
-        """Cal.com's body rules; the others take no body. Returns None once it has answered."""
-        if vendor != "calcom":
-            return {}
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            self.bad_request(path, "request body must be a JSON object")
-            return None
-        days, never = body.get("apiKeyDaysValid"), body.get("apiKeyNeverExpires")
-        if days is not None and never is not None:
-            self.bad_request(path, "Cannot set both apiKeyDaysValid and apiKeyNeverExpires")
-            return None
-        if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 1):
-            self.bad_request(path, "apiKeyDaysValid must be an integer not less than 1")
-            return None
-        if never is not None and not isinstance(never, bool):
-            self.bad_request(path, "apiKeyNeverExpires must be a boolean value")
-            return None
-        account = ACCOUNTS[KEY_OWNER[(vendor, self.presented_key(vendor) or "")]]
-        account["expires_in_days"] = None if never else (days or 30)
-        return {k: body[k] for k in ("apiKeyDaysValid", "apiKeyNeverExpires") if k in body}
-
-    def calcom_window(self, key: str) -> float | None:
-        now = time.monotonic()
-        window = CALCOM_WINDOWS.setdefault(key, [now, 0])
-        if now - window[0] >= 60:
-            window[0], window[1] = now, 0
-        window[1] += 1
-        if window[1] > CALCOM_LIMIT_PER_MINUTE:
-            return 60 - (now - window[0])
-        return None
-
-    # -- vendor-shaped answers ------------------------------------------------------------------
-    @staticmethod
-    def rotated(vendor: str, key: str) -> dict[str, Any]:
-        if vendor == "calcom":
-            return {"status": "success", "data": {"apiKey": key}}
-        if vendor == "ringg":
-            return {"new_api_key": key}
-        return {"message": "API key rotated successfully", "api_key": key}
-
-    @staticmethod
-    def odd(vendor: str, answer: dict[str, Any]) -> dict[str, Any]:
-        """The key where it belongs, but not the documented shape around it."""
-        if vendor == "calcom":
-            return {"status": "ok", "data": dict(answer["data"], expiresAt=None, note=7), "meta": [1, 2]}
-        return dict(answer, message=None, rotated_at=[2026, 11, 24], nested={"deep": {"x": 1}})
-
-    @staticmethod
-    def profile(vendor: str, account: dict[str, Any]) -> dict[str, Any]:
-        if vendor == "calcom":
-            return {
-                "status": "success",
-                "data": {"id": 4242, "username": "owner", "email": account["email"], "timeZone": "UTC"},
-            }
-        if vendor == "ringg":
-            return {
-                "workspace_info": {
-                    "id": account["account"],
-                    "name": "Simulated workspace",
-                    "created_at": "2024-12-16T13:03:29.947147+00:00",
-                    "credits": 3025,
-                    "locked_credits": 0,
-                    "api_key": account["live_key"],
-                }
-            }
-        return {"name": "owner", "email": account["email"], "plan": "PRO", "role": "owner"}
-
-    def calcom_error(self, status: int, code: str, message: str, path: str) -> None:
-        self.reply(
-            status,
-            {
-                "status": "error",
-                "timestamp": datetime.now(timezone.utc).isoformat(),
-                "path": path,
-                "error": {"code": code, "message": message},
-            },
-        )
-
     def unauthorized(self, vendor: str, path: str) -> None:
-        if vendor == "calcom":
-            return self.calcom_error(401, "UnauthorizedException", "ApiAuthStrategy - api key - Your api key is not valid", path)
-        if vendor == "ringg":
-            return self.reply(401, {"detail": "Invalid or missing API key"})
-        self.reply(401, {"message": "User is not authorized to perform this action"})
+        self.reply(401, VENDORS[vendor].error(401, path))
 
     def forbidden(self, vendor: str, path: str) -> None:
-        if vendor == "calcom":
-            return self.calcom_error(403, "ForbiddenException", "Forbidden resource", path)
-        self.reply(403, {"detail": "Key is valid but lacks permission"} if vendor == "ringg" else {"message": "forbidden"})
+        self.reply(403, VENDORS[vendor].error(403, path))
 
     def server_error(self, vendor: str, path: str) -> None:
-        if vendor == "calcom":
-            return self.calcom_error(500, "InternalServerErrorException", "Internal server error", path)
-        self.reply(500, {"detail": "Internal Server Error"} if vendor == "ringg" else {"message": "internal error"})
-
-    def bad_request(self, path: str, message: str) -> None:
-        self.calcom_error(400, "BadRequestException", message, path)
+        self.reply(500, VENDORS[vendor].error(500, path))
 
     def rate_limited(self, vendor: str, reset: float, header: Any = 0) -> None:
         seconds = max(1, int(reset + 0.999))
         if header:
             name, value = header
             return self.reply(429, {"message": "rate limit exceeded"}, {name: str(value)})
-        if vendor == "calcom":
-            headers = {
-                "X-RateLimit-Limit-Default": str(CALCOM_LIMIT_PER_MINUTE),
-                "X-RateLimit-Remaining-Default": "0",
-                "X-RateLimit-Reset-Default": str(seconds),
-            }
-            return self.reply(429, {"status": "error", "error": {"code": "ThrottlerException", "message": "Too many requests. Please try again later."}}, headers)
-        if vendor == "ringg":
-            return self.reply(429, {"detail": "Rate limit exceeded"}, {"Retry-After": str(seconds)})
-        self.reply(429, {"message": "rate limit exceeded"}, {"x-ratelimit-reset": str(int(time.time()) + seconds)})
+        body, headers = VENDORS[vendor].rate_limit(seconds)
+        self.reply(429, body, headers)
 
 
 def main() -> None:

@@ -360,3 +360,19 @@ fn refusal_hint(vendor: &dyn Vendor, status: u16) -> &'static str {
         _ => "Check the base URL and the vendor's status.",
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendors;
+
+    #[test]
+    fn a_vendor_hint_comes_before_the_general_one() {
+        let (calcom, projectdiscovery) =
+            (vendors::lookup("calcom").unwrap(), vendors::lookup("projectdiscovery").unwrap());
+        assert!(refusal_hint(calcom, 403).contains("OWNER or ADMIN"));
+        assert!(refusal_hint(calcom, 400).contains("rotation:calcom-*"));
+        assert_eq!(refusal_hint(projectdiscovery, 403), "The key may lack the right to manage API keys.");
+        assert_eq!(refusal_hint(calcom, 404), "Check the base URL and the vendor's status.");
+    }
+}
