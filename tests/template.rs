@@ -54,11 +54,14 @@ fn the_function_gets_the_promotion_mode_and_the_alarm_watches_its_namespace() {
     }
 }
 
+/// The `AWS::ServerlessRepo::Application` metadata and what follows it.
+fn listing_block() -> &'static str {
+    TEMPLATE.split("  AWS::ServerlessRepo::Application:\n").nth(1).expect("template.yaml has the listing")
+}
+
 /// `key: value` in the `AWS::ServerlessRepo::Application` metadata.
 fn listing(key: &str) -> Option<&'static str> {
-    TEMPLATE
-        .split("  AWS::ServerlessRepo::Application:\n")
-        .nth(1)?
+    listing_block()
         .lines()
         .take_while(|line| line.starts_with("    ") || line.trim().is_empty())
         .find_map(|line| line.strip_prefix(&format!("    {key}:")))
@@ -95,10 +98,7 @@ fn the_serverless_application_repository_listing_matches_the_crate() {
     assert!(
         !name.is_empty() && name.len() <= 140 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     );
-    let description: Vec<&str> = TEMPLATE
-        .split("  AWS::ServerlessRepo::Application:\n")
-        .nth(1)
-        .unwrap()
+    let description: Vec<&str> = listing_block()
         .lines()
         .skip_while(|line| !line.starts_with("    Description:"))
         .skip(1)

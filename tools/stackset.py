@@ -66,8 +66,9 @@ def translate(sam: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the translator asks for a partition
-    plain = translate(yaml_parse(SOURCE.read_text()))
-    missing = set(yaml_parse(SOURCE.read_text())["Parameters"]) - set(plain["Parameters"])
+    sam = yaml_parse(SOURCE.read_text())
+    plain = translate(sam)
+    missing = set(sam["Parameters"]) - set(plain["Parameters"])
     if missing:
         raise SystemExit(f"the translation dropped parameters: {sorted(missing)}")
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)

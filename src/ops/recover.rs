@@ -10,6 +10,9 @@ use crate::sensitive::Sensitive;
 use crate::store::{AWSPENDING, OperatorStore};
 use crate::vendors::{VendorApi, Verdict};
 
+/// Said with every refusal that comes before any vendor call.
+const NOTHING_DONE: &str = "Nothing was sent to the vendor and nothing was written.";
+
 /// Far longer than any of the vendors' keys (36 to 41 characters).
 const MAX_KEY_LEN: usize = 1024;
 
@@ -30,35 +33,38 @@ pub struct Recovered {
 impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
     /// `Err` says why nothing was written.
     pub async fn recover(&self, secret_id: &str, key: &Sensitive) -> Result<Recovered, String> {
-        let nothing = "Nothing was sent to the vendor and nothing was written.";
         let what = "the key read from standard input";
         if key.expose().len() > MAX_KEY_LEN {
             return Err(format!(
-                "{what} is longer than {MAX_KEY_LEN} bytes, far longer than an API key. {nothing}"
+                "{what} is longer than {MAX_KEY_LEN} bytes, far longer than an API key. {NOTHING_DONE}"
             ));
         }
         check_key(key.expose(), what)
             .and_then(|()| check_bare(key.expose(), what))
-            .map_err(|p| format!("{p}; paste the key alone. {nothing}"))?;
+            .map_err(|p| format!("{p}; paste the key alone. {NOTHING_DONE}"))?;
         let found = self
             .find(secret_id)
             .await
-            .map_err(|e| format!("the secret cannot be read: {}. {nothing}", store_problem(&e)))?;
+            .map_err(|e| format!("the secret cannot be read: {}. {NOTHING_DONE}", store_problem(&e)))?;
         let meta = &found.meta;
-        let target = Target::from_tags(&meta.tags, &self.settings).map_err(|p| format!("{p}. {nothing}"))?;
+        let target =
+            Target::from_tags(&meta.tags, &self.settings).map_err(|p| format!("{p}. {NOTHING_DONE}"))?;
         let current = match &found.current {
             Ok(Some(current)) => current,
             Ok(None) => {
                 return Err(format!(
-                    "the secret has no AWSCURRENT value whose other fields could be kept; store the whole value by hand. {nothing}"
+                    "the secret has no AWSCURRENT value whose other fields could be kept; store the whole value by hand. {NOTHING_DONE}"
                 ));
             }
             Err(e) => {
-                return Err(format!("the AWSCURRENT value cannot be read: {}. {nothing}", store_problem(e)));
+                return Err(format!(
+                    "the AWSCURRENT value cannot be read: {}. {NOTHING_DONE}",
+                    store_problem(e)
+                ));
             }
         };
         let current_value = key_in(meta, current).map_err(|p| {
-            format!("the AWSCURRENT value cannot take the key in place: {p}; fix the value or the tag, or store the whole value by hand. {nothing}")
+            format!("the AWSCURRENT value cannot take the key in place: {p}; fix the value or the tag, or store the whole value by hand. {NOTHING_DONE}")
         })?;
         let clearable = self.clearable(&found, &target, key).await?;
         let fingerprint = key.fingerprint();
@@ -108,12 +114,12 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             Ok(Pending::None) => Ok(None),
             Ok(Pending::Empty(version)) => Ok(Some(version.clone())),
             Err(e) => Err(format!(
-                "the pending version cannot be read ({}), so whether it holds a live key is unknown. Nothing was sent to the vendor and nothing was written; run recover again",
+                "the pending version cannot be read ({}), so whether it holds a live key is unknown. {NOTHING_DONE} Run recover again.",
                 store_problem(e)
             )),
             Ok(Pending::Stored(version, value)) => {
                 let pending = key_in(&found.meta, value).map_err(|p| {
-                    format!("the pending version {version} holds a value that does not read with the tags ({p}), so whether it holds a live key is unknown. Fix the tags, or check it and clear it by hand. Nothing was sent to the vendor and nothing was written")
+                    format!("the pending version {version} holds a value that does not read with the tags ({p}), so whether it holds a live key is unknown. Fix the tags, or check it and clear it by hand. {NOTHING_DONE}")
                 })?;
                 if pending.key() == key {
                     return Ok(Some(version.clone()));

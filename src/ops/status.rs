@@ -68,10 +68,10 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             }
         };
         let (pending, pending_version, pending_fingerprint) = match &found.pending {
-            Ok(Pending::None) => (Some("none"), None, None),
-            Ok(Pending::Empty(version)) => (Some("empty"), Some(version.clone()), None),
-            Ok(Pending::Stored(version, value)) => {
-                (Some("stored"), Some(version.clone()), fingerprint("AWSPENDING", value, &mut problems))
+            Ok(state @ Pending::None) => (Some(state.as_str()), None, None),
+            Ok(state @ Pending::Empty(version)) => (Some(state.as_str()), Some(version.clone()), None),
+            Ok(state @ Pending::Stored(version, value)) => {
+                (Some(state.as_str()), Some(version.clone()), fingerprint("AWSPENDING", value, &mut problems))
             }
             Err(error) => {
                 problems.push(format!("reading the pending version: {}", store_problem(error)));
