@@ -249,7 +249,7 @@ async fn secret_ids(operator: &Operator, secrets: Secrets) -> Result<Vec<String>
             Ok(ids)
         }
         Err(error) => {
-            eprintln!("api-key-rotator: listing the secrets failed: {}", error.message);
+            eprintln!("api-key-rotator: listing the secrets failed: {error}");
             Err(PROBLEM)
         }
     }

@@ -7,6 +7,10 @@
 //! * `Duration` (Milliseconds): the invocation's time;
 //! * `Failure` (Count, 0 or 1), with the errorType as the property `ErrorType`;
 //! * `KeyLost` (Count, 0 or 1), on every createSecret record;
+//! * `CurrentKeyRejected` (Count, 0 or 1), on every createSecret record and on a testSecret record
+//!   that verified the key in AWSCURRENT: 1 when the vendor refuses the key consumers read. With
+//!   `KeyLost` it is what the paging alarm watches, because it fires whatever killed the key (a
+//!   process killed before storing it, an unknown outcome that had rotated, a person);
 //! * `DeadKeyWindow` (Milliseconds), whenever AWSCURRENT moves to the new key.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,6 +38,8 @@ pub struct Record {
     pub dead_key_window: Option<Duration>,
     /// `standard` or `early`, when the invocation knew the secret's mode.
     pub promote: Option<&'static str>,
+    /// Whether the vendor refused the key in AWSCURRENT, when the invocation asked it.
+    pub current_key_rejected: Option<bool>,
 }
 
 impl Record {
@@ -44,6 +50,10 @@ impl Record {
         metrics.push(("Failure", "Count", json!(u8::from(self.error_type.is_some()))));
         if self.step == Some(Step::CreateSecret) {
             metrics.push(("KeyLost", "Count", json!(u8::from(self.error_type == Some("KeyLost")))));
+        }
+        if self.step == Some(Step::CreateSecret) || self.current_key_rejected.is_some() {
+            let rejected = self.current_key_rejected.unwrap_or(false);
+            metrics.push(("CurrentKeyRejected", "Count", json!(u8::from(rejected))));
         }
         if let Some(window) = self.dead_key_window {
             metrics.push(("DeadKeyWindow", "Milliseconds", json!(millis(window))));
@@ -127,6 +137,7 @@ mod tests {
             error_type: Some("KeyLost"),
             dead_key_window: None,
             promote: Some("standard"),
+            current_key_rejected: None,
         };
         let doc = emf(&record);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_123u64);
@@ -135,7 +146,8 @@ mod tests {
         assert_eq!(directive["Dimensions"], json!([["Vendor", "Step"], ["Vendor"], []]));
         let names: Vec<&str> =
             directive["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["Duration", "Failure", "KeyLost"]);
+        assert_eq!(names, ["Duration", "Failure", "KeyLost", "CurrentKeyRejected"]);
+        assert_eq!(doc["CurrentKeyRejected"], json!(0), "every createSecret record carries it");
         assert_eq!(
             (doc["Duration"].as_f64(), &doc["Failure"], &doc["KeyLost"]),
             (Some(1500.0), &json!(1), &json!(1))
@@ -165,5 +177,21 @@ mod tests {
         let doc = emf(&finish);
         assert_eq!((doc["Failure"].as_u64(), doc["DeadKeyWindow"].as_f64()), (Some(0), Some(12000.0)));
         assert!(doc.get("ErrorType").is_none());
+        assert!(doc.get("CurrentKeyRejected").is_none(), "finishSecret asks the vendor nothing");
+    }
+
+    #[test]
+    fn a_refused_current_key_is_counted_on_any_step_that_asked() {
+        for step in [Step::CreateSecret, Step::TestSecret] {
+            let record = Record {
+                step: Some(step),
+                error_type: Some("VendorRejectedKey"),
+                current_key_rejected: Some(true),
+                ..Record::default()
+            };
+            assert_eq!(emf(&record)["CurrentKeyRejected"], json!(1), "{step}");
+        }
+        let accepted = Record { step: Some(Step::TestSecret), current_key_rejected: Some(false), ..Record::default() };
+        assert_eq!(emf(&accepted)["CurrentKeyRejected"], json!(0));
     }
 }

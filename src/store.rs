@@ -3,13 +3,15 @@
 //! place that decides what is worth retrying ([`is_transient`]).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::future::Future;
 use std::time::SystemTime;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::operation::RequestId;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 use tracing::{info, warn};
@@ -67,37 +69,128 @@ pub struct Version {
     pub created: Option<SystemTime>,
 }
 
-/// A failed Secrets Manager call, described for an operator, and whether retrying may help.
-#[derive(Debug)]
+/// A failed Secrets Manager call, as data: which call, AWS's error code, message, HTTP status and
+/// request id, and whether retrying may help. It is never built from the SDK's own rendering,
+/// which can quote the raw answer (a SecretString included), and [`fmt::Display`] renders only
+/// these fields.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoreError {
-    pub message: String,
+    pub operation: &'static str,
+    /// AWS's error code (`ResourceNotFoundException`), or, when no answer named one, what kind of
+    /// failure it was ([`codes`]).
+    pub code: String,
+    /// AWS's own message for a service error (capped), or this crate's words for its own codes.
+    /// Never the body of an answer.
+    pub message: Option<String>,
+    pub status: Option<u16>,
+    pub request_id: Option<String>,
     pub transient: bool,
     /// The version already holds a different value: no retry can ever store ours.
     pub conflict: bool,
+    /// Attempts made, when a retry loop gave up.
+    pub attempts: Option<u32>,
+    /// How reading the version back went, when a write's failure was checked that way.
+    pub read_back: Option<ReadBack>,
+}
+
+/// The codes this crate gives failures that carry no AWS error code.
+pub mod codes {
+    /// The call did not finish in time.
+    pub const TIMEOUT: &str = "Timeout";
+    /// No answer: connecting or sending failed.
+    pub const NETWORK: &str = "NetworkFailure";
+    /// An answer came that could not be read (a garbled or truncated body).
+    pub const UNREADABLE: &str = "UnreadableAnswer";
+    /// The version already holds another value.
+    pub const CONFLICT: &str = "VersionConflict";
+    /// The version exists but its value cannot be read yet.
+    pub const NOT_READABLE_YET: &str = "VersionNotReadableYet";
+    /// The version holds a SecretBinary, where a SecretString was expected.
+    pub const BINARY: &str = "SecretBinary";
+    pub const UNKNOWN: &str = "Unknown";
+}
+
+/// What reading a version back after failed writes found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReadBack {
+    /// The version does not hold the value.
+    NotThere,
+    /// The read failed too (its code).
+    Failed(String),
+    TimedOut,
+}
+
+/// AWS messages are short; anything longer is cut, and control characters are dropped.
+const MAX_AWS_MESSAGE: usize = 300;
+
+fn capped(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(MAX_AWS_MESSAGE).collect()
 }
 
 impl StoreError {
-    pub fn transient(message: impl Into<String>) -> Self {
-        StoreError { message: message.into(), transient: true, conflict: false }
+    /// A failure of this crate's own finding (an in-memory store, a read that found a binary).
+    pub fn new(operation: &'static str, code: &str, transient: bool) -> Self {
+        StoreError { operation, code: code.to_owned(), transient, ..StoreError::default() }
     }
 
-    pub fn permanent(message: impl Into<String>) -> Self {
-        StoreError { message: message.into(), transient: false, conflict: false }
+    pub fn with_message(self, message: impl Into<String>) -> Self {
+        StoreError { message: Some(message.into()), ..self }
     }
 
-    fn from_sdk<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> Self
+    fn from_sdk<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        let (code, message) = match err {
+            // An answer that names no error code could not be read (a garbled body): nothing
+            // from it is kept.
+            SdkError::ServiceError(_) => match err.code() {
+                Some(code) => (capped(code), err.message().map(capped)),
+                None => (codes::UNREADABLE.to_owned(), None),
+            },
+            SdkError::TimeoutError(_) => (codes::TIMEOUT.to_owned(), None),
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => (codes::TIMEOUT.to_owned(), None),
+            SdkError::DispatchFailure(_) => (codes::NETWORK.to_owned(), None),
+            SdkError::ResponseError(_) => (codes::UNREADABLE.to_owned(), None),
+            _ => (codes::UNKNOWN.to_owned(), None),
+        };
         StoreError {
-            message: format!("{operation} failed: {}", DisplayErrorContext(err)),
+            operation,
+            code,
+            message,
+            status: err.raw_response().map(|r| r.status().as_u16()),
+            request_id: err.request_id().map(capped),
             transient: is_transient(err),
-            conflict: false,
+            ..StoreError::default()
         }
     }
 
-    fn with_message(self, message: String) -> Self {
-        StoreError { message, ..self }
+    /// Whether this is AWS's `code`.
+    pub fn is(&self, code: &str) -> bool {
+        self.code == code
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed: {}", self.operation, self.code)?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " [request id {id}]")?;
+        }
+        if let Some(attempts) = self.attempts {
+            write!(f, " (gave up after {attempts} attempts, at the deadline)")?;
+        }
+        match &self.read_back {
+            None | Some(ReadBack::NotThere) => Ok(()),
+            Some(ReadBack::Failed(code)) => write!(f, "; reading the version back failed too: {code}"),
+            Some(ReadBack::TimedOut) => f.write_str("; reading the version back timed out"),
+        }
     }
 }
 
@@ -118,6 +211,8 @@ where
     ];
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        // An answer without an error code is one that could not be read: try again.
+        SdkError::ServiceError(service) if service.err().code().is_none() => true,
         SdkError::ServiceError(service) => {
             service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code)) || {
                 let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
@@ -262,18 +357,17 @@ pub async fn put_pending<S: SecretStore>(
             Ok(Err(error)) => error,
             Err(_) => {
                 cut_off = true;
-                StoreError::transient("PutSecretValue timed out")
+                StoreError::new("PutSecretValue", codes::TIMEOUT, true)
             }
         };
         // Another attempt only with the time it needs; the pause shrinks to leave it that.
         let spare =
             writes_until.saturating_duration_since(Instant::now()).checked_sub(timing.store_attempt_min);
         let Some(spare) = spare else {
-            let message = format!("{} (gave up after {attempt} attempts, at the deadline)", error.message);
-            break error.with_message(message);
+            break StoreError { attempts: Some(attempt), ..error };
         };
         let pause = backoff.min(spare);
-        warn!(attempt, error = %error.message, pause_ms = pause.as_millis() as u64, "PutSecretValue failed; retrying");
+        warn!(attempt, error = %error, pause_ms = pause.as_millis() as u64, "PutSecretValue failed; retrying");
         sleep(pause).await;
         backoff = timing.next_backoff(backoff);
     };
@@ -291,17 +385,13 @@ pub async fn put_pending<S: SecretStore>(
                 );
                 return Ok(Stored::ReadBack(attempt));
             }
-            Ok(Ok(_)) => None,
-            Ok(Err(read)) => Some(format!("reading the version back failed too: {}", read.message)),
-            Err(_) => Some("reading the version back timed out".to_owned()),
+            Ok(Ok(_)) => ReadBack::NotThere,
+            Ok(Err(read)) => ReadBack::Failed(read.code),
+            Err(_) => ReadBack::TimedOut,
         };
         let pause = until.saturating_duration_since(Instant::now()) / 2;
         if reads == 0 || pause < timing.store_attempt_min / 2 {
-            let message = match read {
-                Some(read) => format!("{}; {read}", failure.message),
-                None => failure.message.clone(),
-            };
-            return Err(failure.with_message(message));
+            return Err(StoreError { read_back: Some(read), ..failure });
         }
         sleep(pause).await;
     }
@@ -392,7 +482,7 @@ impl SecretStore for Store {
                     text: Sensitive::new(text),
                     created: out.created_date().and_then(|date| SystemTime::try_from(*date).ok()),
                 })),
-                None => Err(StoreError::permanent(format!(
+                None => Err(StoreError::new("GetSecretValue", codes::BINARY, false).with_message(format!(
                     "the version {} holds a SecretBinary; this function rotates keys kept in SecretString",
                     version_id.or(stage).unwrap_or_default()
                 ))),
@@ -429,15 +519,12 @@ impl SecretStore for Store {
                 match self.value(secret_id, Some(token), None).await? {
                     Some(stored) if stored.text == *value => Ok(()),
                     // Exists, but its value cannot be read yet: not known to differ, so retry.
-                    None => Err(StoreError::transient(format!(
-                        "PutSecretValue refused (version {token} exists) and the version cannot be read yet"
-                    ))),
+                    None => Err(StoreError::new("PutSecretValue", codes::NOT_READABLE_YET, true)
+                        .with_message(format!("version {token} exists and cannot be read yet"))),
                     Some(_) => Err(StoreError {
-                        message: format!(
-                            "PutSecretValue refused: version {token} already holds a different value"
-                        ),
-                        transient: false,
                         conflict: true,
+                        ..StoreError::new("PutSecretValue", codes::CONFLICT, false)
+                            .with_message(format!("version {token} already holds a different value"))
                     }),
                 }
             }
@@ -574,7 +661,7 @@ mod tests {
             .then_output(|| GetSecretValueOutput::builder().secret_string("other").build());
         let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&put_rule, &read]));
         let err = put(&store, "token-1", "mine", until(), &timing()).await.unwrap_err();
-        assert!(err.conflict && err.message.contains("different value"), "{err:?}");
+        assert!(err.conflict && err.to_string().contains("different value"), "{err:?}");
         assert_eq!(put_rule.num_calls(), 1);
     }
 
@@ -607,7 +694,7 @@ mod tests {
         let write =
             PendingWrite { secret_id: "s", token: "t", value: &value, rotation_token: None, promote: true };
         let err = put_pending(&store, &write, until(), &timing()).await.unwrap_err();
-        assert!(!err.transient && err.message.contains("AccessDeniedException"), "{err:?}");
+        assert!(!err.transient && err.is("AccessDeniedException"), "{err:?}");
         assert_eq!(denied.num_calls(), 1);
     }
 
@@ -623,7 +710,7 @@ mod tests {
         let started = Instant::now();
         let err =
             put(&store, "t", "v", Instant::now() + Duration::from_millis(300), &timing()).await.unwrap_err();
-        assert!(err.message.contains("gave up after"), "{err:?}");
+        assert!(err.to_string().contains("gave up after"), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(1));
         assert!(put_rule.num_calls() > 3, "it kept trying until the deadline: {}", put_rule.num_calls());
         assert_eq!(read.num_calls(), 1, "read back once before giving up");
@@ -642,6 +729,27 @@ mod tests {
         let stored =
             put(&store, "t", "v", Instant::now() + Duration::from_millis(500), &timing).await.unwrap();
         assert!(matches!(stored, Stored::Written(2)), "{stored:?}");
+    }
+
+    #[tokio::test]
+    async fn a_garbled_answer_never_reaches_the_error_text() {
+        // A 200 whose body cannot be parsed: the SDK's own rendering of that error quotes the
+        // body, SecretString and all; ours carries the call, a code and the status only.
+        const SECRET: &str = "cal_live_garbled0123456789abcdef012345";
+        let garbled = || Some(format!(r#"{{"ARN":"a","SecretString":"{SECRET}","VersionId":7,"#));
+        let rule = mock!(Client::get_secret_value).sequence().http_status(200, garbled()).times(2).build();
+        let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+        let raw = client.get_secret_value().secret_id("s").send().await.unwrap_err();
+        assert!(
+            aws_sdk_secretsmanager::error::DisplayErrorContext(&raw).to_string().contains(SECRET),
+            "the SDK's rendering is what this test guards against"
+        );
+        let err = Store::new(client).value("s", None, Some(AWSCURRENT)).await.unwrap_err();
+        assert_eq!((err.code.as_str(), err.status), (codes::UNREADABLE, Some(200)));
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains(SECRET) && !shown.contains("SecretString"), "{shown}");
+        }
+        assert!(err.transient, "a garbled answer is worth another try");
     }
 
     #[tokio::test]

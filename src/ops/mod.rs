@@ -158,8 +158,8 @@ fn schedule_text(meta: &SecretMeta) -> Option<String> {
 /// may help.
 fn store_problem(error: &StoreError) -> String {
     if error.transient {
-        format!("{} (a transient failure: run the command again)", error.message)
+        format!("{error} (a transient failure: run the command again)")
     } else {
-        error.message.clone()
+        error.to_string()
     }
 }

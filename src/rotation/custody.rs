@@ -86,8 +86,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         // check stops in time to leave a rotate call all it needs.
         let until = before(deadline, timing.rotate_reserve()).min(Instant::now() + timing.precheck_budget);
         match self.verify_until(&config.target, current.key(), until, false).await {
-            (Verdict::Accepted, _) => {}
+            (Verdict::Accepted, _) => observed.current_key_rejected = Some(false),
             (Verdict::Refused(status), _) => {
+                observed.current_key_rejected = Some(true);
                 // Another invocation of this rotation may have rotated a moment ago, and be storing.
                 if self.stored_elsewhere_soon(event).await {
                     info!(
@@ -143,7 +144,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             && !refused.transient
             && !refused.conflict
         {
-            warn!(key_fingerprint = %new_key.fingerprint(), error = %refused.message, "the promoting write (AWSPENDING and AWSCURRENT) was refused; storing the key as AWSPENDING the standard way, and finishSecret will promote it");
+            warn!(key_fingerprint = %new_key.fingerprint(), error = %refused, "the promoting write (AWSPENDING and AWSCURRENT) was refused; storing the key as AWSPENDING the standard way, and finishSecret will promote it");
             write.promote = false;
             observed.promote = Some(Promote::Standard);
             stored = put_pending(&self.store, &write, until, timing).await;
@@ -158,12 +159,12 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             }
             Err(failure) => {
                 // 5. The key is lost with this process. Say which key, never what it is.
-                error!(key_fingerprint = %new_key.fingerprint(), error = %failure.message, "the vendor rotated the key but it could not be stored: the new key is lost");
+                error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the vendor rotated the key but it could not be stored: the new key is lost");
                 return Err(ErrorKind::KeyLost(format!(
                     "the vendor rotated the key and invalidated the old one, but storing the new key (fingerprint {}) failed, and reading version {} back did not find it: {}. The new key existed only in this invocation and is lost, unless a write cut off at the deadline landed later: check that version first.",
                     new_key.fingerprint(),
                     event.token,
-                    failure.message
+                    failure
                 )));
             }
         }

@@ -64,6 +64,9 @@ struct Observed {
     /// Set when createSecret is about to call the vendor's rotate endpoint: from then on, a step
     /// cut short by the deadline cannot say that nothing happened.
     rotate_called: bool,
+    /// Whether the vendor refused the key consumers read from AWSCURRENT, when this invocation
+    /// asked it about that key.
+    current_key_rejected: Option<bool>,
 }
 
 impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
@@ -95,6 +98,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             error_type: result.as_ref().err().map(Error::error_type),
             dead_key_window: observed.dead_key_window,
             promote: observed.promote.map(Promote::as_str),
+            current_key_rejected: observed.current_key_rejected,
         });
         result.map(|(outcome, _)| outcome)
     }
@@ -187,7 +191,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         if meta.has_stage(&event.token, AWSCURRENT) {
             // Promoted early, and not yet tested: testSecret still verifies the key.
             if event.step == Step::TestSecret && meta.has_stage(&event.token, AWSPENDING) {
-                return self.test_secret(event, &meta, deadline).await;
+                return self.test_secret(event, &meta, deadline, observed).await;
             }
             info!("version is already AWSCURRENT: nothing to do");
             return Ok(Outcome::AlreadyDone);
@@ -201,7 +205,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         match event.step {
             Step::CreateSecret => self.create_secret(event, &meta, deadline, observed).await,
             Step::SetSecret => self.set_secret(event, &meta).await,
-            Step::TestSecret => self.test_secret(event, &meta, deadline).await,
+            Step::TestSecret => self.test_secret(event, &meta, deadline, observed).await,
             Step::FinishSecret => self.finish_secret(event, &meta, observed).await,
         }
     }
@@ -220,6 +224,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         event: &RotationEvent,
         meta: &SecretMeta,
         deadline: Instant,
+        observed: &mut Observed,
     ) -> Result<Outcome, ErrorKind> {
         let target = Target::from_tags(&meta.tags, &self.settings).map_err(ErrorKind::config_later)?;
         let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::config_later)?;
@@ -242,7 +247,16 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let timing = &self.settings.timing;
         let started = Instant::now();
         let until = before(deadline, timing.safety_margin).min(started + timing.test_budget);
-        match self.verify_until(&target, &key, until, true).await {
+        let verdict = self.verify_until(&target, &key, until, true).await;
+        // The key consumers read: the current one, or this one once promoted early.
+        if which == "current" || meta.has_stage(&event.token, AWSCURRENT) {
+            match &verdict.0 {
+                Verdict::Accepted => observed.current_key_rejected = Some(false),
+                Verdict::Refused(_) => observed.current_key_rejected = Some(true),
+                _ => {}
+            }
+        }
+        match verdict {
             (Verdict::Accepted, tries) => {
                 info!(tries, key = which, "the vendor accepts the key");
                 Ok(Outcome::Done)
@@ -388,5 +402,5 @@ fn store_failure(error: StoreError, state: &str) -> ErrorKind {
     } else {
         "Retrying will not help: fix the function's permissions or the secret first."
     };
-    ErrorKind::Store(format!("{} {state} {next}", error.message))
+    ErrorKind::Store(format!("{error}. {state} {next}"))
 }

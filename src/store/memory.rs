@@ -131,7 +131,7 @@ impl SecretStore for MemoryStore {
     async fn describe(&self, _secret_id: &str) -> Result<SecretMeta, StoreError> {
         let mut state = self.state.lock().unwrap();
         let meta = state.stale.take().or_else(|| state.meta.clone());
-        meta.ok_or_else(|| StoreError::permanent("DescribeSecret failed: ResourceNotFoundException"))
+        meta.ok_or_else(|| StoreError::new("DescribeSecret", "ResourceNotFoundException", false))
     }
 
     async fn value(
@@ -182,19 +182,18 @@ impl SecretStore for MemoryStore {
         let mut state = self.state.lock().unwrap();
         match script {
             Some(Put::Fail) => {
-                return Err(StoreError::transient("PutSecretValue failed: InternalServiceError"));
+                return Err(StoreError::new("PutSecretValue", "InternalServiceError", true));
             }
             Some(Put::Deny) => {
-                return Err(StoreError::permanent("PutSecretValue failed: AccessDeniedException"));
+                return Err(StoreError::new("PutSecretValue", "AccessDeniedException", false));
             }
             _ => {}
         }
         match state.values.get(write.token) {
             Some(stored) if stored != write.value => {
                 return Err(StoreError {
-                    message: "PutSecretValue failed: ResourceExistsException".into(),
-                    transient: false,
                     conflict: true,
+                    ..StoreError::new("PutSecretValue", "ResourceExistsException", false)
                 });
             }
             _ => {
@@ -218,7 +217,7 @@ impl SecretStore for MemoryStore {
             }
         }
         match script {
-            Some(Put::LandUnseen) => Err(StoreError::transient("PutSecretValue timed out")),
+            Some(Put::LandUnseen) => Err(StoreError::new("PutSecretValue", super::codes::TIMEOUT, true)),
             _ => Ok(()),
         }
     }
@@ -232,7 +231,7 @@ impl SecretStore for MemoryStore {
         let mut state = self.state.lock().unwrap();
         let meta = state.meta.as_mut().unwrap();
         if current.is_some_and(|c| !meta.has_stage(c, AWSCURRENT)) {
-            return Err(StoreError::permanent("UpdateSecretVersionStage failed: InvalidParameter"));
+            return Err(StoreError::new("UpdateSecretVersionStage", "InvalidParameterException", false));
         }
         for (version, stages) in meta.versions.iter_mut() {
             stages.retain(|s| s != AWSCURRENT && s != "AWSPREVIOUS");
