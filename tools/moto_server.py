@@ -19,6 +19,27 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   (SecretString and SecretBinary left out), so tests can see ClientRequestToken and RotationToken,
   with "At", the call's arrival on the system's monotonic clock (as the simulator's times).
 
+It also patches moto's Secrets Manager (models, at import) where moto 5.2.5 departs from AWS's documented
+behaviour (shared/reference/aws-behaviour.md, beside the repository, lists the rules):
+
+* `FakeSecret.default_version_id` is read from the labels: the version carrying AWSCURRENT. moto kept
+  it as a pointer that UpdateSecretVersionStage never moved, so GetSecretValue without a stage or
+  version id returned the old value after AWSCURRENT had moved.
+* `SecretsManagerBackend.put_secret_value` is replaced:
+  - a version's value is bound once: the same ClientRequestToken with another SecretString or
+    SecretBinary fails with ResourceExistsException whatever the version's labels (moto overwrote
+    AWSPENDING versions), the same value again is a no-op success (labels untouched), and a
+    placeholder version with no value (begin-rotation's AWSPENDING) can be filled once;
+  - labels named in VersionStages move to the new version, AWSPREVIOUS moves to the version
+    AWSCURRENT left, and every other label stays where it is (moto reset the old current version to
+    AWSPREVIOUS alone, and dropped the placeholder's own labels when filling it);
+  - a secret scheduled for deletion refuses it (InvalidRequestException; moto accepted it);
+  - at most 20 distinct staging labels per secret (LimitExceededException).
+* `SecretsManagerBackend.update_secret_version_stage` first refuses a secret scheduled for deletion
+  and a move that would exceed the 20 labels, then runs moto's own.
+* PutSecretValue, UpdateSecretVersionStage and GetSecretValue take the wrapper's lock (moto's server
+  is threaded), so a reader never sees AWSCURRENT on no version halfway through a move.
+
 Run: python tools/moto_server.py [--host 127.0.0.1] [--port 0] [--exit-on-stdin-eof]
 It prints one JSON line, {"endpoint": "http://HOST:PORT"}, once it is listening.
 """
@@ -41,7 +62,14 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from moto.secretsmanager.models import FakeSecret
+from moto.secretsmanager.exceptions import (
+    InvalidRequestException,
+    OperationNotPermittedOnReplica,
+    ResourceExistsException,
+    SecretNotFoundException,
+    SecretsManagerClientError,
+)
+from moto.secretsmanager.models import FakeSecret, ReplicaSecret, SecretsManagerBackend
 from werkzeug.serving import make_server
 
 ACCOUNT = "123456789012"
@@ -63,6 +91,137 @@ def _to_dict_with_schedule(self: FakeSecret) -> dict[str, Any]:
 
 
 FakeSecret.to_dict = _to_dict_with_schedule  # type: ignore[method-assign]
+
+
+# Where moto's Secrets Manager departs from AWS's documented rules (see the module docstring).
+MAX_STAGING_LABELS = 20  # distinct labels across all versions of one secret
+
+
+class LimitExceededException(SecretsManagerClientError):
+    def __init__(self, message: str):
+        super().__init__("LimitExceededException", message)
+
+
+def _current_version_id(self: FakeSecret) -> str | None:
+    return next((vid for vid, v in self.versions.items() if "AWSCURRENT" in v["version_stages"]), None)
+
+
+# moto assigns default_version_id in several places; the labels alone decide it here.
+FakeSecret.default_version_id = property(_current_version_id, lambda self, value: None)  # type: ignore[assignment]
+
+
+def _refuse_if_deleted(secret: FakeSecret | ReplicaSecret) -> None:
+    if secret.is_deleted():
+        raise InvalidRequestException(
+            "You can't perform this operation on the secret because it was marked for deletion."
+        )
+
+
+def _check_label_limit(secret: FakeSecret | ReplicaSecret, added: Iterable[str]) -> None:
+    labels = {label for version in secret.versions.values() for label in version["version_stages"]}
+    if len(labels | set(added)) > MAX_STAGING_LABELS:
+        raise LimitExceededException(
+            f"A secret can have at most {MAX_STAGING_LABELS} staging labels across its versions."
+        )
+
+
+def _put_secret_value(
+    self: SecretsManagerBackend,
+    secret_id: str,
+    secret_string: str | None,
+    secret_binary: str | None,
+    client_request_token: str | None,
+    version_stages: list[str],
+) -> str:
+    if not self._is_valid_identifier(secret_id):
+        raise SecretNotFoundException()
+    secret = self.secrets[secret_id]
+    if isinstance(secret, ReplicaSecret):
+        raise OperationNotPermittedOnReplica()
+    _refuse_if_deleted(secret)
+    version_id = self._from_client_request_token(client_request_token)
+    with LOCK:  # one writer at a time (begin-rotation takes it too)
+        return _put_version(secret, version_id, secret_string, secret_binary, version_stages)
+
+
+def _put_version(
+    secret: FakeSecret,
+    version_id: str,
+    secret_string: str | None,
+    secret_binary: str | None,
+    version_stages: list[str],
+) -> str:
+    old = secret.versions.get(version_id)
+    if old is not None and ("secret_string" in old or "secret_binary" in old):
+        if old.get("secret_string") == secret_string and old.get("secret_binary") == secret_binary:
+            return secret.to_short_dict(include_version_stages=True, version_id=version_id)
+        raise ResourceExistsException(
+            f"You can't use ClientRequestToken {version_id} because that value is already in use "
+            f"for a version of secret {secret.arn}."
+        )
+
+    named = list(dict.fromkeys(version_stages))
+    if not secret.versions and "AWSCURRENT" not in named:
+        named.append("AWSCURRENT")  # the first version is current, whatever was named
+    old_current = secret.default_version_id
+    moves_current = "AWSCURRENT" in named and old_current not in (None, version_id)
+    moved = set(named) | ({"AWSPREVIOUS"} if moves_current else set())
+    _check_label_limit(secret, moved)
+
+    kept = {vid: [s for s in v["version_stages"] if s not in moved] for vid, v in secret.versions.items()}
+    if moves_current:
+        kept[old_current].append("AWSPREVIOUS")
+    new: dict[str, Any] = {
+        "createdate": int(time.time()),
+        "version_id": version_id,
+        "version_stages": kept.pop(version_id, []) + named,
+    }
+    if secret_string is not None:
+        new["secret_string"] = secret_string
+    if secret_binary is not None:
+        new["secret_binary"] = secret_binary
+    secret.versions[version_id] = new
+    for vid, labels in kept.items():
+        secret.versions[vid]["version_stages"] = labels
+    secret.last_changed_date = int(time.time())
+    return secret.to_short_dict(include_version_stages=True, version_id=version_id)
+
+
+SecretsManagerBackend.put_secret_value = _put_secret_value  # type: ignore[method-assign,assignment]
+
+_original_update_secret_version_stage = SecretsManagerBackend.update_secret_version_stage
+
+
+def _update_secret_version_stage(
+    self: SecretsManagerBackend,
+    secret_id: str,
+    version_stage: str,
+    remove_from_version_id: str | None,
+    move_to_version_id: str | None,
+) -> tuple[str, str]:
+    with LOCK:
+        if secret_id in self.secrets:
+            secret = self.secrets[secret_id]
+            _refuse_if_deleted(secret)
+            if move_to_version_id:
+                moves_current = version_stage == "AWSCURRENT" and remove_from_version_id
+                _check_label_limit(secret, [version_stage] + (["AWSPREVIOUS"] if moves_current else []))
+        return _original_update_secret_version_stage(
+            self, secret_id, version_stage, remove_from_version_id, move_to_version_id
+        )
+
+
+SecretsManagerBackend.update_secret_version_stage = _update_secret_version_stage  # type: ignore[method-assign]
+
+_original_get_secret_value = SecretsManagerBackend.get_secret_value
+
+
+def _get_secret_value(self: SecretsManagerBackend, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    with LOCK:  # never halfway through a move of AWSCURRENT, which moto does remove-first
+        return _original_get_secret_value(self, *args, **kwargs)
+
+
+SecretsManagerBackend.get_secret_value = _get_secret_value  # type: ignore[method-assign]
 
 
 class HelperError(Exception):

@@ -14,7 +14,19 @@ Control routes (JSON):
 * `GET /_sim/vendors` -> {vendor: {"prefix", "env"}}: the simulated vendors, their base paths here
   and the function's base-URL variable for each
 * `POST /_sim/accounts` {"vendor", "key"?} -> {"account", "key", "base_path"}
-* `GET /_sim/accounts/<id>` -> the account: live key, counters, last rotate body, expiry
+* `GET /_sim/accounts/<id>` -> the account: live key, counters, last rotate body, expiry, and
+  `rotation_log`, one entry per rotation (a rotate call that made a new key):
+    {"rotated_at", "old_key", "new_key",  when (monotonic clock) and what it replaced
+     "answer",          what answered: "documented", the fault that shaped it ("odd_rotate_answer",
+                        "echo_old_key", "key_in_undocumented_field", "non_json_rotate_answer",
+                        "binary_rotate_answer", "empty_after_rotate", "fail_after_rotate"), or
+                        "killed" (kill_after_rotate: no answer at all)
+     "status", "content_type", "length",  the answer's status, Content-Type and body bytes
+     "answered_key",    the key the answer carried: new_key, old_key, or null
+     "late_status", "late_body",  seconds waited before the status line, and between headers and body
+     "answered_at",     when the answer's first byte went out (null if none did)
+     "killed", "kill_error"}  the process id kill_after_rotate signalled, and why that failed
+  `rotate_answered` is the last rotation's answered_at (stays as it was when nothing answered).
 * `POST /_sim/accounts/<id>/faults` one-shot fault switches, all optional:
     {"fail_before_rotate": n}  answer 500 without rotating, n times
     {"fail_after_rotate": n}   rotate, then answer 500, n times
@@ -34,6 +46,26 @@ Control routes (JSON):
                                 (extra fields; Cal.com's "status" is not "success"), n times
     {"pad_rotate_answer": b}    rotate answers carry an extra field of b bytes (a big answer)
     {"same_key_rotate": n}      answer 200 with the presented key itself, rotating nothing, n times
+  The faults below each rotate first (the new key is live, the presented one dead), then answer oddly:
+    {"key_in_undocumented_field": n}  answer 200 with the new key under a field the vendor never
+                                documented (each vendor's `undocumented`), n times
+    {"non_json_rotate_answer": n}  answer 200, text/plain `key=NEW`: not JSON, n times
+    {"binary_rotate_answer": n}  answer 200, application/octet-stream, a body that is not UTF-8
+                                (b"\\xff\\xfe" + the new key + b"\\x00\\xff"), n times
+    {"late_status": s}          wait s seconds before sending anything, status line included (once;
+                                hang_after_rotate does the same)
+    {"late_body": s}            send the status line and headers (a correct Content-Length), then
+                                wait s seconds before the body (once)
+    {"echo_old_key": n}         answer 200 in the documented shape, carrying the old (presented,
+                                now dead) key, as from a stale cache, n times
+    {"kill_after_rotate": pid}  SIGKILL that process (the function, between the vendor's rotation
+                                and storing the key), then close the connection without answering
+                                (once; a positive process id other than the simulator's, 0 clears)
+  fail_after_rotate, kill_after_rotate and empty_after_rotate answer at once; the waits (hang,
+  late_status, late_body) are left for an answer that carries a key, and pad_rotate_answer pads
+  the JSON ones.
+  One body fault shapes one answer, in the order echo_old_key, key_in_undocumented_field,
+  odd_rotate_answer, non_json_rotate_answer, binary_rotate_answer.
 * `POST /_sim/accounts/<id>/revoke` invalidates the live key without telling anyone
   (a person rotated it in the vendor's dashboard).
 
@@ -45,7 +77,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -70,6 +104,13 @@ FAULT_NAMES = (
     "odd_rotate_answer",
     "pad_rotate_answer",
     "same_key_rotate",
+    "key_in_undocumented_field",
+    "non_json_rotate_answer",
+    "binary_rotate_answer",
+    "late_status",
+    "late_body",
+    "echo_old_key",
+    "kill_after_rotate",
 )
 
 LOCK = threading.Lock()
@@ -102,6 +143,18 @@ class SimVendor:
     def odd(self, answer: dict[str, Any]) -> dict[str, Any]:
         """The key where it belongs, but not the documented shape around it."""
         return dict(answer, message=None, rotated_at=[2026, 11, 24], nested={"deep": {"x": 1}})
+
+    def undocumented(self, key: str) -> dict[str, Any]:
+        """A successful rotate answer with the key under a field the vendor never documented."""
+        raise NotImplementedError
+
+    def non_json(self, key: str) -> tuple[bytes, str]:
+        """A rotate answer that is not JSON but holds the key: the body and its Content-Type."""
+        return b"key=" + key.encode(), "text/plain"
+
+    def binary(self, key: str) -> tuple[bytes, str]:
+        """A rotate answer that is not UTF-8 at all, the key's bytes inside it."""
+        return b"\xff\xfe" + key.encode() + b"\x00\xff", "application/octet-stream"
 
     def profile(self, account: dict[str, Any]) -> dict[str, Any]:
         """A successful verify answer."""
@@ -157,6 +210,9 @@ class CalCom(SimVendor):
 
     def odd(self, answer: dict[str, Any]) -> dict[str, Any]:
         return {"status": "ok", "data": dict(answer["data"], expiresAt=None, note=7), "meta": [1, 2]}
+
+    def undocumented(self, key: str) -> dict[str, Any]:
+        return {"status": "success", "data": {"key": key}}
 
     def profile(self, account: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -219,6 +275,9 @@ class Ringg(SimVendor):
     def rotated(self, key: str) -> dict[str, Any]:
         return {"new_api_key": key}
 
+    def undocumented(self, key: str) -> dict[str, Any]:
+        return {"api_key_v2": key}
+
     def profile(self, account: dict[str, Any]) -> dict[str, Any]:
         return {
             "workspace_info": {
@@ -251,6 +310,9 @@ class ProjectDiscovery(SimVendor):
 
     def rotated(self, key: str) -> dict[str, Any]:
         return {"message": "API key rotated successfully", "api_key": key}
+
+    def undocumented(self, key: str) -> dict[str, Any]:
+        return {"message": "API key rotated successfully", "apiKey": key}
 
     def profile(self, account: dict[str, Any]) -> dict[str, Any]:
         return {"name": "owner", "email": account["email"], "plan": "PRO", "role": "owner"}
@@ -301,9 +363,11 @@ def create_account(vendor: str, key: str | None) -> dict[str, Any]:
         "stale_key": None,
         "stale_until": 0.0,
         "rotate_times": [],
-        # Every call with the key of this account, and when the last successful rotate answered,
-        # on the system's monotonic clock (comparable with moto_server.py's "At").
+        # Every call with the key of this account, every rotation and its answer, and when the
+        # last rotation's answer began to go out, on the system's monotonic clock (comparable
+        # with moto_server.py's "At").
         "calls": [],
+        "rotation_log": [],
         "rotate_answered": None,
     }
     KEY_OWNER[(vendor, key)] = account
@@ -340,14 +404,28 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+        self.reply_raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def reply_raw(
+        self,
+        status: int,
+        data: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        body_delay: float = 0.0,
+    ) -> None:
+        """Any body as it is; with body_delay, the status line and headers go out first, then the
+        body that many seconds later."""
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
-            self.end_headers()
+            self.end_headers()  # writes the headers to the socket (wfile is unbuffered)
+            if body_delay:
+                self.wfile.flush()
+                time.sleep(body_delay)
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout under test): the state change stands
@@ -387,6 +465,10 @@ class Handler(BaseHTTPRequestHandler):
                     unknown = set(body) - set(FAULT_NAMES)
                     if unknown:
                         return self.reply(400, {"message": f"unknown faults {sorted(unknown)}"})
+                    pid = body.get("kill_after_rotate", 0)
+                    if not isinstance(pid, int) or isinstance(pid, bool) or pid < 0 or pid == os.getpid():
+                        message = "kill_after_rotate takes a positive process id other than the simulator's, or 0"
+                        return self.reply(400, {"message": message})
                     account["faults"].update({k: v for k, v in body.items()})
                     return self.reply(200, public(account))
                 if method == "POST" and parts[3:] == ["revoke"]:
@@ -466,25 +548,89 @@ class Handler(BaseHTTPRequestHandler):
             if faults["replica_lag"]:
                 account["stale_key"], account["stale_until"] = key, time.monotonic() + float(faults["replica_lag"])
             KEY_OWNER[(vendor, fresh)] = account["account"]
-            if faults["fail_after_rotate"] > 0:
-                faults["fail_after_rotate"] -= 1
-                return self.server_error(vendor, path)
-            if faults["empty_after_rotate"] > 0:
-                faults["empty_after_rotate"] -= 1
-                return self.reply(200, VENDORS[vendor].rotated_without_key())
-            if faults["hang_after_rotate"]:
-                hang, faults["hang_after_rotate"] = float(faults["hang_after_rotate"]), 0
-            answer = VENDORS[vendor].rotated(fresh)
-            if faults["odd_rotate_answer"] > 0:
-                faults["odd_rotate_answer"] -= 1
-                answer = VENDORS[vendor].odd(answer)
-            if faults["pad_rotate_answer"]:
-                answer["padding"] = "x" * int(faults["pad_rotate_answer"])
-        if hang:
-            time.sleep(hang)
+            rotation: dict[str, Any] = {
+                "rotated_at": time.monotonic(),
+                "old_key": key,
+                "new_key": fresh,
+                "answer": None,
+                "status": None,
+                "content_type": None,
+                "length": None,
+                "answered_key": None,
+                "late_status": 0.0,
+                "late_body": 0.0,
+                "answered_at": None,
+                "killed": None,
+                "kill_error": None,
+            }
+            account["rotation_log"].append(rotation)
+            if faults["kill_after_rotate"]:
+                pid, faults["kill_after_rotate"] = int(faults["kill_after_rotate"]), 0
+                rotation.update(answer="killed", killed=pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError as err:
+                    rotation["kill_error"] = str(err)
+                self.close_connection = True  # and no answer: the connection just closes
+                return None
+            status, data, content_type, shape, carried = self.rotate_answer(vendor, path, faults, key, fresh)
+            late_status = late_body = 0.0
+            if status == 200 and carried is not None:
+                # hang_after_rotate and late_status are the same wait; both are consumed.
+                late_status = float(faults["hang_after_rotate"] or 0) + float(faults["late_status"] or 0)
+                late_body = float(faults["late_body"] or 0)
+                faults["hang_after_rotate"] = faults["late_status"] = faults["late_body"] = 0
+            rotation.update(
+                answer=shape,
+                status=status,
+                content_type=content_type,
+                length=len(data),
+                answered_key=carried,
+                late_status=late_status,
+                late_body=late_body,
+            )
+        if late_status:
+            time.sleep(late_status)
         with LOCK:
-            account["rotate_answered"] = time.monotonic()  # just before: the answer cannot beat it
-        self.reply(200, answer)
+            # Just before the first byte: the answer cannot beat it.
+            rotation["answered_at"] = account["rotate_answered"] = time.monotonic()
+        self.reply_raw(status, data, content_type, body_delay=late_body)
+
+    def rotate_answer(
+        self, vendor: str, path: str, faults: dict[str, Any], old: str, fresh: str
+    ) -> tuple[int, bytes, str, str, str | None]:
+        """After a rotation, what the vendor answers, consuming the fault that shapes it: status,
+        body, Content-Type, what shaped it (a fault's name or "documented"), and the key it carries."""
+        spec = VENDORS[vendor]
+
+        def take(name: str) -> bool:
+            if faults[name] > 0:
+                faults[name] -= 1
+                return True
+            return False
+
+        def as_json(payload: dict[str, Any]) -> tuple[bytes, str]:
+            return json.dumps(payload).encode(), "application/json"
+
+        if take("fail_after_rotate"):
+            return 500, *as_json(spec.error(500, path)), "fail_after_rotate", None
+        if take("empty_after_rotate"):
+            return 200, *as_json(spec.rotated_without_key()), "empty_after_rotate", None
+        shape, carried = "documented", fresh
+        answer = spec.rotated(fresh)
+        if take("echo_old_key"):
+            shape, carried, answer = "echo_old_key", old, spec.rotated(old)
+        elif take("key_in_undocumented_field"):
+            shape, answer = "key_in_undocumented_field", spec.undocumented(fresh)
+        elif take("odd_rotate_answer"):
+            shape, answer = "odd_rotate_answer", spec.odd(answer)
+        elif take("non_json_rotate_answer"):
+            return 200, *spec.non_json(fresh), "non_json_rotate_answer", fresh
+        elif take("binary_rotate_answer"):
+            return 200, *spec.binary(fresh), "binary_rotate_answer", fresh
+        if faults["pad_rotate_answer"]:
+            answer["padding"] = "x" * int(faults["pad_rotate_answer"])
+        return 200, *as_json(answer), shape, carried
 
     def unauthorized(self, vendor: str, path: str) -> None:
         self.reply(401, VENDORS[vendor].error(401, path))

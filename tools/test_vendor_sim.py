@@ -1,0 +1,253 @@
+"""Tests of tools/vendor_sim.py's rotate faults, against the simulator run as a process.
+
+Run: .venv/bin/python -m pytest -q tools/test_vendor_sim.py
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vendor_sim  # noqa: E402  (the vendors' routes, auth headers and answer shapes)
+from vendor_sim import VENDORS  # noqa: E402
+
+SIM = Path(__file__).resolve().parent / "vendor_sim.py"
+
+UNDOCUMENTED = {
+    "calcom": lambda key: {"status": "success", "data": {"key": key}},
+    "ringg": lambda key: {"api_key_v2": key},
+    "projectdiscovery": lambda key: {"message": "API key rotated successfully", "apiKey": key},
+}
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(SIM), "--port", "0", "--exit-on-stdin-eof"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line, "the simulator exited before listening"
+        yield json.loads(line)["endpoint"]
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def control(sim: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(sim + path, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def account(sim: str, vendor: str, **faults: Any) -> tuple[str, str]:
+    status, created = control(sim, "POST", "/_sim/accounts", {"vendor": vendor})
+    assert status == 200, created
+    if faults:
+        status, answer = control(sim, "POST", f"/_sim/accounts/{created['account']}/faults", faults)
+        assert status == 200, answer
+    return created["account"], created["key"]
+
+
+def state(sim: str, account_id: str) -> dict[str, Any]:
+    status, answer = control(sim, "GET", f"/_sim/accounts/{account_id}")
+    assert status == 200, answer
+    return answer
+
+
+def rotate_request(sim: str, vendor: str, key: str) -> http.client.HTTPConnection:
+    """Sends the vendor's rotate call; the caller reads the answer."""
+    method, path = next(route for route, action in VENDORS[vendor].routes.items() if action == "rotate")
+    url = urlsplit(sim)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    body = b"{}" if vendor == "calcom" else None
+    headers = vendor_sim.auth_header(vendor, key) | ({"Content-Type": "application/json"} if body else {})
+    conn.request(method, VENDORS[vendor].prefix + path, body=body, headers=headers)
+    return conn
+
+
+def rotate(sim: str, vendor: str, key: str) -> tuple[int, http.client.HTTPMessage, bytes]:
+    conn = rotate_request(sim, vendor, key)
+    try:
+        answer = conn.getresponse()
+        body = answer.read()
+        assert int(answer.headers["Content-Length"]) == len(body)
+        return answer.status, answer.headers, body
+    finally:
+        conn.close()
+
+
+def rotated_to(sim: str, account_id: str, old: str) -> str:
+    """The live key, after checking that a rotation replaced `old` with it."""
+    now = state(sim, account_id)
+    assert now["live_key"] != old
+    entry = now["rotation_log"][-1]
+    assert (entry["old_key"], entry["new_key"]) == (old, now["live_key"])
+    return now["live_key"]
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_key_in_undocumented_field(sim: str, vendor: str) -> None:
+    account_id, key = account(sim, vendor, key_in_undocumented_field=2)
+    for _ in range(2):
+        status, headers, body = rotate(sim, vendor, key)
+        fresh = rotated_to(sim, account_id, key)
+        assert status == 200
+        assert headers["Content-Type"] == "application/json"
+        assert json.loads(body) == UNDOCUMENTED[vendor](fresh)
+        assert json.loads(body) != VENDORS[vendor].rotated(fresh)
+        key = fresh
+    status, _, body = rotate(sim, vendor, key)  # spent: the documented shape again
+    assert (status, json.loads(body)) == (200, VENDORS[vendor].rotated(rotated_to(sim, account_id, key)))
+    final = state(sim, account_id)
+    assert final["faults"]["key_in_undocumented_field"] == 0
+    assert [e["answer"] for e in final["rotation_log"]] == ["key_in_undocumented_field"] * 2 + ["documented"]
+
+
+def test_non_json_rotate_answer(sim: str) -> None:
+    account_id, key = account(sim, "ringg", non_json_rotate_answer=1)
+    status, headers, body = rotate(sim, "ringg", key)
+    fresh = rotated_to(sim, account_id, key)
+    assert (status, headers["Content-Type"], body) == (200, "text/plain", b"key=" + fresh.encode())
+    with pytest.raises(ValueError):
+        json.loads(body)
+    entry = state(sim, account_id)["rotation_log"][-1]
+    assert (entry["answer"], entry["answered_key"], entry["length"]) == ("non_json_rotate_answer", fresh, len(body))
+    status, headers, body = rotate(sim, "ringg", fresh)  # once: JSON again
+    assert (status, headers["Content-Type"]) == (200, "application/json")
+
+
+def test_binary_rotate_answer(sim: str) -> None:
+    account_id, key = account(sim, "projectdiscovery", binary_rotate_answer=1)
+    status, headers, body = rotate(sim, "projectdiscovery", key)
+    fresh = rotated_to(sim, account_id, key)
+    assert (status, headers["Content-Type"]) == (200, "application/octet-stream")
+    assert body == b"\xff\xfe" + fresh.encode() + b"\x00\xff"
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+    assert state(sim, account_id)["faults"]["binary_rotate_answer"] == 0
+
+
+def test_late_status(sim: str) -> None:
+    wait = 0.8
+    account_id, key = account(sim, "calcom", late_status=wait)
+    started = time.monotonic()
+    conn = rotate_request(sim, "calcom", key)
+    time.sleep(wait / 3)
+    during = state(sim, account_id)  # rotated already, nothing answered yet
+    assert during["live_key"] != key
+    assert during["rotation_log"][-1]["answered_at"] is None
+    assert during["rotate_answered"] is None
+    answer = conn.getresponse()
+    status_at = time.monotonic()
+    body = answer.read()
+    conn.close()
+    assert status_at - started >= wait
+    fresh = rotated_to(sim, account_id, key)
+    assert (answer.status, json.loads(body)) == (200, VENDORS["calcom"].rotated(fresh))
+    after = state(sim, account_id)
+    entry = after["rotation_log"][-1]
+    assert entry["answered_at"] - entry["rotated_at"] >= wait
+    assert after["rotate_answered"] == entry["answered_at"]
+    assert entry["late_status"] == wait and after["faults"]["late_status"] == 0
+    started = time.monotonic()  # once
+    assert rotate(sim, "calcom", fresh)[0] == 200
+    assert time.monotonic() - started < wait
+
+
+def test_late_body(sim: str) -> None:
+    wait = 0.8
+    account_id, key = account(sim, "ringg", late_body=wait)
+    started = time.monotonic()
+    conn = rotate_request(sim, "ringg", key)
+    answer = conn.getresponse()  # the status line and headers only
+    headers_at = time.monotonic()
+    body = answer.read()
+    body_at = time.monotonic()
+    conn.close()
+    assert headers_at - started < wait / 2, "the headers waited too"
+    assert body_at - headers_at >= wait - 0.05  # the slack: headers_at is after the headers came
+    fresh = rotated_to(sim, account_id, key)
+    assert int(answer.headers["Content-Length"]) == len(body)
+    assert (answer.status, json.loads(body)) == (200, VENDORS["ringg"].rotated(fresh))
+    after = state(sim, account_id)
+    entry = after["rotation_log"][-1]
+    assert entry["late_body"] == wait and after["faults"]["late_body"] == 0
+    assert entry["answered_at"] - entry["rotated_at"] < wait  # stamped before the headers went out
+
+
+def test_echo_old_key(sim: str) -> None:
+    account_id, key = account(sim, "calcom", echo_old_key=2)
+    for _ in range(2):
+        status, _, body = rotate(sim, "calcom", key)
+        fresh = rotated_to(sim, account_id, key)
+        assert (status, json.loads(body)) == (200, VENDORS["calcom"].rotated(key))  # the old key
+        assert rotate(sim, "calcom", key)[0] == 401  # which is dead
+        entry = state(sim, account_id)["rotation_log"][-1]
+        assert (entry["answer"], entry["answered_key"]) == ("echo_old_key", key)
+        key = fresh
+    status, _, body = rotate(sim, "calcom", key)
+    assert json.loads(body) == VENDORS["calcom"].rotated(rotated_to(sim, account_id, key))
+
+
+def test_kill_after_rotate(sim: str) -> None:
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        account_id, key = account(sim, "projectdiscovery", kill_after_rotate=victim.pid)
+        conn = rotate_request(sim, "projectdiscovery", key)
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            conn.getresponse()
+        conn.close()
+        assert victim.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
+    fresh = rotated_to(sim, account_id, key)
+    after = state(sim, account_id)
+    entry = after["rotation_log"][-1]
+    assert (entry["answer"], entry["killed"], entry["kill_error"]) == ("killed", victim.pid, None)
+    assert entry["answered_at"] is None and after["rotate_answered"] is None
+    assert after["faults"]["kill_after_rotate"] == 0
+    status, _, body = rotate(sim, "projectdiscovery", fresh)  # once
+    assert (status, json.loads(body)) == (200, VENDORS["projectdiscovery"].rotated(rotated_to(sim, account_id, fresh)))
+
+
+@pytest.mark.parametrize("pid", [-1, True, "1234", 1.5])
+def test_kill_after_rotate_takes_only_a_process_id(sim: str, pid: Any) -> None:
+    account_id, _ = account(sim, "calcom")
+    status, _ = control(sim, "POST", f"/_sim/accounts/{account_id}/faults", {"kill_after_rotate": pid})
+    assert status == 400
+
+
+def test_hang_after_rotate_still_waits_before_the_status(sim: str) -> None:
+    wait = 0.5
+    account_id, key = account(sim, "ringg", hang_after_rotate=wait)
+    started = time.monotonic()
+    status, _, body = rotate(sim, "ringg", key)
+    assert time.monotonic() - started >= wait
+    assert (status, json.loads(body)) == (200, VENDORS["ringg"].rotated(rotated_to(sim, account_id, key)))
+    assert state(sim, account_id)["faults"]["hang_after_rotate"] == 0
