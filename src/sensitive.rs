@@ -40,6 +40,39 @@ impl fmt::Display for Sensitive {
     }
 }
 
+/// Bytes that may hold key material: a vendor's answer that could not be read, kept to be stored.
+/// Formatting shows only its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SensitiveBytes(Vec<u8>);
+
+impl SensitiveBytes {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> Vec<u8> {
+        self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SensitiveBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[REDACTED {} bytes]", self.0.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +83,8 @@ mod tests {
         assert_eq!(format!("{key}"), "[REDACTED]");
         assert_eq!(format!("{key:?}"), "[REDACTED]");
         assert_eq!(format!("{:?}", Some(&key)), "Some([REDACTED])");
+        let bytes = SensitiveBytes::new(b"cal_live_0123".to_vec());
+        assert_eq!(format!("{bytes:?}"), "[REDACTED 13 bytes]");
     }
 
     #[test]

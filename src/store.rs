@@ -12,11 +12,12 @@ use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::RequestId;
+use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 use tracing::{info, warn};
 
-use crate::sensitive::Sensitive;
+use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::timing::Timing;
 
 #[cfg(test)]
@@ -24,6 +25,9 @@ pub mod memory;
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
+/// The label of a version that keeps a vendor's rotate answer from which no key could be read
+/// (never AWSPENDING or AWSCURRENT: it is not a key consumers could use).
+pub const ROTATION_RESCUE: &str = "ROTATION_RESCUE";
 
 /// What DescribeSecret says about a secret, reduced to what the rotation and the operator's
 /// commands need.
@@ -58,6 +62,27 @@ impl SecretMeta {
     /// on the AWSCURRENT version is one of the two states a finished rotation may leave.)
     pub fn pending_version(&self) -> Option<&str> {
         self.version_with(AWSPENDING).filter(|version| !self.has_stage(version, AWSCURRENT))
+    }
+}
+
+/// What a write stores: a SecretString, or a SecretBinary (only a rescued answer that is not
+/// UTF-8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    Text(Sensitive),
+    Binary(SensitiveBytes),
+}
+
+impl Payload {
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Text(text) => text.expose().len(),
+            Payload::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -255,6 +280,14 @@ pub trait SecretStore: Send + Sync {
         stage: Option<&str>,
     ) -> impl Future<Output = Result<Option<Version>, StoreError>> + Send;
 
+    /// Whether version `version_id` holds exactly `payload`; `None` when it has no value (yet).
+    fn holds(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        payload: &Payload,
+    ) -> impl Future<Output = Result<Option<bool>, StoreError>> + Send;
+
     /// One attempt at `write`, without retries of its own. A version that already holds exactly
     /// the value counts as stored (an earlier attempt landed); one with another value is a
     /// conflict.
@@ -302,20 +335,22 @@ pub trait OperatorStore: SecretStore {
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 }
 
-/// Storing a new key: the version `token` of the secret, staged AWSPENDING (and AWSCURRENT too
-/// when `promote`), with the event's RotationToken.
+/// A write that must not be lost: the version `token` of the secret with `stages` (a new key:
+/// AWSPENDING, AWSCURRENT too when promoting early; a rescued answer: ROTATION_RESCUE alone), with
+/// the event's RotationToken.
 #[derive(Clone, Copy, Debug)]
 pub struct PendingWrite<'a> {
     pub secret_id: &'a str,
     pub token: &'a str,
-    pub value: &'a Sensitive,
+    pub value: &'a Payload,
     pub rotation_token: Option<&'a Sensitive>,
-    pub promote: bool,
+    pub stages: &'a [&'a str],
 }
 
 impl PendingWrite<'_> {
-    pub fn stages(&self) -> &'static [&'static str] {
-        if self.promote { &[AWSPENDING, AWSCURRENT] } else { &[AWSPENDING] }
+    /// Whether the write makes the version AWSCURRENT (early promotion).
+    pub fn promotes(&self) -> bool {
+        self.stages.contains(&AWSCURRENT)
     }
 }
 
@@ -353,7 +388,7 @@ pub async fn put_pending<S: SecretStore>(
             Ok(Err(error)) if error.conflict => break error,
             // A write with a fallback stops here, without a read-back: the fallback writes the
             // same value under the same token, which finds an earlier write that landed.
-            Ok(Err(error)) if !error.transient && write.promote => return Err(error),
+            Ok(Err(error)) if !error.transient && write.promotes() => return Err(error),
             Ok(Err(error)) => error,
             Err(_) => {
                 cut_off = true;
@@ -377,8 +412,8 @@ pub async fn put_pending<S: SecretStore>(
     loop {
         reads -= 1;
         let left = until.saturating_duration_since(Instant::now());
-        let read = match timeout(left, store.value(write.secret_id, Some(write.token), None)).await {
-            Ok(Ok(Some(stored))) if stored.text == *write.value => {
+        let read = match timeout(left, store.holds(write.secret_id, write.token, write.value)).await {
+            Ok(Ok(Some(true))) => {
                 info!(
                     attempts = attempt,
                     "every PutSecretValue answer was a failure, but the version holds the new key"
@@ -494,15 +529,40 @@ impl SecretStore for Store {
         }
     }
 
+    async fn holds(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        payload: &Payload,
+    ) -> Result<Option<bool>, StoreError> {
+        let result = self.client.get_secret_value().secret_id(secret_id).version_id(version_id).send().await;
+        let out = match result {
+            Ok(out) => out,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(StoreError::from_sdk("GetSecretValue", &err)),
+        };
+        Ok(Some(match payload {
+            Payload::Text(text) => out.secret_string() == Some(text.expose()),
+            Payload::Binary(bytes) => out.secret_binary().map(|b| b.as_ref()) == Some(bytes.expose()),
+        }))
+    }
+
     async fn put_pending_once(&self, write: &PendingWrite<'_>) -> Result<(), StoreError> {
         let PendingWrite { secret_id, token, value, rotation_token, .. } = *write;
+        let (text, binary) = match value {
+            Payload::Text(text) => (Some(text.expose().to_owned()), None),
+            Payload::Binary(bytes) => (None, Some(Blob::new(bytes.expose()))),
+        };
         let result = self
             .client
             .put_secret_value()
             .secret_id(secret_id)
             .client_request_token(token)
-            .secret_string(value.expose())
-            .set_version_stages(Some(write.stages().iter().map(|s| s.to_string()).collect()))
+            .set_secret_string(text)
+            .set_secret_binary(binary)
+            .set_version_stages(Some(write.stages.iter().map(|s| s.to_string()).collect()))
             .set_rotation_token(rotation_token.map(|t| t.expose().to_owned()))
             .customize()
             // This loop is the retry policy for the one write that must not be lost.
@@ -516,12 +576,12 @@ impl SecretStore for Store {
             // An earlier attempt may have landed without its answer reaching us. The version is
             // immutable: if it holds our value (whatever its labels now), the write is done.
             Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
-                match self.value(secret_id, Some(token), None).await? {
-                    Some(stored) if stored.text == *value => Ok(()),
+                match self.holds(secret_id, token, value).await? {
+                    Some(true) => Ok(()),
                     // Exists, but its value cannot be read yet: not known to differ, so retry.
                     None => Err(StoreError::new("PutSecretValue", codes::NOT_READABLE_YET, true)
                         .with_message(format!("version {token} exists and cannot be read yet"))),
-                    Some(_) => Err(StoreError {
+                    Some(false) => Err(StoreError {
                         conflict: true,
                         ..StoreError::new("PutSecretValue", codes::CONFLICT, false)
                             .with_message(format!("version {token} already holds a different value"))
@@ -615,9 +675,8 @@ mod tests {
         until: Instant,
         timing: &Timing,
     ) -> Result<Stored, StoreError> {
-        let value = Sensitive::new(value);
-        let write =
-            PendingWrite { secret_id: "s", token, value: &value, rotation_token: None, promote: false };
+        let value = Payload::Text(Sensitive::new(value));
+        let write = PendingWrite { secret_id: "s", token, value: &value, rotation_token: None, stages: &[AWSPENDING] };
         put_pending(store, &write, until, timing).await
     }
 
@@ -690,9 +749,9 @@ mod tests {
             .build();
         let read = nothing_stored();
         let store = Store::new(mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&denied, &read]));
-        let value = Sensitive::new("v");
-        let write =
-            PendingWrite { secret_id: "s", token: "t", value: &value, rotation_token: None, promote: true };
+        let value = Payload::Text(Sensitive::new("v"));
+        let stages = &[AWSPENDING, AWSCURRENT];
+        let write = PendingWrite { secret_id: "s", token: "t", value: &value, rotation_token: None, stages };
         let err = put_pending(&store, &write, until(), &timing()).await.unwrap_err();
         assert!(!err.transient && err.is("AccessDeniedException"), "{err:?}");
         assert_eq!(denied.num_calls(), 1);

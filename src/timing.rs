@@ -8,10 +8,13 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 /// How long things may take. One value per process (tests scale it down; the logic is the same).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Timing {
-    /// The longest any one vendor request may take. A rotate call always gets all of it.
+    /// The longest any one verify request may take, and the least a rotate call waits for its
+    /// answer ([`Timing::rotate_wait`] gives it more whenever the invocation can spare it).
     pub vendor_timeout: Duration,
     /// Connecting to a vendor (part of `vendor_timeout`).
     pub vendor_connect_timeout: Duration,
@@ -88,15 +91,51 @@ impl Timing {
         self.precheck_budget + self.rotate_reserve()
     }
 
+    /// How long a rotate call started now waits, with `deadline` the invocation's: for the
+    /// answer's status until only the probe, storage and the margin remain; then, once a 2xx has
+    /// arrived (the vendor rotated, so the probe has nothing to tell), for its body until only
+    /// storage and the margin remain. Never less than `vendor_timeout` for the status.
+    pub fn rotate_wait(&self, deadline: Instant) -> RotateWait {
+        let floor = later(self.vendor_timeout);
+        let status = before(deadline, self.probe_budget + self.store_budget + self.safety_margin).max(floor);
+        let body = before(deadline, self.store_budget + self.safety_margin).max(status);
+        RotateWait { status, body }
+    }
+
     /// The pause after `current`: doubled, capped at `max_backoff`.
     pub fn next_backoff(&self, current: Duration) -> Duration {
         current.saturating_mul(2).min(self.max_backoff)
     }
 }
 
+/// A rotate call's two waits ([`Timing::rotate_wait`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RotateWait {
+    /// Until when the answer's status may take.
+    pub status: Instant,
+    /// Until when a 2xx answer's body may take.
+    pub body: Instant,
+}
+
+/// The time left before `deadline`.
+pub fn time_left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Now plus `duration`, saturating at a far future instead of panicking.
+pub fn later(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// `deadline` minus `margin`, or now if that would be earlier (never panics on a young clock).
+pub fn before(deadline: Instant, margin: Duration) -> Instant {
+    deadline.checked_sub(margin).unwrap_or_else(Instant::now)
+}
+
 /// Whether a pause of `pause` from now ends before `until` (saturating: never panics).
-pub fn fits(pause: Duration, until: tokio::time::Instant) -> bool {
-    tokio::time::Instant::now().checked_add(pause).is_some_and(|end| end < until)
+pub fn fits(pause: Duration, until: Instant) -> bool {
+    Instant::now().checked_add(pause).is_some_and(|end| end < until)
 }
 
 #[cfg(test)]
@@ -136,6 +175,23 @@ mod tests {
         assert!(timing.store_readback + timing.store_attempt_min < timing.store_budget);
         assert!(timing.vendor_connect_timeout < timing.vendor_timeout);
         assert!(timing.sdk_attempt_timeout < timing.store_budget);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rotate_waits_as_long_as_the_invocation_can_spare() {
+        let timing = Timing::default();
+        let waits = |left: u64| {
+            let now = Instant::now();
+            let wait = timing.rotate_wait(now + Duration::from_secs(left));
+            ((wait.status - now).as_secs(), (wait.body - now).as_secs())
+        };
+        // The template's 90 s after a quick pre-check: 54 s for the status (90 less the probe's
+        // 15, storage's 20 and the 1 s margin), 69 s for a 2xx's body (90 less storage and margin).
+        assert_eq!(waits(90), (54, 69));
+        // At the least a rotate is started with (rotate_reserve), the status gets today's 10 s.
+        assert_eq!(waits(timing.rotate_reserve().as_secs()), (10, 25));
+        // Never less than 10 s for the status, even with less left (the caller never starts then).
+        assert_eq!(waits(5), (10, 10));
     }
 
     #[test]

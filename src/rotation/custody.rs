@@ -16,16 +16,21 @@
 use tokio::time::{Instant, sleep, timeout};
 use tracing::{error, info, warn};
 
-use super::{Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator, before, time_left};
+use sha2::{Digest, Sha256};
+
+use super::{Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator};
 use crate::config::{Promote, SecretConfig, Target};
 use crate::error::ErrorKind;
 use crate::event::RotationEvent;
 use crate::schedule::Interval;
-use crate::secret::check_key;
-use crate::sensitive::Sensitive;
-use crate::store::{PendingWrite, SecretMeta, SecretStore, Stored, put_pending};
-use crate::timing::fits;
-use crate::vendors::{RotateOutcome, Vendor, VendorApi, Verdict};
+use crate::secret::{MAX_SECRET_BYTES, check_key};
+use crate::sensitive::{Sensitive, SensitiveBytes};
+use crate::store::{
+    AWSCURRENT, AWSPENDING, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore, Stored,
+    put_pending,
+};
+use crate::timing::{before, fits, time_left};
+use crate::vendors::{RawAnswer, RotateOutcome, Vendor, VendorApi, Verdict};
 
 const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
 
@@ -110,13 +115,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
         // 3. Rotate.
         observed.rotate_called = true;
-        let new_key = self.rotate(event, &config, current.key(), deadline).await?;
+        let new_key = self.rotate(event, &config, current.key(), deadline, observed).await?;
         let answered = Instant::now();
-        if new_key == *current.key() {
-            return Err(ErrorKind::Vendor(
-                "the vendor answered the rotate call with the current key itself, which is not a rotation. Nothing was stored and AWSCURRENT is unchanged; check the vendor's status before rotating again".into(),
-            ));
-        }
         info!(key_fingerprint = %new_key.fingerprint(), "the vendor rotated the key; storing it");
         let vendor = config.target.vendor;
         if !vendor.looks_like_key(current.key().expose(), new_key.expose()) {
@@ -127,29 +127,29 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
 
         // 4. Store it at once; early promotion makes it AWSCURRENT in the same write.
-        let value = current.with_key(&new_key);
+        let value = Payload::Text(current.with_key(&new_key));
         let until = before(deadline, timing.safety_margin);
         let mut write = PendingWrite {
             secret_id: secret,
             token: &event.token,
             value: &value,
             rotation_token: event.rotation_token.as_ref(),
-            promote: config.promote == Promote::Early,
+            stages: if config.promote == Promote::Early { &[AWSPENDING, AWSCURRENT] } else { &[AWSPENDING] },
         };
         let mut stored = put_pending(&self.store, &write, until, timing).await;
         // Promotion never risks custody: a promoting write that retrying cannot fix (an IAM
         // condition on the stages, say) falls back to the standard write at once.
         if let Err(refused) = &stored
-            && write.promote
+            && write.promotes()
             && !refused.transient
             && !refused.conflict
         {
             warn!(key_fingerprint = %new_key.fingerprint(), error = %refused, "the promoting write (AWSPENDING and AWSCURRENT) was refused; storing the key as AWSPENDING the standard way, and finishSecret will promote it");
-            write.promote = false;
+            write.stages = &[AWSPENDING];
             observed.promote = Some(Promote::Standard);
             stored = put_pending(&self.store, &write, until, timing).await;
         }
-        let stages = if write.promote { "AWSPENDING and AWSCURRENT" } else { "AWSPENDING" };
+        let stages = if write.promotes() { "AWSPENDING and AWSCURRENT" } else { "AWSPENDING" };
         match stored {
             Ok(Stored::Written(attempts)) => {
                 info!(attempts, key_fingerprint = %new_key.fingerprint(), "stored the new key as {stages}");
@@ -168,7 +168,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 )));
             }
         }
-        if write.promote {
+        if write.promotes() {
             observed.dead_key_window = Some(answered.elapsed());
         }
         Ok(Outcome::Done)
@@ -182,6 +182,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         config: &SecretConfig,
         current: &Sensitive,
         deadline: Instant,
+        observed: &mut Observed,
     ) -> Result<Sensitive, ErrorKind> {
         let timing = &self.settings.timing;
         let Target { vendor, base_url } = &config.target;
@@ -198,11 +199,15 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     nothing_rotated(attempt - 1, &last_failure)
                 });
             }
-            let outcome = self
-                .vendors
-                .rotate(*vendor, base_url, current, config.rotate_body.as_ref(), timing.vendor_timeout)
-                .await;
+            let wait = timing.rotate_wait(deadline);
+            let outcome =
+                self.vendors.rotate(*vendor, base_url, current, config.rotate_body.as_ref(), wait).await;
             match outcome {
+                // A vendor answering from a stale cache after it rotated: the answer says nothing.
+                RotateOutcome::Rotated { key, .. } if key == *current => {
+                    let reason = "HTTP 2xx whose key is the current key itself";
+                    return Err(self.after_unknown(event, &config.target, current, reason, deadline, observed).await);
+                }
                 RotateOutcome::Rotated { key, odd } => {
                     if odd {
                         warn!(key_fingerprint = %key.fingerprint(), "the rotate answer holds a key but not the shape the vendor documents; storing the key");
@@ -235,8 +240,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     last_failure = reason;
                 }
                 RotateOutcome::Unknown(reason) => {
-                    return Err(self.after_unknown(event, &config.target, current, &reason, deadline).await);
+                    return Err(self.after_unknown(event, &config.target, current, &reason, deadline, observed).await);
                 }
+                RotateOutcome::Unreadable(answer) => return Err(self.rescue(event, answer, deadline).await),
             }
             if attempt < timing.rotate_attempts {
                 sleep(backoff).await;
@@ -255,6 +261,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         current: &Sensitive,
         reason: &str,
         deadline: Instant,
+        observed: &mut Observed,
     ) -> ErrorKind {
         warn!(
             reason,
@@ -270,6 +277,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 event.token
             ));
         }
+        if let Probe::Refused(_) = probe {
+            observed.current_key_rejected = Some(true);
+        }
         match probe {
             Probe::Refused(status) => ErrorKind::KeyLost(format!(
                 "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again."
@@ -280,6 +290,53 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             Probe::NoVerdict(why) => ErrorKind::OutcomeUnknown(format!(
                 "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor could not then say whether the previous key still works ({why}). If it rotated, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating."
             )),
+        }
+    }
+
+    /// A 2xx answer (the vendor rotated, and killed the current key) from which no key could be
+    /// read: the answer is stored first, in a version of its own labelled only ROTATION_RESCUE, with
+    /// the same retries and read-back as a key. No probe: a 2xx already says the vendor rotated.
+    async fn rescue(&self, event: &RotationEvent, answer: RawAnswer, deadline: Instant) -> ErrorKind {
+        let RawAnswer { status, body, why } = answer;
+        let received = body.len();
+        let (value, cut) = rescue_payload(body);
+        if value.is_empty() {
+            error!(http_status = status, reason = %why, "the vendor answered the rotate call with a 2xx, so it rotated, but the answer had no body: the new key is lost");
+            return ErrorKind::KeyLost(format!(
+                "the vendor answered the rotate call with HTTP {status}: it rotated and invalidated the old key, but its answer brought no body ({why}), so there was nothing to keep: the new key never reached this function and is lost."
+            ));
+        }
+        let token = rescue_token(&event.token, &value);
+        let form = if matches!(value, Payload::Text(_)) { "text" } else { "binary" };
+        warn!(
+            http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut, form,
+            rescue_version = %token, label = ROTATION_RESCUE,
+            "the vendor answered the rotate call with a 2xx, so it rotated, but no key could be read from the answer: storing the answer before anything else"
+        );
+        let write = PendingWrite {
+            secret_id: &event.secret_id,
+            token: &token,
+            value: &value,
+            rotation_token: event.rotation_token.as_ref(),
+            stages: &[ROTATION_RESCUE],
+        };
+        let timing = &self.settings.timing;
+        let stored = put_pending(&self.store, &write, before(deadline, timing.safety_margin), timing).await;
+        let cut_note = if cut { format!(", cut to its first {MAX_SECRET_BYTES} bytes,") } else { String::new() };
+        match stored {
+            Ok(_) => {
+                info!(rescue_version = %token, label = ROTATION_RESCUE, "the rotate answer is stored");
+                ErrorKind::KeyLost(format!(
+                    "the vendor answered the rotate call with HTTP {status}: it rotated and invalidated the old key, but no key could be read from its answer ({why}). The answer{cut_note} is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else. Read it with `aws secretsmanager get-secret-value --secret-id {} --version-stage {ROTATION_RESCUE}`, find the new key in it, and store the key with `api-key-rotator recover`.",
+                    event.secret_id
+                ))
+            }
+            Err(failure) => {
+                error!(rescue_version = %token, label = ROTATION_RESCUE, error = %failure, "the rotate answer could not be stored either: the new key is lost");
+                ErrorKind::KeyLost(format!(
+                    "the vendor answered the rotate call with HTTP {status}: it rotated and invalidated the old key, but no key could be read from its answer ({why}), and storing the answer as version {token} (label {ROTATION_RESCUE}) failed: {failure}. The new key existed only in this invocation and is lost, unless that write landed later: check that version first."
+                ))
+            }
         }
     }
 
@@ -345,6 +402,40 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
         if accepts > 0 { Probe::Accepted(accepts) } else { Probe::NoVerdict(last) }
     }
+}
+
+/// What to store of a rescued answer: text when it is UTF-8, binary otherwise, at most Secrets
+/// Manager's limit (a character cut in two at the end is dropped); and whether it had to be cut.
+pub(super) fn rescue_payload(body: SensitiveBytes) -> (Payload, bool) {
+    let mut bytes = body.into_inner();
+    let cut = bytes.len() > MAX_SECRET_BYTES;
+    bytes.truncate(MAX_SECRET_BYTES);
+    let text_end = match std::str::from_utf8(&bytes) {
+        Ok(_) => Some(bytes.len()),
+        // Only the cut split a character: the rest is text.
+        Err(e) if cut && e.error_len().is_none() => Some(e.valid_up_to()),
+        Err(_) => None,
+    };
+    match text_end {
+        Some(end) if end > 0 => {
+            bytes.truncate(end);
+            (Payload::Text(Sensitive::new(String::from_utf8(bytes).unwrap_or_default())), cut)
+        }
+        _ => (Payload::Binary(SensitiveBytes::new(bytes)), cut),
+    }
+}
+
+/// The rescue version's ClientRequestToken: derived from the rotation's token and the answer, so
+/// that retrying the write is idempotent and another answer gets a version of its own.
+fn rescue_token(rotation: &str, value: &Payload) -> String {
+    let mut digest = Sha256::new();
+    digest.update(rotation.as_bytes());
+    match value {
+        Payload::Text(text) => digest.update(text.expose().as_bytes()),
+        Payload::Binary(bytes) => digest.update(bytes.expose()),
+    }
+    let hex: String = digest.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("rescue-{hex}")
 }
 
 fn nothing_rotated(attempts: u32, last_failure: &str) -> ErrorKind {

@@ -23,6 +23,7 @@ use crate::metrics::{Metrics, Record};
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, StoreError, Version};
+use crate::timing::{before, later};
 use crate::vendors::{VendorApi, VendorClient, Verdict, verify_until};
 
 const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
@@ -355,11 +356,6 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     }
 }
 
-/// The time left before `deadline`.
-fn time_left(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
-}
-
 fn no_pending_value(event: &RotationEvent) -> ErrorKind {
     ErrorKind::NotRotatable(format!(
         "the pending version {} has no value: createSecret has not stored a key for this rotation. Nothing was changed",
@@ -381,17 +377,6 @@ pub fn instant_from(deadline: SystemTime) -> Instant {
         return later(since_epoch);
     }
     later(deadline.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-/// Now plus `duration`, saturating at a far future instead of panicking.
-fn later(duration: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(duration).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
-}
-
-/// `deadline` minus `margin`, or now if that would be earlier (never panics on a young clock).
-fn before(deadline: Instant, margin: Duration) -> Instant {
-    deadline.checked_sub(margin).unwrap_or_else(Instant::now)
 }
 
 /// A failed Secrets Manager call: what failed, the state it left (`state`), and what happens next,

@@ -24,12 +24,14 @@ use std::sync::Mutex;
 
 use reqwest::Url;
 use serde_json::json;
-use tokio::time::sleep;
+use tokio::time::{sleep, sleep_until};
 
 use crate::config::{Settings, TAG_VENDOR};
+use crate::sensitive::SensitiveBytes;
 use crate::store::memory::{ARN, MemoryStore, Put};
-use crate::timing::Timing;
-use crate::vendors::{RotateOutcome, Vendor};
+use crate::store::{Payload, ROTATION_RESCUE};
+use crate::timing::{RotateWait, Timing};
+use crate::vendors::{NoKey, RawAnswer, RotateOutcome, Vendor};
 
 const OLD: &str = "cal_live_0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "token-0001";
@@ -50,6 +52,12 @@ enum Rotate {
     NotSent(Duration),
     /// Rotates and never answers, whatever the timeout (a client that misbehaves).
     Hangs,
+    /// Rotates, answers its status after the delay and its body this much later.
+    SlowBody(Duration),
+    /// Rotates, then answers 2xx with the key in a field nobody documented.
+    NoKey,
+    /// Rotates, then answers 2xx with the presented (now dead) key, from a stale cache.
+    EchoOld,
 }
 
 /// One vendor account with one live key, a read replica that can lag, and scripted answers.
@@ -136,8 +144,9 @@ impl VendorApi for FakeVendor {
         _base: &Url,
         key: &Sensitive,
         _body: Option<&Value>,
-        timeout: Duration,
+        wait: RotateWait,
     ) -> RotateOutcome {
+        let timeout = wait.status.saturating_duration_since(Instant::now());
         let (script, delay) = {
             let mut state = self.state.lock().unwrap();
             state.rotate_timeouts.push(timeout);
@@ -154,7 +163,11 @@ impl VendorApi for FakeVendor {
                     state.issued += 1;
                     state.live = format!("cal_live_{:032x}", state.issued);
                 }
-                Rotate::Works | Rotate::RotatesThenFails => {
+                Rotate::Works
+                | Rotate::RotatesThenFails
+                | Rotate::SlowBody(_)
+                | Rotate::NoKey
+                | Rotate::EchoOld => {
                     state.issued += 1;
                     let fresh = format!("cal_live_{:032x}", state.issued);
                     let old = std::mem::replace(&mut state.live, fresh);
@@ -178,7 +191,27 @@ impl VendorApi for FakeVendor {
             return RotateOutcome::Unknown("timed out".into());
         }
         sleep(delay).await;
-        RotateOutcome::Rotated { key: Sensitive::new(self.live()), odd: false }
+        match script {
+            Rotate::EchoOld => RotateOutcome::Rotated { key: key.clone(), odd: false },
+            Rotate::NoKey => RotateOutcome::Unreadable(RawAnswer {
+                status: 200,
+                body: SensitiveBytes::new(format!(r#"{{"data":{{"key":"{}"}}}}"#, self.live()).into_bytes()),
+                why: NoKey::NoKeyField,
+            }),
+            Rotate::SlowBody(body_delay) if Instant::now() + body_delay > wait.body => {
+                sleep_until(wait.body).await;
+                RotateOutcome::Unreadable(RawAnswer {
+                    status: 200,
+                    body: SensitiveBytes::new(Vec::new()),
+                    why: NoKey::TimedOut,
+                })
+            }
+            Rotate::SlowBody(body_delay) => {
+                sleep(body_delay).await;
+                RotateOutcome::Rotated { key: Sensitive::new(self.live()), odd: false }
+            }
+            _ => RotateOutcome::Rotated { key: Sensitive::new(self.live()), odd: false },
+        }
     }
 }
 
@@ -220,7 +253,8 @@ async fn a_vendor_that_answers_in_5_s_gets_the_full_timeout_at_the_minimum() {
     let vendor = FakeVendor::new().with(|v| v.rotate_delay = Duration::from_secs(5));
     let rotator = in_memory(calcom_store(), vendor);
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
-    assert_eq!(rotator.vendors.rotate_timeouts(), [Timing::default().vendor_timeout]);
+    // 60 s less the probe (15), storage (20) and the margin (1): 24 s for the status.
+    assert_eq!(rotator.vendors.rotate_timeouts(), [Duration::from_secs(24)]);
     assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
 }
 
@@ -253,7 +287,8 @@ async fn a_long_rate_limit_on_the_pre_check_never_squeezes_the_rotate() {
     let vendor = FakeVendor::new().with(|v| v.verifies = vec![Verdict::RateLimited(Duration::from_secs(5))]);
     let rotator = in_memory(calcom_store(), vendor);
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
-    assert_eq!(rotator.vendors.rotate_timeouts(), [Timing::default().vendor_timeout]);
+    // 5 s waited: 55 s left, less the probe, storage and margin.
+    assert_eq!(rotator.vendors.rotate_timeouts(), [Duration::from_secs(19)]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -276,7 +311,7 @@ async fn an_unknown_outcome_with_the_old_key_still_accepted_is_reported_as_unkno
     for script in [Rotate::FailsFirst, Rotate::Works] {
         let vendor = FakeVendor::new().with(|v| {
             v.rotates = vec![script];
-            v.rotate_delay = Duration::from_secs(11); // cut off by the 10 s timeout
+            v.rotate_delay = Duration::from_secs(60); // cut off by the status wait (54 s of 90)
             v.replica_lag = Duration::from_secs(3600); // the replica never catches up
         });
         let rotator = in_memory(calcom_store(), vendor);
@@ -333,13 +368,114 @@ async fn rotate_is_retried_only_after_provably_nothing_and_while_a_whole_attempt
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_current_key_handed_back_is_not_a_rotation() {
+async fn the_current_key_handed_back_is_an_unknown_outcome_never_a_rotation() {
+    // Nothing rotated: the probe keeps accepting the key, and that is all it can say.
     let vendor = FakeVendor::new().with(|v| v.rotates = vec![Rotate::SameKey]);
     let rotator = in_memory(calcom_store(), vendor);
     let result = step(&rotator, "createSecret", MINIMUM).await;
-    assert_eq!(kind(&result), "Vendor");
+    assert_eq!(kind(&result), "OutcomeUnknown");
     assert!(result.unwrap_err().to_string().contains("current key itself"));
     assert_eq!(rotator.store.put_attempts(), 0);
+    assert_eq!(rotator.vendors.rotate_timeouts().len(), 1, "rotate is never called again");
+
+    // It rotated and answered from a stale cache: the probe finds the old key refused.
+    let (records, metrics) = recorded();
+    let vendor = FakeVendor::new().with(|v| v.rotates = vec![Rotate::EchoOld]);
+    let rotator = in_memory(calcom_store(), vendor).with_metrics(metrics);
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "KeyLost");
+    assert_eq!(rotator.vendors.rotate_timeouts().len(), 1, "rotate is never called again");
+    assert_eq!(rotator.store.put_attempts(), 0, "the dead key is never stored as a new one");
+    assert_eq!(last(&records)["CurrentKeyRejected"], 1);
+}
+
+/// A metrics sink that keeps the records, and the sink.
+fn recorded() -> (std::sync::Arc<Mutex<Vec<String>>>, crate::metrics::Metrics) {
+    let records = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&records);
+    (records, crate::metrics::Metrics::to("Ns".into(), move |line| sink.lock().unwrap().push(line)))
+}
+
+fn last(records: &Mutex<Vec<String>>) -> Value {
+    serde_json::from_str(records.lock().unwrap().last().expect("a record")).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_2xx_without_a_readable_key_is_stored_before_anything_else() {
+    let vendor = FakeVendor::new().with(|v| v.rotates = vec![Rotate::NoKey]);
+    let rotator = in_memory(calcom_store(), vendor);
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "KeyLost");
+    let message = result.unwrap_err().to_string();
+    let live = rotator.vendors.live();
+    // The answer, key and all, in a version of its own that carries ROTATION_RESCUE alone.
+    let Some(Payload::Text(kept)) = rotator.store.payload(ROTATION_RESCUE) else { panic!("no rescue") };
+    assert!(kept.expose().contains(&live));
+    let meta = rotator.store.snapshot();
+    let version = meta.version_with(ROTATION_RESCUE).unwrap();
+    assert_eq!(rotator.store.stages_of(version), [ROTATION_RESCUE]);
+    assert!(message.contains(version) && message.contains(ROTATION_RESCUE) && message.contains("recover"));
+    assert!(!message.contains(&live), "the message never quotes the answer");
+    assert_eq!(rotator.store.staged(AWSPENDING), None);
+    assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(OLD)));
+    // A 2xx says the vendor rotated: no probe after the pre-check.
+    assert_eq!(rotator.vendors.verify_times().len(), 1);
+
+    // Storage failing to the end: still KeyLost, and the message says the answer is gone too.
+    let store = calcom_store();
+    store.script_puts(&[Put::Fail; 1000], Duration::from_millis(500));
+    let vendor = FakeVendor::new().with(|v| v.rotates = vec![Rotate::NoKey]);
+    let rotator = in_memory(store, vendor);
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "KeyLost");
+    assert!(result.unwrap_err().to_string().contains("failed"));
+}
+
+#[test]
+fn a_rescued_answer_is_text_when_it_can_be_and_never_over_the_limit() {
+    use super::custody::rescue_payload;
+    let text = |bytes: &[u8]| rescue_payload(SensitiveBytes::new(bytes.to_vec()));
+    assert!(matches!(text(b"key=cal_live_x"), (Payload::Text(_), false)));
+    assert!(matches!(text(b"\xff\xfecal\x00"), (Payload::Binary(_), false)));
+    // 65,535 ASCII bytes and a 2-byte character cut in two: text, cut.
+    let mut long = vec![b'a'; 65_535];
+    long.extend("é and more".as_bytes());
+    let (payload, cut) = text(&long);
+    assert!(cut && matches!(payload, Payload::Text(_)) && payload.len() == 65_535);
+    let (payload, cut) = text(&vec![0xff; 70_000]);
+    assert!(cut && matches!(payload, Payload::Binary(_)) && payload.len() == 65_536);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_status_or_a_slow_body_gets_the_time_the_invocation_can_spare() {
+    // 200 at 9 s and its body at 11 s; an answer after 20 s. Both lost their key with one 10 s
+    // limit; both are stored now, at the 60 s minimum and with the template's 90 s.
+    for (left, delay, body) in [
+        (MINIMUM, 9, Rotate::SlowBody(Duration::from_secs(2))),
+        (Duration::from_secs(90), 20, Rotate::Works),
+        (Duration::from_secs(90), 9, Rotate::SlowBody(Duration::from_secs(30))),
+    ] {
+        let vendor = FakeVendor::new().with(|v| {
+            v.rotates = vec![body];
+            v.rotate_delay = Duration::from_secs(delay);
+        });
+        let rotator = in_memory(calcom_store(), vendor);
+        assert_eq!(step(&rotator, "createSecret", left).await.unwrap(), Outcome::Done, "{body:?}");
+        assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
+    }
+    // A body that never comes in time: reported before the deadline, with storage's time left.
+    let vendor = FakeVendor::new().with(|v| {
+        v.rotates = vec![Rotate::SlowBody(Duration::from_secs(3600))];
+        v.rotate_delay = Duration::from_secs(9);
+    });
+    let rotator = in_memory(calcom_store(), vendor);
+    let deadline = Instant::now() + MINIMUM;
+    let event = json!({"Step": "createSecret", "SecretId": ARN, "ClientRequestToken": TOKEN});
+    let result = rotator.handle(&event, deadline).await;
+    assert_eq!(kind(&result), "KeyLost");
+    assert!(result.unwrap_err().to_string().contains("no body"));
+    assert!(rotator.store.snapshot().version_with(ROTATION_RESCUE).is_none(), "nothing to keep");
+    assert!(Instant::now() < deadline);
 }
 
 #[tokio::test(start_paused = true)]
@@ -408,7 +544,8 @@ async fn a_slow_pre_check_stops_in_time_to_leave_the_rotate_everything() {
     let event = json!({"Step": "createSecret", "SecretId": ARN, "ClientRequestToken": TOKEN});
     assert_eq!(rotator.handle(&event, deadline).await.unwrap(), Outcome::Done);
     assert!(Instant::now() < deadline);
-    assert_eq!(rotator.vendors.rotate_timeouts(), [timing.vendor_timeout]);
+    let waits = rotator.vendors.rotate_timeouts();
+    assert!(waits.len() == 1 && waits[0] >= timing.vendor_timeout, "{waits:?}");
     assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
 }
 

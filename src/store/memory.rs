@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::sleep;
 
-use super::{AWSCURRENT, AWSPENDING, PendingWrite, SecretMeta, SecretStore, StoreError, Version};
+use super::{AWSCURRENT, AWSPENDING, Payload, PendingWrite, SecretMeta, SecretStore, StoreError, Version};
 use crate::sensitive::Sensitive;
 
 pub const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:memory";
@@ -22,7 +22,7 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct State {
     meta: Option<SecretMeta>,
-    values: HashMap<String, Sensitive>,
+    values: HashMap<String, Payload>,
     /// How a PutSecretValue attempt goes, consumed one per attempt; empty means it works.
     puts: Vec<Put>,
     put_attempts: u32,
@@ -63,7 +63,7 @@ impl MemoryStore {
         {
             let mut state = store.state.lock().unwrap();
             state.meta = Some(meta);
-            state.values.insert("v1".into(), Sensitive::new(current));
+            state.values.insert("v1".into(), Payload::Text(Sensitive::new(current)));
         }
         store
     }
@@ -78,11 +78,24 @@ impl MemoryStore {
         self.state.lock().unwrap().put_attempts
     }
 
-    /// The value of the version carrying `stage`.
+    /// The text of the version carrying `stage`.
     pub fn staged(&self, stage: &str) -> Option<String> {
+        match self.payload(stage)? {
+            Payload::Text(text) => Some(text.expose().to_owned()),
+            Payload::Binary(_) => None,
+        }
+    }
+
+    /// The value of the version carrying `stage`, text or binary.
+    pub fn payload(&self, stage: &str) -> Option<Payload> {
         let state = self.state.lock().unwrap();
         let version = version_with(&state, stage)?;
-        state.values.get(&version).map(|v| v.expose().to_owned())
+        state.values.get(&version).cloned()
+    }
+
+    /// The labels of `version`.
+    pub fn stages_of(&self, version: &str) -> Vec<String> {
+        self.snapshot().versions.get(version).cloned().unwrap_or_default()
     }
 
     /// The secret's metadata now, for [`MemoryStore::serve_stale_once`].
@@ -112,7 +125,7 @@ fn version_with(state: &State, stage: &str) -> Option<String> {
 struct LandOnDrop {
     state: Arc<Mutex<State>>,
     token: String,
-    value: Sensitive,
+    value: Payload,
     after: Duration,
 }
 
@@ -154,11 +167,18 @@ impl SecretStore for MemoryStore {
                 None => return Ok(None),
             },
         };
-        Ok(state.values.get(&version).map(|text| Version {
-            id: Some(version.clone()),
-            text: text.clone(),
-            created: None,
-        }))
+        match state.values.get(&version) {
+            None => Ok(None),
+            Some(Payload::Binary(_)) => Err(StoreError::new("GetSecretValue", super::codes::BINARY, false)),
+            Some(Payload::Text(text)) => {
+                Ok(Some(Version { id: Some(version.clone()), text: text.clone(), created: None }))
+            }
+        }
+    }
+
+    async fn holds(&self, _secret_id: &str, version_id: &str, payload: &Payload) -> Result<Option<bool>, StoreError> {
+        let state = self.state.lock().unwrap();
+        Ok(state.values.get(version_id).map(|stored| stored == payload))
     }
 
     async fn put_pending_once(&self, write: &PendingWrite<'_>) -> Result<(), StoreError> {
@@ -200,19 +220,28 @@ impl SecretStore for MemoryStore {
                 state.values.insert(write.token.to_owned(), write.value.clone());
             }
         }
-        if write.promote {
-            // Secrets Manager moves AWSCURRENT off the old version, which becomes AWSPREVIOUS.
-            let meta = state.meta.as_mut().unwrap();
+        // Each label named moves to this version; AWSCURRENT leaves AWSPREVIOUS behind.
+        let meta = state.meta.as_mut().unwrap();
+        meta.versions.entry(write.token.to_owned()).or_default();
+        for label in write.stages {
+            let promoting = *label == AWSCURRENT;
             for (version, stages) in meta.versions.iter_mut() {
-                let was_current = stages.iter().any(|s| s == AWSCURRENT);
-                stages.retain(|s| s != AWSCURRENT && (s != "AWSPREVIOUS" || version == write.token));
-                if was_current && version != write.token {
-                    stages.push("AWSPREVIOUS".into());
-                }
+                let had = stages.iter().any(|s| s == label);
                 if version == write.token {
+                    if !had {
+                        stages.push(label.to_string());
+                    }
+                    if promoting {
+                        stages.retain(|s| s != "AWSPREVIOUS");
+                    }
+                    continue;
+                }
+                if promoting {
                     stages.retain(|s| s != "AWSPREVIOUS");
-                    stages.extend([AWSPENDING.to_owned(), AWSCURRENT.to_owned()]);
-                    stages.dedup();
+                }
+                stages.retain(|s| s != label);
+                if had && promoting {
+                    stages.push("AWSPREVIOUS".into());
                 }
             }
         }

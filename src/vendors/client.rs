@@ -7,15 +7,15 @@ use std::fmt;
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::Value;
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep, timeout_at};
 use tracing::{debug, info};
 
 use super::{Auth, Endpoint, Vendor};
-use crate::sensitive::Sensitive;
-use crate::timing::{Timing, fits};
+use crate::sensitive::{Sensitive, SensitiveBytes};
+use crate::timing::{RotateWait, Timing, fits};
 
 /// What a verify call said about a key.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,10 +53,46 @@ pub enum RotateOutcome {
     RateLimited(Duration),
     /// A 4xx refusal: this call rotated nothing.
     Refused(u16),
-    /// Timeout, connection lost after sending, 5xx, or a success without a readable key: the
-    /// vendor may have rotated. Only probing the current key can tell, and rotate is never called
-    /// again in the same invocation.
+    /// Timeout, connection lost after sending, or a 5xx: the vendor may have rotated. Only
+    /// probing the current key can tell, and rotate is never called again in the same invocation.
     Unknown(String),
+    /// A 2xx (the vendor rotated) from which no key could be read: the answer, as far as it came,
+    /// to be kept before anything else happens.
+    Unreadable(RawAnswer),
+}
+
+/// A 2xx rotate answer that yielded no key. The body may hold the key: it is never logged.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub body: SensitiveBytes,
+    pub why: NoKey,
+}
+
+/// Why no key could be read from a 2xx rotate answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoKey {
+    /// JSON, but not with the key where the vendor documents it.
+    NoKeyField,
+    NotJson,
+    /// Larger than [`MAX_BODY`]; only that much was read.
+    TooLarge,
+    /// The connection broke while the body came.
+    BrokenOff,
+    /// The body did not finish before the invocation had to move on to storing.
+    TimedOut,
+}
+
+impl fmt::Display for NoKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoKey::NoKeyField => "the answer is JSON but has no key where the vendor documents it",
+            NoKey::NotJson => "the answer is not JSON",
+            NoKey::TooLarge => "the answer is larger than 1 MiB",
+            NoKey::BrokenOff => "the answer broke off",
+            NoKey::TimedOut => "the answer's body did not finish in time",
+        })
+    }
 }
 
 /// The vendor calls the rotation makes. [`VendorClient`] is the real one; tests also run the
@@ -70,13 +106,14 @@ pub trait VendorApi: Send + Sync {
         timeout: Duration,
     ) -> impl Future<Output = Verdict> + Send;
 
+    /// The rotate call, waiting for its status and then its body as `wait` says.
     fn rotate(
         &self,
         vendor: &'static dyn Vendor,
         base: &Url,
         key: &Sensitive,
         body: Option<&Value>,
-        timeout: Duration,
+        wait: RotateWait,
     ) -> impl Future<Output = RotateOutcome> + Send;
 }
 
@@ -158,7 +195,7 @@ impl VendorClient {
         endpoint: &Endpoint,
         key: &Sensitive,
         body: Option<&Value>,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> Result<Response, Failure> {
         let url = format!("{}{}", base.as_str().trim_end_matches('/'), endpoint.path);
         let (name, value) = match vendor.auth() {
@@ -168,8 +205,15 @@ impl VendorClient {
         // A key with bytes a header cannot carry is never sent, not even mangled or empty.
         let mut value = HeaderValue::from_str(&value).map_err(|_| Failure::Unsendable)?;
         value.set_sensitive(true);
-        let mut request =
-            self.http.request(endpoint.method.clone(), &url).header(name, value).timeout(timeout);
+        // identity: a 2xx must never arrive in an encoding this client cannot read.
+        let mut request = self
+            .http
+            .request(endpoint.method.clone(), &url)
+            .header(name, value)
+            .header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -204,7 +248,7 @@ impl VendorApi for VendorClient {
         key: &Sensitive,
         timeout: Duration,
     ) -> Verdict {
-        let response = match self.send(vendor, base, &vendor.verify(), key, None, timeout).await {
+        let response = match self.send(vendor, base, &vendor.verify(), key, None, Some(timeout)).await {
             Ok(response) => response,
             Err(Failure::Unsendable) => return Verdict::Unavailable(UNSENDABLE.into()),
             Err(Failure::Http(err)) => return Verdict::Unavailable(describe(&err)),
@@ -232,13 +276,16 @@ impl VendorApi for VendorClient {
         base: &Url,
         key: &Sensitive,
         body: Option<&Value>,
-        timeout: Duration,
+        wait: RotateWait,
     ) -> RotateOutcome {
-        let response = match self.send(vendor, base, &vendor.rotate(), key, body, timeout).await {
-            Ok(response) => response,
-            Err(Failure::Unsendable) => return RotateOutcome::NotSent(UNSENDABLE.into()),
-            Err(Failure::Http(err)) if err.is_connect() => return RotateOutcome::NotSent(describe(&err)),
-            Err(Failure::Http(err)) => return RotateOutcome::Unknown(describe(&err)),
+        // No overall request timeout: the status and the body each get their own wait.
+        let sent = timeout_at(wait.status, self.send(vendor, base, &vendor.rotate(), key, body, None)).await;
+        let response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(Failure::Unsendable)) => return RotateOutcome::NotSent(UNSENDABLE.into()),
+            Ok(Err(Failure::Http(err))) if err.is_connect() => return RotateOutcome::NotSent(describe(&err)),
+            Ok(Err(Failure::Http(err))) => return RotateOutcome::Unknown(describe(&err)),
+            Err(_) => return RotateOutcome::Unknown("no answer in the time this invocation could wait".into()),
         };
         let status = response.status();
         match status {
@@ -247,16 +294,23 @@ impl VendorApi for VendorClient {
             }
             StatusCode::REQUEST_TIMEOUT => RotateOutcome::Unknown(format!("HTTP {status}")),
             s if s.is_client_error() => RotateOutcome::Refused(s.as_u16()),
-            s if s.is_success() => match read_json(response).await {
-                Ok(body) => match vendor.new_key(&body).map(str::trim).filter(|k| !k.is_empty()) {
-                    Some(new_key) => RotateOutcome::Rotated {
-                        key: Sensitive::new(new_key),
-                        odd: !vendor.answer_is_expected(&body),
+            s if s.is_success() => {
+                let (bytes, ended) = read_body(response, wait.body).await;
+                let why = match (ended, serde_json::from_slice::<Value>(&bytes)) {
+                    (Some(why), _) => why,
+                    (None, Err(_)) => NoKey::NotJson,
+                    (None, Ok(answer)) => match vendor.new_key(&answer).map(str::trim).filter(|k| !k.is_empty()) {
+                        Some(new_key) => {
+                            return RotateOutcome::Rotated {
+                                key: Sensitive::new(new_key),
+                                odd: !vendor.answer_is_expected(&answer),
+                            };
+                        }
+                        None => NoKey::NoKeyField,
                     },
-                    None => RotateOutcome::Unknown(format!("HTTP {status} without a new key in the answer")),
-                },
-                Err(why) => RotateOutcome::Unknown(format!("HTTP {status} with {why}")),
-            },
+                };
+                RotateOutcome::Unreadable(RawAnswer { status: s.as_u16(), body: SensitiveBytes::new(bytes), why })
+            }
             s => RotateOutcome::Unknown(format!("HTTP {s}")),
         }
     }
@@ -274,6 +328,24 @@ async fn read_json(mut response: Response) -> Result<Value, &'static str> {
         }
     }
     serde_json::from_slice(&bytes).map_err(|_| "an answer that is not JSON")
+}
+
+/// A body as far as it comes before `until`, at most [`MAX_BODY`] bytes, and why it ended early
+/// (`None`: it came whole).
+async fn read_body(mut response: Response, until: Instant) -> (Vec<u8>, Option<NoKey>) {
+    let mut bytes = Vec::new();
+    loop {
+        match timeout_at(until, response.chunk()).await {
+            Ok(Ok(Some(chunk))) if bytes.len() + chunk.len() > MAX_BODY => {
+                bytes.extend_from_slice(&chunk[..MAX_BODY - bytes.len()]);
+                return (bytes, Some(NoKey::TooLarge));
+            }
+            Ok(Ok(Some(chunk))) => bytes.extend_from_slice(&chunk),
+            Ok(Ok(None)) => return (bytes, None),
+            Ok(Err(_)) => return (bytes, Some(NoKey::BrokenOff)),
+            Err(_) => return (bytes, Some(NoKey::TimedOut)),
+        }
+    }
 }
 
 /// A reqwest error without anything from the body: its kind and the URL it concerned.

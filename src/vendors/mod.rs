@@ -17,7 +17,7 @@ use reqwest::Method;
 use reqwest::header::HeaderName;
 use serde_json::Value;
 
-pub use client::{RotateOutcome, VendorApi, VendorClient, Verdict, verify_until};
+pub use client::{NoKey, RawAnswer, RotateOutcome, VendorApi, VendorClient, Verdict, verify_until};
 
 use crate::schedule::Interval;
 
