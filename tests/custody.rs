@@ -236,12 +236,14 @@ async fn odd_vendor_answers_never_lose_a_key_or_panic() {
         assert_eq!(bench.value(&arn, "AWSPENDING").await, json_secret("api_key", &live), "{faults}");
     }
 
-    // The "new" key is the current one: not a rotation, nothing stored.
+    // The "new" key is the current one: not a rotation, nothing stored, and, since the probe
+    // still finds the key accepted, an unknown outcome rather than "nothing rotated".
     let Staged { account, arn, token } = bench.staged("ringg").await;
     bench.faults(&account, json!({"same_key_rotate": 1})).await;
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
-    assert_eq!(error_type(&result), "Vendor");
+    assert_eq!(error_type(&result), "OutcomeUnknown");
     assert!(bench.moto_requests("PutSecretValue", &arn).await.is_empty());
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
 
     // Absurd rate-limit headers: a clean error, never a panic; a zero still pauses.
     for (value, expected) in [("1e20", Err("Vendor")), ("99999999999999999999", Err("Vendor")), ("0", Ok(()))]
@@ -267,4 +269,105 @@ async fn odd_vendor_answers_never_lose_a_key_or_panic() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_copy_of_the_current_key_is_not_a_rotation() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    let current = bench.value(&arn, "AWSCURRENT").await;
+    bench
+        .sm
+        .put_secret_value()
+        .secret_id(&arn)
+        .client_request_token(&token)
+        .secret_string(&current)
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .expect("PutSecretValue");
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "NotRotatable");
+    assert!(result.unwrap_err().to_string().contains("api-key-rotator repair"));
+    assert_eq!(bench.counter(&account, "requests").await, 0, "no vendor call");
+}
+
+/// The versions of the secret that carry `stage`, with their labels.
+async fn labelled(bench: &Bench, arn: &str, stage: &str) -> Vec<(String, Vec<String>)> {
+    let stages = bench.stages(arn).await;
+    stages.into_iter().filter(|(_, labels)| labels.iter().any(|l| l == stage)).collect()
+}
+
+#[tokio::test]
+async fn a_2xx_without_a_readable_key_is_kept_in_a_rescue_version() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    for vendor in vendor_names() {
+        for fault in ["key_in_undocumented_field", "non_json_rotate_answer", "binary_rotate_answer"] {
+            let Staged { account, arn, token } = bench.staged(vendor).await;
+            bench.faults(&account, json!({ fault: 1 })).await;
+            let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+            assert_eq!(error_type(&result), "KeyLost", "{vendor} {fault}");
+            let message = result.unwrap_err().to_string();
+            let live = bench.live_key(&account).await;
+            assert!(!message.contains(&live), "{message}");
+            let rescued = labelled(&bench, &arn, "ROTATION_RESCUE").await;
+            assert_eq!(rescued.len(), 1, "{vendor} {fault}");
+            let (version, labels) = &rescued[0];
+            assert_eq!(labels, &["ROTATION_RESCUE"], "only its own label");
+            assert!(message.contains(version.as_str()) && message.contains("ROTATION_RESCUE"), "{message}");
+            let out = bench
+                .sm
+                .get_secret_value()
+                .secret_id(&arn)
+                .version_stage("ROTATION_RESCUE")
+                .send()
+                .await
+                .expect("GetSecretValue ROTATION_RESCUE");
+            let kept = match (out.secret_string(), out.secret_binary()) {
+                (Some(text), None) => text.as_bytes().to_vec(),
+                (None, Some(binary)) => {
+                    assert_eq!(fault, "binary_rotate_answer", "only a non-UTF-8 answer is binary");
+                    binary.as_ref().to_vec()
+                }
+                other => panic!("{other:?}"),
+            };
+            assert!(
+                kept.windows(live.len()).any(|w| w == live.as_bytes()),
+                "{vendor} {fault}: the key is kept"
+            );
+            // Consumers still read the old value; no AWSPENDING value was made up.
+            assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &account.key));
+            assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_late_status_and_a_late_body_still_deliver_the_key() {
+    // fast_timing's vendor_timeout is 1 s; the invocation can spare far more.
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    for fault in [json!({"late_status": 2.5}), json!({"late_body": 2.5})] {
+        let Staged { account, arn, token } = bench.staged("calcom").await;
+        bench.faults(&account, fault.clone()).await;
+        let outcome = bench.step(&rotator, "createSecret", &arn, &token).await;
+        assert_eq!(outcome.unwrap(), Outcome::Done, "{fault}");
+        let live = bench.live_key(&account).await;
+        assert_eq!(bench.value(&arn, "AWSPENDING").await, json_secret("api_key", &live), "{fault}");
+    }
+}
+
+#[tokio::test]
+async fn an_answer_echoing_the_old_key_is_probed_and_reported_lost() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("projectdiscovery").await;
+    bench.faults(&account, json!({"echo_old_key": 1})).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "KeyLost");
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "rotate is never called again");
+    assert!(bench.counter(&account, "verify_calls").await >= 2, "the old key was probed");
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &account.key));
 }

@@ -447,7 +447,9 @@ async fn vendor_rotating_then_failing_is_reported_and_never_rotated_again() {
     let rotator = bench.rotator();
     for (faults, vendor) in [
         (json!({"fail_after_rotate": 1}), "calcom"),
-        (json!({"hang_after_rotate": 3}), "ringg"),
+        // Longer than the status wait of a step with 10 s left (10 less the probe, storage and
+        // margin: 4.3 s); an answer within it is stored (tests/custody.rs, late status).
+        (json!({"hang_after_rotate": 6}), "ringg"),
         (json!({"empty_after_rotate": 1}), "projectdiscovery"),
     ] {
         let account = bench.account(vendor).await;

@@ -19,14 +19,14 @@ use tracing::{error, info, warn};
 use sha2::{Digest, Sha256};
 
 use super::{Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator};
-use crate::config::{Promote, SecretConfig, Target};
+use crate::config::{self, Promote, SecretConfig, Target};
 use crate::error::ErrorKind;
 use crate::event::RotationEvent;
 use crate::schedule::Interval;
-use crate::secret::{MAX_SECRET_BYTES, check_key};
+use crate::secret::{MAX_SECRET_BYTES, SecretValue, check_key};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::store::{
-    AWSCURRENT, AWSPENDING, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore, Stored,
+    AWSCURRENT, AWSPENDING, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore, Stored, Version,
     put_pending,
 };
 use crate::timing::{before, fits, time_left};
@@ -53,8 +53,15 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         observed: &mut Observed,
     ) -> Result<Outcome, ErrorKind> {
         let secret = &meta.arn;
-        // First: a retry after the key was stored needs nothing else, not even valid tags.
-        if self.pending_value(event).await?.is_some() {
+        // First: a retry after the key was stored needs nothing else, not even valid tags; but a
+        // copy of the current key is not a stored rotation, and finishing it would record one.
+        if let Some(pending) = self.pending_value(event).await? {
+            if self.copies_current(meta, &pending).await? {
+                return Err(ErrorKind::NotRotatable(format!(
+                    "the pending version {} holds the key that is in AWSCURRENT: a copy of the current value, not a new key, so the vendor's key was never rotated. {NOTHING_SENT} Nothing was changed. Clear it with `api-key-rotator repair {secret} --apply`, then rotate again",
+                    event.token
+                )));
+            }
             info!("the pending version already holds a key: createSecret finished earlier");
             return Ok(Outcome::AlreadyDone);
         }
@@ -206,7 +213,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 // A vendor answering from a stale cache after it rotated: the answer says nothing.
                 RotateOutcome::Rotated { key, .. } if key == *current => {
                     let reason = "HTTP 2xx whose key is the current key itself";
-                    return Err(self.after_unknown(event, &config.target, current, reason, deadline, observed).await);
+                    return Err(self
+                        .after_unknown(event, &config.target, current, reason, deadline, observed)
+                        .await);
                 }
                 RotateOutcome::Rotated { key, odd } => {
                     if odd {
@@ -240,7 +249,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     last_failure = reason;
                 }
                 RotateOutcome::Unknown(reason) => {
-                    return Err(self.after_unknown(event, &config.target, current, &reason, deadline, observed).await);
+                    return Err(self
+                        .after_unknown(event, &config.target, current, &reason, deadline, observed)
+                        .await);
                 }
                 RotateOutcome::Unreadable(answer) => return Err(self.rescue(event, answer, deadline).await),
             }
@@ -322,7 +333,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         };
         let timing = &self.settings.timing;
         let stored = put_pending(&self.store, &write, before(deadline, timing.safety_margin), timing).await;
-        let cut_note = if cut { format!(", cut to its first {MAX_SECRET_BYTES} bytes,") } else { String::new() };
+        let cut_note =
+            if cut { format!(", cut to its first {MAX_SECRET_BYTES} bytes,") } else { String::new() };
         match stored {
             Ok(_) => {
                 info!(rescue_version = %token, label = ROTATION_RESCUE, "the rotate answer is stored");
@@ -338,6 +350,28 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 ))
             }
         }
+    }
+
+    /// Whether `pending` (a version other than AWSCURRENT's) holds the current key: the same
+    /// value, or the same key read with the secret's key-field tag.
+    async fn copies_current(&self, meta: &SecretMeta, pending: &Version) -> Result<bool, ErrorKind> {
+        let current = self
+            .store
+            .value(&meta.arn, None, Some(AWSCURRENT))
+            .await
+            .map_err(|e| super::store_failure(e, "Nothing was changed."))?;
+        let Some(current) = current.filter(|current| current.id != pending.id) else {
+            return Ok(false);
+        };
+        if current.text == pending.text {
+            return Ok(true);
+        }
+        let key = |version: &Version| {
+            config::key_field_from_tags(&meta.tags)
+                .and_then(|field| SecretValue::parse(&version.text, &field))
+                .map(|value| value.key().clone())
+        };
+        Ok(matches!((key(&current), key(pending)), (Ok(a), Ok(b)) if a == b))
     }
 
     /// Whether another invocation of this rotation has stored a value in its version (a failed
