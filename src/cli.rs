@@ -346,6 +346,14 @@ fn status_text(reports: &[StatusReport]) -> String {
                 (None, _, _) => "unknown (could not be read)".into(),
             },
         );
+        if let Some(version) = &r.rescue_version {
+            line(
+                "rescue",
+                format!(
+                    "version {version} keeps a vendor answer with no readable key (README, Recovery: new key lost)"
+                ),
+            );
+        }
         for problem in &r.problems {
             line("problem", problem.clone());
         }

@@ -7,7 +7,7 @@ use super::{Found, Operator, Pending, key_in, schedule_text, store_problem};
 use crate::config::{Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags};
 use crate::schedule::Interval;
 use crate::secret::SecretValue;
-use crate::store::OperatorStore;
+use crate::store::{OperatorStore, ROTATION_RESCUE};
 use crate::vendors::{VendorApi, Verdict};
 
 /// The AWS managed key Secrets Manager uses when a secret names none.
@@ -99,6 +99,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             ),
         });
         checks.push(pending(&found));
+        checks.push(rescue(&found));
         checks.push(kms(&found));
         CheckReport {
             arn: meta.arn.clone(),
@@ -298,6 +299,25 @@ fn pending(found: &Found) -> Check {
 }
 
 /// A customer-managed KMS key needs permissions the AWS managed one does not.
+/// A version labelled ROTATION_RESCUE: a rotate answer createSecret kept because no key could be
+/// read from it. The key in it is the vendor's live key until it is recovered.
+fn rescue(found: &Found) -> Check {
+    let meta = &found.meta;
+    match meta.version_with(ROTATION_RESCUE) {
+        None => Check::new("rescue", Status::Ok, "no rescued vendor answer"),
+        Some(version) => Check::fail(
+            "rescue",
+            format!(
+                "version {version} ({ROTATION_RESCUE}) keeps a vendor's rotate answer from which no key could be read: the vendor's live key may be in it"
+            ),
+            format!(
+                "Read it with `aws secretsmanager get-secret-value --secret-id {arn} --version-stage {ROTATION_RESCUE}`, store the key with `api-key-rotator recover {arn}`, then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {arn} --version-stage {ROTATION_RESCUE} --remove-from-version-id {version}` (README, Recovery: new key lost)",
+                arn = meta.arn
+            ),
+        ),
+    }
+}
+
 fn kms(found: &Found) -> Check {
     match found.meta.kms_key_id.as_deref() {
         Some(key) if !key.ends_with(AWS_MANAGED_KEY) => Check::new(

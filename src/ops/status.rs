@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Operator, Pending, key_in, schedule_text, store_problem};
 use crate::config::vendor_from_tags;
-use crate::store::{OperatorStore, Version};
+use crate::store::{OperatorStore, ROTATION_RESCUE, Version};
 use crate::vendors::VendorApi;
 
 /// One secret's rotation state. `pending` is `none`, `empty` or `stored` (`null` when the pending
@@ -28,6 +28,9 @@ pub struct StatusReport {
     pub pending: Option<&'static str>,
     pub pending_version: Option<String>,
     pub pending_fingerprint: Option<String>,
+    /// The version labelled ROTATION_RESCUE: a vendor's rotate answer from which no key could be
+    /// read, kept by createSecret.
+    pub rescue_version: Option<String>,
     /// What could not be read or understood.
     pub problems: Vec<String>,
 }
@@ -92,6 +95,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             pending,
             pending_version,
             pending_fingerprint,
+            rescue_version: meta.version_with(ROTATION_RESCUE).map(str::to_owned),
             problems,
         }
     }
