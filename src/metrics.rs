@@ -191,7 +191,8 @@ mod tests {
             };
             assert_eq!(emf(&record)["CurrentKeyRejected"], json!(1), "{step}");
         }
-        let accepted = Record { step: Some(Step::TestSecret), current_key_rejected: Some(false), ..Record::default() };
+        let accepted =
+            Record { step: Some(Step::TestSecret), current_key_rejected: Some(false), ..Record::default() };
         assert_eq!(emf(&accepted)["CurrentKeyRejected"], json!(0));
     }
 }

@@ -676,7 +676,13 @@ mod tests {
         timing: &Timing,
     ) -> Result<Stored, StoreError> {
         let value = Payload::Text(Sensitive::new(value));
-        let write = PendingWrite { secret_id: "s", token, value: &value, rotation_token: None, stages: &[AWSPENDING] };
+        let write = PendingWrite {
+            secret_id: "s",
+            token,
+            value: &value,
+            rotation_token: None,
+            stages: &[AWSPENDING],
+        };
         put_pending(store, &write, until, timing).await
     }
 

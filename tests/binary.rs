@@ -21,7 +21,7 @@ impl Function {
     fn start(bench: &Bench) -> Function {
         let runtime = start("runtime_api.py");
         let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("target/test-peers/function.{}.log", std::process::id()));
+            .join(format!("target/test-peers/{}.log", unique("function")));
         let child = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"))
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", runtime.info["runtime_api"].as_str().unwrap())
@@ -158,4 +158,46 @@ fn check_emf(doc: &Value) {
             assert!(["Milliseconds", "Count", "None"].contains(&unit), "unit {unit}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_process_killed_after_the_vendor_rotated_is_paged_on_the_retry() {
+    // The vendor rotates and, before it answers, the function's process is killed (an
+    // out-of-memory kill, a runtime crash): no KeyLost record can be written. Secrets Manager's
+    // retry finds the current key refused, and its record says so.
+    let bench = bench().await;
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    let mut first = Function::start(&bench);
+    bench.faults(&account, json!({"kill_after_rotate": first.child.id()})).await;
+    let url = format!("{}/_emu/invoke", first.runtime.endpoint);
+    let http = bench.http.clone();
+    let body = json!({"event": event("createSecret", &arn, &token), "timeout_ms": 90000});
+    let lost = tokio::spawn(async move { http.post(url).json(&body).send().await });
+    let status = tokio::task::spawn_blocking(move || {
+        let status = first.child.wait();
+        (first, status)
+    });
+    let (first, status) = tokio::time::timeout(std::time::Duration::from_secs(60), status)
+        .await
+        .expect("the function was killed")
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.unwrap().signal(), Some(9), "killed by SIGKILL");
+    lost.abort();
+    assert_ne!(bench.live_key(&account).await, account.key, "the vendor rotated");
+    let killed_logs = first.stop();
+    assert!(!killed_logs.contains("\"KeyLost\":1"), "a killed process writes no KeyLost record");
+
+    let retry = Function::start(&bench);
+    let answer = retry.invoke(&bench, event("createSecret", &arn, &token)).await;
+    assert_eq!(answer["error"]["errorType"], "VendorRejectedKey", "{answer}");
+    let logs = retry.stop();
+    let records: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .collect();
+    assert_eq!(records.len(), 1, "{logs}");
+    check_emf(&records[0]);
+    assert_eq!((&records[0]["CurrentKeyRejected"], &records[0]["KeyLost"]), (&json!(1), &json!(0)));
 }

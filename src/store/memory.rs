@@ -176,7 +176,12 @@ impl SecretStore for MemoryStore {
         }
     }
 
-    async fn holds(&self, _secret_id: &str, version_id: &str, payload: &Payload) -> Result<Option<bool>, StoreError> {
+    async fn holds(
+        &self,
+        _secret_id: &str,
+        version_id: &str,
+        payload: &Payload,
+    ) -> Result<Option<bool>, StoreError> {
         let state = self.state.lock().unwrap();
         Ok(state.values.get(version_id).map(|stored| stored == payload))
     }

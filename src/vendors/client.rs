@@ -285,7 +285,9 @@ impl VendorApi for VendorClient {
             Ok(Err(Failure::Unsendable)) => return RotateOutcome::NotSent(UNSENDABLE.into()),
             Ok(Err(Failure::Http(err))) if err.is_connect() => return RotateOutcome::NotSent(describe(&err)),
             Ok(Err(Failure::Http(err))) => return RotateOutcome::Unknown(describe(&err)),
-            Err(_) => return RotateOutcome::Unknown("no answer in the time this invocation could wait".into()),
+            Err(_) => {
+                return RotateOutcome::Unknown("no answer in the time this invocation could wait".into());
+            }
         };
         let status = response.status();
         match status {
@@ -299,17 +301,23 @@ impl VendorApi for VendorClient {
                 let why = match (ended, serde_json::from_slice::<Value>(&bytes)) {
                     (Some(why), _) => why,
                     (None, Err(_)) => NoKey::NotJson,
-                    (None, Ok(answer)) => match vendor.new_key(&answer).map(str::trim).filter(|k| !k.is_empty()) {
-                        Some(new_key) => {
-                            return RotateOutcome::Rotated {
-                                key: Sensitive::new(new_key),
-                                odd: !vendor.answer_is_expected(&answer),
-                            };
+                    (None, Ok(answer)) => {
+                        match vendor.new_key(&answer).map(str::trim).filter(|k| !k.is_empty()) {
+                            Some(new_key) => {
+                                return RotateOutcome::Rotated {
+                                    key: Sensitive::new(new_key),
+                                    odd: !vendor.answer_is_expected(&answer),
+                                };
+                            }
+                            None => NoKey::NoKeyField,
                         }
-                        None => NoKey::NoKeyField,
-                    },
+                    }
                 };
-                RotateOutcome::Unreadable(RawAnswer { status: s.as_u16(), body: SensitiveBytes::new(bytes), why })
+                RotateOutcome::Unreadable(RawAnswer {
+                    status: s.as_u16(),
+                    body: SensitiveBytes::new(bytes),
+                    why,
+                })
             }
             s => RotateOutcome::Unknown(format!("HTTP {s}")),
         }
