@@ -227,6 +227,82 @@ impl Target {
     }
 }
 
+/// The prefix of the staging label that records, on a pending version, what its key was issued
+/// for ([`Issued`]).
+pub const TARGET_LABEL_PREFIX: &str = "ROTATION_TARGET.";
+
+/// What a pending key was issued for: the vendor, the base URL and the value's key field. It rides
+/// on the pending version as a staging label written with the key (the value stays byte-exact), as
+/// `ROTATION_TARGET.<vendor>.<12 hex of the base URL's SHA-256>.<12 hex of the field's>`, so that
+/// the later steps and the operator's commands send that key nowhere else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    vendor: String,
+    base_url: String,
+    key_field: String,
+}
+
+impl Issued {
+    pub fn new(target: &Target, key_field: &str) -> Self {
+        Issued {
+            vendor: target.vendor.name().to_owned(),
+            base_url: short_hash(target.base_url.as_str()),
+            key_field: short_hash(key_field),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{TARGET_LABEL_PREFIX}{}.{}.{}", self.vendor, self.base_url, self.key_field)
+    }
+
+    /// The record among a version's labels, if it has one.
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a String>) -> Option<Self> {
+        labels.into_iter().find_map(|label| {
+            let mut parts = label.strip_prefix(TARGET_LABEL_PREFIX)?.split('.');
+            let issued = Issued {
+                vendor: parts.next()?.to_owned(),
+                base_url: parts.next()?.to_owned(),
+                key_field: parts.next()?.to_owned(),
+            };
+            parts.next().is_none().then_some(issued)
+        })
+    }
+
+    /// Whether today's tags (and the function's environment) still name what the key was issued
+    /// for: `Err` names the tag that changed, or why the tags cannot be read.
+    pub fn still_named(&self, tags: &HashMap<String, String>, settings: &Settings) -> Result<(), String> {
+        let target = Target::from_tags(tags, settings)?;
+        let vendor = target.vendor;
+        if vendor.name() != self.vendor {
+            return Err(format!(
+                "{TAG_VENDOR} changed since createSecret: the pending key was issued by {}, and the tag now names {}. Nothing was sent to any vendor; set {TAG_VENDOR} back to {}",
+                self.vendor,
+                vendor.name(),
+                self.vendor
+            ));
+        }
+        if short_hash(target.base_url.as_str()) != self.base_url {
+            return Err(format!(
+                "{TAG_BASE_URL} (or the function's {}) changed since createSecret: the pending key was not issued by {}, the base URL they name now. Nothing was sent to any vendor; put the base URL back",
+                vendor.env_base_url(),
+                target.base_url
+            ));
+        }
+        let key_field = key_field_from_tags(tags)?;
+        if short_hash(&key_field) != self.key_field {
+            return Err(format!(
+                "{TAG_KEY_FIELD} changed since createSecret: the pending key was written to another field than \"{key_field}\". Nothing was sent to any vendor; put the tag back"
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn short_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The `rotation:vendor` tag's vendor.
 pub fn vendor_from_tags(tags: &HashMap<String, String>) -> Result<&'static dyn Vendor, String> {
     let name = tags.get(TAG_VENDOR).map(|v| v.trim()).ok_or_else(|| {
@@ -273,6 +349,29 @@ impl SecretConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_issued_record_names_the_tag_that_changed() {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        let tags = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let today = tags(&[(TAG_VENDOR, "calcom")]);
+        let target = Target::from_tags(&today, &settings).unwrap();
+        let label = Issued::new(&target, "api_key").label();
+        assert!(label.starts_with("ROTATION_TARGET.calcom.") && label.len() <= 256, "{label}");
+        let issued = Issued::from_labels([&"AWSPENDING".to_owned(), &label]).unwrap();
+        assert_eq!(issued.still_named(&today, &settings), Ok(()));
+        for (changed, tag) in [
+            (tags(&[(TAG_VENDOR, "ringg")]), TAG_VENDOR),
+            (tags(&[(TAG_VENDOR, "calcom"), (TAG_BASE_URL, "https://api.cal.eu")]), TAG_BASE_URL),
+            (tags(&[(TAG_VENDOR, "calcom"), (TAG_KEY_FIELD, "token")]), TAG_KEY_FIELD),
+        ] {
+            let problem = issued.still_named(&changed, &settings).unwrap_err();
+            assert!(problem.starts_with(tag) && problem.contains("Nothing was sent"), "{problem}");
+        }
+        assert_eq!(Issued::from_labels([&"ROTATION_TARGET.calcom.x".to_owned()]), None);
+    }
+
     use super::*;
 
     fn settings(allowed: &str) -> Settings {

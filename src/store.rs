@@ -54,6 +54,11 @@ impl SecretMeta {
         self.versions.iter().find(|(_, stages)| stages.iter().any(|s| s == stage)).map(|(id, _)| id.as_str())
     }
 
+    /// The labels on `version` (none for a version that is not there).
+    pub fn labels(&self, version: &str) -> &[String] {
+        self.versions.get(version).map_or(&[], Vec::as_slice)
+    }
+
     pub fn has_stage(&self, version: &str, stage: &str) -> bool {
         self.versions.get(version).is_some_and(|stages| stages.iter().any(|s| s == stage))
     }
@@ -352,6 +357,12 @@ impl PendingWrite<'_> {
     pub fn promotes(&self) -> bool {
         self.stages.contains(&AWSCURRENT)
     }
+
+    /// Whether the write has a fallback: the plain AWSPENDING write, for a key written with more
+    /// labels (AWSCURRENT, the target record) that an IAM condition or the label quota may refuse.
+    pub fn has_fallback(&self) -> bool {
+        self.stages.contains(&AWSPENDING) && self.stages.len() > 1
+    }
 }
 
 /// How storing a new key ended.
@@ -388,7 +399,7 @@ pub async fn put_pending<S: SecretStore>(
             Ok(Err(error)) if error.conflict => break error,
             // A write with a fallback stops here, without a read-back: the fallback writes the
             // same value under the same token, which finds an earlier write that landed.
-            Ok(Err(error)) if !error.transient && write.promotes() => return Err(error),
+            Ok(Err(error)) if !error.transient && write.has_fallback() => return Err(error),
             Ok(Err(error)) => error,
             Err(_) => {
                 cut_off = true;

@@ -371,3 +371,43 @@ async fn an_answer_echoing_the_old_key_is_probed_and_reported_lost() {
     assert!(bench.counter(&account, "verify_calls").await >= 2, "the old key was probed");
     assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &account.key));
 }
+
+#[tokio::test]
+async fn a_pending_key_is_sent_only_where_it_was_issued() {
+    let bench = bench().await;
+    // The simulator under a second name, allowed, so that a changed base URL would reach it.
+    let port = bench.sim.rsplit(':').next().unwrap().to_owned();
+    let mut env = bench.env();
+    env.insert("ROTATION_ALLOWED_HOSTS".into(), format!("localhost:{port}"));
+    let rotator = bench.rotator_with(bench.settings_from(env));
+    let elsewhere = bench.sim_base("calcom").replace("127.0.0.1", "localhost");
+    for (tag, value) in
+        [(TAG_VENDOR, "ringg"), (TAG_BASE_URL, elsewhere.as_str()), (TAG_KEY_FIELD, "account")]
+    {
+        let Staged { account, arn, token } = bench.staged("calcom").await;
+        assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+        let pending = bench.value(&arn, "AWSPENDING").await;
+        bench.tag(&arn, tag, value).await;
+        let calls = bench.vendor_calls().await;
+        let result = bench.step(&rotator, "testSecret", &arn, &token).await;
+        assert_eq!(error_type(&result), "Config", "{tag}");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(tag) && message.contains("changed since createSecret"), "{message}");
+        assert_eq!(bench.vendor_calls().await, calls, "{tag}: no vendor was called");
+        assert_eq!(bench.value(&arn, "AWSPENDING").await, pending, "{tag}: the pending version is kept");
+        // Put back, the rotation carries on.
+        match tag {
+            TAG_VENDOR => bench.tag(&arn, tag, "calcom").await,
+            _ => {
+                bench.sm.untag_resource().secret_id(&arn).tag_keys(tag).send().await.expect("UntagResource");
+            }
+        }
+        assert_eq!(bench.step(&rotator, "testSecret", &arn, &token).await.unwrap(), Outcome::Done, "{tag}");
+        assert_eq!(bench.live_key(&account).await, json_key(&pending));
+    }
+}
+
+/// The api_key field of a stored value.
+fn json_key(value: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(value).unwrap()["api_key"].as_str().unwrap().to_owned()
+}

@@ -544,3 +544,24 @@ async fn outside_lambda_without_arguments_it_explains_itself() {
     let ran = run(&bench, &["check"], "");
     assert_eq!(ran.code, 2, "{ran:?}");
 }
+
+#[tokio::test]
+async fn repair_and_recover_send_a_pending_key_only_where_it_was_issued() {
+    let bench = bench().await;
+    let (account, arn, _token, new_key) = stranded(&bench, "calcom").await;
+    bench.tag(&arn, TAG_VENDOR, "ringg").await;
+    let (stages, calls) = (bench.stages(&arn).await, bench.vendor_calls().await);
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    ran.shows_none_of(&[&account.key, &new_key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains("rotation:vendor changed since createSecret"), "{ran:?}");
+    let ran = run(&bench, &["recover", &arn], "some-key-typed-by-hand-0123456789");
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr.contains("changed since createSecret")
+            || ran.stdout.contains("changed since createSecret"),
+        "{ran:?}"
+    );
+    assert_eq!(bench.vendor_calls().await, calls, "no vendor was called with the pending key");
+    assert_eq!(bench.stages(&arn).await, stages, "nothing was changed");
+}

@@ -66,6 +66,8 @@ Control routes (JSON):
   the JSON ones.
   One body fault shapes one answer, in the order echo_old_key, key_in_undocumented_field,
   odd_rotate_answer, non_json_rotate_answer, binary_rotate_answer.
+* `GET /_sim/calls` -> {"calls": n, "log": [...]}: every vendor call so far, known key or not (the last
+  100 listed with their vendor, action and account, null for an unknown key)
 * `POST /_sim/accounts/<id>/revoke` invalidates the live key without telling anyone
   (a person rotated it in the vendor's dashboard).
 
@@ -115,6 +117,8 @@ FAULT_NAMES = (
 
 LOCK = threading.Lock()
 ACCOUNTS: dict[str, dict[str, Any]] = {}
+# Every vendor call, whether its key is known or not: a key sent to the wrong vendor shows here.
+VENDOR_CALLS: list[dict[str, Any]] = []
 KEY_OWNER: dict[tuple[str, str], str] = {}  # (vendor, key ever issued) -> account id
 CALCOM_WINDOWS: dict[str, list[float]] = {}  # key -> [window start, count]
 
@@ -448,6 +452,8 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(raw or b"{}")
         parts = path.strip("/").split("/")  # _sim, accounts, id?, action?
         with LOCK:
+            if method == "GET" and parts == ["_sim", "calls"]:
+                return self.reply(200, {"calls": len(VENDOR_CALLS), "log": VENDOR_CALLS[-100:]})
             if method == "GET" and parts == ["_sim", "health"]:
                 return self.reply(200, {"ok": True})
             if method == "GET" and parts == ["_sim", "vendors"]:
@@ -490,6 +496,7 @@ class Handler(BaseHTTPRequestHandler):
         hang = 0.0
         with LOCK:
             account = ACCOUNTS.get(KEY_OWNER.get((vendor, key or ""), ""))
+            VENDOR_CALLS.append({"vendor": vendor, "action": action, "account": account and account["account"]})
             if account is not None:
                 account["requests"] += 1
                 account["calls"].append({"action": action, "at": time.monotonic()})

@@ -4,7 +4,7 @@
 //! A pending version whose key the vendor still accepts is never cleared here: that is `repair`'s.
 
 use super::{Found, Operator, Pending, key_in, store_problem};
-use crate::config::Target;
+use crate::config::{Issued, Target};
 use crate::secret::{check_bare, check_key};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSPENDING, OperatorStore};
@@ -118,6 +118,14 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                 store_problem(e)
             )),
             Ok(Pending::Stored(version, value)) => {
+                // Its key goes only where it was issued (createSecret recorded it on the version).
+                if let Some(issued) = Issued::from_labels(found.meta.labels(version)) {
+                    issued.still_named(&found.meta.tags, &self.settings).map_err(|problem| {
+                        format!(
+                            "the pending version {version} holds a key, and {problem}; then run recover again"
+                        )
+                    })?;
+                }
                 let pending = key_in(&found.meta, value).map_err(|p| {
                     format!("the pending version {version} holds a value that does not read with the tags ({p}), so whether it holds a live key is unknown. Fix the tags, or check it and clear it by hand. {NOTHING_DONE}")
                 })?;

@@ -4,7 +4,7 @@
 //! same value.
 
 use super::{Found, Operator, Pending, key_in, store_problem};
-use crate::config::Target;
+use crate::config::{Issued, Target};
 use crate::secret::SecretValue;
 use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore};
 use crate::vendors::{VendorApi, Verdict};
@@ -110,6 +110,12 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             "fix it (`api-key-rotator check {}` shows how), then run repair again; only a key is ever sent to a vendor",
             meta.arn
         );
+        // The pending key goes only where it was issued (createSecret recorded it on the version).
+        if let Some(issued) = Issued::from_labels(meta.labels(version))
+            && let Err(problem) = issued.still_named(&meta.tags, &self.settings)
+        {
+            return Plan::Refuse(format!("{problem}; then run repair again"));
+        }
         let pending_key = match key_in(meta, pending) {
             Ok(value) => value,
             Err(problem) => {

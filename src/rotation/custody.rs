@@ -19,7 +19,7 @@ use tracing::{error, info, warn};
 use sha2::{Digest, Sha256};
 
 use super::{Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator};
-use crate::config::{self, Promote, SecretConfig, Target};
+use crate::config::{self, Issued, Promote, SecretConfig, Target};
 use crate::error::ErrorKind;
 use crate::event::RotationEvent;
 use crate::schedule::Interval;
@@ -133,36 +133,44 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             warn!(key_fingerprint = %new_key.fingerprint(), problem = %problem, "storing the new key anyway, since the vendor made it live; testSecret will not be able to send it, so finish this rotation by hand (README, stuck rotation)");
         }
 
-        // 4. Store it at once; early promotion makes it AWSCURRENT in the same write.
+        // 4. Store it at once, with the label that records what it was issued for; early
+        // promotion makes it AWSCURRENT in the same write.
         let value = Payload::Text(current.with_key(&new_key));
         let until = before(deadline, timing.safety_margin);
+        let issued = Issued::new(&config.target, &config.key_field).label();
+        let early = config.promote == Promote::Early;
+        let stages: Vec<&str> =
+            [AWSPENDING].into_iter().chain(early.then_some(AWSCURRENT)).chain([issued.as_str()]).collect();
         let mut write = PendingWrite {
             secret_id: secret,
             token: &event.token,
             value: &value,
             rotation_token: event.rotation_token.as_ref(),
-            stages: if config.promote == Promote::Early { &[AWSPENDING, AWSCURRENT] } else { &[AWSPENDING] },
+            stages: &stages,
         };
         let mut stored = put_pending(&self.store, &write, until, timing).await;
-        // Promotion never risks custody: a promoting write that retrying cannot fix (an IAM
-        // condition on the stages, say) falls back to the standard write at once.
+        // Extra labels never risk custody: a write with AWSCURRENT or the target record that
+        // retrying cannot fix (an IAM condition on the stages, the label quota) falls back to the
+        // plain AWSPENDING write at once.
         if let Err(refused) = &stored
-            && write.promotes()
+            && write.has_fallback()
             && !refused.transient
             && !refused.conflict
         {
-            warn!(key_fingerprint = %new_key.fingerprint(), error = %refused, "the promoting write (AWSPENDING and AWSCURRENT) was refused; storing the key as AWSPENDING the standard way, and finishSecret will promote it");
+            warn!(key_fingerprint = %new_key.fingerprint(), error = %refused, "the write with AWSCURRENT or the target label was refused; storing the key as AWSPENDING alone: finishSecret will promote it, and the later steps check today's tags without a record");
             write.stages = &[AWSPENDING];
-            observed.promote = Some(Promote::Standard);
+            if early {
+                observed.promote = Some(Promote::Standard);
+            }
             stored = put_pending(&self.store, &write, until, timing).await;
         }
-        let stages = if write.promotes() { "AWSPENDING and AWSCURRENT" } else { "AWSPENDING" };
+        let staged_as = if write.promotes() { "AWSPENDING and AWSCURRENT" } else { "AWSPENDING" };
         match stored {
             Ok(Stored::Written(attempts)) => {
-                info!(attempts, key_fingerprint = %new_key.fingerprint(), "stored the new key as {stages}");
+                info!(attempts, key_fingerprint = %new_key.fingerprint(), "stored the new key as {staged_as}");
             }
             Ok(Stored::ReadBack(attempts)) => {
-                info!(attempts, key_fingerprint = %new_key.fingerprint(), "every write reported a failure, but reading back shows the new key stored as {stages}");
+                info!(attempts, key_fingerprint = %new_key.fingerprint(), "every write reported a failure, but reading back shows the new key stored as {staged_as}");
             }
             Err(failure) => {
                 // 5. The key is lost with this process. Say which key, never what it is.

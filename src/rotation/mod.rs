@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::config::{self, Promote, Settings, Target};
+use crate::config::{self, Issued, Promote, Settings, Target};
 use crate::error::{Context, Error, ErrorKind};
 use crate::event::{RotationEvent, Step};
 use crate::metrics::{Metrics, Record};
@@ -231,6 +231,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::config_later)?;
         let (key, which, recovery) = match self.pending_value(event).await? {
             Some(pending) => {
+                self.still_issued(meta, &event.token)?;
                 let value = SecretValue::parse(&pending.text, &key_field)
                     .map_err(|e| ErrorKind::config_later(format!("the pending version: {e}")))?;
                 (value.key().clone(), "pending", RECOVERY_TEST_FAILING)
@@ -302,6 +303,20 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             "AWSCURRENT moved to the new version"
         );
         Ok(Outcome::Done)
+    }
+
+    /// A pending key goes only where it was issued: today's tags must still name the vendor, base
+    /// URL and key field createSecret recorded on the version (`Config` names the tag that changed;
+    /// nothing is sent and the version is kept). A version without the record (stored by an earlier
+    /// release, or with its label refused) is checked against today's tags alone.
+    fn still_issued(&self, meta: &SecretMeta, version: &str) -> Result<(), ErrorKind> {
+        match Issued::from_labels(meta.labels(version)) {
+            Some(issued) => issued.still_named(&meta.tags, &self.settings).map_err(ErrorKind::config_later),
+            None => {
+                warn!("the pending version records no vendor, base URL or key field: trusting today's tags");
+                Ok(())
+            }
+        }
     }
 
     /// This rotation's pending version, or `None` when the version has no value.

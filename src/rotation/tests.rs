@@ -659,3 +659,22 @@ async fn two_create_secrets_in_early_mode_never_rotate_the_promoted_key() {
     assert_eq!(rotator.vendors.state.lock().unwrap().issued, 1, "rotated once");
     assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(&rotator.vendors.live())));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_key_goes_only_where_it_was_issued() {
+    for (tag, value) in
+        [(TAG_VENDOR, "ringg"), ("rotation:base-url", "https://api.cal.eu"), ("rotation:key-field", "token")]
+    {
+        let rotator = in_memory(calcom_store(), FakeVendor::new());
+        assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+        let stored = rotator.store.staged(AWSPENDING);
+        let asked = rotator.vendors.verify_times().len();
+        rotator.store.set_tag(tag, value);
+        let result = step(&rotator, "testSecret", MINIMUM).await;
+        assert_eq!(kind(&result), "Config", "{tag}");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(tag) && message.contains("changed since createSecret"), "{message}");
+        assert_eq!(rotator.vendors.verify_times().len(), asked, "{tag}: nothing was sent");
+        assert_eq!(rotator.store.staged(AWSPENDING), stored, "{tag}: the pending version is kept");
+    }
+}

@@ -241,6 +241,11 @@ impl Bench {
         self.state(account).await["live_key"].as_str().unwrap().to_owned()
     }
 
+    /// Every vendor call the simulator has had, any vendor, known key or not.
+    pub async fn vendor_calls(&self) -> u64 {
+        self.get(&format!("{}/_sim/calls", self.sim)).await["calls"].as_u64().unwrap()
+    }
+
     pub async fn counter(&self, account: &Account, name: &str) -> u64 {
         self.state(account).await[name].as_u64().unwrap_or_else(|| panic!("no counter {name}"))
     }
