@@ -14,7 +14,8 @@
 
 Targets (issue 2): cold init <= 25 ms, peak RSS <= 32 MB. This reports numbers; it asserts nothing.
 Run it with scripts/bench, which builds the release binary first. `--baseline OTHER_BINARY`
-times another build's cold starts interleaved with this one's (a before/after comparison).
+measures another build (say, main's) in the same run: its cold starts interleaved with this one's,
+and its warm rotations mode by mode beside this one's (a before/after comparison).
 """
 
 from __future__ import annotations
@@ -128,12 +129,57 @@ def cold_init(binary: Path, env_for: Any, runs: int) -> list[float]:
     return times
 
 
+def warm(binary: Path, mode: str, rotations: int, moto: str, sim: str, sm: Any, env_for: Any) -> tuple[dict[str, Any], int]:
+    """One warm process of `binary`: a warm-up rotation, then `rotations` timed ones in `mode`.
+    Returns the measurements and the process's peak RSS in KiB."""
+    server, state = runtime_api.serve()
+    host, port = server.server_address[:2]
+    emulator = f"http://{host}:{port}"
+    proc = subprocess.Popen([str(binary)], env=env_for(f"{host}:{port}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    vendors = list(VENDORS)
+    totals: list[float] = []
+    per_step: dict[str, list[float]] = {step: [] for step in STEPS}
+    window_calls: list[int] = []
+    window_ms: list[float] = []
+    calls: list[int] = []
+    for i in range(rotations + 1):
+        vendor = vendors[i % len(vendors)]
+        account = http("POST", f"{sim}/_sim/accounts", {"vendor": vendor})
+        arn = sm.create_secret(
+            Name=f"bench-{os.getpid()}-{binary.stat().st_ino}-{mode}-{i}",
+            SecretString=json.dumps({"api_key": account["key"], "note": "bench"}),
+            Tags=[{"Key": "rotation:vendor", "Value": vendor}, {"Key": "rotation:promote", "Value": mode}],
+        )["ARN"]
+        token = http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})["VersionId"]
+        total = 0.0
+        for step in STEPS:
+            answer = http("POST", f"{emulator}/_emu/invoke", {"event": {"Step": step, "SecretId": arn, "ClientRequestToken": token}, "timeout_ms": 90000})
+            if not answer.get("ok"):
+                raise SystemExit(f"{binary} {mode} {step} failed: {answer.get('error')}")
+            if i > 0:  # the first rotation warms the process up
+                per_step[step].append(answer["duration_ms"])
+            total += answer["duration_ms"]
+        if i > 0:
+            totals.append(total)
+            n, ms, all_calls = dead_key_window(moto, sim, arn, account["account"])
+            window_calls.append(n)
+            window_ms.append(ms)
+            calls.append(all_calls)
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    proc.kill()
+    proc.wait()
+    server.shutdown()
+    result = {"totals": totals, "per_step": per_step, "window_calls": window_calls, "window_ms": window_ms, "calls": calls}
+    return result, peak_kb
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--binary", default=str(ROOT / "target/release/api-key-rotator"))
     parser.add_argument("--cold", type=int, default=30, help="cold starts to time")
     parser.add_argument("--rotations", type=int, default=30, help="warm rotations to time")
-    parser.add_argument("--baseline", help="another build of the binary (say, main's): its cold starts are timed too, interleaved with --binary's in rounds of 10, so that both see the same machine")
+    parser.add_argument("--baseline", help="another build of the binary (say, main's), measured in the same run: its cold starts interleaved with --binary's in rounds of 10, its warm rotations beside --binary's, mode by mode")
     args = parser.parse_args()
     binary = Path(args.binary)
     if not binary.exists():
@@ -152,49 +198,14 @@ def main() -> None:
         if args.baseline:
             baseline += cold_init(Path(args.baseline), env_for, args.cold // rounds)
 
-    server, state = runtime_api.serve()
-    host, port = server.server_address[:2]
-    emulator = f"http://{host}:{port}"
-    proc = subprocess.Popen([str(binary)], env=env_for(f"{host}:{port}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    vendors = list(VENDORS)
-    results: dict[str, dict[str, Any]] = {}
+    # The warm measurements, each mode in turn, alternating the builds so that both see the same
+    # machine and the same peers.
+    builds = [binary] + ([Path(args.baseline)] if args.baseline else [])
+    results: dict[Path, dict[str, dict[str, Any]]] = {build: {} for build in builds}
+    peak_kb: dict[Path, int] = {}
     for mode in ("standard", "early"):
-        totals: list[float] = []
-        per_step: dict[str, list[float]] = {step: [] for step in STEPS}
-        window_calls: list[int] = []
-        window_ms: list[float] = []
-        calls: list[int] = []
-        for i in range(args.rotations + 1):
-            vendor = vendors[i % len(vendors)]
-            account = http("POST", f"{sim}/_sim/accounts", {"vendor": vendor})
-            arn = sm.create_secret(
-                Name=f"bench-{os.getpid()}-{mode}-{i}",
-                SecretString=json.dumps({"api_key": account["key"], "note": "bench"}),
-                Tags=[{"Key": "rotation:vendor", "Value": vendor}, {"Key": "rotation:promote", "Value": mode}],
-            )["ARN"]
-            token = http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})["VersionId"]
-            total = 0.0
-            for step in STEPS:
-                answer = http("POST", f"{emulator}/_emu/invoke", {"event": {"Step": step, "SecretId": arn, "ClientRequestToken": token}, "timeout_ms": 90000})
-                if not answer.get("ok"):
-                    raise SystemExit(f"{mode} {step} failed: {answer.get('error')}")
-                if i > 0:  # the first rotation warms the process up
-                    per_step[step].append(answer["duration_ms"])
-                total += answer["duration_ms"]
-            if i > 0:
-                totals.append(total)
-                n, ms, all_calls = dead_key_window(moto, sim, arn, account["account"])
-                window_calls.append(n)
-                window_ms.append(ms)
-                calls.append(all_calls)
-        results[mode] = {"totals": totals, "per_step": per_step, "window_calls": window_calls, "window_ms": window_ms, "calls": calls}
-
-    status = Path(f"/proc/{proc.pid}/status").read_text()
-    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-    proc.kill()
-    proc.wait()
-    server.shutdown()
+        for build in builds:
+            results[build][mode], peak_kb[build] = warm(build, mode, args.rotations, moto, sim, sm, env_for)
     for peer in (moto_proc, sim_proc):
         assert peer.stdin is not None
         peer.stdin.close()
@@ -205,16 +216,17 @@ def main() -> None:
     print(f"cold init, spawn to first Runtime API poll, ms ({len(cold)} runs): {summary(cold)}   target <= 25")
     if baseline:
         print(f"  baseline {args.baseline}, interleaved ({len(baseline)} runs): {summary(baseline)}")
-    for mode, result in results.items():
-        print(f"{mode} promotion:")
-        print(f"  warm full rotation (4 steps), ms ({args.rotations} runs):      {summary(result['totals'])}")
-        for step in STEPS:
-            print(f"    {step:<13} ms: {summary(result['per_step'][step])}")
-        print(f"  dead-key window, Secrets Manager and vendor calls: {summary([float(n) for n in result['window_calls']])}")
-        print(f"  dead-key window, ms:                               {summary(result['window_ms'])}")
-        print(f"  calls per rotation (Secrets Manager and vendor):   {summary([float(n) for n in result['calls']])}")
-    print(f"peak RSS (VmHWM) of the warm process: {peak_kb / 1024:.1f} MiB   target <= 32 MB")
-
+    for build in builds:
+        print(f"{'this build' if build == binary else 'baseline'}: {build}")
+        for mode, result in results[build].items():
+            print(f"  {mode} promotion:")
+            print(f"    warm full rotation (4 steps), ms ({args.rotations} runs):      {summary(result['totals'])}")
+            for step in STEPS:
+                print(f"      {step:<13} ms: {summary(result['per_step'][step])}")
+            print(f"    dead-key window, Secrets Manager and vendor calls: {summary([float(n) for n in result['window_calls']])}")
+            print(f"    dead-key window, ms:                               {summary(result['window_ms'])}")
+            print(f"    calls per rotation (Secrets Manager and vendor):   {summary([float(n) for n in result['calls']])}")
+        print(f"  peak RSS (VmHWM) of the warm process: {peak_kb[build] / 1024:.1f} MiB   target <= 32 MB")
 
 if __name__ == "__main__":
     main()

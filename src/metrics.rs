@@ -3,7 +3,7 @@
 //! agent, no background flush.
 //!
 //! Metrics (namespace `ApiKeyRotator`, or `METRICS_NAMESPACE`), with the dimension sets
-//! [Vendor, Step], [Vendor] and none (the last one is what the KeyLost alarm watches):
+//! [Vendor, Step], [Vendor] and none (the last one is what the paging alarm watches):
 //! * `Duration` (Milliseconds): the invocation's time;
 //! * `Failure` (Count, 0 or 1), with the errorType as the property `ErrorType`;
 //! * `KeyLost` (Count, 0 or 1), on every createSecret record;

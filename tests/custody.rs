@@ -236,13 +236,18 @@ async fn odd_vendor_answers_never_lose_a_key_or_panic() {
         assert_eq!(bench.value(&arn, "AWSPENDING").await, json_secret("api_key", &live), "{faults}");
     }
 
-    // The "new" key is the current one: not a rotation, nothing stored, and, since the probe
+    // The "new" key is the current one: not a rotation, no key stored, and, since the probe
     // still finds the key accepted, an unknown outcome rather than "nothing rotated".
     let Staged { account, arn, token } = bench.staged("ringg").await;
     bench.faults(&account, json!({"same_key_rotate": 1})).await;
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "OutcomeUnknown");
-    assert!(bench.moto_requests("PutSecretValue", &arn).await.is_empty());
+    // Only the answer is kept, in its rescue version; no key is stored.
+    let puts = bench.moto_requests("PutSecretValue", &arn).await;
+    assert!(
+        !puts.is_empty() && puts.iter().all(|p| p["VersionStages"] == json!(["ROTATION_RESCUE"])),
+        "{puts:?}"
+    );
     assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
 
     // Absurd rate-limit headers: a clean error, never a panic; a zero still pauses.
@@ -388,12 +393,12 @@ async fn a_pending_key_is_sent_only_where_it_was_issued() {
         assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
         let pending = bench.value(&arn, "AWSPENDING").await;
         bench.tag(&arn, tag, value).await;
-        let calls = bench.vendor_calls().await;
+        let calls = bench.calls_with(&json_key(&pending)).await;
         let result = bench.step(&rotator, "testSecret", &arn, &token).await;
         assert_eq!(error_type(&result), "Config", "{tag}");
         let message = result.unwrap_err().to_string();
         assert!(message.contains(tag) && message.contains("changed since createSecret"), "{message}");
-        assert_eq!(bench.vendor_calls().await, calls, "{tag}: no vendor was called");
+        assert_eq!(bench.calls_with(&json_key(&pending)).await, calls, "{tag}: the key went to no vendor");
         assert_eq!(bench.value(&arn, "AWSPENDING").await, pending, "{tag}: the pending version is kept");
         // Put back, the rotation carries on.
         match tag {
@@ -410,4 +415,24 @@ async fn a_pending_key_is_sent_only_where_it_was_issued() {
 /// The api_key field of a stored value.
 fn json_key(value: &str) -> String {
     serde_json::from_str::<serde_json::Value>(value).unwrap()["api_key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_test_only_check_on_a_refused_current_key_pages() {
+    use std::sync::{Arc, Mutex};
+    let bench = bench().await;
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&lines);
+    let metrics =
+        api_key_rotator::metrics::Metrics::to("Ns".into(), move |line| sink.lock().unwrap().push(line));
+    let rotator = bench.rotator().with_metrics(metrics);
+    let account = bench.account("ringg").await;
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "ringg")]).await;
+    // AWS's test-only run: the pending version holds a copy of the current value.
+    let token = bench.begin_rotation(&arn, json!({"RotateImmediately": false})).await;
+    bench.revoke(&account).await;
+    let result = bench.step(&rotator, "testSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "VendorRejectedKey");
+    let record: serde_json::Value = serde_json::from_str(lines.lock().unwrap().last().unwrap()).unwrap();
+    assert_eq!(record["CurrentKeyRejected"], 1, "{record}");
 }

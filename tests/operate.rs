@@ -550,7 +550,7 @@ async fn repair_and_recover_send_a_pending_key_only_where_it_was_issued() {
     let bench = bench().await;
     let (account, arn, _token, new_key) = stranded(&bench, "calcom").await;
     bench.tag(&arn, TAG_VENDOR, "ringg").await;
-    let (stages, calls) = (bench.stages(&arn).await, bench.vendor_calls().await);
+    let (stages, calls) = (bench.stages(&arn).await, bench.calls_with(&new_key).await);
     let ran = run(&bench, &["repair", &arn, "--apply"], "");
     ran.shows_none_of(&[&account.key, &new_key]);
     assert_eq!(ran.code, 1, "{ran:?}");
@@ -562,6 +562,29 @@ async fn repair_and_recover_send_a_pending_key_only_where_it_was_issued() {
             || ran.stdout.contains("changed since createSecret"),
         "{ran:?}"
     );
-    assert_eq!(bench.vendor_calls().await, calls, "no vendor was called with the pending key");
+    assert_eq!(bench.calls_with(&new_key).await, calls, "no vendor was called with the pending key");
     assert_eq!(bench.stages(&arn).await, stages, "nothing was changed");
+}
+
+#[tokio::test]
+async fn status_and_check_show_a_rescue_version() {
+    let bench = bench().await;
+    let staged = bench.staged("calcom").await;
+    bench.faults(&staged.account, serde_json::json!({"key_in_undocumented_field": 1})).await;
+    let result = bench.step(&rotator(&bench), "createSecret", &staged.arn, &staged.token).await;
+    assert_eq!(error_type(&result), "KeyLost");
+    let live = bench.live_key(&staged.account).await;
+    let stages = bench.stages(&staged.arn).await;
+    let rescue = holder(&stages, "ROTATION_RESCUE").expect("a rescue version");
+
+    let ran = run(&bench, &["status", &staged.arn, "--json"], "");
+    ran.shows_none_of(&[&staged.account.key, &live]);
+    assert_eq!(ran.json()[0]["rescue_version"], rescue.as_str(), "{ran:?}");
+    let ran = run(&bench, &["status", &staged.arn], "");
+    assert!(ran.stdout.contains(&format!("version {rescue} keeps a vendor answer")), "{ran:?}");
+
+    let ran = run(&bench, &["check", &staged.arn, "--no-vendor"], "");
+    ran.shows_none_of(&[&staged.account.key, &live]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains("ROTATION_RESCUE") && ran.stdout.contains("recover"), "{ran:?}");
 }

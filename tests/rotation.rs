@@ -187,8 +187,12 @@ async fn put_secret_value_gets_both_tokens() {
     assert_eq!(puts.len(), 1, "{puts:?}");
     assert_eq!(puts[0]["ClientRequestToken"], token.as_str());
     assert_eq!(puts[0]["RotationToken"], rotation_token);
-    let stages = if early() { json!(["AWSPENDING", "AWSCURRENT"]) } else { json!(["AWSPENDING"]) };
-    assert_eq!(puts[0]["VersionStages"], stages);
+    // The key's labels, and the record of what it was issued for (vendor, base URL, key field).
+    let stages = &puts[0]["VersionStages"];
+    let expected = if early() { json!(["AWSPENDING", "AWSCURRENT"]) } else { json!(["AWSPENDING"]) };
+    assert_eq!(key_stages(stages), expected);
+    let record = stages.as_array().unwrap().last().unwrap().as_str().unwrap();
+    assert!(record.starts_with("ROTATION_TARGET.calcom."), "{stages}");
 }
 
 #[tokio::test]

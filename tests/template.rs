@@ -1,5 +1,5 @@
 //! template.yaml's parts that no linter reads: the dashboard's JSON body, the wiring of the
-//! promotion mode and the KeyLost alarm to what the function reads and writes, and the Serverless
+//! promotion mode and the paging alarm to what the function reads and writes, and the Serverless
 //! Application Repository's listing.
 
 use api_key_rotator::config::ENV_PROMOTE;

@@ -7,11 +7,8 @@ Each rule's test fails against unpatched moto 5.2.5 (see the wrapper's docstring
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 import uuid
-from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
@@ -19,27 +16,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-SERVER = Path(__file__).with_name("moto_server.py")
+from conftest import serve
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--port", "0", "--exit-on-stdin-eof"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        yield json.loads(proc.stdout.readline())["endpoint"]
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()  # the wrapper stops at EOF on stdin
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    yield from serve("moto_server.py")
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from conftest import serve
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vendor_sim  # noqa: E402  (the vendors' routes, auth headers and answer shapes)
 from vendor_sim import VENDORS  # noqa: E402
 
-SIM = Path(__file__).resolve().parent / "vendor_sim.py"
 
 UNDOCUMENTED = {
     "calcom": lambda key: {"status": "success", "data": {"key": key}},
@@ -34,23 +35,7 @@ UNDOCUMENTED = {
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(SIM), "--port", "0", "--exit-on-stdin-eof"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert line, "the simulator exited before listening"
-        yield json.loads(line)["endpoint"]
-    finally:
-        proc.stdin.close()  # type: ignore[union-attr]
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yield from serve("vendor_sim.py")
 
 
 def control(sim: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -66,8 +66,9 @@ Control routes (JSON):
   the JSON ones.
   One body fault shapes one answer, in the order echo_old_key, key_in_undocumented_field,
   odd_rotate_answer, non_json_rotate_answer, binary_rotate_answer.
-* `GET /_sim/calls` -> {"calls": n, "log": [...]}: every vendor call so far, known key or not (the last
-  100 listed with their vendor, action and account, null for an unknown key)
+* `GET /_sim/calls[?key_sha256=HEX]` -> {"calls": n, "log": [...]}: every vendor call so far, known
+  key or not, or only those that presented the key whose SHA-256 starts with the 12 hex digits HEX
+  (the last 100 listed with their vendor, action, account (null for an unknown key) and key_sha256)
 * `POST /_sim/accounts/<id>/revoke` invalidates the live key without telling anyone
   (a person rotated it in the vendor's dashboard).
 
@@ -78,6 +79,7 @@ It prints one JSON line, {"endpoint": "http://HOST:PORT"}, once it is listening.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -89,6 +91,7 @@ import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 CALCOM_LIMIT_PER_MINUTE = 120
 FAULT_NAMES = (
@@ -453,7 +456,9 @@ class Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")  # _sim, accounts, id?, action?
         with LOCK:
             if method == "GET" and parts == ["_sim", "calls"]:
-                return self.reply(200, {"calls": len(VENDOR_CALLS), "log": VENDOR_CALLS[-100:]})
+                wanted = parse_qs(self.path.split("?", 1)[1] if "?" in self.path else "").get("key_sha256", [None])[0]
+                calls = [call for call in VENDOR_CALLS if wanted is None or call["key_sha256"] == wanted]
+                return self.reply(200, {"calls": len(calls), "log": calls[-100:]})
             if method == "GET" and parts == ["_sim", "health"]:
                 return self.reply(200, {"ok": True})
             if method == "GET" and parts == ["_sim", "vendors"]:
@@ -496,7 +501,15 @@ class Handler(BaseHTTPRequestHandler):
         hang = 0.0
         with LOCK:
             account = ACCOUNTS.get(KEY_OWNER.get((vendor, key or ""), ""))
-            VENDOR_CALLS.append({"vendor": vendor, "action": action, "account": account and account["account"]})
+            VENDOR_CALLS.append(
+                {
+                    "vendor": vendor,
+                    "action": action,
+                    "account": account and account["account"],
+                    # which key was presented, as the function's fingerprints name keys
+                    "key_sha256": hashlib.sha256((key or "").encode()).hexdigest()[:12],
+                }
+            )
             if account is not None:
                 account["requests"] += 1
                 account["calls"].append({"action": action, "at": time.monotonic()})

@@ -298,7 +298,6 @@ fn pending(found: &Found) -> Check {
     }
 }
 
-/// A customer-managed KMS key needs permissions the AWS managed one does not.
 /// A version labelled ROTATION_RESCUE: a rotate answer createSecret kept because no key could be
 /// read from it. The key in it is the vendor's live key until it is recovered.
 fn rescue(found: &Found) -> Check {
@@ -318,6 +317,7 @@ fn rescue(found: &Found) -> Check {
     }
 }
 
+/// A customer-managed KMS key needs permissions the AWS managed one does not.
 fn kms(found: &Found) -> Check {
     match found.meta.kms_key_id.as_deref() {
         Some(key) if !key.ends_with(AWS_MANAGED_KEY) => Check::new(

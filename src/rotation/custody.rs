@@ -26,8 +26,8 @@ use crate::schedule::Interval;
 use crate::secret::{MAX_SECRET_BYTES, SecretValue, check_key};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::store::{
-    AWSCURRENT, AWSPENDING, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore, Stored, Version,
-    put_pending,
+    AWSCURRENT, AWSPENDING, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore, StoreError,
+    Stored, Version, put_pending,
 };
 use crate::timing::{before, fits, time_left};
 use crate::vendors::{RawAnswer, RotateOutcome, Vendor, VendorApi, Verdict};
@@ -103,6 +103,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 observed.current_key_rejected = Some(true);
                 // Another invocation of this rotation may have rotated a moment ago, and be storing.
                 if self.stored_elsewhere_soon(event).await {
+                    // A rotation in flight, not a lock-out: its key is stored and carries on.
+                    observed.current_key_rejected = Some(false);
                     info!(
                         "the vendor refuses the current key, but another invocation of this rotation has stored the new key meanwhile: createSecret is done"
                     );
@@ -173,7 +175,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 info!(attempts, key_fingerprint = %new_key.fingerprint(), "every write reported a failure, but reading back shows the new key stored as {staged_as}");
             }
             Err(failure) => {
-                // 5. The key is lost with this process. Say which key, never what it is.
+                // 5. The key is lost with this process. Say which key, never what it is. The
+                // vendor's 2xx killed the key consumers read.
+                observed.current_key_rejected = Some(true);
                 error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the vendor rotated the key but it could not be stored: the new key is lost");
                 return Err(ErrorKind::KeyLost(format!(
                     "the vendor rotated the key and invalidated the old one, but storing the new key (fingerprint {}) failed, and reading version {} back did not find it: {}. The new key existed only in this invocation and is lost, unless a write cut off at the deadline landed later: check that version first.",
@@ -218,11 +222,22 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             let outcome =
                 self.vendors.rotate(*vendor, base_url, current, config.rotate_body.as_ref(), wait).await;
             match outcome {
-                // A vendor answering from a stale cache after it rotated: the answer says nothing.
-                RotateOutcome::Rotated { key, .. } if key == *current => {
-                    let reason = "HTTP 2xx whose key is the current key itself";
+                // The current key handed back: nothing rotated, or a vendor answering from a stale
+                // cache after it did. The answer is kept, then the current key is probed.
+                RotateOutcome::Echoed(answer) => {
+                    let reason = format!("HTTP {} whose key is the current key itself", answer.status);
+                    let kept = self.keep_answer(event, answer, deadline).await.sentence(&event.secret_id);
+                    let target = &config.target;
                     return Err(self
-                        .after_unknown(event, &config.target, current, reason, deadline, observed)
+                        .after_unknown(event, target, current, &reason, &kept, deadline, observed)
+                        .await);
+                }
+                // Never stored as a new key, whichever client said so.
+                RotateOutcome::Rotated { key, .. } if key == *current => {
+                    let reason = "a 2xx whose key is the current key itself";
+                    let target = &config.target;
+                    return Err(self
+                        .after_unknown(event, target, current, reason, "", deadline, observed)
                         .await);
                 }
                 RotateOutcome::Rotated { key, odd } => {
@@ -257,11 +272,14 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     last_failure = reason;
                 }
                 RotateOutcome::Unknown(reason) => {
+                    let target = &config.target;
                     return Err(self
-                        .after_unknown(event, &config.target, current, &reason, deadline, observed)
+                        .after_unknown(event, target, current, &reason, "", deadline, observed)
                         .await);
                 }
-                RotateOutcome::Unreadable(answer) => return Err(self.rescue(event, answer, deadline).await),
+                RotateOutcome::Unreadable(answer) => {
+                    return Err(self.rescue(event, answer, deadline, observed).await);
+                }
             }
             if attempt < timing.rotate_attempts {
                 sleep(backoff).await;
@@ -272,13 +290,16 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     }
 
     /// After a rotate call whose outcome is unknown: what probing the current key says, as the
-    /// error to report. rotate is not called again.
+    /// error to report (`kept` says where a kept answer is, or is empty). rotate is not called
+    /// again.
+    #[allow(clippy::too_many_arguments)]
     async fn after_unknown(
         &self,
         event: &RotationEvent,
         target: &Target,
         current: &Sensitive,
         reason: &str,
+        kept: &str,
         deadline: Instant,
         observed: &mut Observed,
     ) -> ErrorKind {
@@ -292,7 +313,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         if self.stored_elsewhere(event).await {
             // Two invocations of one rotation: the other one's key is safe; this one's is unknown.
             return ErrorKind::OutcomeUnknown(format!(
-                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. Meanwhile another invocation of this rotation stored a key in version {}; testSecret verifies it. If the vendor refuses that key, this call's rotation replaced it and its key is lost.",
+                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. Meanwhile another invocation of this rotation stored a key in version {}; testSecret verifies it. If the vendor refuses that key, this call's rotation replaced it and its key is lost. {kept}",
                 event.token
             ));
         }
@@ -301,36 +322,53 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
         match probe {
             Probe::Refused(status) => ErrorKind::KeyLost(format!(
-                "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again."
+                "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again. {kept}"
             )),
             Probe::Accepted(accepts) => ErrorKind::OutcomeUnknown(format!(
-                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor still accepted the previous key {accepts} time(s) over {seconds:.0} s, which usually means nothing rotated; but vendors read keys through replicas that can lag, and if it did rotate, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating."
+                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor still accepted the previous key {accepts} time(s) over {seconds:.0} s, which usually means nothing rotated; but vendors read keys through replicas that can lag, and if it did rotate, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating. {kept}"
             )),
             Probe::NoVerdict(why) => ErrorKind::OutcomeUnknown(format!(
-                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor could not then say whether the previous key still works ({why}). If it rotated, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating."
+                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor could not then say whether the previous key still works ({why}). If it rotated, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating. {kept}"
             )),
         }
     }
 
     /// A 2xx answer (the vendor rotated, and killed the current key) from which no key could be
-    /// read: the answer is stored first, in a version of its own labelled only ROTATION_RESCUE, with
-    /// the same retries and read-back as a key. No probe: a 2xx already says the vendor rotated.
-    async fn rescue(&self, event: &RotationEvent, answer: RawAnswer, deadline: Instant) -> ErrorKind {
+    /// read: the answer is kept first ([`Rotator::keep_answer`]), and the step fails with KeyLost
+    /// naming where. No probe: a 2xx already says the vendor rotated.
+    async fn rescue(
+        &self,
+        event: &RotationEvent,
+        answer: RawAnswer,
+        deadline: Instant,
+        observed: &mut Observed,
+    ) -> ErrorKind {
+        let (status, why) = (answer.status, answer.why);
+        let kept = self.keep_answer(event, answer, deadline).await;
+        observed.current_key_rejected = Some(true);
+        ErrorKind::KeyLost(format!(
+            "the vendor answered the rotate call with HTTP {status}, which means it rotated and invalidated the old key, but no key could be read from its answer ({why}). {}",
+            kept.sentence(&event.secret_id)
+        ))
+    }
+
+    /// Stores a 2xx rotate answer before anything else happens to it: in a version of its own
+    /// (token from [`rescue_token`]) labelled only ROTATION_RESCUE, as text or binary, cut to
+    /// Secrets Manager's limit, with the same retries and read-back as a key.
+    async fn keep_answer(&self, event: &RotationEvent, answer: RawAnswer, deadline: Instant) -> Kept {
         let RawAnswer { status, body, why } = answer;
         let received = body.len();
         let (value, cut) = rescue_payload(body);
         if value.is_empty() {
-            error!(http_status = status, reason = %why, "the vendor answered the rotate call with a 2xx, so it rotated, but the answer had no body: the new key is lost");
-            return ErrorKind::KeyLost(format!(
-                "the vendor answered the rotate call with HTTP {status}: it rotated and invalidated the old key, but its answer brought no body ({why}), so there was nothing to keep: the new key never reached this function and is lost."
-            ));
+            error!(http_status = status, reason = %why, "the rotate answer had no body: nothing to keep");
+            return Kept::Empty;
         }
         let token = rescue_token(&event.token, &value);
         let form = if matches!(value, Payload::Text(_)) { "text" } else { "binary" };
         warn!(
             http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut, form,
             rescue_version = %token, label = ROTATION_RESCUE,
-            "the vendor answered the rotate call with a 2xx, so it rotated, but no key could be read from the answer: storing the answer before anything else"
+            "a 2xx rotate answer without a usable key: storing the answer before anything else"
         );
         let write = PendingWrite {
             secret_id: &event.secret_id,
@@ -340,22 +378,14 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             stages: &[ROTATION_RESCUE],
         };
         let timing = &self.settings.timing;
-        let stored = put_pending(&self.store, &write, before(deadline, timing.safety_margin), timing).await;
-        let cut_note =
-            if cut { format!(", cut to its first {MAX_SECRET_BYTES} bytes,") } else { String::new() };
-        match stored {
+        match put_pending(&self.store, &write, before(deadline, timing.safety_margin), timing).await {
             Ok(_) => {
                 info!(rescue_version = %token, label = ROTATION_RESCUE, "the rotate answer is stored");
-                ErrorKind::KeyLost(format!(
-                    "the vendor answered the rotate call with HTTP {status}: it rotated and invalidated the old key, but no key could be read from its answer ({why}). The answer{cut_note} is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else. Read it with `aws secretsmanager get-secret-value --secret-id {} --version-stage {ROTATION_RESCUE}`, find the new key in it, and store the key with `api-key-rotator recover`.",
-                    event.secret_id
-                ))
+                Kept::Stored { token, form, cut }
             }
             Err(failure) => {
-                error!(rescue_version = %token, label = ROTATION_RESCUE, error = %failure, "the rotate answer could not be stored either: the new key is lost");
-                ErrorKind::KeyLost(format!(
-                    "the vendor answered the rotate call with HTTP {status}: it rotated and invalidated the old key, but no key could be read from its answer ({why}), and storing the answer as version {token} (label {ROTATION_RESCUE}) failed: {failure}. The new key existed only in this invocation and is lost, unless that write landed later: check that version first."
-                ))
+                error!(rescue_version = %token, label = ROTATION_RESCUE, error = %failure, "the rotate answer could not be stored");
+                Kept::Lost { token, failure }
             }
         }
     }
@@ -446,6 +476,37 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     }
 }
 
+/// What became of a rotate answer that had to be kept.
+enum Kept {
+    Stored {
+        token: String,
+        form: &'static str,
+        cut: bool,
+    },
+    /// The answer brought no body.
+    Empty,
+    Lost {
+        token: String,
+        failure: StoreError,
+    },
+}
+
+impl Kept {
+    /// What the operator reads about it, in the step's error.
+    fn sentence(&self, secret: &str) -> String {
+        match self {
+            Kept::Stored { token, form, cut } => format!(
+                "The answer{} is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else: read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`, find the new key in it, and store the key with `api-key-rotator recover {secret}`.",
+                if *cut { format!(", cut to its first {MAX_SECRET_BYTES} bytes,") } else { String::new() }
+            ),
+            Kept::Empty => "The answer brought no body, so there was nothing to keep: the new key never reached this function and is lost.".into(),
+            Kept::Lost { token, failure } => format!(
+                "Storing the answer as version {token} (label {ROTATION_RESCUE}) failed too ({failure}): the new key existed only in this invocation and is lost, unless that write landed later: check that version first."
+            ),
+        }
+    }
+}
+
 /// What to store of a rescued answer: text when it is UTF-8, binary otherwise, at most Secrets
 /// Manager's limit (a character cut in two at the end is dropped); and whether it had to be cut.
 pub(super) fn rescue_payload(body: SensitiveBytes) -> (Payload, bool) {
@@ -454,8 +515,8 @@ pub(super) fn rescue_payload(body: SensitiveBytes) -> (Payload, bool) {
     bytes.truncate(MAX_SECRET_BYTES);
     let text_end = match std::str::from_utf8(&bytes) {
         Ok(_) => Some(bytes.len()),
-        // Only the cut split a character: the rest is text.
-        Err(e) if cut && e.error_len().is_none() => Some(e.valid_up_to()),
+        // Only the end (a cut, or a body broken off) split a character: the rest is text.
+        Err(e) if e.error_len().is_none() => Some(e.valid_up_to()),
         Err(_) => None,
     };
     match text_end {

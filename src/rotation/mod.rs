@@ -250,14 +250,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let started = Instant::now();
         let until = before(deadline, timing.safety_margin).min(started + timing.test_budget);
         let verdict = self.verify_until(&target, &key, until, true).await;
-        // The key consumers read: the current one, or this one once promoted early.
-        if which == "current" || meta.has_stage(&event.token, AWSCURRENT) {
-            match &verdict.0 {
-                Verdict::Accepted => observed.current_key_rejected = Some(false),
-                Verdict::Refused(_) => observed.current_key_rejected = Some(true),
-                _ => {}
-            }
-        }
+        observed.current_key_rejected =
+            self.current_key_verdict(event, meta, &target, &key_field, &key, &verdict.0, deadline).await;
         match verdict {
             (Verdict::Accepted, tries) => {
                 info!(tries, key = which, "the vendor accepts the key");
@@ -277,6 +271,44 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 "could not verify the {which} key after {tries} tries ({}). Nothing was changed; Secrets Manager will retry",
                 verdict
             ))),
+        }
+    }
+
+    /// For testSecret's metrics record: whether the vendor refuses the key consumers read from
+    /// AWSCURRENT. That is the tested key when it is AWSCURRENT's (a test-only check, a copy of the
+    /// current value, a key promoted early). When a new key is refused, AWSCURRENT's key is asked
+    /// about once: if the vendor refuses both, consumers are locked out. `None`: not known.
+    #[allow(clippy::too_many_arguments)]
+    async fn current_key_verdict(
+        &self,
+        event: &RotationEvent,
+        meta: &SecretMeta,
+        target: &Target,
+        key_field: &str,
+        tested: &Sensitive,
+        verdict: &Verdict,
+        deadline: Instant,
+    ) -> Option<bool> {
+        let current = match self.store.value(&meta.arn, None, Some(AWSCURRENT)).await {
+            Ok(Some(current)) => SecretValue::parse(&current.text, key_field).ok().map(|v| v.key().clone()),
+            _ => None,
+        };
+        let tested_is_current =
+            meta.has_stage(&event.token, AWSCURRENT) || current.as_ref().is_some_and(|key| key == tested);
+        match verdict {
+            Verdict::Accepted if tested_is_current => Some(false),
+            Verdict::Refused(_) if tested_is_current => Some(true),
+            Verdict::Refused(_) => {
+                let left = before(deadline, self.settings.timing.safety_margin)
+                    .saturating_duration_since(Instant::now());
+                let timeout = self.settings.timing.vendor_timeout.min(left);
+                match self.vendors.verify(target.vendor, &target.base_url, &current?, timeout).await {
+                    Verdict::Refused(_) => Some(true),
+                    Verdict::Accepted => Some(false),
+                    _ => None,
+                }
+            }
+            _ => None,
         }
     }
 

@@ -192,7 +192,15 @@ impl VendorApi for FakeVendor {
         }
         sleep(delay).await;
         match script {
-            Rotate::EchoOld => RotateOutcome::Rotated { key: key.clone(), odd: false },
+            // The documented field echoes the old key; the new one sits in a field nobody documented.
+            Rotate::EchoOld => RotateOutcome::Echoed(RawAnswer {
+                status: 200,
+                body: SensitiveBytes::new(
+                    format!(r#"{{"data":{{"apiKey":"{}","next":"{}"}}}}"#, key.expose(), self.live())
+                        .into_bytes(),
+                ),
+                why: NoKey::EchoedKey,
+            }),
             Rotate::NoKey => RotateOutcome::Unreadable(RawAnswer {
                 status: 200,
                 body: SensitiveBytes::new(format!(r#"{{"data":{{"key":"{}"}}}}"#, self.live()).into_bytes()),
@@ -379,21 +387,56 @@ async fn the_current_key_handed_back_is_an_unknown_outcome_never_a_rotation() {
     assert_eq!(rotator.vendors.rotate_timeouts().len(), 1, "rotate is never called again");
 
     // It rotated and answered from a stale cache: the probe finds the old key refused.
-    let (records, metrics) = recorded();
-    let vendor = FakeVendor::new().with(|v| v.rotates = vec![Rotate::EchoOld]);
-    let rotator = in_memory(calcom_store(), vendor).with_metrics(metrics);
+    let (records, rotator) = metered(FakeVendor::new().with(|v| v.rotates = vec![Rotate::EchoOld]));
     let result = step(&rotator, "createSecret", MINIMUM).await;
     assert_eq!(kind(&result), "KeyLost");
     assert_eq!(rotator.vendors.rotate_timeouts().len(), 1, "rotate is never called again");
-    assert_eq!(rotator.store.put_attempts(), 0, "the dead key is never stored as a new one");
+    assert_eq!(rotator.store.staged(AWSPENDING), None, "the dead key is never stored as a new one");
     assert_eq!(last(&records)["CurrentKeyRejected"], 1);
+    // The answer was kept before the probe: the new key in its undocumented field is not lost.
+    let Some(Payload::Text(kept)) = rotator.store.payload(ROTATION_RESCUE) else { panic!("no rescue") };
+    assert!(kept.expose().contains(&rotator.vendors.live()));
+    assert!(result.unwrap_err().to_string().contains(ROTATION_RESCUE));
 }
 
-/// A metrics sink that keeps the records, and the sink.
-fn recorded() -> (std::sync::Arc<Mutex<Vec<String>>>, crate::metrics::Metrics) {
+#[tokio::test(start_paused = true)]
+async fn test_secret_pages_when_the_key_consumers_read_is_refused() {
+    // A test-only check (RotateImmediately = false) on a pending copy of the current value, the
+    // current key revoked: CurrentKeyRejected.
+    let (records, rotator) = metered(FakeVendor::new());
+    let copy = Payload::Text(Sensitive::new(secret(OLD)));
+    let write = crate::store::PendingWrite {
+        secret_id: ARN,
+        token: TOKEN,
+        value: &copy,
+        rotation_token: None,
+        stages: &[AWSPENDING],
+    };
+    rotator.store.put_pending_once(&write).await.unwrap();
+    rotator.vendors.state.lock().unwrap().live = "cal_live_revoked".into();
+    assert_eq!(kind(&step(&rotator, "testSecret", MINIMUM).await), "VendorRejectedKey");
+    assert_eq!(last(&records)["CurrentKeyRejected"], 1);
+
+    // A standard rotation whose new key the vendor refuses, the old key dead too: locked out.
+    let (records, rotator) = metered(FakeVendor::new());
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    rotator.vendors.state.lock().unwrap().live = "cal_live_revoked".into();
+    assert_eq!(kind(&step(&rotator, "testSecret", MINIMUM).await), "VendorRejectedKey");
+    assert_eq!(last(&records)["CurrentKeyRejected"], 1);
+
+    // A new key accepted in the standard order: consumers' key was not asked about.
+    let (records, rotator) = metered(FakeVendor::new());
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert_eq!(step(&rotator, "testSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert!(last(&records).get("CurrentKeyRejected").is_none());
+}
+
+/// A rotator over a rotating Cal.com secret whose metrics records are kept, and the records.
+fn metered(vendor: FakeVendor) -> (std::sync::Arc<Mutex<Vec<String>>>, Rotator<MemoryStore, FakeVendor>) {
     let records = std::sync::Arc::new(Mutex::new(Vec::new()));
     let sink = std::sync::Arc::clone(&records);
-    (records, crate::metrics::Metrics::to("Ns".into(), move |line| sink.lock().unwrap().push(line)))
+    let metrics = crate::metrics::Metrics::to("Ns".into(), move |line| sink.lock().unwrap().push(line));
+    (records, in_memory(calcom_store(), vendor).with_metrics(metrics))
 }
 
 fn last(records: &Mutex<Vec<String>>) -> Value {

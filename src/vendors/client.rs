@@ -59,6 +59,10 @@ pub enum RotateOutcome {
     /// A 2xx (the vendor rotated) from which no key could be read: the answer, as far as it came,
     /// to be kept before anything else happens.
     Unreadable(RawAnswer),
+    /// A 2xx whose key is the presented one: nothing rotated, or a vendor answering from a stale
+    /// cache after it did. An unknown outcome; the answer is kept all the same (the new key may sit
+    /// in a field nobody documented).
+    Echoed(RawAnswer),
 }
 
 /// A 2xx rotate answer that yielded no key. The body may hold the key: it is never logged.
@@ -81,6 +85,8 @@ pub enum NoKey {
     BrokenOff,
     /// The body did not finish before the invocation had to move on to storing.
     TimedOut,
+    /// The key where the vendor documents it is the presented (current) key itself.
+    EchoedKey,
 }
 
 impl fmt::Display for NoKey {
@@ -91,6 +97,7 @@ impl fmt::Display for NoKey {
             NoKey::TooLarge => "the answer is larger than 1 MiB",
             NoKey::BrokenOff => "the answer broke off",
             NoKey::TimedOut => "the answer's body did not finish in time",
+            NoKey::EchoedKey => "the answer's key is the current key itself",
         })
     }
 }
@@ -298,26 +305,26 @@ impl VendorApi for VendorClient {
             s if s.is_client_error() => RotateOutcome::Refused(s.as_u16()),
             s if s.is_success() => {
                 let (bytes, ended) = read_body(response, wait.body).await;
-                let why = match (ended, serde_json::from_slice::<Value>(&bytes)) {
-                    (Some(why), _) => why,
-                    (None, Err(_)) => NoKey::NotJson,
-                    (None, Ok(answer)) => {
-                        match vendor.new_key(&answer).map(str::trim).filter(|k| !k.is_empty()) {
-                            Some(new_key) => {
-                                return RotateOutcome::Rotated {
-                                    key: Sensitive::new(new_key),
-                                    odd: !vendor.answer_is_expected(&answer),
-                                };
-                            }
-                            None => NoKey::NoKeyField,
-                        }
+                // Even a body that ended badly may be whole JSON (a missing chunk terminator).
+                let answer = serde_json::from_slice::<Value>(&bytes).ok();
+                let new_key = answer.as_ref().and_then(|answer| vendor.new_key(answer));
+                let why = match new_key.map(str::trim).filter(|k| !k.is_empty()) {
+                    Some(new_key) if new_key == key.expose() => NoKey::EchoedKey,
+                    Some(new_key) => {
+                        return RotateOutcome::Rotated {
+                            key: Sensitive::new(new_key),
+                            odd: !answer.as_ref().is_some_and(|answer| vendor.answer_is_expected(answer)),
+                        };
                     }
+                    None if answer.is_some() => ended.unwrap_or(NoKey::NoKeyField),
+                    None => ended.unwrap_or(NoKey::NotJson),
                 };
-                RotateOutcome::Unreadable(RawAnswer {
-                    status: s.as_u16(),
-                    body: SensitiveBytes::new(bytes),
-                    why,
-                })
+                let answer = RawAnswer { status: s.as_u16(), body: SensitiveBytes::new(bytes), why };
+                if why == NoKey::EchoedKey {
+                    RotateOutcome::Echoed(answer)
+                } else {
+                    RotateOutcome::Unreadable(answer)
+                }
             }
             s => RotateOutcome::Unknown(format!("HTTP {s}")),
         }

@@ -241,9 +241,10 @@ impl Bench {
         self.state(account).await["live_key"].as_str().unwrap().to_owned()
     }
 
-    /// Every vendor call the simulator has had, any vendor, known key or not.
-    pub async fn vendor_calls(&self) -> u64 {
-        self.get(&format!("{}/_sim/calls", self.sim)).await["calls"].as_u64().unwrap()
+    /// The vendor calls the simulator has had that presented `key`, at any vendor.
+    pub async fn calls_with(&self, key: &str) -> u64 {
+        let hex = api_key_rotator::sensitive::Sensitive::new(key).fingerprint().replace("sha256:", "");
+        self.get(&format!("{}/_sim/calls?key_sha256={hex}", self.sim)).await["calls"].as_u64().unwrap()
     }
 
     pub async fn counter(&self, account: &Account, name: &str) -> u64 {
@@ -410,6 +411,16 @@ pub fn error_type<T: std::fmt::Debug>(result: &Result<T, Error>) -> &'static str
 /// The event Secrets Manager would send.
 pub fn event(step: &str, arn: &str, token: &str) -> Value {
     json!({ "Step": step, "SecretId": arn, "ClientRequestToken": token })
+}
+
+/// A write's VersionStages without the ROTATION_TARGET record createSecret adds to them: the labels
+/// that say what the key is (AWSPENDING, AWSCURRENT).
+pub fn key_stages(stages: &Value) -> Value {
+    let labels = stages.as_array().expect("VersionStages").iter();
+    labels
+        .filter(|label| !label.as_str().unwrap_or_default().starts_with("ROTATION_TARGET."))
+        .cloned()
+        .collect()
 }
 
 /// A secret value with the key among other fields, in a deliberate order.
