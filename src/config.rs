@@ -255,32 +255,61 @@ impl Issued {
         format!("{TARGET_LABEL_PREFIX}{}.{}.{}", self.vendor, self.base_url, self.key_field)
     }
 
-    /// The record among a version's labels, if it has one.
-    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a String>) -> Option<Self> {
-        labels.into_iter().find_map(|label| {
-            let mut parts = label.strip_prefix(TARGET_LABEL_PREFIX)?.split('.');
-            let issued = Issued {
-                vendor: parts.next()?.to_owned(),
-                base_url: parts.next()?.to_owned(),
-                key_field: parts.next()?.to_owned(),
+    /// The record among a version's labels: `None` when it has none, `Err` when a label with the
+    /// prefix does not read as one, or two disagree (then nothing can say where the key belongs).
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a String>) -> Result<Option<Self>, String> {
+        let mut found: Option<Issued> = None;
+        for label in labels {
+            let Some(record) = label.strip_prefix(TARGET_LABEL_PREFIX) else { continue };
+            let parts: Vec<&str> = record.split('.').collect();
+            let [vendor, base_url, key_field] = parts[..] else {
+                return Err(format!(
+                    "the version carries the label {label:?}, which does not read as the record of what its key was issued for; remove it by hand once you know where the key belongs"
+                ));
             };
-            parts.next().is_none().then_some(issued)
-        })
+            let issued =
+                Issued { vendor: vendor.into(), base_url: base_url.into(), key_field: key_field.into() };
+            if found.as_ref().is_some_and(|earlier| *earlier != issued) {
+                return Err("the version carries two records of what its key was issued for that disagree; remove the wrong one by hand".into());
+            }
+            found = Some(issued);
+        }
+        Ok(found)
     }
 
-    /// Whether today's tags (and the function's environment) still name what the key was issued
-    /// for: `Err` names the tag that changed, or why the tags cannot be read.
-    pub fn still_named(&self, tags: &HashMap<String, String>, settings: &Settings) -> Result<(), String> {
-        let target = Target::from_tags(tags, settings)?;
-        let vendor = target.vendor;
+    /// The record among `labels` against today's tags: `Ok(true)` it still matches, `Ok(false)`
+    /// there is none, `Err` names the tag that changed or what is wrong with the record.
+    pub fn check<'a>(
+        labels: impl IntoIterator<Item = &'a String>,
+        tags: &HashMap<String, String>,
+        settings: &Settings,
+    ) -> Result<bool, String> {
+        match Issued::from_labels(labels)? {
+            Some(issued) => issued.still_named(tags, settings).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Whether today's `rotation:vendor` tag still names the vendor the key was issued by.
+    pub fn same_vendor(&self, tags: &HashMap<String, String>) -> Result<(), String> {
+        let vendor = vendor_from_tags(tags)?;
         if vendor.name() != self.vendor {
             return Err(format!(
-                "{TAG_VENDOR} changed since createSecret: the pending key was issued by {}, and the tag now names {}. Nothing was sent to any vendor; set {TAG_VENDOR} back to {}",
+                "{TAG_VENDOR} changed since createSecret: the key was issued by {}, and the tag now names {}. Nothing was sent to any vendor; set {TAG_VENDOR} back to {}",
                 self.vendor,
                 vendor.name(),
                 self.vendor
             ));
         }
+        Ok(())
+    }
+
+    /// Whether today's tags (and the function's environment) still name what the key was issued
+    /// for: `Err` names the tag that changed, or why the tags cannot be read.
+    pub fn still_named(&self, tags: &HashMap<String, String>, settings: &Settings) -> Result<(), String> {
+        self.same_vendor(tags)?;
+        let target = Target::from_tags(tags, settings)?;
+        let vendor = target.vendor;
         if short_hash(target.base_url.as_str()) != self.base_url {
             return Err(format!(
                 "{TAG_BASE_URL} (or the function's {}) changed since createSecret: the pending key was not issued by {}, the base URL they name now. Nothing was sent to any vendor; put the base URL back",
@@ -359,7 +388,7 @@ mod tests {
         let target = Target::from_tags(&today, &settings).unwrap();
         let label = Issued::new(&target, "api_key").label();
         assert!(label.starts_with("ROTATION_TARGET.calcom.") && label.len() <= 256, "{label}");
-        let issued = Issued::from_labels([&"AWSPENDING".to_owned(), &label]).unwrap();
+        let issued = Issued::from_labels([&"AWSPENDING".to_owned(), &label]).unwrap().unwrap();
         assert_eq!(issued.still_named(&today, &settings), Ok(()));
         for (changed, tag) in [
             (tags(&[(TAG_VENDOR, "ringg")]), TAG_VENDOR),
@@ -369,7 +398,12 @@ mod tests {
             let problem = issued.still_named(&changed, &settings).unwrap_err();
             assert!(problem.starts_with(tag) && problem.contains("Nothing was sent"), "{problem}");
         }
-        assert_eq!(Issued::from_labels([&"ROTATION_TARGET.calcom.x".to_owned()]), None);
+        assert!(Issued::from_labels([&"ROTATION_TARGET.calcom.x".to_owned()]).is_err());
+        assert!(Issued::from_labels([&label, &"ROTATION_TARGET.ringg.a.b".to_owned()]).is_err());
+        assert_eq!(Issued::from_labels([&"AWSCURRENT".to_owned()]), Ok(None));
+        // The vendor first, even when the base-URL tag no longer fits the new vendor.
+        let moved = tags(&[(TAG_VENDOR, "ringg"), (TAG_BASE_URL, "https://api.cal.eu")]);
+        assert!(issued.still_named(&moved, &settings).unwrap_err().starts_with(TAG_VENDOR));
     }
 
     use super::*;

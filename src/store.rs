@@ -25,6 +25,8 @@ pub mod memory;
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
+/// Secrets Manager's quota of staging labels per secret.
+pub const MAX_LABELS: usize = 20;
 /// The label of a version that keeps a vendor's rotate answer from which no key could be read
 /// (never AWSPENDING or AWSCURRENT: it is not a key consumers could use).
 pub const ROTATION_RESCUE: &str = "ROTATION_RESCUE";
@@ -52,6 +54,12 @@ pub struct SecretMeta {
 impl SecretMeta {
     pub fn version_with(&self, stage: &str) -> Option<&str> {
         self.versions.iter().find(|(_, stages)| stages.iter().any(|s| s == stage)).map(|(id, _)| id.as_str())
+    }
+
+    /// Every staging label on any version, once each (Secrets Manager counts these against
+    /// [`MAX_LABELS`]).
+    pub fn distinct_labels(&self) -> std::collections::HashSet<&str> {
+        self.versions.values().flatten().map(String::as_str).collect()
     }
 
     /// The labels on `version` (none for a version that is not there).

@@ -393,12 +393,15 @@ async fn a_pending_key_is_sent_only_where_it_was_issued() {
         assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
         let pending = bench.value(&arn, "AWSPENDING").await;
         bench.tag(&arn, tag, value).await;
-        let calls = bench.calls_with(&json_key(&pending)).await;
+        // The key, and what the changed key-field tag would take for one (the "account" field).
+        let key = json_key(&pending);
+        let calls = (bench.calls_with(&key).await, bench.calls_with("ops@example.test").await);
         let result = bench.step(&rotator, "testSecret", &arn, &token).await;
         assert_eq!(error_type(&result), "Config", "{tag}");
         let message = result.unwrap_err().to_string();
         assert!(message.contains(tag) && message.contains("changed since createSecret"), "{message}");
-        assert_eq!(bench.calls_with(&json_key(&pending)).await, calls, "{tag}: the key went to no vendor");
+        let after = (bench.calls_with(&key).await, bench.calls_with("ops@example.test").await);
+        assert_eq!(after, calls, "{tag}: nothing went to any vendor");
         assert_eq!(bench.value(&arn, "AWSPENDING").await, pending, "{tag}: the pending version is kept");
         // Put back, the rotation carries on.
         match tag {
@@ -408,7 +411,8 @@ async fn a_pending_key_is_sent_only_where_it_was_issued() {
             }
         }
         assert_eq!(bench.step(&rotator, "testSecret", &arn, &token).await.unwrap(), Outcome::Done, "{tag}");
-        assert_eq!(bench.live_key(&account).await, json_key(&pending));
+        assert_eq!(bench.live_key(&account).await, key);
+        assert!(bench.calls_with(&key).await > calls.0, "{tag}: the simulator sees the key when it is sent");
     }
 }
 
@@ -435,4 +439,26 @@ async fn a_test_only_check_on_a_refused_current_key_pages() {
     assert_eq!(error_type(&result), "VendorRejectedKey");
     let record: serde_json::Value = serde_json::from_str(lines.lock().unwrap().last().unwrap()).unwrap();
     assert_eq!(record["CurrentKeyRejected"], 1, "{record}");
+}
+
+#[tokio::test]
+async fn a_refused_record_label_never_costs_the_key() {
+    // An IAM condition on secretsmanager:VersionStage that allows only the key's own labels: the
+    // write with the record is refused, and the key is stored without it at once.
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    bench.moto_faults("PutSecretValue", &arn, 1, 400, "AccessDeniedException").await;
+    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+    let puts = bench.moto_requests("PutSecretValue", &arn).await;
+    assert_eq!(puts.len(), 2, "{puts:?}");
+    assert_ne!(puts[0]["VersionStages"], key_stages(&puts[0]["VersionStages"]), "the first names the record");
+    assert_eq!(puts[1]["VersionStages"], key_stages(&puts[1]["VersionStages"]), "the second does not");
+    for step in ["setSecret", "testSecret", "finishSecret"] {
+        assert_eq!(bench.step(&rotator, step, &arn, &token).await.unwrap(), expected_outcome(step), "{step}");
+    }
+    assert_eq!(
+        bench.value(&arn, "AWSCURRENT").await,
+        json_secret("api_key", &bench.live_key(&account).await)
+    );
 }

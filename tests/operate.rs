@@ -564,6 +564,11 @@ async fn repair_and_recover_send_a_pending_key_only_where_it_was_issued() {
     );
     assert_eq!(bench.calls_with(&new_key).await, calls, "no vendor was called with the pending key");
     assert_eq!(bench.stages(&arn).await, stages, "nothing was changed");
+    // Put back, repair asks the vendor that issued the key, and the simulator sees it.
+    bench.tag(&arn, TAG_VENDOR, "calcom").await;
+    let ran = run(&bench, &["repair", &arn], "");
+    assert_eq!(ran.code, 1, "a plan, not applied: {ran:?}");
+    assert!(bench.calls_with(&new_key).await > calls, "{ran:?}");
 }
 
 #[tokio::test]

@@ -71,8 +71,9 @@ async fn a_refused_promoting_write_stores_the_key_the_standard_way() {
     let original = json_secret("api_key", &account.key);
     let arn = bench.create_secret(&original, &[(TAG_VENDOR, "calcom"), (PROMOTE, "early")]).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
-    // An IAM condition on secretsmanager:VersionStage refuses the write that names AWSCURRENT.
-    bench.moto_faults("PutSecretValue", &arn, 1, 400, "AccessDeniedException").await;
+    // An IAM condition on secretsmanager:VersionStage refuses the writes that name AWSCURRENT:
+    // with the record, then without it.
+    bench.moto_faults("PutSecretValue", &arn, 2, 400, "AccessDeniedException").await;
 
     assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
     let live = json_secret("api_key", &bench.live_key(&account).await);
@@ -84,7 +85,10 @@ async fn a_refused_promoting_write_stores_the_key_the_standard_way() {
         .iter()
         .map(|p| key_stages(&p["VersionStages"]))
         .collect();
-    assert_eq!(stages, [json!(["AWSPENDING", "AWSCURRENT"]), json!(["AWSPENDING"])]);
+    assert_eq!(
+        stages,
+        [json!(["AWSPENDING", "AWSCURRENT"]), json!(["AWSPENDING", "AWSCURRENT"]), json!(["AWSPENDING"])]
+    );
     for step in ["setSecret", "testSecret", "finishSecret"] {
         assert_eq!(bench.step(&rotator, step, &arn, &token).await.unwrap(), Outcome::Done, "{step}");
     }

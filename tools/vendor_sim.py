@@ -66,9 +66,10 @@ Control routes (JSON):
   the JSON ones.
   One body fault shapes one answer, in the order echo_old_key, key_in_undocumented_field,
   odd_rotate_answer, non_json_rotate_answer, binary_rotate_answer.
-* `GET /_sim/calls[?key_sha256=HEX]` -> {"calls": n, "log": [...]}: every vendor call so far, known
-  key or not, or only those that presented the key whose SHA-256 starts with the 12 hex digits HEX
-  (the last 100 listed with their vendor, action, account (null for an unknown key) and key_sha256)
+* `GET /_sim/calls[?key_sha256=HEX]` -> {"calls": n, "log": [...]}: every request to a vendor path so
+  far, routed or not, or only those with a header value (a Bearer value also without its prefix)
+  whose SHA-256 starts with the 12 hex digits HEX (the last 100 listed with method, path and the
+  fingerprints of their header values)
 * `POST /_sim/accounts/<id>/revoke` invalidates the live key without telling anyone
   (a person rotated it in the vendor's dashboard).
 
@@ -442,6 +443,7 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path.startswith("/_sim/"):
             return self.control(method, path, raw)
+        self.log_call(method, path)
         for vendor, spec in VENDORS.items():
             prefix = spec.prefix
             if path.startswith(prefix + "/"):
@@ -450,6 +452,15 @@ class Handler(BaseHTTPRequestHandler):
                     return self.vendor_call(vendor, action, path, raw)
         self.reply(404, {"message": f"no route {method} {path}"})
 
+    def log_call(self, method: str, path: str) -> None:
+        """Every request to a vendor path, routed or not, with the fingerprint of every header value
+        (a Bearer value also without its prefix): a key sent anywhere here is seen."""
+        values = [value for _, value in self.headers.items()]
+        values += [value[len("Bearer ") :] for value in values if value.startswith("Bearer ")]
+        fingerprints = sorted({hashlib.sha256(value.encode()).hexdigest()[:12] for value in values})
+        with LOCK:
+            VENDOR_CALLS.append({"method": method, "path": path, "key_sha256": fingerprints})
+
     # -- control ----------------------------------------------------------------------------
     def control(self, method: str, path: str, raw: bytes) -> None:
         body = json.loads(raw or b"{}")
@@ -457,7 +468,7 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             if method == "GET" and parts == ["_sim", "calls"]:
                 wanted = parse_qs(self.path.split("?", 1)[1] if "?" in self.path else "").get("key_sha256", [None])[0]
-                calls = [call for call in VENDOR_CALLS if wanted is None or call["key_sha256"] == wanted]
+                calls = [call for call in VENDOR_CALLS if wanted is None or wanted in call["key_sha256"]]
                 return self.reply(200, {"calls": len(calls), "log": calls[-100:]})
             if method == "GET" and parts == ["_sim", "health"]:
                 return self.reply(200, {"ok": True})
@@ -501,15 +512,6 @@ class Handler(BaseHTTPRequestHandler):
         hang = 0.0
         with LOCK:
             account = ACCOUNTS.get(KEY_OWNER.get((vendor, key or ""), ""))
-            VENDOR_CALLS.append(
-                {
-                    "vendor": vendor,
-                    "action": action,
-                    "account": account and account["account"],
-                    # which key was presented, as the function's fingerprints name keys
-                    "key_sha256": hashlib.sha256((key or "").encode()).hexdigest()[:12],
-                }
-            )
             if account is not None:
                 account["requests"] += 1
                 account["calls"].append({"action": action, "at": time.monotonic()})

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Found, Operator, Pending, key_in, schedule_text, store_problem};
-use crate::config::{Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags};
+use crate::config::{Issued, Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags};
 use crate::schedule::Interval;
 use crate::secret::SecretValue;
 use crate::store::{OperatorStore, ROTATION_RESCUE};
@@ -111,6 +111,20 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
     }
 
     async fn vendor_check(&self, found: &Found, target: &Target, current: &SecretValue) -> Check {
+        // The current key goes to no other vendor than the one that issued it.
+        let issued = found.current_version().map(|version| Issued::from_labels(found.meta.labels(version)));
+        let mismatch = match issued {
+            Some(Err(problem)) => Some(problem),
+            Some(Ok(Some(issued))) => issued.same_vendor(&found.meta.tags).err(),
+            _ => None,
+        };
+        if let Some(problem) = mismatch {
+            return Check::fail(
+                "vendor",
+                format!("not asked: {problem}"),
+                "Put the rotation:vendor tag back to the vendor that issued the key, or store a key of the new vendor with `api-key-rotator recover`",
+            );
+        }
         let key = current.key();
         let budget = self.settings.timing.precheck_budget;
         match self.verify(target, key, budget, false).await {

@@ -119,13 +119,13 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             )),
             Ok(Pending::Stored(version, value)) => {
                 // Its key goes only where it was issued (createSecret recorded it on the version).
-                if let Some(issued) = Issued::from_labels(found.meta.labels(version)) {
-                    issued.still_named(&found.meta.tags, &self.settings).map_err(|problem| {
+                Issued::check(found.meta.labels(version), &found.meta.tags, &self.settings).map_err(
+                    |problem| {
                         format!(
                             "the pending version {version} holds a key, and {problem}; then run recover again"
                         )
-                    })?;
-                }
+                    },
+                )?;
                 let pending = key_in(&found.meta, value).map_err(|p| {
                     format!("the pending version {version} holds a value that does not read with the tags ({p}), so whether it holds a live key is unknown. Fix the tags, or check it and clear it by hand. {NOTHING_DONE}")
                 })?;

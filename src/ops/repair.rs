@@ -111,9 +111,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             meta.arn
         );
         // The pending key goes only where it was issued (createSecret recorded it on the version).
-        if let Some(issued) = Issued::from_labels(meta.labels(version))
-            && let Err(problem) = issued.still_named(&meta.tags, &self.settings)
-        {
+        if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, &self.settings) {
             return Plan::Refuse(format!("{problem}; then run repair again"));
         }
         let pending_key = match key_in(meta, pending) {

@@ -26,11 +26,11 @@ use crate::schedule::Interval;
 use crate::secret::{MAX_SECRET_BYTES, SecretValue, check_key};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::store::{
-    AWSCURRENT, AWSPENDING, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore, StoreError,
-    Stored, Version, put_pending,
+    AWSCURRENT, AWSPENDING, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore,
+    StoreError, Stored, Version, put_pending,
 };
 use crate::timing::{before, fits, time_left};
-use crate::vendors::{RawAnswer, RotateOutcome, Vendor, VendorApi, Verdict};
+use crate::vendors::{NoKey, RawAnswer, RotateOutcome, Vendor, VendorApi, Verdict};
 
 const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
 
@@ -79,6 +79,14 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             return Ok(Outcome::AlreadyDone);
         }
         current.check_room_for_new_key().map_err(ErrorKind::config)?;
+        // The current key goes to no other vendor than the one that issued it (recorded on its
+        // version when this function rotated it).
+        if let Some(version) = current_id.as_deref()
+            && let Some(issued) = Issued::from_labels(meta.labels(version)).map_err(ErrorKind::config)?
+        {
+            issued.same_vendor(&meta.tags).map_err(ErrorKind::config)?;
+        }
+        let record = self.label_room(meta, &config)?;
         let timing = &self.settings.timing;
         let (left, needed) = (time_left(deadline), timing.create_budget());
         if left < needed {
@@ -102,7 +110,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             (Verdict::Refused(status), _) => {
                 observed.current_key_rejected = Some(true);
                 // Another invocation of this rotation may have rotated a moment ago, and be storing.
-                if self.stored_elsewhere_soon(event).await {
+                if self.stored_elsewhere_soon(event, deadline).await {
                     // A rotation in flight, not a lock-out: its key is stored and carries on.
                     observed.current_key_rejected = Some(false);
                     info!(
@@ -136,35 +144,42 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
 
         // 4. Store it at once, with the label that records what it was issued for; early
-        // promotion makes it AWSCURRENT in the same write.
+        // promotion makes it AWSCURRENT in the same write. Extra labels never risk custody: a
+        // write that retrying cannot fix (an IAM condition on the stages, the label quota) falls
+        // back at once to one with fewer: the record goes first, then AWSCURRENT.
         let value = Payload::Text(current.with_key(&new_key));
         let until = before(deadline, timing.safety_margin);
-        let issued = Issued::new(&config.target, &config.key_field).label();
         let early = config.promote == Promote::Early;
-        let stages: Vec<&str> =
-            [AWSPENDING].into_iter().chain(early.then_some(AWSCURRENT)).chain([issued.as_str()]).collect();
+        let key_stages: &[&str] = if early { &[AWSPENDING, AWSCURRENT] } else { &[AWSPENDING] };
+        let mut attempts: Vec<Vec<&str>> = Vec::new();
+        if let Some(record) = &record {
+            attempts.push(key_stages.iter().copied().chain([record.as_str()]).collect());
+        }
+        attempts.push(key_stages.to_vec());
+        if early {
+            attempts.push(vec![AWSPENDING]);
+        }
         let mut write = PendingWrite {
             secret_id: secret,
             token: &event.token,
             value: &value,
             rotation_token: event.rotation_token.as_ref(),
-            stages: &stages,
+            stages: &attempts[0],
         };
         let mut stored = put_pending(&self.store, &write, until, timing).await;
-        // Extra labels never risk custody: a write with AWSCURRENT or the target record that
-        // retrying cannot fix (an IAM condition on the stages, the label quota) falls back to the
-        // plain AWSPENDING write at once.
-        if let Err(refused) = &stored
-            && write.has_fallback()
-            && !refused.transient
-            && !refused.conflict
-        {
-            warn!(key_fingerprint = %new_key.fingerprint(), error = %refused, "the write with AWSCURRENT or the target label was refused; storing the key as AWSPENDING alone: finishSecret will promote it, and the later steps check today's tags without a record");
-            write.stages = &[AWSPENDING];
-            if early {
-                observed.promote = Some(Promote::Standard);
+        for fewer in &attempts[1..] {
+            match &stored {
+                Err(refused) if !refused.transient && !refused.conflict => {
+                    warn!(key_fingerprint = %new_key.fingerprint(), error = %refused, refused_stages = ?write.stages, stages = ?fewer, "the write was refused; storing the key with fewer labels at once");
+                    write.stages = fewer;
+                    stored = put_pending(&self.store, &write, until, timing).await;
+                }
+                _ => break,
             }
-            stored = put_pending(&self.store, &write, until, timing).await;
+        }
+        if early && !write.promotes() {
+            // finishSecret promotes it, the standard way.
+            observed.promote = Some(Promote::Standard);
         }
         let staged_as = if write.promotes() { "AWSPENDING and AWSCURRENT" } else { "AWSPENDING" };
         match stored {
@@ -310,7 +325,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let started = Instant::now();
         let probe = self.probe(target, current, deadline).await;
         let seconds = started.elapsed().as_secs_f64();
-        if self.stored_elsewhere(event).await {
+        if self.stored_elsewhere(event, deadline).await {
             // Two invocations of one rotation: the other one's key is safe; this one's is unknown.
             return ErrorKind::OutcomeUnknown(format!(
                 "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. Meanwhile another invocation of this rotation stored a key in version {}; testSecret verifies it. If the vendor refuses that key, this call's rotation replaced it and its key is lost. {kept}",
@@ -346,8 +361,12 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let (status, why) = (answer.status, answer.why);
         let kept = self.keep_answer(event, answer, deadline).await;
         observed.current_key_rejected = Some(true);
+        let lost = match kept {
+            Kept::Stored { .. } => "",
+            Kept::Empty | Kept::Lost { .. } => " The new key never reached Secrets Manager and is lost.",
+        };
         ErrorKind::KeyLost(format!(
-            "the vendor answered the rotate call with HTTP {status}, which means it rotated and invalidated the old key, but no key could be read from its answer ({why}). {}",
+            "the vendor answered the rotate call with HTTP {status}, which means it rotated and invalidated the old key, but no key could be read from its answer ({why}). {}{lost}",
             kept.sentence(&event.secret_id)
         ))
     }
@@ -358,7 +377,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     async fn keep_answer(&self, event: &RotationEvent, answer: RawAnswer, deadline: Instant) -> Kept {
         let RawAnswer { status, body, why } = answer;
         let received = body.len();
-        let (value, cut) = rescue_payload(body);
+        let broken_off = matches!(why, NoKey::TooLarge | NoKey::BrokenOff | NoKey::TimedOut);
+        let (value, cut) = rescue_payload(body, broken_off);
         if value.is_empty() {
             error!(http_status = status, reason = %why, "the rotate answer had no body: nothing to keep");
             return Kept::Empty;
@@ -390,6 +410,30 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
     }
 
+    /// The labels a rotation may add must fit Secrets Manager's quota, checked before the vendor is
+    /// touched: ROTATION_RESCUE must (without it, an answer with no readable key could not be
+    /// kept); the record of the new key's target is left out, with a warning, when only it does not
+    /// fit. Returns the record's label when it fits.
+    fn label_room(&self, meta: &SecretMeta, config: &SecretConfig) -> Result<Option<String>, ErrorKind> {
+        let record = Issued::new(&config.target, &config.key_field).label();
+        let present = meta.distinct_labels();
+        let rescue = usize::from(!present.contains(ROTATION_RESCUE));
+        if present.len() + rescue > MAX_LABELS {
+            return Err(ErrorKind::config(format!(
+                "the secret carries {} staging labels, Secrets Manager's limit is {MAX_LABELS}, and a rotation needs room for {ROTATION_RESCUE}; remove labels no version needs (aws secretsmanager update-secret-version-stage --remove-from-version-id)",
+                present.len()
+            )));
+        }
+        if present.len() + rescue + usize::from(!present.contains(record.as_str())) > MAX_LABELS {
+            warn!(
+                labels = present.len(),
+                "no room for the label that records the new key's target: storing the key without it, and the later steps check today's tags alone"
+            );
+            return Ok(None);
+        }
+        Ok(Some(record))
+    }
+
     /// Whether `pending` (a version other than AWSCURRENT's) holds the current key: the same
     /// value, or the same key read with the secret's key-field tag.
     async fn copies_current(&self, meta: &SecretMeta, pending: &Version) -> Result<bool, ErrorKind> {
@@ -414,20 +458,22 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
     /// Whether another invocation of this rotation has stored a value in its version (a failed
     /// read counts as no: this only softens a report).
-    async fn stored_elsewhere(&self, event: &RotationEvent) -> bool {
+    async fn stored_elsewhere(&self, event: &RotationEvent, deadline: Instant) -> bool {
+        let timing = &self.settings.timing;
+        let left = time_left(before(deadline, timing.safety_margin));
         let read = self.store.value(&event.secret_id, Some(&event.token), None);
-        matches!(timeout(self.settings.timing.store_readback, read).await, Ok(Ok(Some(_))))
+        matches!(timeout(timing.store_readback.min(left), read).await, Ok(Ok(Some(_))))
     }
 
     /// Whether another invocation of this rotation stores its key within a few seconds (checked
     /// `probe_accepts` times, `probe_interval` apart).
-    async fn stored_elsewhere_soon(&self, event: &RotationEvent) -> bool {
+    async fn stored_elsewhere_soon(&self, event: &RotationEvent, deadline: Instant) -> bool {
         let timing = &self.settings.timing;
         for check in 0..timing.probe_accepts {
             if check > 0 {
                 sleep(timing.probe_interval).await;
             }
-            if self.stored_elsewhere(event).await {
+            if self.stored_elsewhere(event, deadline).await {
                 return true;
             }
         }
@@ -496,27 +542,28 @@ impl Kept {
     fn sentence(&self, secret: &str) -> String {
         match self {
             Kept::Stored { token, form, cut } => format!(
-                "The answer{} is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else: read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`, find the new key in it, and store the key with `api-key-rotator recover {secret}`.",
+                "The answer{} is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else: read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {token}`.",
                 if *cut { format!(", cut to its first {MAX_SECRET_BYTES} bytes,") } else { String::new() }
             ),
-            Kept::Empty => "The answer brought no body, so there was nothing to keep: the new key never reached this function and is lost.".into(),
+            Kept::Empty => "The answer brought no body, so there was nothing to keep.".into(),
             Kept::Lost { token, failure } => format!(
-                "Storing the answer as version {token} (label {ROTATION_RESCUE}) failed too ({failure}): the new key existed only in this invocation and is lost, unless that write landed later: check that version first."
+                "Storing the answer as version {token} (label {ROTATION_RESCUE}) failed too ({failure}): it is gone unless that write landed later; check that version first."
             ),
         }
     }
 }
 
 /// What to store of a rescued answer: text when it is UTF-8, binary otherwise, at most Secrets
-/// Manager's limit (a character cut in two at the end is dropped); and whether it had to be cut.
-pub(super) fn rescue_payload(body: SensitiveBytes) -> (Payload, bool) {
+/// Manager's limit (a character that the cut, or a body that `broken_off`, split in two at the end
+/// is dropped); and whether it had to be cut.
+pub(super) fn rescue_payload(body: SensitiveBytes, broken_off: bool) -> (Payload, bool) {
     let mut bytes = body.into_inner();
     let cut = bytes.len() > MAX_SECRET_BYTES;
     bytes.truncate(MAX_SECRET_BYTES);
     let text_end = match std::str::from_utf8(&bytes) {
         Ok(_) => Some(bytes.len()),
-        // Only the end (a cut, or a body broken off) split a character: the rest is text.
-        Err(e) if e.error_len().is_none() => Some(e.valid_up_to()),
+        // Only an end that was cut, or that broke off, split a character: the rest is text.
+        Err(e) if (cut || broken_off) && e.error_len().is_none() => Some(e.valid_up_to()),
         Err(_) => None,
     };
     match text_end {

@@ -250,8 +250,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let started = Instant::now();
         let until = before(deadline, timing.safety_margin).min(started + timing.test_budget);
         let verdict = self.verify_until(&target, &key, until, true).await;
-        observed.current_key_rejected =
-            self.current_key_verdict(event, meta, &target, &key_field, &key, &verdict.0, deadline).await;
+        let tested_is_current = which == "current" || meta.has_stage(&event.token, AWSCURRENT);
+        observed.current_key_rejected = self
+            .current_key_verdict(meta, &target, &key_field, &key, tested_is_current, &verdict.0, deadline)
+            .await;
         match verdict {
             (Verdict::Accepted, tries) => {
                 info!(tries, key = which, "the vendor accepts the key");
@@ -275,39 +277,45 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     }
 
     /// For testSecret's metrics record: whether the vendor refuses the key consumers read from
-    /// AWSCURRENT. That is the tested key when it is AWSCURRENT's (a test-only check, a copy of the
-    /// current value, a key promoted early). When a new key is refused, AWSCURRENT's key is asked
-    /// about once: if the vendor refuses both, consumers are locked out. `None`: not known.
+    /// AWSCURRENT. That is the tested key when `tested_is_current` (a test-only check, a key
+    /// promoted early). When a pending key is refused, AWSCURRENT is read: if it holds the same key
+    /// (a copy), that is the answer; otherwise its key is asked about once, and if the vendor refuses
+    /// both, consumers are locked out. `None`: not known, or a new key accepted.
     #[allow(clippy::too_many_arguments)]
     async fn current_key_verdict(
         &self,
-        event: &RotationEvent,
         meta: &SecretMeta,
         target: &Target,
         key_field: &str,
         tested: &Sensitive,
+        tested_is_current: bool,
         verdict: &Verdict,
         deadline: Instant,
     ) -> Option<bool> {
-        let current = match self.store.value(&meta.arn, None, Some(AWSCURRENT)).await {
-            Ok(Some(current)) => SecretValue::parse(&current.text, key_field).ok().map(|v| v.key().clone()),
-            _ => None,
+        let refused = match verdict {
+            Verdict::Accepted => false,
+            Verdict::Refused(_) => true,
+            _ => return None,
         };
-        let tested_is_current =
-            meta.has_stage(&event.token, AWSCURRENT) || current.as_ref().is_some_and(|key| key == tested);
-        match verdict {
-            Verdict::Accepted if tested_is_current => Some(false),
-            Verdict::Refused(_) if tested_is_current => Some(true),
-            Verdict::Refused(_) => {
-                let left = before(deadline, self.settings.timing.safety_margin)
-                    .saturating_duration_since(Instant::now());
-                let timeout = self.settings.timing.vendor_timeout.min(left);
-                match self.vendors.verify(target.vendor, &target.base_url, &current?, timeout).await {
-                    Verdict::Refused(_) => Some(true),
-                    Verdict::Accepted => Some(false),
-                    _ => None,
-                }
-            }
+        if tested_is_current {
+            return Some(refused);
+        }
+        // An accepted new key: consumers' key was not asked about (and the happy path reads nothing).
+        if !refused {
+            return None;
+        }
+        let until = before(deadline, self.settings.timing.safety_margin);
+        let read = timeout_at(until, self.store.value(&meta.arn, None, Some(AWSCURRENT))).await;
+        let Ok(Ok(Some(current))) = read else { return None };
+        let current = SecretValue::parse(&current.text, key_field).ok()?.key().clone();
+        if current == *tested {
+            return Some(true);
+        }
+        let timeout =
+            self.settings.timing.vendor_timeout.min(until.saturating_duration_since(Instant::now()));
+        match self.vendors.verify(target.vendor, &target.base_url, &current, timeout).await {
+            Verdict::Refused(_) => Some(true),
+            Verdict::Accepted => Some(false),
             _ => None,
         }
     }
@@ -342,13 +350,12 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// nothing is sent and the version is kept). A version without the record (stored by an earlier
     /// release, or with its label refused) is checked against today's tags alone.
     fn still_issued(&self, meta: &SecretMeta, version: &str) -> Result<(), ErrorKind> {
-        match Issued::from_labels(meta.labels(version)) {
-            Some(issued) => issued.still_named(&meta.tags, &self.settings).map_err(ErrorKind::config_later),
-            None => {
-                warn!("the pending version records no vendor, base URL or key field: trusting today's tags");
-                Ok(())
-            }
+        let recorded = Issued::check(meta.labels(version), &meta.tags, &self.settings)
+            .map_err(ErrorKind::config_later)?;
+        if !recorded {
+            warn!("the pending version records no vendor, base URL or key field: trusting today's tags");
         }
+        Ok(())
     }
 
     /// This rotation's pending version, or `None` when the version has no value.

@@ -477,7 +477,7 @@ async fn a_2xx_without_a_readable_key_is_stored_before_anything_else() {
 #[test]
 fn a_rescued_answer_is_text_when_it_can_be_and_never_over_the_limit() {
     use super::custody::rescue_payload;
-    let text = |bytes: &[u8]| rescue_payload(SensitiveBytes::new(bytes.to_vec()));
+    let text = |bytes: &[u8]| rescue_payload(SensitiveBytes::new(bytes.to_vec()), false);
     assert!(matches!(text(b"key=cal_live_x"), (Payload::Text(_), false)));
     assert!(matches!(text(b"\xff\xfecal\x00"), (Payload::Binary(_), false)));
     // 65,535 ASCII bytes and a 2-byte character cut in two: text, cut.
@@ -487,6 +487,13 @@ fn a_rescued_answer_is_text_when_it_can_be_and_never_over_the_limit() {
     assert!(cut && matches!(payload, Payload::Text(_)) && payload.len() == 65_535);
     let (payload, cut) = text(&vec![0xff; 70_000]);
     assert!(cut && matches!(payload, Payload::Binary(_)) && payload.len() == 65_536);
+    // A whole body that ends in half a character is not UTF-8: binary, every byte kept. One that
+    // broke off there is text up to the split.
+    let half = "key=cal_live_x é".as_bytes();
+    let half = &half[..half.len() - 1];
+    assert!(matches!(text(half), (Payload::Binary(_), false)));
+    let (payload, _) = rescue_payload(SensitiveBytes::new(half.to_vec()), true);
+    assert!(matches!(payload, Payload::Text(_)) && payload.len() == half.len() - 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -658,11 +665,23 @@ async fn early_promotion_makes_the_new_key_current_in_one_write_and_still_tests_
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_promoting_write_falls_back_to_the_standard_one_at_once() {
+    // The record refused (say, the label quota): promoted all the same, without it.
     let store = early_store();
     store.script_puts(&[Put::Deny], Duration::ZERO);
     let rotator = in_memory(store, FakeVendor::new());
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
     assert_eq!(rotator.store.put_attempts(), 2);
+    let live = secret(&rotator.vendors.live());
+    assert_eq!(rotator.store.staged(AWSCURRENT), Some(live.clone()));
+    let meta = rotator.store.snapshot();
+    assert!(meta.labels(TOKEN).iter().all(|label| !label.starts_with("ROTATION_TARGET.")), "{meta:?}");
+
+    // AWSCURRENT refused too (an IAM condition on the stages): the standard way.
+    let store = early_store();
+    store.script_puts(&[Put::Deny, Put::Deny], Duration::ZERO);
+    let rotator = in_memory(store, FakeVendor::new());
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert_eq!(rotator.store.put_attempts(), 3);
     assert_eq!(rotator.store.staged(AWSPENDING), Some(secret(&rotator.vendors.live())));
     assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(OLD)), "a standard rotation from here");
     for name in ["setSecret", "testSecret", "finishSecret"] {
@@ -720,4 +739,32 @@ async fn a_pending_key_goes_only_where_it_was_issued() {
         assert_eq!(rotator.vendors.verify_times().len(), asked, "{tag}: nothing was sent");
         assert_eq!(rotator.store.staged(AWSPENDING), stored, "{tag}: the pending version is kept");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_current_key_goes_to_no_other_vendor_than_the_one_that_issued_it() {
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.add_labels("v1", &["ROTATION_TARGET.ringg.0123456789ab.0123456789ab"]);
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "Config");
+    assert!(result.unwrap_err().to_string().contains("rotation:vendor changed"));
+    assert!(rotator.vendors.verify_times().is_empty() && rotator.vendors.rotate_timeouts().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rotation_starts_only_with_room_for_a_rescue_label() {
+    let custom: Vec<String> = (0..18).map(|n| format!("CUSTOM_{n}")).collect();
+    let custom: Vec<&str> = custom.iter().map(String::as_str).collect();
+    // AWSCURRENT, AWSPENDING and 18 more: no room for ROTATION_RESCUE, nothing is sent.
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.add_labels("v1", &custom);
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "Config");
+    assert!(result.unwrap_err().to_string().contains("ROTATION_RESCUE"));
+    assert!(rotator.vendors.verify_times().is_empty());
+    // 17 more: room for the rescue label, not for the record; the key is stored without it.
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.add_labels("v1", &custom[..17]);
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    assert_eq!(rotator.store.stages_of(TOKEN), [AWSPENDING]);
 }

@@ -111,6 +111,13 @@ impl MemoryStore {
         state.stale_version_read = true;
     }
 
+    /// Puts `labels` on `version`, as a person might with UpdateSecretVersionStage.
+    pub fn add_labels(&self, version: &str, labels: &[&str]) {
+        let mut state = self.state.lock().unwrap();
+        let stages = state.meta.as_mut().unwrap().versions.entry(version.into()).or_default();
+        stages.extend(labels.iter().map(|label| label.to_string()));
+    }
+
     pub fn set_tag(&self, key: &str, value: &str) {
         let mut state = self.state.lock().unwrap();
         state.meta.as_mut().unwrap().tags.insert(key.into(), value.into());
