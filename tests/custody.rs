@@ -462,3 +462,21 @@ async fn a_refused_record_label_never_costs_the_key() {
         json_secret("api_key", &bench.live_key(&account).await)
     );
 }
+
+#[tokio::test]
+async fn a_garbled_secrets_manager_answer_never_reaches_the_error() {
+    // GetSecretValue answers 200 with JSON that breaks off after the SecretString: the error names
+    // the call, a code and the status, never the answer.
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    let garbled =
+        format!(r#"{{"ARN":"{arn}","SecretString":"{{\"api_key\":\"{}\"}}","VersionId":"#, account.key);
+    bench.moto_body("GetSecretValue", &arn, 10, 200, &garbled).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Store");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("GetSecretValue failed: UnreadableAnswer (HTTP 200)"), "{message}");
+    assert!(!message.contains(&account.key) && !message.contains("SecretString"), "{message}");
+    assert_eq!(bench.counter(&account, "requests").await, 0, "nothing was sent to the vendor");
+}

@@ -14,7 +14,8 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   "Count": 4, "Status": 500, "Code": "InternalServiceError", "SecretId"?, "After"?}. Each
   matching call consumes one; with "SecretId" only calls naming exactly that secret id match.
   With "After": true the call is carried out first and only its answer is replaced by the
-  failure (a write that landed while its answer was lost).
+  failure (a write that landed while its answer was lost). With "Body": "..." the answer is that
+  text, as it is, with the status given (a garbled answer: say, a 200 whose JSON breaks off).
 * `GET /_rotator/requests?Operation=PutSecretValue` lists the parameters of every such call
   (SecretString and SecretBinary left out), so tests can see ClientRequestToken and RotationToken,
   with "At", the call's arrival on the system's monotonic clock (as the simulator's times).
@@ -322,6 +323,13 @@ class Helper:
                 if fault is not None and fault["After"]:
                     for _ in self.app(environ, lambda *args, **kwargs: None):
                         pass
+                if fault is not None and fault["Body"] is not None:
+                    data = fault["Body"].encode()
+                    start_response(
+                        f"{fault['Status']} Injected",
+                        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))],
+                    )
+                    return [data]
                 if fault is not None:
                     return _json_response(
                         start_response,
@@ -358,6 +366,7 @@ class Helper:
                 "Status": int(body.get("Status", 500)),
                 "Code": body.get("Code", "InternalServiceError"),
                 "After": bool(body.get("After", False)),
+                "Body": body.get("Body"),
             }
             with LOCK:
                 key = (body["Operation"], body.get("SecretId"))

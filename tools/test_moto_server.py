@@ -231,6 +231,17 @@ def test_faults_fail_matching_calls_once_each(sm: Any, endpoint: str) -> None:
         sm.put_secret_value(SecretId=name, ClientRequestToken=lost, SecretString="two")
     assert sm.get_secret_value(SecretId=name)["VersionId"] == lost
 
+    # "Body": the answer as given, here a 200 whose JSON breaks off.
+    helper(endpoint, "/_rotator/faults", {"Operation": "GetSecretValue", "SecretId": name, "Status": 200, "Body": '{"SecretString": "x'})
+    request = urllib.request.Request(
+        endpoint + "/",
+        data=json.dumps({"SecretId": name}).encode(),
+        headers={"X-Amz-Target": "secretsmanager.GetSecretValue", "Content-Type": "application/x-amz-json-1.1"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert (answer.status, answer.read()) == (200, b'{"SecretString": "x')
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "two"
+
 
 def test_requests_lists_calls_without_their_values(sm: Any, endpoint: str) -> None:
     name, _ = new_secret(sm)

@@ -296,6 +296,16 @@ impl Bench {
         .await;
     }
 
+    /// Makes the next `count` calls of `operation` on the secret `arn` answer `body` as it is,
+    /// with `status` (a garbled answer).
+    pub async fn moto_body(&self, operation: &str, arn: &str, count: u32, status: u16, body: &str) {
+        self.post(
+            &format!("{}/_rotator/faults", self.moto),
+            json!({ "Operation": operation, "SecretId": arn, "Count": count, "Status": status, "Body": body }),
+        )
+        .await;
+    }
+
     /// Makes the next `count` calls of `operation` on the secret `arn` take effect but answer
     /// with a failure, as when the answer to a write that landed is lost.
     pub async fn moto_faults_after(&self, operation: &str, arn: &str, count: u32, status: u16, code: &str) {
