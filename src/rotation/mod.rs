@@ -2,13 +2,15 @@
 //!
 //! The vendor generates the new key and kills the old one in the same call, so the whole design
 //! protects one window: from the vendor's answer until PutSecretValue succeeds, the only copy of
-//! the key is in this process. That path, createSecret, has a file of its own ([`custody`]). The
+//! the key is in this process. That path, createSecret, has a file of its own ([`create_secret`]),
+//! and so do the writes that must not be lost ([`write`]). The
 //! other steps never change anything at the vendor, and read only the tags they use, so a tag
 //! changed mid-rotation cannot keep a stored key out of AWSCURRENT.
 
-mod custody;
+mod create_secret;
 #[cfg(test)]
 mod tests;
+mod write;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -18,6 +18,7 @@ use tracing::{error, info, warn};
 
 use sha2::{Digest, Sha256};
 
+use super::write::{Stored, put_pending};
 use super::{Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator};
 use crate::config::{self, Issued, Promote, SecretConfig, Target};
 use crate::error::ErrorKind;
@@ -27,7 +28,7 @@ use crate::secret::{MAX_SECRET_BYTES, SecretValue, check_key};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::store::{
     AWSCURRENT, AWSPENDING, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore,
-    StoreError, Stored, Version, put_pending,
+    StoreError, Version,
 };
 use crate::timing::{before, fits, time_left};
 use crate::vendors::{NoKey, RawAnswer, RotateOutcome, Vendor, VendorApi, Verdict};

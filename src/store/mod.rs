@@ -1,0 +1,196 @@
+//! Secrets Manager as the rotation and the operator's commands see it: a secret's versions and
+//! labels ([`SecretMeta`]), a value ([`Version`], [`Payload`]), and the two traits over the calls
+//! they make. [`Store`] implements them over the SDK (`sdk.rs`); [`StoreError`] is what a failed
+//! call says (`error.rs`); tests also run the rotation against `memory::MemoryStore`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::SystemTime;
+
+use crate::sensitive::{Sensitive, SensitiveBytes};
+
+mod error;
+#[cfg(test)]
+pub mod memory;
+mod sdk;
+
+pub use error::{ReadBack, StoreError, codes, is_transient};
+pub use sdk::{Store, sdk_config_loader};
+
+pub const AWSCURRENT: &str = "AWSCURRENT";
+pub const AWSPENDING: &str = "AWSPENDING";
+/// Secrets Manager's quota of staging labels per secret.
+pub const MAX_LABELS: usize = 20;
+/// The label of a version that keeps a vendor's rotate answer from which no key could be read
+/// (never AWSPENDING or AWSCURRENT: it is not a key consumers could use).
+pub const ROTATION_RESCUE: &str = "ROTATION_RESCUE";
+
+/// What DescribeSecret says about a secret, reduced to what the rotation and the operator's
+/// commands need.
+#[derive(Clone, Debug, Default)]
+pub struct SecretMeta {
+    pub arn: String,
+    pub name: String,
+    pub rotation_enabled: bool,
+    /// The rotation function's ARN, when one is set.
+    pub rotation_function: Option<String>,
+    pub versions: HashMap<String, Vec<String>>,
+    pub tags: HashMap<String, String>,
+    pub after_days: Option<i64>,
+    pub schedule_expression: Option<String>,
+    /// The KMS key that encrypts the secret, as DescribeSecret names it (`None`: the AWS managed
+    /// key).
+    pub kms_key_id: Option<String>,
+    pub last_rotated: Option<SystemTime>,
+    pub next_rotation: Option<SystemTime>,
+}
+
+impl SecretMeta {
+    pub fn version_with(&self, stage: &str) -> Option<&str> {
+        self.versions.iter().find(|(_, stages)| stages.iter().any(|s| s == stage)).map(|(id, _)| id.as_str())
+    }
+
+    /// Every staging label on any version, once each (Secrets Manager counts these against
+    /// [`MAX_LABELS`]).
+    pub fn distinct_labels(&self) -> std::collections::HashSet<&str> {
+        self.versions.values().flatten().map(String::as_str).collect()
+    }
+
+    /// The labels on `version` (none for a version that is not there).
+    pub fn labels(&self, version: &str) -> &[String] {
+        self.versions.get(version).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn has_stage(&self, version: &str, stage: &str) -> bool {
+        self.versions.get(version).is_some_and(|stages| stages.iter().any(|s| s == stage))
+    }
+
+    /// The version that carries AWSPENDING without AWSCURRENT: an unfinished rotation. (AWSPENDING
+    /// on the AWSCURRENT version is one of the two states a finished rotation may leave.)
+    pub fn pending_version(&self) -> Option<&str> {
+        self.version_with(AWSPENDING).filter(|version| !self.has_stage(version, AWSCURRENT))
+    }
+}
+
+/// What a write stores: a SecretString, or a SecretBinary (only a rescued answer that is not
+/// UTF-8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    Text(Sensitive),
+    Binary(SensitiveBytes),
+}
+
+impl Payload {
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Text(text) => text.expose().len(),
+            Payload::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A version's SecretString and when Secrets Manager created it.
+#[derive(Clone, Debug)]
+pub struct Version {
+    pub id: Option<String>,
+    pub text: Sensitive,
+    pub created: Option<SystemTime>,
+}
+
+/// The Secrets Manager calls the rotation makes. [`Store`] is the real one; tests also run the
+/// rotation against an in-memory store on a paused clock.
+pub trait SecretStore: Send + Sync {
+    fn describe(&self, secret_id: &str) -> impl Future<Output = Result<SecretMeta, StoreError>> + Send;
+
+    /// A version (by id, by stage, or both), or `None` when there is no such version or it has no
+    /// value yet (the placeholder Secrets Manager stages before createSecret).
+    fn value(
+        &self,
+        secret_id: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> impl Future<Output = Result<Option<Version>, StoreError>> + Send;
+
+    /// Whether version `version_id` holds exactly `payload`; `None` when it has no value (yet).
+    fn holds(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        payload: &Payload,
+    ) -> impl Future<Output = Result<Option<bool>, StoreError>> + Send;
+
+    /// One attempt at `write`, without retries of its own. A version that already holds exactly
+    /// the value counts as stored (an earlier attempt landed); one with another value is a
+    /// conflict.
+    fn put_pending_once(
+        &self,
+        write: &PendingWrite<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Moves AWSCURRENT to `token` from `current`; Secrets Manager moves AWSPREVIOUS along.
+    fn make_current(
+        &self,
+        secret_id: &str,
+        token: &str,
+        current: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The Secrets Manager calls only the operator's commands make ([`crate::ops`]).
+pub trait OperatorStore: SecretStore {
+    /// The ARN of every secret that has the tag `tag_key`, all pages.
+    fn list_tagged(&self, tag_key: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Takes `stage` off `version`. Fails if the label is not on that version (any more).
+    fn remove_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Puts `stage` on `version` (a stage that is on no version: AWSPENDING, once removed).
+    fn add_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores `value` as a new version labelled AWSCURRENT (Secrets Manager moves AWSPREVIOUS
+    /// along) and returns its id.
+    fn put_current(
+        &self,
+        secret_id: &str,
+        value: &Sensitive,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+}
+
+/// A write that must not be lost: the version `token` of the secret with `stages` (a new key:
+/// AWSPENDING, AWSCURRENT too when promoting early; a rescued answer: ROTATION_RESCUE alone), with
+/// the event's RotationToken.
+#[derive(Clone, Copy, Debug)]
+pub struct PendingWrite<'a> {
+    pub secret_id: &'a str,
+    pub token: &'a str,
+    pub value: &'a Payload,
+    pub rotation_token: Option<&'a Sensitive>,
+    pub stages: &'a [&'a str],
+}
+
+impl PendingWrite<'_> {
+    /// Whether the write makes the version AWSCURRENT (early promotion).
+    pub fn promotes(&self) -> bool {
+        self.stages.contains(&AWSCURRENT)
+    }
+
+    /// Whether the write has a fallback: the plain AWSPENDING write, for a key written with more
+    /// labels (AWSCURRENT, the target record) that an IAM condition or the label quota may refuse.
+    pub fn has_fallback(&self) -> bool {
+        self.stages.contains(&AWSPENDING) && self.stages.len() > 1
+    }
+}
