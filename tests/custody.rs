@@ -480,3 +480,26 @@ async fn a_garbled_secrets_manager_answer_never_reaches_the_error() {
     assert!(!message.contains(&account.key) && !message.contains("SecretString"), "{message}");
     assert_eq!(bench.counter(&account, "requests").await, 0, "nothing was sent to the vendor");
 }
+
+#[tokio::test]
+async fn large_and_broken_answers_are_kept_as_far_as_they_came() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    // Non-JSON past Secrets Manager's limit; past the client's 1 MiB; broken off mid-body.
+    for (fault, cut) in [
+        (json!({"big_rotate_answer": 100_000}), true),
+        (json!({"big_rotate_answer": 2_000_000}), true),
+        (json!({"broken_rotate_answer": 1}), false),
+    ] {
+        let Staged { account, arn, token } = bench.staged("ringg").await;
+        bench.faults(&account, fault.clone()).await;
+        let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+        assert_eq!(error_type(&result), "KeyLost", "{fault}");
+        let message = result.unwrap_err().to_string();
+        assert_eq!(message.contains("cut to its first 65536 bytes"), cut, "{fault}: {message}");
+        let kept = bench.value(&arn, "ROTATION_RESCUE").await;
+        let live = bench.live_key(&account).await;
+        assert!(kept.contains(&live), "{fault}: the key is in what was kept");
+        assert!(kept.len() <= 65_536, "{fault}");
+    }
+}

@@ -136,6 +136,29 @@ def test_binary_rotate_answer(sim: str) -> None:
     assert state(sim, account_id)["faults"]["binary_rotate_answer"] == 0
 
 
+def test_big_rotate_answer(sim: str) -> None:
+    account_id, key = account(sim, "ringg", big_rotate_answer=100_000)
+    status, headers, body = rotate(sim, "ringg", key)
+    fresh = rotated_to(sim, account_id, key)
+    assert (status, headers["Content-Type"]) == (200, "text/plain")
+    assert body.startswith(b"key=" + fresh.encode()) and len(body) == len(b"key=\n") + len(fresh) + 100_000
+    status, headers, _ = rotate(sim, "ringg", fresh)  # once
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_broken_rotate_answer(sim: str) -> None:
+    account_id, key = account(sim, "ringg", broken_rotate_answer=1)
+    conn = rotate_request(sim, "ringg", key)
+    answer = conn.getresponse()
+    with pytest.raises(http.client.IncompleteRead) as broken:
+        answer.read()
+    conn.close()
+    fresh = rotated_to(sim, account_id, key)
+    # Half of what the Content-Length promised, the key in it.
+    assert len(broken.value.partial) == int(answer.headers["Content-Length"]) // 2
+    assert fresh.encode() in broken.value.partial
+
+
 def test_late_status(sim: str) -> None:
     wait = 0.8
     account_id, key = account(sim, "calcom", late_status=wait)

@@ -61,6 +61,10 @@ Control routes (JSON):
     {"kill_after_rotate": pid}  SIGKILL that process (the function, between the vendor's rotation
                                 and storing the key), then close the connection without answering
                                 (once; a positive process id other than the simulator's, 0 clears)
+    {"big_rotate_answer": b}    rotate, then answer 200 text/plain `key=NEW` and b bytes more (once)
+    {"broken_rotate_answer": n} rotate, then send the documented answer (padded) with its full
+                                Content-Length but only its first half, and close the connection
+                                (the key is in the half that arrives), n times
   fail_after_rotate, kill_after_rotate and empty_after_rotate answer at once; the waits (hang,
   late_status, late_body) are left for an answer that carries a key, and pad_rotate_answer pads
   the JSON ones.
@@ -117,6 +121,8 @@ FAULT_NAMES = (
     "late_body",
     "echo_old_key",
     "kill_after_rotate",
+    "big_rotate_answer",
+    "broken_rotate_answer",
 )
 
 LOCK = threading.Lock()
@@ -421,9 +427,11 @@ class Handler(BaseHTTPRequestHandler):
         content_type: str,
         headers: dict[str, str] | None = None,
         body_delay: float = 0.0,
+        truncate: int | None = None,
     ) -> None:
         """Any body as it is; with body_delay, the status line and headers go out first, then the
-        body that many seconds later."""
+        body that many seconds later; with truncate, only that many bytes of it, and the connection
+        closes short of its Content-Length."""
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -434,6 +442,11 @@ class Handler(BaseHTTPRequestHandler):
             if body_delay:
                 self.wfile.flush()
                 time.sleep(body_delay)
+            if truncate is not None:
+                self.wfile.write(data[:truncate])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout under test): the state change stands
@@ -616,7 +629,13 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             # Just before the first byte: the answer cannot beat it.
             rotation["answered_at"] = account["rotate_answered"] = time.monotonic()
-        self.reply_raw(status, data, content_type, body_delay=late_body)
+        self.reply_raw(
+            status,
+            data,
+            content_type,
+            body_delay=late_body,
+            truncate=len(data) // 2 if shape == "broken_rotate_answer" else None,
+        )
 
     def rotate_answer(
         self, vendor: str, path: str, faults: dict[str, Any], old: str, fresh: str
@@ -650,6 +669,11 @@ class Handler(BaseHTTPRequestHandler):
             return 200, *spec.non_json(fresh), "non_json_rotate_answer", fresh
         elif take("binary_rotate_answer"):
             return 200, *spec.binary(fresh), "binary_rotate_answer", fresh
+        elif faults["big_rotate_answer"]:
+            size, faults["big_rotate_answer"] = int(faults["big_rotate_answer"]), 0
+            return 200, f"key={fresh}\n".encode() + b"x" * size, "text/plain", "big_rotate_answer", fresh
+        elif take("broken_rotate_answer"):
+            return 200, *as_json(dict(answer, padding="x" * 4096)), "broken_rotate_answer", fresh
         if faults["pad_rotate_answer"]:
             answer["padding"] = "x" * int(faults["pad_rotate_answer"])
         return 200, *as_json(answer), shape, carried
