@@ -409,6 +409,104 @@ fn recover_text(recovered: &Recovered) -> (String, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::Check;
+
+    /// Every report the commands print, from fixed reports, in text and JSON: the renderers' part
+    /// of what an operator reads, byte for byte (tests/golden/cli.txt).
+    #[test]
+    fn every_report_renders_as_the_golden_text() {
+        const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:vendors/calcom-AbCdEf";
+        let check = CheckReport {
+            arn: ARN.into(),
+            name: Some("vendors/calcom".into()),
+            vendor: Some("calcom"),
+            ok: false,
+            checks: vec![
+                Check {
+                    check: "rotation",
+                    status: Status::Ok,
+                    detail: "enabled, rate(30 days)".into(),
+                    fix: None,
+                },
+                Check {
+                    check: "vendor",
+                    status: Status::Fail,
+                    detail: "calcom refuses the current key (sha256:0123456789ab, HTTP 401)".into(),
+                    fix: Some("Run `api-key-rotator repair ARN` first.".into()),
+                },
+                Check { check: "expiry", status: Status::Skip, detail: "no vendor to ask".into(), fix: None },
+                Check {
+                    check: "kms",
+                    status: Status::Note,
+                    detail: "a customer-managed key".into(),
+                    fix: None,
+                },
+            ],
+        };
+        let status = StatusReport {
+            arn: ARN.into(),
+            name: Some("vendors/calcom".into()),
+            vendor: Some("calcom"),
+            rotation_enabled: true,
+            rotation_function: Some("arn:aws:lambda:us-east-1:123456789012:function:api-key-rotator".into()),
+            schedule: Some("rate(30 days)".into()),
+            last_rotated: Some("2026-11-01T04:00:00Z".into()),
+            next_rotation: None,
+            current_version: Some("v1".into()),
+            current_fingerprint: Some("sha256:0123456789ab".into()),
+            pending: Some("stored"),
+            pending_version: Some("v2".into()),
+            pending_fingerprint: Some("sha256:ba9876543210".into()),
+            rescue_version: Some("rescue-00112233445566778899aabbccddeeff".into()),
+            problems: vec!["the AWSCURRENT value: no field \"api_key\"".into()],
+        };
+        let empty = StatusReport {
+            arn: "missing".into(),
+            problems: vec!["DescribeSecret failed".into()],
+            ..StatusReport::default()
+        };
+        let mut text = String::new();
+        text += &check_text(std::slice::from_ref(&check));
+        text += &to_json(std::slice::from_ref(&check));
+        text += &to_json(std::slice::from_ref(&status));
+        text += &status_text(&[status, empty]);
+        for (plan, applied) in [
+            (Plan::NothingToDo, None),
+            (Plan::Finish { pending: "v2".into(), current: "v1".into() }, None),
+            (
+                Plan::Clear { version: "v2".into(), why: "it holds no value" },
+                Some(Ok("AWSPENDING removed".into())),
+            ),
+            (Plan::Refuse("the vendor accepts both keys".into()), None),
+            (
+                Plan::Finish { pending: "v2".into(), current: "v1".into() },
+                Some(Err("UpdateSecretVersionStage failed".into())),
+            ),
+        ] {
+            let findings = vec![("pending", "version v2 holds a key (sha256:ba9876543210)".into())];
+            text += &repair_text(&RepairReport { arn: ARN.into(), findings, plan, applied }, ARN);
+        }
+        for recovered in [
+            Recovered {
+                fingerprint: "sha256:0123456789ab".into(),
+                stored: Some("v3".into()),
+                previous: Some("v1".into()),
+                cleared: vec!["v2".into()],
+                problems: vec![],
+            },
+            Recovered {
+                fingerprint: "sha256:0123456789ab".into(),
+                stored: None,
+                previous: None,
+                cleared: vec![],
+                problems: vec!["removing AWSPENDING failed".into()],
+            },
+        ] {
+            let (out, code) = recover_text(&recovered);
+            text += &format!("{out}exit {code}\n");
+        }
+        crate::golden::compare("cli.txt", &text);
+    }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("api-key-rotator").chain(args.iter().copied()))

@@ -5,6 +5,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod event;
+#[cfg(test)]
+mod golden;
 pub mod logging;
 pub mod metrics;
 pub mod ops;

@@ -768,3 +768,103 @@ async fn a_rotation_starts_only_with_room_for_a_rescue_label() {
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
     assert_eq!(rotator.store.stages_of(TOKEN), [AWSPENDING]);
 }
+
+// -- Golden text ---------------------------------------------------------------------------------
+//
+// Every errorType, from fixed inputs, as Secrets Manager and the log receive it. A refactor of how
+// messages are built must leave this text byte for byte as it is (`UPDATE_GOLDEN=1` rewrites the
+// file after a deliberate change; review its diff).
+
+#[tokio::test(start_paused = true)]
+async fn every_error_type_renders_as_the_golden_text() {
+    let mut text = String::new();
+    let mut record = |scenario: &str, result: Result<Outcome, Error>| {
+        let error = result.expect_err(scenario);
+        text.push_str(&format!("{scenario}\n{}: {error}\n\n", error.error_type()));
+    };
+    let revoke = |rotator: &Rotator<MemoryStore, FakeVendor>| {
+        rotator.vendors.state.lock().unwrap().live = "cal_live_revoked".into();
+    };
+
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    let no_step = json!({"SecretId": ARN, "ClientRequestToken": TOKEN});
+    record("an event without a Step", rotator.handle(&no_step, Instant::now() + MINIMUM).await);
+    let stranger = json!({"Step": "setSecret", "SecretId": ARN, "ClientRequestToken": "not-a-version"});
+    record("a token that is no version", rotator.handle(&stranger, Instant::now() + MINIMUM).await);
+    record("too little time", step(&rotator, "createSecret", Duration::from_secs(30)).await);
+
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.set_tag(TAG_VENDOR, "nope");
+    record("an unknown vendor", step(&rotator, "createSecret", MINIMUM).await);
+
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    let copy = Payload::Text(Sensitive::new(secret(OLD)));
+    let write = crate::store::PendingWrite {
+        secret_id: ARN,
+        token: TOKEN,
+        value: &copy,
+        rotation_token: None,
+        stages: &[AWSPENDING],
+    };
+    rotator.store.put_pending_once(&write).await.unwrap();
+    record("a pending copy of the current key", step(&rotator, "createSecret", MINIMUM).await);
+
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    let binary = Payload::Binary(SensitiveBytes::new(vec![0xff, 0x00]));
+    rotator.store.put_pending_once(&crate::store::PendingWrite { value: &binary, ..write }).await.unwrap();
+    record("a pending SecretBinary", step(&rotator, "createSecret", MINIMUM).await);
+
+    let vendor = FakeVendor::new().with(|v| v.verifies = vec![Verdict::RateLimited(Duration::from_secs(60))]);
+    let rotator = in_memory(calcom_store(), vendor);
+    record(
+        "a long rate limit on the pre-check",
+        step(&rotator, "createSecret", Duration::from_secs(90)).await,
+    );
+
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    revoke(&rotator);
+    record("the current key refused", step(&rotator, "createSecret", MINIMUM).await);
+
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    step(&rotator, "createSecret", MINIMUM).await.unwrap();
+    rotator.store.set_tag(TAG_VENDOR, "ringg");
+    record("the vendor tag changed mid-rotation", step(&rotator, "testSecret", MINIMUM).await);
+    rotator.store.set_tag(TAG_VENDOR, "calcom");
+    revoke(&rotator);
+    record("the new key refused", step(&rotator, "testSecret", MINIMUM).await);
+
+    for (scenario, script, lag) in [
+        ("rotated, then a 500", Rotate::RotatesThenFails, Duration::ZERO),
+        ("a 500, the old key still accepted", Rotate::FailsFirst, Duration::from_secs(3600)),
+        ("a 2xx without a readable key", Rotate::NoKey, Duration::ZERO),
+        ("the old key echoed", Rotate::EchoOld, Duration::ZERO),
+        ("no answer until the deadline", Rotate::Hangs, Duration::ZERO),
+    ] {
+        let vendor = FakeVendor::new().with(|v| {
+            v.rotates = vec![script];
+            v.replica_lag = lag;
+        });
+        let rotator = in_memory(calcom_store(), vendor);
+        record(scenario, step(&rotator, "createSecret", MINIMUM).await);
+    }
+
+    let store = calcom_store();
+    store.script_puts(&[Put::Fail; 1000], Duration::from_millis(500));
+    let rotator = in_memory(store, FakeVendor::new());
+    record("storage failing to the end", step(&rotator, "createSecret", MINIMUM).await);
+
+    crate::golden::compare("errors.txt", &text);
+    for error_type in [
+        "InvalidEvent",
+        "NotRotatable",
+        "Config",
+        "Timeout",
+        "VendorRejectedKey",
+        "KeyLost",
+        "OutcomeUnknown",
+        "Vendor",
+        "Store",
+    ] {
+        assert!(text.contains(&format!("\n{error_type}: ")), "no {error_type} in the golden text");
+    }
+}
