@@ -1,0 +1,52 @@
+//! Why a command could not run, each with its message and exit code; [`super::run`] prints them,
+//! in one place.
+
+use std::fmt;
+
+use super::exit_codes::{PROBLEM, USAGE};
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum CliError {
+    /// clap's message, with every argument it quoted left out (it ends with its own newline).
+    Usage(String),
+    /// A secret id shaped like an API key: neither used nor shown.
+    KeyShapedArgument,
+    /// The function's environment does not parse.
+    Environment(String),
+    /// `recover` could not read a key from standard input.
+    ReadKey(String),
+    /// The async runtime did not start.
+    Start(std::io::Error),
+    HttpClient(reqwest::Error),
+    /// `--all`: ListSecrets failed.
+    ListSecrets(Box<StoreError>),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::KeyShapedArgument | CliError::Environment(_) => USAGE,
+            CliError::ReadKey(_)
+            | CliError::Start(_)
+            | CliError::HttpClient(_)
+            | CliError::ListSecrets(_) => PROBLEM,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(message) => f.write_str(message),
+            CliError::KeyShapedArgument => f.write_str(
+                "api-key-rotator: an argument has the shape of an API key, not of a secret's name or ARN; it was not used and is not shown. `recover` reads the key from standard input.\n",
+            ),
+            CliError::Environment(problem) => writeln!(f, "api-key-rotator: invalid environment: {problem}"),
+            CliError::ReadKey(problem) => writeln!(f, "api-key-rotator: {problem}. Nothing was sent or written."),
+            CliError::Start(error) => writeln!(f, "api-key-rotator: cannot start: {error}"),
+            CliError::HttpClient(error) => writeln!(f, "api-key-rotator: cannot build the HTTP client: {error}"),
+            CliError::ListSecrets(error) => writeln!(f, "api-key-rotator: listing the secrets failed: {error}"),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The operator's command line: parsing and redaction (`args.rs`), what each report prints
+//! (`output.rs`), the exit codes (`exit_codes.rs`), why a command could not run (`error.rs`), and
+//! here the wiring: run a command, print its output, print an error in one place. Nothing here
+//! runs when the binary starts as the Lambda function.
+
+mod args;
+mod error;
+mod exit_codes;
+mod output;
+
+use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal, Read};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use self::args::{Cli, Command, Secrets, looks_like_a_key, without_arguments};
+use self::error::CliError;
+use self::exit_codes::PROBLEM;
+use self::output::{Checks, Recovery, Repair, Statuses, to_json};
+use crate::config::Settings;
+use crate::ops::Operator;
+use crate::sensitive::Sensitive;
+use crate::store::{self, Store};
+use crate::vendors::{self, VendorClient};
+
+/// What the binary says when it is run with no arguments outside Lambda.
+pub fn not_in_lambda() -> String {
+    format!(
+        "api-key-rotator is the AWS Secrets Manager rotation function for vendor API keys ({}).
+Without arguments it runs as that Lambda function, which needs the Lambda environment (AWS_LAMBDA_RUNTIME_API is not set).
+Outside Lambda it has commands for operators: check, status, repair and recover. Run `api-key-rotator --help`.",
+        vendors::names()
+    )
+}
+
+/// Runs the command in `args` (the program's name first) and returns its exit code. Errors are
+/// printed here and nowhere else.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    match try_run(args.into_iter().collect()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprint!("{error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        // --help and --version are "errors" that exit 0.
+        Err(error) if error.exit_code() == 0 => {
+            let _ = error.print();
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(error) => {
+            return Err(CliError::Usage(without_arguments(&error.render().to_string(), &args[1..])));
+        }
+    };
+    if cli.command.secret_ids().iter().any(|id| looks_like_a_key(id)) {
+        return Err(CliError::KeyShapedArgument);
+    }
+    let settings = Settings::from_env().map_err(CliError::Environment)?;
+    // The key is read before anything else, so that the prompt comes first.
+    let key = match &cli.command {
+        Command::Recover { .. } => Some(read_key().map_err(CliError::ReadKey)?),
+        _ => None,
+    };
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Start)?;
+    runtime.block_on(async move {
+        let vendors = VendorClient::new(&settings.timing).map_err(CliError::HttpClient)?;
+        let aws = store::sdk_config_loader(&settings.timing).load().await;
+        let operator =
+            Operator::new(Store::new(aws_sdk_secretsmanager::Client::new(&aws)), vendors, settings);
+        let (output, code) = execute(&operator, cli.command, key).await?;
+        print!("{output}");
+        Ok(ExitCode::from(code))
+    })
+}
+
+/// Runs one command; returns what to print on standard output and the exit code.
+async fn execute(
+    operator: &Operator,
+    command: Command,
+    key: Option<Sensitive>,
+) -> Result<(String, u8), CliError> {
+    Ok(match command {
+        Command::Check { secrets, json, no_vendor } => {
+            let mut reports = Vec::new();
+            for id in &secret_ids(operator, secrets).await? {
+                reports.push(operator.check(id, !no_vendor).await);
+            }
+            let checks = Checks(&reports);
+            (if json { to_json(&reports) } else { checks.to_string() }, checks.exit_code())
+        }
+        Command::Status { secrets, json } => {
+            let mut reports = Vec::new();
+            for id in &secret_ids(operator, secrets).await? {
+                reports.push(operator.status(id).await);
+            }
+            let statuses = Statuses(&reports);
+            (if json { to_json(&reports) } else { statuses.to_string() }, statuses.exit_code())
+        }
+        Command::Repair { secret_id, apply } => {
+            let report = operator.repair(&secret_id, apply).await;
+            let repair = Repair { report: &report, secret_id: &secret_id };
+            (repair.to_string(), repair.exit_code())
+        }
+        Command::Recover { secret_id } => {
+            let Some(key) = key else {
+                return Ok(("no key was read\n".into(), PROBLEM));
+            };
+            match operator.recover(&secret_id, &key).await {
+                Ok(recovered) => {
+                    let recovery = Recovery(&recovered);
+                    (recovery.to_string(), recovery.exit_code())
+                }
+                Err(refused) => (format!("refused: {refused}\n"), PROBLEM),
+            }
+        }
+    })
+}
+
+/// The secrets named, or with `--all` every secret with a `rotation:vendor` tag.
+async fn secret_ids(operator: &Operator, secrets: Secrets) -> Result<Vec<String>, CliError> {
+    if !secrets.all {
+        return Ok(secrets.ids);
+    }
+    let ids = operator.tagged_secrets().await.map_err(|e| CliError::ListSecrets(Box::new(e)))?;
+    if ids.is_empty() {
+        eprintln!("api-key-rotator: no secret has a rotation:vendor tag");
+    }
+    Ok(ids)
+}
+
+/// One line from standard input: hidden when typed at a terminal, never from the arguments or the
+/// environment (which end up in shell history and process lists).
+fn read_key() -> Result<Sensitive, String> {
+    /// Far more than any key; a longer line is not a key.
+    const MAX_LINE: u64 = 64 * 1024;
+    let stdin = std::io::stdin();
+    let line = if stdin.is_terminal() {
+        eprint!("Paste the key issued in the vendor's dashboard (it is not shown), then press Enter: ");
+        rpassword::read_password().map_err(|e| format!("cannot read the key from the terminal: {e}"))?
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .take(MAX_LINE)
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the key from standard input: {e}"))?;
+        line
+    };
+    let key = line.trim();
+    if key.is_empty() {
+        return Err("no key on standard input: pipe it in, or type it when asked".into());
+    }
+    Ok(Sensitive::new(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{Check, CheckReport, Plan, Recovered, RepairReport, Status, StatusReport};
+
+    /// Every report the commands print, from fixed reports, in text and JSON: the renderers' part
+    /// of what an operator reads, byte for byte (tests/golden/cli.txt).
+    #[test]
+    fn every_report_renders_as_the_golden_text() {
+        const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:vendors/calcom-AbCdEf";
+        let check = CheckReport {
+            arn: ARN.into(),
+            name: Some("vendors/calcom".into()),
+            vendor: Some("calcom"),
+            ok: false,
+            checks: vec![
+                Check {
+                    check: "rotation",
+                    status: Status::Ok,
+                    detail: "enabled, rate(30 days)".into(),
+                    fix: None,
+                },
+                Check {
+                    check: "vendor",
+                    status: Status::Fail,
+                    detail: "calcom refuses the current key (sha256:0123456789ab, HTTP 401)".into(),
+                    fix: Some("Run `api-key-rotator repair ARN` first.".into()),
+                },
+                Check { check: "expiry", status: Status::Skip, detail: "no vendor to ask".into(), fix: None },
+                Check {
+                    check: "kms",
+                    status: Status::Note,
+                    detail: "a customer-managed key".into(),
+                    fix: None,
+                },
+            ],
+        };
+        let status = StatusReport {
+            arn: ARN.into(),
+            name: Some("vendors/calcom".into()),
+            vendor: Some("calcom"),
+            rotation_enabled: true,
+            rotation_function: Some("arn:aws:lambda:us-east-1:123456789012:function:api-key-rotator".into()),
+            schedule: Some("rate(30 days)".into()),
+            last_rotated: Some("2026-11-01T04:00:00Z".into()),
+            next_rotation: None,
+            current_version: Some("v1".into()),
+            current_fingerprint: Some("sha256:0123456789ab".into()),
+            pending: Some("stored"),
+            pending_version: Some("v2".into()),
+            pending_fingerprint: Some("sha256:ba9876543210".into()),
+            rescue_version: Some("rescue-00112233445566778899aabbccddeeff".into()),
+            problems: vec!["the AWSCURRENT value: no field \"api_key\"".into()],
+        };
+        let empty = StatusReport {
+            arn: "missing".into(),
+            problems: vec!["DescribeSecret failed".into()],
+            ..StatusReport::default()
+        };
+        let mut text = String::new();
+        text += &Checks(std::slice::from_ref(&check)).to_string();
+        text += &to_json(std::slice::from_ref(&check));
+        text += &to_json(std::slice::from_ref(&status));
+        text += &Statuses(&[status, empty]).to_string();
+        for (plan, applied) in [
+            (Plan::NothingToDo, None),
+            (Plan::Finish { pending: "v2".into(), current: "v1".into() }, None),
+            (
+                Plan::Clear { version: "v2".into(), why: "it holds no value" },
+                Some(Ok("AWSPENDING removed".into())),
+            ),
+            (Plan::Refuse("the vendor accepts both keys".into()), None),
+            (
+                Plan::Finish { pending: "v2".into(), current: "v1".into() },
+                Some(Err("UpdateSecretVersionStage failed".into())),
+            ),
+        ] {
+            let findings = vec![("pending", "version v2 holds a key (sha256:ba9876543210)".into())];
+            let report = RepairReport { arn: ARN.into(), findings, plan, applied };
+            text += &Repair { report: &report, secret_id: ARN }.to_string();
+        }
+        for recovered in [
+            Recovered {
+                fingerprint: "sha256:0123456789ab".into(),
+                stored: Some("v3".into()),
+                previous: Some("v1".into()),
+                cleared: vec!["v2".into()],
+                problems: vec![],
+            },
+            Recovered {
+                fingerprint: "sha256:0123456789ab".into(),
+                stored: None,
+                previous: None,
+                cleared: vec![],
+                problems: vec!["removing AWSPENDING failed".into()],
+            },
+        ] {
+            let recovery = Recovery(&recovered);
+            text += &format!("{recovery}exit {}\n", recovery.exit_code());
+        }
+        crate::golden::compare("cli.txt", &text);
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("api-key-rotator").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_contract_of_the_command_line() {
+        assert!(parse(&["check", "a", "b", "--json", "--no-vendor"]).is_ok());
+        assert!(parse(&["check", "--all"]).is_ok());
+        assert!(parse(&["status", "--all", "--json"]).is_ok());
+        assert!(parse(&["repair", "a", "--apply"]).is_ok());
+        assert!(parse(&["recover", "a"]).is_ok());
+        for wrong in [
+            &["check"][..],
+            &["check", "a", "--all"],
+            &["status"],
+            &["repair"],
+            &["repair", "a", "b"],
+            &["recover", "a", "the-key"],
+            &["recover", "a", "--key", "k"],
+            &["rotate", "a"],
+        ] {
+            let error = parse(wrong).expect_err(&format!("{wrong:?} must be refused"));
+            assert_eq!(error.exit_code(), 2, "{wrong:?}");
+        }
+        assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
+        let key = "cal_live_0123456789abcdef0123456789abcdef";
+        let mut quoted = 0;
+        let with_value = [format!("--x={key}"), format!("--apply={key}")];
+        for args in [
+            &["recover", "s", key][..],
+            &[key],
+            &["check", "--key", key],
+            &["status", &with_value[0]],
+            &["repair", "s", &with_value[1]],
+        ] {
+            let error = parse(args).unwrap_err().render().to_string();
+            quoted += usize::from(error.contains(key));
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            let shown = without_arguments(&error, &args);
+            assert!(!shown.contains(key), "{shown}");
+        }
+        assert!(quoted >= 3, "clap quotes unexpected arguments: the cases above must test something");
+        assert!(looks_like_a_key(key) && looks_like_a_key("7251cb4b-3373-43a4-844c-b27a1d45e0c9"));
+        assert!(
+            !looks_like_a_key("prod/calcom")
+                && !looks_like_a_key("arn:aws:secretsmanager:us-east-1:1:secret:x")
+        );
+    }
+}
