@@ -5,10 +5,9 @@ use serde::Serialize;
 
 use super::{Found, Operator, Pending, key_in, schedule_text, store_problem};
 use crate::config::{Issued, Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags};
-use crate::schedule::Interval;
 use crate::secret::SecretValue;
 use crate::store::{OperatorStore, ROTATION_RESCUE};
-use crate::vendors::{VendorApi, Verdict};
+use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// The AWS managed key Secrets Manager uses when a secret names none.
 const AWS_MANAGED_KEY: &str = "alias/aws/secretsmanager";
@@ -126,8 +125,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             );
         }
         let key = current.key();
-        let budget = self.settings.timing.precheck_budget;
-        match self.verify(target, key, budget, false).await {
+        match self.verify(target, key, VerifyPolicy::Check).await {
             Verdict::Accepted => Check::new(
                 "vendor",
                 Status::Ok,
@@ -261,8 +259,7 @@ fn expiry(found: &Found) -> Check {
     let Ok(vendor) = vendor_from_tags(&meta.tags) else {
         return Check::new("expiry", Status::Skip, "no vendor to ask for an expiry");
     };
-    let interval = Interval::from_rules(meta.after_days, meta.schedule_expression.as_deref());
-    match vendor.rotate_body(&meta.tags, interval) {
+    match vendor.rotate_body(&meta.tags, meta.interval()) {
         Ok(Some(body)) => Check::new(
             "expiry",
             Status::Ok,

@@ -21,7 +21,7 @@ use crate::config::{self, Settings, TAG_VENDOR, Target};
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, SecretMeta, Store, StoreError, Version};
-use crate::vendors::{VendorApi, VendorClient, Verdict, verify_until};
+use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
 
 /// The operator's view of Secrets Manager and the vendors, with the function's own settings.
 pub struct Operator<S = Store, V = VendorClient> {
@@ -121,21 +121,11 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         }
     }
 
-    /// What the vendor says about `key`, asked as the rotation would (rate limits and outages
-    /// waited out within `budget`; refusals retried when `retry_refusals`, for a key that may
-    /// still be propagating).
-    async fn verify(
-        &self,
-        target: &Target,
-        key: &Sensitive,
-        budget: std::time::Duration,
-        retry_refusals: bool,
-    ) -> Verdict {
-        let until = Instant::now() + budget;
+    /// What the vendor says about `key`, asked as the rotation would, as `policy` says.
+    async fn verify(&self, target: &Target, key: &Sensitive, policy: VerifyPolicy) -> Verdict {
         let timing = &self.settings.timing;
-        verify_until(&self.vendors, target.vendor, &target.base_url, key, until, retry_refusals, timing)
-            .await
-            .0
+        let until = Instant::now() + policy.budget(timing);
+        verify_until(&self.vendors, target.vendor, &target.base_url, key, until, policy, timing).await.0
     }
 }
 

@@ -8,7 +8,7 @@ use crate::config::{Issued, Target};
 use crate::secret::{check_bare, check_key};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSPENDING, OperatorStore};
-use crate::vendors::{VendorApi, Verdict};
+use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// Said with every refusal that comes before any vendor call.
 const NOTHING_DONE: &str = "Nothing was sent to the vendor and nothing was written.";
@@ -68,7 +68,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         })?;
         let clearable = self.clearable(&found, &target, key).await?;
         let fingerprint = key.fingerprint();
-        match self.verify(&target, key, self.settings.timing.test_budget, true).await {
+        match self.verify(&target, key, VerifyPolicy::Test).await {
             Verdict::Accepted => {}
             Verdict::Refused(status) => {
                 return Err(format!(
@@ -133,7 +133,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                     return Ok(Some(version.clone()));
                 }
                 // Refusals are retried, as for a key that may still be propagating.
-                match self.verify(target, pending.key(), self.settings.timing.test_budget, true).await {
+                match self.verify(target, pending.key(), VerifyPolicy::Test).await {
                     Verdict::Refused(_) => Ok(Some(version.clone())),
                     Verdict::Accepted => Err(format!(
                         "the pending version {version} holds a key the vendor accepts ({}): the rotation's key is not lost. {repair}",

@@ -7,7 +7,7 @@ use super::{Found, Operator, Pending, key_in, store_problem};
 use crate::config::{Issued, Target};
 use crate::secret::SecretValue;
 use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore};
-use crate::vendors::{VendorApi, Verdict};
+use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// What `repair` found and what it would do (or did).
 #[derive(Debug)]
@@ -182,10 +182,9 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         pending: &SecretValue,
         current: Option<&SecretValue>,
     ) -> (Verdict, Option<Verdict>) {
-        let timing = &self.settings.timing;
-        let pending = self.verify(target, pending.key(), timing.test_budget, true).await;
+        let pending = self.verify(target, pending.key(), VerifyPolicy::Test).await;
         let current = match current {
-            Some(current) => Some(self.verify(target, current.key(), timing.precheck_budget, false).await),
+            Some(current) => Some(self.verify(target, current.key(), VerifyPolicy::Check).await),
             None => None,
         };
         (pending, current)

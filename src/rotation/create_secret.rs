@@ -23,7 +23,6 @@ use super::{Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator};
 use crate::config::{self, Issued, Promote, SecretConfig, Target};
 use crate::error::ErrorKind;
 use crate::event::RotationEvent;
-use crate::schedule::Interval;
 use crate::secret::{MAX_SECRET_BYTES, SecretValue, check_key};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::store::{
@@ -31,7 +30,7 @@ use crate::store::{
     StoreError, Version,
 };
 use crate::timing::{before, fits, time_left};
-use crate::vendors::{NoKey, RawAnswer, RotateOutcome, Vendor, VendorApi, Verdict};
+use crate::vendors::{NoKey, RawAnswer, RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
 
 const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
 
@@ -68,9 +67,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
 
         // 1. Everything that can fail before the vendor is touched.
-        let interval = Interval::from_rules(meta.after_days, meta.schedule_expression.as_deref());
-        let config =
-            SecretConfig::from_tags(&meta.tags, interval, &self.settings).map_err(ErrorKind::config)?;
+        let config = SecretConfig::from_tags(&meta.tags, meta.interval(), &self.settings)
+            .map_err(ErrorKind::config)?;
         let (current, current_id) =
             self.current_value(secret, &config.key_field, NOTHING_SENT, ErrorKind::config).await?;
         // Another invocation of this rotation promoted early between the check above and this
@@ -105,8 +103,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
         // 2. The vendor must still accept the current key, or rotating is impossible anyway. The
         // check stops in time to leave a rotate call all it needs.
-        let until = before(deadline, timing.rotate_reserve()).min(Instant::now() + timing.precheck_budget);
-        match self.verify_until(&config.target, current.key(), until, false).await {
+        let until = before(deadline, timing.rotate_reserve());
+        match self.verify_until(&config.target, current.key(), until, VerifyPolicy::Check).await {
             (Verdict::Accepted, _) => observed.current_key_rejected = Some(false),
             (Verdict::Refused(status), _) => {
                 observed.current_key_rejected = Some(true);

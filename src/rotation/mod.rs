@@ -26,7 +26,7 @@ use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, StoreError, Version};
 use crate::timing::{before, later};
-use crate::vendors::{VendorApi, VendorClient, Verdict, verify_until};
+use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
 
 const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
 const RECOVERY_TEST_FAILING: &str = "See README.md, section \"Recovery: test step failing\".";
@@ -250,8 +250,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         };
         let timing = &self.settings.timing;
         let started = Instant::now();
-        let until = before(deadline, timing.safety_margin).min(started + timing.test_budget);
-        let verdict = self.verify_until(&target, &key, until, true).await;
+        let until = before(deadline, timing.safety_margin);
+        let verdict = self.verify_until(&target, &key, until, VerifyPolicy::Test).await;
         let tested_is_current = which == "current" || meta.has_stage(&event.token, AWSCURRENT);
         observed.current_key_rejected = self
             .current_key_verdict(meta, &target, &key_field, &key, tested_is_current, &verdict.0, deadline)
@@ -399,16 +399,18 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         Ok((SecretValue::parse(&current.text, key_field).map_err(config)?, current.id))
     }
 
-    /// [`verify_until`] with this rotator's vendor client and timings.
+    /// [`verify_until`] with this rotator's vendor client and timings, as `policy` says, and never
+    /// past `until` (the step's own limit before the deadline).
     async fn verify_until(
         &self,
         target: &Target,
         key: &Sensitive,
         until: Instant,
-        retry_refusals: bool,
+        policy: VerifyPolicy,
     ) -> (Verdict, u32) {
         let (vendors, timing) = (&self.vendors, &self.settings.timing);
-        verify_until(vendors, target.vendor, &target.base_url, key, until, retry_refusals, timing).await
+        let until = until.min(Instant::now() + policy.budget(timing));
+        verify_until(vendors, target.vendor, &target.base_url, key, until, policy, timing).await
     }
 }
 

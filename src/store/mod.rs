@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::SystemTime;
 
+use crate::schedule::Interval;
 use crate::sensitive::{Sensitive, SensitiveBytes};
 
 mod error;
@@ -63,6 +64,12 @@ impl SecretMeta {
 
     pub fn has_stage(&self, version: &str, stage: &str) -> bool {
         self.versions.get(version).is_some_and(|stages| stages.iter().any(|s| s == stage))
+    }
+
+    /// How far apart the secret's rotations are, from its rotation rules (`Err` says why a
+    /// schedule cannot be read).
+    pub fn interval(&self) -> Result<Interval, String> {
+        Interval::from_rules(self.after_days, self.schedule_expression.as_deref())
     }
 
     /// The version that carries AWSPENDING without AWSCURRENT: an unfinished rotation. (AWSPENDING

@@ -124,16 +124,40 @@ pub trait VendorApi: Send + Sync {
     ) -> impl Future<Output = RotateOutcome> + Send;
 }
 
-/// Asks `vendor` about `key` until it gives a verdict or `until` comes. Waits out rate limits and
-/// outages; retries refusals only when `retry_refusals` (a new key can take a few seconds to
-/// propagate). Returns the last verdict and the number of calls.
+/// How a key is asked about, for how long and whether a refusal is final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyPolicy {
+    /// A key that should work now (the current key before a rotate, `check`): within the
+    /// pre-check's budget, and a refusal is final.
+    Check,
+    /// A key that may still be propagating (testSecret, `repair`, `recover`): within the test
+    /// step's budget, with refusals retried, because a new key can take seconds to be accepted.
+    Test,
+}
+
+impl VerifyPolicy {
+    /// The longest the asking may take.
+    pub fn budget(self, timing: &Timing) -> Duration {
+        match self {
+            VerifyPolicy::Check => timing.precheck_budget,
+            VerifyPolicy::Test => timing.test_budget,
+        }
+    }
+
+    fn retries_refusals(self) -> bool {
+        self == VerifyPolicy::Test
+    }
+}
+
+/// Asks `vendor` about `key` until it gives a verdict or `until` comes, as `policy` says. Waits out
+/// rate limits and outages. Returns the last verdict and the number of calls.
 pub async fn verify_until<V: VendorApi>(
     api: &V,
     vendor: &'static dyn Vendor,
     base: &Url,
     key: &Sensitive,
     until: Instant,
-    retry_refusals: bool,
+    policy: VerifyPolicy,
     timing: &Timing,
 ) -> (Verdict, u32) {
     let mut backoff = timing.initial_backoff;
@@ -147,7 +171,7 @@ pub async fn verify_until<V: VendorApi>(
         let verdict = api.verify(vendor, base, key, timing.vendor_timeout.min(left)).await;
         let pause = match &verdict {
             Verdict::Accepted => return (verdict, tries),
-            Verdict::Refused(_) if !retry_refusals => return (verdict, tries),
+            Verdict::Refused(_) if !policy.retries_refusals() => return (verdict, tries),
             Verdict::RateLimited(wait) => *wait,
             Verdict::Refused(_) | Verdict::Unavailable(_) => backoff,
         };

@@ -17,7 +17,9 @@ use reqwest::Method;
 use reqwest::header::HeaderName;
 use serde_json::Value;
 
-pub use client::{NoKey, RawAnswer, RotateOutcome, VendorApi, VendorClient, Verdict, verify_until};
+pub use client::{
+    NoKey, RawAnswer, RotateOutcome, VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until,
+};
 
 use crate::schedule::Interval;
 
