@@ -77,17 +77,53 @@ impl ErrorKind {
         ErrorKind::Config { problem, before_rotate: false }
     }
 
-    pub fn name(&self) -> &'static str {
+    /// The kind without its data.
+    pub fn error_type(&self) -> ErrorType {
         match self {
-            ErrorKind::InvalidEvent(_) => "InvalidEvent",
-            ErrorKind::NotRotatable(_) => "NotRotatable",
-            ErrorKind::Config { .. } => "Config",
-            ErrorKind::Timeout(_) => "Timeout",
-            ErrorKind::VendorRejectedKey(_) => "VendorRejectedKey",
-            ErrorKind::KeyLost(_) => "KeyLost",
-            ErrorKind::OutcomeUnknown(_) => "OutcomeUnknown",
-            ErrorKind::Vendor(_) => "Vendor",
-            ErrorKind::Store(_) => "Store",
+            ErrorKind::InvalidEvent(_) => ErrorType::InvalidEvent,
+            ErrorKind::NotRotatable(_) => ErrorType::NotRotatable,
+            ErrorKind::Config { .. } => ErrorType::Config,
+            ErrorKind::Timeout(_) => ErrorType::Timeout,
+            ErrorKind::VendorRejectedKey(_) => ErrorType::VendorRejectedKey,
+            ErrorKind::KeyLost(_) => ErrorType::KeyLost,
+            ErrorKind::OutcomeUnknown(_) => ErrorType::OutcomeUnknown,
+            ErrorKind::Vendor(_) => ErrorType::Vendor,
+            ErrorKind::Store(_) => ErrorType::Store,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.error_type().as_str()
+    }
+}
+
+/// What kind of error, without its data: the Lambda error's `errorType`, and what the metrics
+/// record counts (`Failure`'s `ErrorType` property, `KeyLost`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorType {
+    InvalidEvent,
+    NotRotatable,
+    Config,
+    Timeout,
+    VendorRejectedKey,
+    KeyLost,
+    OutcomeUnknown,
+    Vendor,
+    Store,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidEvent => "InvalidEvent",
+            ErrorType::NotRotatable => "NotRotatable",
+            ErrorType::Config => "Config",
+            ErrorType::Timeout => "Timeout",
+            ErrorType::VendorRejectedKey => "VendorRejectedKey",
+            ErrorType::KeyLost => "KeyLost",
+            ErrorType::OutcomeUnknown => "OutcomeUnknown",
+            ErrorType::Vendor => "Vendor",
+            ErrorType::Store => "Store",
         }
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+use crate::error::ErrorType;
 use crate::event::Step;
 
 pub const DEFAULT_NAMESPACE: &str = "ApiKeyRotator";
@@ -32,7 +33,7 @@ pub struct Record {
     pub secret: Option<String>,
     pub duration: Duration,
     /// The errorType, when the invocation failed.
-    pub error_type: Option<&'static str>,
+    pub error_type: Option<ErrorType>,
     /// From the vendor's answer (early promotion) or the pending version's creation (standard) to
     /// AWSCURRENT holding the new key, when this invocation moved it.
     pub dead_key_window: Option<Duration>,
@@ -49,7 +50,7 @@ impl Record {
         let mut metrics = vec![("Duration", "Milliseconds", json!(millis(self.duration)))];
         metrics.push(("Failure", "Count", json!(u8::from(self.error_type.is_some()))));
         if self.step == Some(Step::CreateSecret) {
-            metrics.push(("KeyLost", "Count", json!(u8::from(self.error_type == Some("KeyLost")))));
+            metrics.push(("KeyLost", "Count", json!(u8::from(self.error_type == Some(ErrorType::KeyLost)))));
         }
         if self.step == Some(Step::CreateSecret) || self.current_key_rejected.is_some() {
             let rejected = self.current_key_rejected.unwrap_or(false);
@@ -79,7 +80,7 @@ impl Record {
             root.insert(name.into(), value);
         }
         if let Some(error_type) = self.error_type {
-            root.insert("ErrorType".into(), json!(error_type));
+            root.insert("ErrorType".into(), json!(error_type.as_str()));
         }
         if let Some(promote) = self.promote {
             root.insert("Promote".into(), json!(promote));
@@ -134,7 +135,7 @@ mod tests {
             step: Some(Step::CreateSecret),
             secret: Some("arn:aws:secretsmanager:us-east-1:1:secret:x".into()),
             duration: Duration::from_millis(1500),
-            error_type: Some("KeyLost"),
+            error_type: Some(ErrorType::KeyLost),
             dead_key_window: None,
             promote: Some("standard"),
             current_key_rejected: None,
@@ -162,7 +163,7 @@ mod tests {
     fn other_steps_have_no_key_lost_and_unknown_events_still_count() {
         let record = Record {
             duration: Duration::from_millis(3),
-            error_type: Some("InvalidEvent"),
+            error_type: Some(ErrorType::InvalidEvent),
             ..Record::default()
         };
         let doc = emf(&record);
@@ -185,7 +186,7 @@ mod tests {
         for step in [Step::CreateSecret, Step::TestSecret] {
             let record = Record {
                 step: Some(step),
-                error_type: Some("VendorRejectedKey"),
+                error_type: Some(ErrorType::VendorRejectedKey),
                 current_key_rejected: Some(true),
                 ..Record::default()
             };

@@ -98,7 +98,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             step: context.step,
             secret: context.secret,
             duration: started.elapsed(),
-            error_type: result.as_ref().err().map(Error::error_type),
+            error_type: result.as_ref().err().map(|error| error.kind.error_type()),
             dead_key_window: observed.dead_key_window,
             promote: observed.promote.map(Promote::as_str),
             current_key_rejected: observed.current_key_rejected,
