@@ -163,7 +163,7 @@ fn read_key() -> Result<Sensitive, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{Check, CheckReport, Plan, Recovered, RepairReport, Status, StatusReport};
+    use crate::ops::{Check, CheckReport, Plan, Recovered, Refusal, RepairReport, Status, StatusReport};
 
     /// Every report the commands print, from fixed reports, in text and JSON: the renderers' part
     /// of what an operator reads, byte for byte (tests/golden/cli.txt).
@@ -231,7 +231,7 @@ mod tests {
                 Plan::Clear { version: "v2".into(), why: "it holds no value" },
                 Some(Ok("AWSPENDING removed".into())),
             ),
-            (Plan::Refuse("the vendor accepts both keys".into()), None),
+            (Plan::Refuse(Refusal::BothAccepted), None),
             (
                 Plan::Finish { pending: "v2".into(), current: "v1".into() },
                 Some(Err("UpdateSecretVersionStage failed".into())),
@@ -259,6 +259,20 @@ mod tests {
         ] {
             let recovery = Recovery(&recovered);
             text += &format!("{recovery}exit {}\n", recovery.exit_code());
+        }
+        let arn = || ARN.to_owned();
+        for refusal in [
+            Refusal::Unreadable { what: "the pending version", problem: "GetSecretValue failed".into() },
+            Refusal::NoCurrentValue,
+            Refusal::NotIssuedThere("rotation:vendor changed since createSecret".into()),
+            Refusal::PendingNotAKey { problem: "no field \"api_key\"".into(), arn: arn() },
+            Refusal::SameKeyOtherFields,
+            Refusal::VendorNotAskable { problem: "the secret has no rotation:vendor tag".into(), arn: arn() },
+            Refusal::BothAccepted,
+            Refusal::NeitherAccepted { arn: arn() },
+            Refusal::NoVerdict,
+        ] {
+            text += &format!("{}\n", Plan::Refuse(refusal).describe());
         }
         crate::golden::compare("cli.txt", &text);
     }

@@ -12,7 +12,7 @@ mod status;
 
 pub use check::{Check, CheckReport, Status};
 pub use recover::Recovered;
-pub use repair::{Plan, RepairReport};
+pub use repair::{Plan, Refusal, RepairReport};
 pub use status::StatusReport;
 
 use tokio::time::Instant;

@@ -3,6 +3,8 @@
 //! It never takes a label off a version whose key the vendor accepts, unless AWSCURRENT holds the
 //! same value.
 
+use std::fmt;
+
 use super::{Found, Operator, Pending, key_in, store_problem};
 use crate::config::{Issued, Target};
 use crate::secret::SecretValue;
@@ -29,7 +31,70 @@ pub enum Plan {
     /// Take AWSPENDING off `version` (the version itself is kept), for the reason given.
     Clear { version: String, why: &'static str },
     /// Change nothing: the reason and what to do instead.
-    Refuse(String),
+    Refuse(Refusal),
+}
+
+/// Why `repair` changes nothing, each with what to do instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A Secrets Manager read failed (`what`: the secret, the pending version, the AWSCURRENT value).
+    Unreadable {
+        what: &'static str,
+        problem: String,
+    },
+    NoCurrentValue,
+    /// The tags no longer name what the pending key was issued for, or its record cannot be read.
+    NotIssuedThere(String),
+    /// The pending value does not read as a key with the tags.
+    PendingNotAKey {
+        problem: String,
+        arn: String,
+    },
+    SameKeyOtherFields,
+    VendorNotAskable {
+        problem: String,
+        arn: String,
+    },
+    BothAccepted,
+    NeitherAccepted {
+        arn: String,
+    },
+    NoVerdict,
+}
+
+const AGAIN: &str = "run repair again in a few minutes";
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fix_tags = |arn: &str| {
+            format!(
+                "fix it (`api-key-rotator check {arn}` shows how), then run repair again; only a key is ever sent to a vendor"
+            )
+        };
+        match self {
+            Refusal::Unreadable { what, problem } => write!(f, "{what} cannot be read: {problem}"),
+            Refusal::NoCurrentValue => f.write_str("the secret has no AWSCURRENT value; store one by hand"),
+            Refusal::NotIssuedThere(problem) => write!(f, "{problem}; then run repair again"),
+            Refusal::PendingNotAKey { problem, arn } => {
+                write!(f, "the pending value cannot be read: {problem}; {}", fix_tags(arn))
+            }
+            Refusal::SameKeyOtherFields => f.write_str(
+                "both versions hold the same key with other fields changed; decide by hand which fields are right",
+            ),
+            Refusal::VendorNotAskable { problem, arn } => {
+                write!(f, "the vendor cannot be asked: {problem}; {}", fix_tags(arn))
+            }
+            Refusal::BothAccepted => write!(
+                f,
+                "the vendor accepts both keys, so moving either label could strand a live key; the vendor may still be propagating the rotation: {AGAIN}"
+            ),
+            Refusal::NeitherAccepted { arn } => write!(
+                f,
+                "the vendor accepts neither key. Get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
+            ),
+            Refusal::NoVerdict => write!(f, "the vendor gave no verdict on one of the keys: {AGAIN}"),
+        }
+    }
 }
 
 impl Plan {
@@ -60,7 +125,10 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                 return RepairReport {
                     arn: secret_id.to_owned(),
                     findings: Vec::new(),
-                    plan: Plan::Refuse(format!("the secret cannot be read: {}", store_problem(&error))),
+                    plan: Plan::Refuse(Refusal::Unreadable {
+                        what: "the secret",
+                        problem: store_problem(&error),
+                    }),
                     applied: None,
                 };
             }
@@ -78,7 +146,8 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         let meta = &found.meta;
         let (version, pending) = match &found.pending {
             Err(error) => {
-                return Plan::Refuse(format!("the pending version cannot be read: {}", store_problem(error)));
+                let problem = store_problem(error);
+                return Plan::Refuse(Refusal::Unreadable { what: "the pending version", problem });
             }
             Ok(Pending::None) => {
                 findings.push(("pending", "no version carries AWSPENDING apart from AWSCURRENT".into()));
@@ -93,12 +162,10 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         };
         let current = match &found.current {
             Ok(Some(current)) => current,
-            Ok(None) => return Plan::Refuse("the secret has no AWSCURRENT value; store one by hand".into()),
+            Ok(None) => return Plan::Refuse(Refusal::NoCurrentValue),
             Err(error) => {
-                return Plan::Refuse(format!(
-                    "the AWSCURRENT value cannot be read: {}",
-                    store_problem(error)
-                ));
+                let problem = store_problem(error);
+                return Plan::Refuse(Refusal::Unreadable { what: "the AWSCURRENT value", problem });
             }
         };
         let current_id = found.current_version().unwrap_or_default().to_owned();
@@ -106,18 +173,14 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             findings.push(("pending", format!("version {version} holds a copy of the AWSCURRENT value")));
             return Plan::Clear { version: version.clone(), why: "it is a copy of AWSCURRENT" };
         }
-        let fix_tags = format!(
-            "fix it (`api-key-rotator check {}` shows how), then run repair again; only a key is ever sent to a vendor",
-            meta.arn
-        );
         // The pending key goes only where it was issued (createSecret recorded it on the version).
         if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, &self.settings) {
-            return Plan::Refuse(format!("{problem}; then run repair again"));
+            return Plan::Refuse(Refusal::NotIssuedThere(problem));
         }
         let pending_key = match key_in(meta, pending) {
             Ok(value) => value,
             Err(problem) => {
-                return Plan::Refuse(format!("the pending value cannot be read: {problem}; {fix_tags}"));
+                return Plan::Refuse(Refusal::PendingNotAKey { problem, arn: meta.arn.clone() });
             }
         };
         findings.push((
@@ -133,15 +196,12 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             },
         ));
         if current_key.as_ref().is_ok_and(|value| value.key() == pending_key.key()) {
-            return Plan::Refuse(
-                "both versions hold the same key with other fields changed; decide by hand which fields are right"
-                    .into(),
-            );
+            return Plan::Refuse(Refusal::SameKeyOtherFields);
         }
         let target = match Target::from_tags(&meta.tags, &self.settings) {
             Ok(target) => target,
             Err(problem) => {
-                return Plan::Refuse(format!("the vendor cannot be asked: {problem}; {fix_tags}"));
+                return Plan::Refuse(Refusal::VendorNotAskable { problem, arn: meta.arn.clone() });
             }
         };
         let (pending_verdict, current_verdict) =
@@ -154,23 +214,19 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                 current_verdict.as_ref().map_or("not asked (no key)".into(), Verdict::to_string)
             ),
         ));
-        let again = "run repair again in a few minutes";
         match (pending_verdict, current_verdict) {
             (Verdict::Accepted, None | Some(Verdict::Refused(_))) => {
                 Plan::Finish { pending: version.clone(), current: current_id }
             }
-            (Verdict::Accepted, Some(Verdict::Accepted)) => Plan::Refuse(format!(
-                "the vendor accepts both keys, so moving either label could strand a live key; the vendor may still be propagating the rotation: {again}"
-            )),
+            (Verdict::Accepted, Some(Verdict::Accepted)) => Plan::Refuse(Refusal::BothAccepted),
             (Verdict::Refused(_), Some(Verdict::Accepted)) => Plan::Clear {
                 version: version.clone(),
                 why: "the vendor refuses its key and accepts AWSCURRENT's",
             },
-            (Verdict::Refused(_), None | Some(Verdict::Refused(_))) => Plan::Refuse(format!(
-                "the vendor accepts neither key. Get a working key from the vendor's dashboard and store it with `api-key-rotator recover {}`",
-                meta.arn
-            )),
-            _ => Plan::Refuse(format!("the vendor gave no verdict on one of the keys: {again}")),
+            (Verdict::Refused(_), None | Some(Verdict::Refused(_))) => {
+                Plan::Refuse(Refusal::NeitherAccepted { arn: meta.arn.clone() })
+            }
+            _ => Plan::Refuse(Refusal::NoVerdict),
         }
     }
 
