@@ -404,15 +404,7 @@ async fn test_secret_pages_when_the_key_consumers_read_is_refused() {
     // A test-only check (RotateImmediately = false) on a pending copy of the current value, the
     // current key revoked: CurrentKeyRejected.
     let (records, rotator) = metered(FakeVendor::new());
-    let copy = Payload::Text(Sensitive::new(secret(OLD)));
-    let write = crate::store::PendingWrite {
-        secret_id: ARN,
-        token: TOKEN,
-        value: &copy,
-        rotation_token: None,
-        stages: &[AWSPENDING],
-    };
-    rotator.store.put_pending_once(&write).await.unwrap();
+    fill_pending(&rotator, Payload::Text(Sensitive::new(secret(OLD)))).await;
     rotator.vendors.state.lock().unwrap().live = "cal_live_revoked".into();
     assert_eq!(kind(&step(&rotator, "testSecret", MINIMUM).await), "VendorRejectedKey");
     assert_eq!(last(&records)["CurrentKeyRejected"], 1);
@@ -429,6 +421,19 @@ async fn test_secret_pages_when_the_key_consumers_read_is_refused() {
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
     assert_eq!(step(&rotator, "testSecret", MINIMUM).await.unwrap(), Outcome::Done);
     assert!(last(&records).get("CurrentKeyRejected").is_none());
+}
+
+/// Puts `value` in the rotation's pending version: the copy of the current value Secrets Manager
+/// stages for a test-only run, or whatever a stray write left there.
+async fn fill_pending(rotator: &Rotator<MemoryStore, FakeVendor>, value: Payload) {
+    let write = crate::store::PendingWrite {
+        secret_id: ARN,
+        token: TOKEN,
+        value: &value,
+        rotation_token: None,
+        stages: &[AWSPENDING],
+    };
+    rotator.store.put_pending_once(&write).await.unwrap();
 }
 
 /// A rotator over a rotating Cal.com secret whose metrics records are kept, and the records.
@@ -798,20 +803,11 @@ async fn every_error_type_renders_as_the_golden_text() {
     record("an unknown vendor", step(&rotator, "createSecret", MINIMUM).await);
 
     let rotator = in_memory(calcom_store(), FakeVendor::new());
-    let copy = Payload::Text(Sensitive::new(secret(OLD)));
-    let write = crate::store::PendingWrite {
-        secret_id: ARN,
-        token: TOKEN,
-        value: &copy,
-        rotation_token: None,
-        stages: &[AWSPENDING],
-    };
-    rotator.store.put_pending_once(&write).await.unwrap();
+    fill_pending(&rotator, Payload::Text(Sensitive::new(secret(OLD)))).await;
     record("a pending copy of the current key", step(&rotator, "createSecret", MINIMUM).await);
 
     let rotator = in_memory(calcom_store(), FakeVendor::new());
-    let binary = Payload::Binary(SensitiveBytes::new(vec![0xff, 0x00]));
-    rotator.store.put_pending_once(&crate::store::PendingWrite { value: &binary, ..write }).await.unwrap();
+    fill_pending(&rotator, Payload::Binary(SensitiveBytes::new(vec![0xff, 0x00]))).await;
     record("a pending SecretBinary", step(&rotator, "createSecret", MINIMUM).await);
 
     let vendor = FakeVendor::new().with(|v| v.verifies = vec![Verdict::RateLimited(Duration::from_secs(60))]);
