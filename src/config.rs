@@ -290,6 +290,19 @@ impl Issued {
         }
     }
 
+    /// The record among `labels` against today's `rotation:vendor` tag alone (for a current key,
+    /// whose base URL and key field may be reconfigured): `Err` names the vendor that changed, or
+    /// what is wrong with the record. No record, no objection.
+    pub fn check_vendor<'a>(
+        labels: impl IntoIterator<Item = &'a String>,
+        tags: &HashMap<String, String>,
+    ) -> Result<(), String> {
+        match Issued::from_labels(labels)? {
+            Some(issued) => issued.same_vendor(tags),
+            None => Ok(()),
+        }
+    }
+
     /// Whether today's `rotation:vendor` tag still names the vendor the key was issued by.
     pub fn same_vendor(&self, tags: &HashMap<String, String>) -> Result<(), String> {
         let vendor = vendor_from_tags(tags)?;

@@ -111,12 +111,9 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
 
     async fn vendor_check(&self, found: &Found, target: &Target, current: &SecretValue) -> Check {
         // The current key goes to no other vendor than the one that issued it.
-        let issued = found.current_version().map(|version| Issued::from_labels(found.meta.labels(version)));
-        let mismatch = match issued {
-            Some(Err(problem)) => Some(problem),
-            Some(Ok(Some(issued))) => issued.same_vendor(&found.meta.tags).err(),
-            _ => None,
-        };
+        let mismatch = found
+            .current_version()
+            .and_then(|version| Issued::check_vendor(found.meta.labels(version), &found.meta.tags).err());
         if let Some(problem) = mismatch {
             return Check::fail(
                 "vendor",

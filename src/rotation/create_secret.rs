@@ -80,10 +80,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         current.check_room_for_new_key().map_err(ErrorKind::config)?;
         // The current key goes to no other vendor than the one that issued it (recorded on its
         // version when this function rotated it).
-        if let Some(version) = current_id.as_deref()
-            && let Some(issued) = Issued::from_labels(meta.labels(version)).map_err(ErrorKind::config)?
-        {
-            issued.same_vendor(&meta.tags).map_err(ErrorKind::config)?;
+        if let Some(version) = current_id.as_deref() {
+            Issued::check_vendor(meta.labels(version), &meta.tags).map_err(ErrorKind::config)?;
         }
         let record = self.label_room(meta, &config)?;
         let timing = &self.settings.timing;
@@ -218,7 +216,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         observed: &mut Observed,
     ) -> Result<Sensitive, ErrorKind> {
         let timing = &self.settings.timing;
-        let Target { vendor, base_url } = &config.target;
+        let target = &config.target;
+        let Target { vendor, base_url } = target;
         let mut backoff = timing.initial_backoff;
         let mut last_failure = String::new();
         for attempt in 1..=timing.rotate_attempts {
@@ -241,7 +240,6 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 RotateOutcome::Echoed(answer) => {
                     let reason = format!("HTTP {} whose key is the current key itself", answer.status);
                     let kept = self.keep_answer(event, answer, deadline).await.sentence(&event.secret_id);
-                    let target = &config.target;
                     return Err(self
                         .after_unknown(event, target, current, &reason, &kept, deadline, observed)
                         .await);
@@ -249,7 +247,6 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 // Never stored as a new key, whichever client said so.
                 RotateOutcome::Rotated { key, .. } if key == *current => {
                     let reason = "a 2xx whose key is the current key itself";
-                    let target = &config.target;
                     return Err(self
                         .after_unknown(event, target, current, reason, "", deadline, observed)
                         .await);
@@ -286,7 +283,6 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     last_failure = reason;
                 }
                 RotateOutcome::Unknown(reason) => {
-                    let target = &config.target;
                     return Err(self
                         .after_unknown(event, target, current, &reason, "", deadline, observed)
                         .await);
@@ -331,13 +327,13 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 event.token
             ));
         }
-        if let Probe::Refused(_) = probe {
-            observed.current_key_rejected = Some(true);
-        }
         match probe {
-            Probe::Refused(status) => ErrorKind::KeyLost(format!(
-                "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again. {kept}"
-            )),
+            Probe::Refused(status) => {
+                observed.current_key_rejected = Some(true);
+                ErrorKind::KeyLost(format!(
+                    "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again. {kept}"
+                ))
+            }
             Probe::Accepted(accepts) => ErrorKind::OutcomeUnknown(format!(
                 "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor still accepted the previous key {accepts} time(s) over {seconds:.0} s, which usually means nothing rotated; but vendors read keys through replicas that can lag, and if it did rotate, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating. {kept}"
             )),
