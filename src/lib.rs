@@ -18,5 +18,5 @@ pub mod store;
 pub mod timing;
 pub mod vendors;
 
-pub use error::{Error, ErrorKind};
+pub use rotation::{Error, ErrorKind};
 pub use rotation::{Outcome, Rotator};

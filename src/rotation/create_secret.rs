@@ -18,21 +18,21 @@ use tracing::{error, info, warn};
 
 use sha2::{Digest, Sha256};
 
+use super::error::{
+    ErrorKind, Form, Kept, Lost, NotRotatable, Problem, Rejected, State, TimedOut, Unknown, VendorFailure,
+};
 use super::write::{Stored, put_pending};
-use super::{Observed, Outcome, RECOVERY_CURRENT_REJECTED, Rotator};
+use super::{Observed, Outcome, Rotator};
 use crate::config::{self, Issued, Promote, SecretConfig, Target};
-use crate::error::ErrorKind;
 use crate::event::RotationEvent;
 use crate::secret::{MAX_SECRET_BYTES, SecretValue, check_key};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::store::{
     AWSCURRENT, AWSPENDING, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore,
-    StoreError, Version,
+    Version,
 };
 use crate::timing::{before, fits, time_left};
 use crate::vendors::{NoKey, RawAnswer, RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
-
-const NOTHING_SENT: &str = "Nothing was sent to the vendor.";
 
 /// What probing the current key after an unclear rotate answer found.
 enum Probe {
@@ -57,10 +57,11 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         // copy of the current key is not a stored rotation, and finishing it would record one.
         if let Some(pending) = self.pending_value(event).await? {
             if self.copies_current(meta, &pending).await? {
-                return Err(ErrorKind::NotRotatable(format!(
-                    "the pending version {} holds the key that is in AWSCURRENT: a copy of the current value, not a new key, so the vendor's key was never rotated. {NOTHING_SENT} Nothing was changed. Clear it with `api-key-rotator repair {secret} --apply`, then rotate again",
-                    event.token
-                )));
+                return Err(NotRotatable::CopyOfCurrent {
+                    version: event.token.clone(),
+                    secret: secret.clone(),
+                }
+                .into());
             }
             info!("the pending version already holds a key: createSecret finished earlier");
             return Ok(Outcome::AlreadyDone);
@@ -70,7 +71,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let config = SecretConfig::from_tags(&meta.tags, meta.interval(), &self.settings)
             .map_err(ErrorKind::config)?;
         let (current, current_id) =
-            self.current_value(secret, &config.key_field, NOTHING_SENT, ErrorKind::config).await?;
+            self.current_value(secret, &config.key_field, State::NothingSent, ErrorKind::config).await?;
         // Another invocation of this rotation promoted early between the check above and this
         // read: "current" is the new key, and rotating it would kill the key just stored.
         if current_id.as_deref() == Some(event.token.as_str()) {
@@ -87,16 +88,15 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let timing = &self.settings.timing;
         let (left, needed) = (time_left(deadline), timing.create_budget());
         if left < needed {
-            return Err(ErrorKind::Timeout(format!(
-                "only {:.1} s were left before the Lambda deadline, and starting a rotation needs {} s: the check of the current key ({} s), one rotate call ({} s), a probe if its answer is unclear ({} s) and storing the new key ({} s). {NOTHING_SENT} Give the function a timeout above {} s",
-                left.as_secs_f64(),
-                needed.as_secs(),
-                timing.precheck_budget.as_secs(),
-                timing.vendor_timeout.as_secs(),
-                timing.probe_budget.as_secs(),
-                timing.store_budget.as_secs(),
-                needed.as_secs(),
-            )));
+            return Err(TimedOut::NoRoomToStart {
+                left,
+                needed,
+                precheck: timing.precheck_budget,
+                rotate: timing.vendor_timeout,
+                probe: timing.probe_budget,
+                store: timing.store_budget,
+            }
+            .into());
         }
 
         // 2. The vendor must still accept the current key, or rotating is impossible anyway. The
@@ -115,16 +115,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     );
                     return Ok(Outcome::AlreadyDone);
                 }
-                return Err(ErrorKind::VendorRejectedKey(format!(
-                    "the vendor refuses the current key (HTTP {status}), so rotate was not called. Either the key was revoked or rotated outside this function, or an earlier rotation's new key was lost. {RECOVERY_CURRENT_REJECTED}"
-                )));
+                return Err(Rejected::BeforeRotate { status }.into());
             }
-            (verdict, tries) => {
-                return Err(ErrorKind::Vendor(format!(
-                    "could not confirm the current key with the vendor after {tries} tries ({}), so rotate was not called and nothing changed. Secrets Manager will retry",
-                    verdict
-                )));
-            }
+            (verdict, tries) => return Err(VendorFailure::CurrentUnconfirmed { tries, verdict }.into()),
         }
 
         // 3. Rotate.
@@ -191,12 +184,12 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 // vendor's 2xx killed the key consumers read.
                 observed.current_key_rejected = Some(true);
                 error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the vendor rotated the key but it could not be stored: the new key is lost");
-                return Err(ErrorKind::KeyLost(format!(
-                    "the vendor rotated the key and invalidated the old one, but storing the new key (fingerprint {}) failed, and reading version {} back did not find it: {}. The new key existed only in this invocation and is lost, unless a write cut off at the deadline landed later: check that version first.",
-                    new_key.fingerprint(),
-                    event.token,
-                    failure
-                )));
+                return Err(Lost::NotStored {
+                    fingerprint: new_key.fingerprint(),
+                    version: event.token.clone(),
+                    failure: Box::new(failure),
+                }
+                .into());
             }
         }
         if write.promotes() {
@@ -223,12 +216,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         for attempt in 1..=timing.rotate_attempts {
             if time_left(deadline) < timing.rotate_reserve() {
                 return Err(if attempt == 1 {
-                    ErrorKind::Timeout(format!(
-                        "checking the current key left too little time before the Lambda deadline for a rotate call ({} s) and storing its key. rotate was not called and nothing changed; Secrets Manager will retry",
-                        timing.vendor_timeout.as_secs()
-                    ))
+                    TimedOut::NoRoomToRotate { vendor_timeout: timing.vendor_timeout }.into()
                 } else {
-                    nothing_rotated(attempt - 1, &last_failure)
+                    VendorFailure::NothingRotated { attempts: attempt - 1, last_failure }.into()
                 });
             }
             let wait = timing.rotate_wait(deadline);
@@ -239,16 +229,16 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 // cache after it did. The answer is kept, then the current key is probed.
                 RotateOutcome::Echoed(answer) => {
                     let reason = format!("HTTP {} whose key is the current key itself", answer.status);
-                    let kept = self.keep_answer(event, answer, deadline).await.sentence(&event.secret_id);
+                    let kept = self.keep_answer(event, answer, deadline).await;
                     return Err(self
-                        .after_unknown(event, target, current, &reason, &kept, deadline, observed)
+                        .after_unknown(event, target, current, reason, Some(kept), deadline, observed)
                         .await);
                 }
                 // Never stored as a new key, whichever client said so.
                 RotateOutcome::Rotated { key, .. } if key == *current => {
-                    let reason = "a 2xx whose key is the current key itself";
+                    let reason = "a 2xx whose key is the current key itself".to_owned();
                     return Err(self
-                        .after_unknown(event, target, current, reason, "", deadline, observed)
+                        .after_unknown(event, target, current, reason, None, deadline, observed)
                         .await);
                 }
                 RotateOutcome::Rotated { key, odd } => {
@@ -258,17 +248,12 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     return Ok(key);
                 }
                 RotateOutcome::Refused(status) => {
-                    return Err(ErrorKind::Vendor(format!(
-                        "the vendor refused the rotate call with HTTP {status}, so this call rotated nothing. {} The next attempt checks the current key first and never rotates with one the vendor refuses",
-                        refusal_hint(*vendor, status)
-                    )));
+                    let hint = refusal_hint(*vendor, status);
+                    return Err(VendorFailure::RotateRefused { status, hint }.into());
                 }
                 RotateOutcome::RateLimited(wait) => {
                     if time_left(deadline).saturating_sub(wait) < timing.rotate_reserve() {
-                        return Err(ErrorKind::Vendor(format!(
-                            "the vendor is rate limiting this key (HTTP 429, reset in {:.0} s, later than this invocation can wait), so nothing was rotated. Secrets Manager will retry",
-                            wait.as_secs_f64()
-                        )));
+                        return Err(VendorFailure::RateLimited { wait }.into());
                     }
                     info!(
                         wait_ms = wait.as_millis() as u64,
@@ -284,7 +269,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 }
                 RotateOutcome::Unknown(reason) => {
                     return Err(self
-                        .after_unknown(event, target, current, &reason, "", deadline, observed)
+                        .after_unknown(event, target, current, reason, None, deadline, observed)
                         .await);
                 }
                 RotateOutcome::Unreadable(answer) => {
@@ -296,11 +281,11 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 backoff = timing.next_backoff(backoff);
             }
         }
-        Err(nothing_rotated(timing.rotate_attempts, &last_failure))
+        Err(VendorFailure::NothingRotated { attempts: timing.rotate_attempts, last_failure }.into())
     }
 
     /// After a rotate call whose outcome is unknown: what probing the current key says, as the
-    /// error to report (`kept` says where a kept answer is, or is empty). rotate is not called
+    /// error to report (with what became of the answer, when it was kept). rotate is not called
     /// again.
     #[allow(clippy::too_many_arguments)]
     async fn after_unknown(
@@ -308,8 +293,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         event: &RotationEvent,
         target: &Target,
         current: &Sensitive,
-        reason: &str,
-        kept: &str,
+        reason: String,
+        kept: Option<Kept>,
         deadline: Instant,
         observed: &mut Observed,
     ) -> ErrorKind {
@@ -319,27 +304,18 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         );
         let started = Instant::now();
         let probe = self.probe(target, current, deadline).await;
-        let seconds = started.elapsed().as_secs_f64();
+        let over = started.elapsed();
         if self.stored_elsewhere(event, deadline).await {
             // Two invocations of one rotation: the other one's key is safe; this one's is unknown.
-            return ErrorKind::OutcomeUnknown(format!(
-                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. Meanwhile another invocation of this rotation stored a key in version {}; testSecret verifies it. If the vendor refuses that key, this call's rotation replaced it and its key is lost. {kept}",
-                event.token
-            ));
+            return Unknown::StoredElsewhere { reason, version: event.token.clone(), kept }.into();
         }
         match probe {
             Probe::Refused(status) => {
                 observed.current_key_rejected = Some(true);
-                ErrorKind::KeyLost(format!(
-                    "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again. {kept}"
-                ))
+                Lost::OldKeyRefused { reason, status, kept }.into()
             }
-            Probe::Accepted(accepts) => ErrorKind::OutcomeUnknown(format!(
-                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor still accepted the previous key {accepts} time(s) over {seconds:.0} s, which usually means nothing rotated; but vendors read keys through replicas that can lag, and if it did rotate, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating. {kept}"
-            )),
-            Probe::NoVerdict(why) => ErrorKind::OutcomeUnknown(format!(
-                "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor could not then say whether the previous key still works ({why}). If it rotated, the new key is lost. The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating. {kept}"
-            )),
+            Probe::Accepted(accepts) => Unknown::OldKeyAccepted { reason, accepts, over, kept }.into(),
+            Probe::NoVerdict(why) => Unknown::NoVerdict { reason, why, kept }.into(),
         }
     }
 
@@ -356,14 +332,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let (status, why) = (answer.status, answer.why);
         let kept = self.keep_answer(event, answer, deadline).await;
         observed.current_key_rejected = Some(true);
-        let lost = match kept {
-            Kept::Stored { .. } => "",
-            Kept::Empty | Kept::Lost { .. } => " The new key never reached Secrets Manager and is lost.",
-        };
-        ErrorKind::KeyLost(format!(
-            "the vendor answered the rotate call with HTTP {status}, which means it rotated and invalidated the old key, but no key could be read from its answer ({why}). {}{lost}",
-            kept.sentence(&event.secret_id)
-        ))
+        Lost::Unreadable { status, why, kept }.into()
     }
 
     /// Stores a 2xx rotate answer before anything else happens to it: in a version of its own
@@ -379,9 +348,9 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             return Kept::Empty;
         }
         let token = rescue_token(&event.token, &value);
-        let form = if matches!(value, Payload::Text(_)) { "text" } else { "binary" };
+        let form = if matches!(value, Payload::Text(_)) { Form::Text } else { Form::Binary };
         warn!(
-            http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut, form,
+            http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut, form = %form,
             rescue_version = %token, label = ROTATION_RESCUE,
             "a 2xx rotate answer without a usable key: storing the answer before anything else"
         );
@@ -396,11 +365,11 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         match put_pending(&self.store, &write, before(deadline, timing.safety_margin), timing).await {
             Ok(_) => {
                 info!(rescue_version = %token, label = ROTATION_RESCUE, "the rotate answer is stored");
-                Kept::Stored { token, form, cut }
+                Kept::Stored { secret: event.secret_id.clone(), token, form, cut }
             }
             Err(failure) => {
                 error!(rescue_version = %token, label = ROTATION_RESCUE, error = %failure, "the rotate answer could not be stored");
-                Kept::Lost { token, failure }
+                Kept::Lost { token, failure: Box::new(failure) }
             }
         }
     }
@@ -414,10 +383,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let present = meta.distinct_labels();
         let rescue = usize::from(!present.contains(ROTATION_RESCUE));
         if present.len() + rescue > MAX_LABELS {
-            return Err(ErrorKind::config(format!(
-                "the secret carries {} staging labels, Secrets Manager's limit is {MAX_LABELS}, and a rotation needs room for {ROTATION_RESCUE}; remove labels no version needs (aws secretsmanager update-secret-version-stage --remove-from-version-id)",
-                present.len()
-            )));
+            return Err(ErrorKind::config(Problem::NoRoomForLabels { labels: present.len() }));
         }
         if present.len() + rescue + usize::from(!present.contains(record.as_str())) > MAX_LABELS {
             warn!(
@@ -436,7 +402,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             .store
             .value(&meta.arn, None, Some(AWSCURRENT))
             .await
-            .map_err(|e| super::store_failure(e, "Nothing was changed."))?;
+            .map_err(ErrorKind::store(State::NothingChanged))?;
         let Some(current) = current.filter(|current| current.id != pending.id) else {
             return Ok(false);
         };
@@ -517,37 +483,6 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     }
 }
 
-/// What became of a rotate answer that had to be kept.
-enum Kept {
-    Stored {
-        token: String,
-        form: &'static str,
-        cut: bool,
-    },
-    /// The answer brought no body.
-    Empty,
-    Lost {
-        token: String,
-        failure: StoreError,
-    },
-}
-
-impl Kept {
-    /// What the operator reads about it, in the step's error.
-    fn sentence(&self, secret: &str) -> String {
-        match self {
-            Kept::Stored { token, form, cut } => format!(
-                "The answer{} is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else: read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {token}`.",
-                if *cut { format!(", cut to its first {MAX_SECRET_BYTES} bytes,") } else { String::new() }
-            ),
-            Kept::Empty => "The answer brought no body, so there was nothing to keep.".into(),
-            Kept::Lost { token, failure } => format!(
-                "Storing the answer as version {token} (label {ROTATION_RESCUE}) failed too ({failure}): it is gone unless that write landed later; check that version first."
-            ),
-        }
-    }
-}
-
 /// What to store of a rescued answer: text when it is UTF-8, binary otherwise, at most Secrets
 /// Manager's limit (a character that the cut, or a body that `broken_off`, split in two at the end
 /// is dropped); and whether it had to be cut.
@@ -581,12 +516,6 @@ fn rescue_token(rotation: &str, value: &Payload) -> String {
     }
     let hex: String = digest.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("rescue-{hex}")
-}
-
-fn nothing_rotated(attempts: u32, last_failure: &str) -> ErrorKind {
-    ErrorKind::Vendor(format!(
-        "{attempts} rotate attempt(s) never reached the vendor or were rate limited, the last with: {last_failure}. Nothing was rotated; Secrets Manager will retry"
-    ))
 }
 
 /// What a refused rotate call may mean: the vendor's own hint, else the general one.

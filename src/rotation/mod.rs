@@ -8,6 +8,7 @@
 //! changed mid-rotation cannot keep a stored key out of AWSCURRENT.
 
 mod create_secret;
+pub mod error;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -19,17 +20,16 @@ use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::{self, Issued, Promote, Settings, Target};
-use crate::error::{Context, Error, ErrorKind};
 use crate::event::{RotationEvent, Step};
 use crate::metrics::{Metrics, Record};
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
-use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, StoreError, Version};
+use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, Version};
 use crate::timing::{before, later};
 use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
 
-const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
-const RECOVERY_TEST_FAILING: &str = "See README.md, section \"Recovery: test step failing\".";
+pub use self::error::{Context, Error, ErrorKind};
+use self::error::{NotRotatable, Problem, Rejected, State, Tested, TimedOut, Unknown, VendorFailure};
 
 /// How an invocation ended well.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,14 +138,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             let step = Box::pin(self.run(&event, deadline, &mut context, observed));
             let result = match timeout_at(backstop, step).await {
                 Ok(result) => result,
-                Err(_) if observed.rotate_called => Err(ErrorKind::OutcomeUnknown(format!(
-                    "the step was cut short by the Lambda deadline after the vendor's rotate endpoint was called, so whether the vendor rotated, and whether the new key reached version {}, is unknown. Check that version first (a value there means the key is safe), then the AWSCURRENT key against the vendor.",
-                    event.token
-                ))),
-                Err(_) => Err(ErrorKind::Timeout(format!(
-                    "the step did not finish before the Lambda deadline (Secrets Manager or the vendor was too slow). Secrets Manager will retry; check the function's timeout (above {} s) and its network path",
-                    self.settings.timing.create_budget().as_secs()
-                ))),
+                Err(_) if observed.rotate_called => Err(Unknown::CutShort { version: event.token.clone() }.into()),
+                Err(_) => Err(TimedOut::Deadline { create_budget: self.settings.timing.create_budget() }.into()),
             };
             let duration_ms = started.elapsed().as_millis() as u64;
             match &result {
@@ -169,9 +163,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         context: &mut Context,
         observed: &mut Observed,
     ) -> Result<Outcome, ErrorKind> {
-        let meta = self.store.describe(&event.secret_id).await.map_err(|e| {
-            store_failure(e, "Nothing was changed. Check that the secret exists and that the function's role may call secretsmanager:DescribeSecret on it.")
-        })?;
+        let meta =
+            self.store.describe(&event.secret_id).await.map_err(ErrorKind::store(State::SecretUnread))?;
         context.secret = Some(meta.arn.clone());
         // For the error's context, the logs and the metrics only: each step reads the tags it
         // needs itself.
@@ -181,15 +174,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
         observed.promote = Promote::from_tags(&meta.tags, &self.settings).ok();
         if !meta.rotation_enabled {
-            return Err(ErrorKind::NotRotatable(
-                "rotation is not enabled for this secret. Turn it on with `aws secretsmanager rotate-secret` and this function's ARN; nothing was changed".into(),
-            ));
+            return Err(NotRotatable::Disabled.into());
         }
         if !meta.versions.contains_key(&event.token) {
-            return Err(ErrorKind::NotRotatable(format!(
-                "version {} is not a version of this secret, so this event does not belong to a rotation Secrets Manager started. Nothing was changed",
-                event.token
-            )));
+            return Err(NotRotatable::NotAVersion { version: event.token.clone() }.into());
         }
         if meta.has_stage(&event.token, AWSCURRENT) {
             // Promoted early, and not yet tested: testSecret still verifies the key.
@@ -200,10 +188,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             return Ok(Outcome::AlreadyDone);
         }
         if !meta.has_stage(&event.token, AWSPENDING) {
-            return Err(ErrorKind::NotRotatable(format!(
-                "version {} is not AWSPENDING: this rotation was abandoned or superseded (for example by a manual PutSecretValue). Nothing was changed; start a new rotation if one is still needed",
-                event.token
-            )));
+            return Err(NotRotatable::NotPending { version: event.token.clone() }.into());
         }
         match event.step {
             Step::CreateSecret => self.create_secret(event, &meta, deadline, observed).await,
@@ -231,50 +216,47 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     ) -> Result<Outcome, ErrorKind> {
         let target = Target::from_tags(&meta.tags, &self.settings).map_err(ErrorKind::config_later)?;
         let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::config_later)?;
-        let (key, which, recovery) = match self.pending_value(event).await? {
+        let (key, which) = match self.pending_value(event).await? {
             Some(pending) => {
                 self.still_issued(meta, &event.token)?;
                 let value = SecretValue::parse(&pending.text, &key_field)
-                    .map_err(|e| ErrorKind::config_later(format!("the pending version: {e}")))?;
-                (value.key().clone(), "pending", RECOVERY_TEST_FAILING)
+                    .map_err(|e| ErrorKind::config_later(Problem::PendingValue(e)))?;
+                (value.key().clone(), Tested::Pending)
             }
             None => {
                 info!(
                     "the pending version holds no value (a configuration test): verifying the AWSCURRENT key instead, read-only"
                 );
                 let current = self
-                    .current_value(&meta.arn, &key_field, "Nothing was changed.", ErrorKind::config_later)
+                    .current_value(&meta.arn, &key_field, State::NothingChanged, ErrorKind::config_later)
                     .await?;
-                (current.0.key().clone(), "current", RECOVERY_CURRENT_REJECTED)
+                (current.0.key().clone(), Tested::Current)
             }
         };
         let timing = &self.settings.timing;
         let started = Instant::now();
         let until = before(deadline, timing.safety_margin);
         let verdict = self.verify_until(&target, &key, until, VerifyPolicy::Test).await;
-        let tested_is_current = which == "current" || meta.has_stage(&event.token, AWSCURRENT);
+        let promoted_early = meta.has_stage(&event.token, AWSCURRENT);
+        let tested_is_current = which == Tested::Current || promoted_early;
         observed.current_key_rejected = self
             .current_key_verdict(meta, &target, &key_field, &key, tested_is_current, &verdict.0, deadline)
             .await;
         match verdict {
             (Verdict::Accepted, tries) => {
-                info!(tries, key = which, "the vendor accepts the key");
+                info!(tries, key = which.as_str(), "the vendor accepts the key");
                 Ok(Outcome::Done)
             }
-            (Verdict::Refused(status), tries) => Err(ErrorKind::VendorRejectedKey(format!(
-                "the vendor refuses the {which} key (fingerprint {}, HTTP {status}) after {tries} tries over {:.0} s. Nothing was changed: AWSPENDING and AWSCURRENT are as they were{}. {recovery}",
-                key.fingerprint(),
-                started.elapsed().as_secs_f64(),
-                if meta.has_stage(&event.token, AWSCURRENT) {
-                    " (promoted early: AWSCURRENT already holds this key)"
-                } else {
-                    ""
-                }
-            ))),
-            (verdict, tries) => Err(ErrorKind::Vendor(format!(
-                "could not verify the {which} key after {tries} tries ({}). Nothing was changed; Secrets Manager will retry",
-                verdict
-            ))),
+            (Verdict::Refused(status), tries) => Err(Rejected::Tested {
+                which,
+                fingerprint: key.fingerprint(),
+                status,
+                tries,
+                took: started.elapsed(),
+                promoted_early,
+            }
+            .into()),
+            (verdict, tries) => Err(VendorFailure::Unverified { which, tries, verdict }.into()),
         }
     }
 
@@ -334,7 +316,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         self.store
             .make_current(&meta.arn, &event.token, current)
             .await
-            .map_err(|e| store_failure(e, "The new key is safe in AWSPENDING; AWSCURRENT is unchanged."))?;
+            .map_err(ErrorKind::store(State::KeySafeInPending))?;
         // Consumers read the dead key from the moment the vendor rotated (about when the pending
         // version was created) until now.
         observed.dead_key_window =
@@ -365,14 +347,17 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         self.store
             .value(&event.secret_id, Some(&event.token), Some(AWSPENDING))
             .await
-            .map_err(|e| store_failure(e, "Nothing was changed."))
+            .map_err(ErrorKind::store(State::NothingChanged))
     }
 
     /// For setSecret and finishSecret: the pending version must hold a value. Whether the value
     /// still reads with today's `rotation:key-field` tag is only worth a warning: createSecret
     /// stored it and testSecret verified it, and a tag changed since must not strand the key.
     async fn stored_pending(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<Version, ErrorKind> {
-        let pending = self.pending_value(event).await?.ok_or_else(|| no_pending_value(event))?;
+        let pending = self
+            .pending_value(event)
+            .await?
+            .ok_or_else(|| NotRotatable::NoPendingValue { version: event.token.clone() })?;
         let parsed = config::key_field_from_tags(&meta.tags)
             .and_then(|field| SecretValue::parse(&pending.text, &field));
         if let Err(problem) = parsed {
@@ -387,15 +372,15 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         &self,
         secret: &str,
         key_field: &str,
-        state: &str,
+        state: State,
         config: fn(String) -> ErrorKind,
     ) -> Result<(SecretValue, Option<String>), ErrorKind> {
         let current = self
             .store
             .value(secret, None, Some(AWSCURRENT))
             .await
-            .map_err(|e| store_failure(e, state))?
-            .ok_or_else(|| ErrorKind::NotRotatable(format!("the secret has no AWSCURRENT value. {state}")))?;
+            .map_err(ErrorKind::store(state))?
+            .ok_or(NotRotatable::NoCurrentValue { state })?;
         Ok((SecretValue::parse(&current.text, key_field).map_err(config)?, current.id))
     }
 
@@ -414,13 +399,6 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     }
 }
 
-fn no_pending_value(event: &RotationEvent) -> ErrorKind {
-    ErrorKind::NotRotatable(format!(
-        "the pending version {} has no value: createSecret has not stored a key for this rotation. Nothing was changed",
-        event.token
-    ))
-}
-
 /// The Lambda context's deadline as a monotonic instant. The Runtime API sends Unix time in
 /// milliseconds; some local emulators send the timeout itself instead (`cargo lambda watch` sends
 /// 600000 for ten minutes). A "deadline" before 2001 can only be such a timeout, and is read as one.
@@ -435,15 +413,4 @@ pub fn instant_from(deadline: SystemTime) -> Instant {
         return later(since_epoch);
     }
     later(deadline.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-/// A failed Secrets Manager call: what failed, the state it left (`state`), and what happens next,
-/// which depends on whether retrying can help.
-fn store_failure(error: StoreError, state: &str) -> ErrorKind {
-    let next = if error.transient {
-        "Secrets Manager will retry."
-    } else {
-        "Retrying will not help: fix the function's permissions or the secret first."
-    };
-    ErrorKind::Store(format!("{error}. {state} {next}"))
 }

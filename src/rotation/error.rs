@@ -1,0 +1,474 @@
+//! A rotation step's error as data. Its variant is the Lambda error's `errorType`
+//! ([`ErrorType`]); each variant carries what it reports, and its words are written once, here,
+//! beside the type. Messages name the secret, the step, the vendor and what the operator should do
+//! next, and never contain key material, the RotationToken or a vendor body.
+
+use std::fmt;
+use std::time::Duration;
+
+use lambda_runtime::Diagnostic;
+
+use crate::error::ErrorType;
+use crate::event::Step;
+use crate::secret::MAX_SECRET_BYTES;
+use crate::store::{MAX_LABELS, ROTATION_RESCUE, StoreError};
+use crate::vendors::{NoKey, Verdict};
+
+const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
+const RECOVERY_TEST_FAILING: &str = "See README.md, section \"Recovery: test step failing\".";
+
+/// Where an error happened: filled in as the invocation learns more.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    pub secret: Option<String>,
+    pub step: Option<Step>,
+    pub vendor: Option<&'static str>,
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let step = self.step.map_or("rotation", Step::as_str);
+        let secret = self.secret.as_deref().unwrap_or("<unknown secret>");
+        write!(f, "{step} for secret {secret}")?;
+        if let Some(vendor) = self.vendor {
+            write!(f, " (vendor {vendor})")?;
+        }
+        Ok(())
+    }
+}
+
+/// An error with its context: what the Lambda returns to Secrets Manager.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {kind}")]
+pub struct Error {
+    pub context: Context,
+    pub kind: ErrorKind,
+}
+
+impl Error {
+    pub fn error_type(&self) -> &'static str {
+        self.kind.name()
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(error: Error) -> Diagnostic {
+        Diagnostic { error_type: error.error_type().to_owned(), error_message: error.to_string() }
+    }
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    #[error(
+        "invalid event: {0}. Secrets Manager sends {{Step, SecretId, ClientRequestToken, RotationToken}}; check what invoked this function"
+    )]
+    InvalidEvent(String),
+
+    #[error("{0}")]
+    NotRotatable(#[from] NotRotatable),
+
+    /// `before_rotate`: raised by createSecret, before anything was sent; otherwise by a later step,
+    /// with the new key kept in AWSPENDING.
+    #[error("configuration error: {problem}. {}", if *before_rotate {
+        "Nothing was sent to the vendor; fix the secret's tags or value (or the function's environment) and rotate again"
+    } else {
+        "Nothing was changed and the pending version is kept; fix the tags and Secrets Manager's retry (or rotate-secret) continues this rotation"
+    })]
+    Config { problem: Problem, before_rotate: bool },
+
+    #[error("{0}")]
+    Timeout(#[from] TimedOut),
+
+    #[error("{0}")]
+    VendorRejectedKey(#[from] Rejected),
+
+    #[error("{0} See README.md, section \"Recovery: new key lost\".")]
+    KeyLost(#[from] Lost),
+
+    #[error("{0} See README.md, section \"Recovery: rotate outcome unknown\".")]
+    OutcomeUnknown(#[from] Unknown),
+
+    #[error("{0}")]
+    Vendor(#[from] VendorFailure),
+
+    /// A failed Secrets Manager call, the state it left, and what happens next (which depends on
+    /// whether retrying can help).
+    #[error("{error}. {state} {}", if error.transient {
+        "Secrets Manager will retry."
+    } else {
+        "Retrying will not help: fix the function's permissions or the secret first."
+    })]
+    Store { error: Box<StoreError>, state: State },
+}
+
+impl ErrorKind {
+    /// A configuration problem found by createSecret, before any vendor call.
+    pub fn config(problem: impl Into<Problem>) -> Self {
+        ErrorKind::Config { problem: problem.into(), before_rotate: true }
+    }
+
+    /// A configuration problem found by a step after createSecret.
+    pub fn config_later(problem: impl Into<Problem>) -> Self {
+        ErrorKind::Config { problem: problem.into(), before_rotate: false }
+    }
+
+    /// A failed Secrets Manager call that left `state`.
+    pub fn store(state: State) -> impl FnOnce(StoreError) -> Self {
+        move |error| ErrorKind::Store { error: Box::new(error), state }
+    }
+
+    /// The kind without its data.
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            ErrorKind::InvalidEvent(_) => ErrorType::InvalidEvent,
+            ErrorKind::NotRotatable(_) => ErrorType::NotRotatable,
+            ErrorKind::Config { .. } => ErrorType::Config,
+            ErrorKind::Timeout(_) => ErrorType::Timeout,
+            ErrorKind::VendorRejectedKey(_) => ErrorType::VendorRejectedKey,
+            ErrorKind::KeyLost(_) => ErrorType::KeyLost,
+            ErrorKind::OutcomeUnknown(_) => ErrorType::OutcomeUnknown,
+            ErrorKind::Vendor(_) => ErrorType::Vendor,
+            ErrorKind::Store { .. } => ErrorType::Store,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.error_type().as_str()
+    }
+}
+
+/// What the operator's secret looks like after a step failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// createSecret, before the vendor was called.
+    NothingSent,
+    NothingChanged,
+    /// Nothing changed, because the secret itself could not be read.
+    SecretUnread,
+    /// The new key is stored; only its promotion failed.
+    KeySafeInPending,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::NothingSent => "Nothing was sent to the vendor.",
+            State::NothingChanged => "Nothing was changed.",
+            State::SecretUnread => {
+                "Nothing was changed. Check that the secret exists and that the function's role may call secretsmanager:DescribeSecret on it."
+            }
+            State::KeySafeInPending => "The new key is safe in AWSPENDING; AWSCURRENT is unchanged.",
+        })
+    }
+}
+
+/// What is wrong with the secret's tags, its value or the function's environment.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// As the module that read the setting words it.
+    #[error("{0}")]
+    Setting(String),
+
+    #[error("the pending version: {0}")]
+    PendingValue(String),
+
+    #[error(
+        "the secret carries {labels} staging labels, Secrets Manager's limit is {MAX_LABELS}, and a rotation needs room for {ROTATION_RESCUE}; remove labels no version needs (aws secretsmanager update-secret-version-stage --remove-from-version-id)"
+    )]
+    NoRoomForLabels { labels: usize },
+}
+
+impl From<String> for Problem {
+    fn from(problem: String) -> Self {
+        Problem::Setting(problem)
+    }
+}
+
+impl From<&str> for Problem {
+    fn from(problem: &str) -> Self {
+        Problem::Setting(problem.to_owned())
+    }
+}
+
+/// The event or the secret is not one this step can work on.
+#[derive(Debug, thiserror::Error)]
+pub enum NotRotatable {
+    #[error(
+        "rotation is not enabled for this secret. Turn it on with `aws secretsmanager rotate-secret` and this function's ARN; nothing was changed"
+    )]
+    Disabled,
+
+    #[error(
+        "version {version} is not a version of this secret, so this event does not belong to a rotation Secrets Manager started. Nothing was changed"
+    )]
+    NotAVersion { version: String },
+
+    #[error(
+        "version {version} is not AWSPENDING: this rotation was abandoned or superseded (for example by a manual PutSecretValue). Nothing was changed; start a new rotation if one is still needed"
+    )]
+    NotPending { version: String },
+
+    #[error(
+        "the pending version {version} has no value: createSecret has not stored a key for this rotation. Nothing was changed"
+    )]
+    NoPendingValue { version: String },
+
+    #[error("the secret has no AWSCURRENT value. {state}")]
+    NoCurrentValue { state: State },
+
+    #[error(
+        "the pending version {version} holds the key that is in AWSCURRENT: a copy of the current value, not a new key, so the vendor's key was never rotated. {} Nothing was changed. Clear it with `api-key-rotator repair {secret} --apply`, then rotate again",
+        State::NothingSent
+    )]
+    CopyOfCurrent { version: String, secret: String },
+}
+
+/// Too little time: before the vendor was called, or a step cut short.
+#[derive(Debug, thiserror::Error)]
+pub enum TimedOut {
+    /// The step did not finish, and had not called rotate.
+    #[error(
+        "the step did not finish before the Lambda deadline (Secrets Manager or the vendor was too slow). Secrets Manager will retry; check the function's timeout (above {} s) and its network path",
+        create_budget.as_secs()
+    )]
+    Deadline { create_budget: Duration },
+
+    /// createSecret's budget did not fit: what it is made of.
+    #[error(
+        "only {:.1} s were left before the Lambda deadline, and starting a rotation needs {} s: the check of the current key ({} s), one rotate call ({} s), a probe if its answer is unclear ({} s) and storing the new key ({} s). {} Give the function a timeout above {} s",
+        left.as_secs_f64(), needed.as_secs(), precheck.as_secs(), rotate.as_secs(), probe.as_secs(),
+        store.as_secs(), State::NothingSent, needed.as_secs()
+    )]
+    NoRoomToStart {
+        left: Duration,
+        needed: Duration,
+        precheck: Duration,
+        rotate: Duration,
+        probe: Duration,
+        store: Duration,
+    },
+
+    #[error(
+        "checking the current key left too little time before the Lambda deadline for a rotate call ({} s) and storing its key. rotate was not called and nothing changed; Secrets Manager will retry",
+        vendor_timeout.as_secs()
+    )]
+    NoRoomToRotate { vendor_timeout: Duration },
+}
+
+/// Which key a step asked the vendor about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tested {
+    Pending,
+    Current,
+}
+
+impl Tested {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tested::Pending => "pending",
+            Tested::Current => "current",
+        }
+    }
+
+    fn recovery(self) -> &'static str {
+        match self {
+            Tested::Pending => RECOVERY_TEST_FAILING,
+            Tested::Current => RECOVERY_CURRENT_REJECTED,
+        }
+    }
+}
+
+impl fmt::Display for Tested {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The vendor refuses a key.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    /// createSecret's check: rotate was not called.
+    #[error(
+        "the vendor refuses the current key (HTTP {status}), so rotate was not called. Either the key was revoked or rotated outside this function, or an earlier rotation's new key was lost. {RECOVERY_CURRENT_REJECTED}"
+    )]
+    BeforeRotate { status: u16 },
+
+    /// testSecret.
+    #[error(
+        "the vendor refuses the {which} key (fingerprint {fingerprint}, HTTP {status}) after {tries} tries over {:.0} s. Nothing was changed: AWSPENDING and AWSCURRENT are as they were{}. {}",
+        took.as_secs_f64(),
+        if *promoted_early { " (promoted early: AWSCURRENT already holds this key)" } else { "" },
+        which.recovery()
+    )]
+    Tested {
+        which: Tested,
+        fingerprint: String,
+        status: u16,
+        tries: u32,
+        took: Duration,
+        promoted_early: bool,
+    },
+}
+
+/// The vendor could not be asked, or did not rotate: nothing was lost.
+#[derive(Debug, thiserror::Error)]
+pub enum VendorFailure {
+    #[error(
+        "could not verify the {which} key after {tries} tries ({verdict}). Nothing was changed; Secrets Manager will retry"
+    )]
+    Unverified { which: Tested, tries: u32, verdict: Verdict },
+
+    #[error(
+        "could not confirm the current key with the vendor after {tries} tries ({verdict}), so rotate was not called and nothing changed. Secrets Manager will retry"
+    )]
+    CurrentUnconfirmed { tries: u32, verdict: Verdict },
+
+    #[error(
+        "the vendor refused the rotate call with HTTP {status}, so this call rotated nothing. {hint} The next attempt checks the current key first and never rotates with one the vendor refuses"
+    )]
+    RotateRefused { status: u16, hint: &'static str },
+
+    #[error(
+        "the vendor is rate limiting this key (HTTP 429, reset in {:.0} s, later than this invocation can wait), so nothing was rotated. Secrets Manager will retry",
+        wait.as_secs_f64()
+    )]
+    RateLimited { wait: Duration },
+
+    #[error(
+        "{attempts} rotate attempt(s) never reached the vendor or were rate limited, the last with: {last_failure}. Nothing was rotated; Secrets Manager will retry"
+    )]
+    NothingRotated { attempts: u32, last_failure: String },
+}
+
+/// The vendor rotated, and the new key did not reach Secrets Manager.
+#[derive(Debug, thiserror::Error)]
+pub enum Lost {
+    #[error(
+        "the vendor rotated the key and invalidated the old one, but storing the new key (fingerprint {fingerprint}) failed, and reading version {version} back did not find it: {failure}. The new key existed only in this invocation and is lost, unless a write cut off at the deadline landed later: check that version first."
+    )]
+    NotStored { fingerprint: String, version: String, failure: Box<StoreError> },
+
+    /// An unclear rotate answer (`reason`), after which the vendor refuses the previous key.
+    #[error(
+        "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again. {}",
+        Kept::or_nothing(kept)
+    )]
+    OldKeyRefused { reason: String, status: u16, kept: Option<Kept> },
+
+    /// A 2xx (the vendor rotated) from which no key could be read.
+    #[error(
+        "the vendor answered the rotate call with HTTP {status}, which means it rotated and invalidated the old key, but no key could be read from its answer ({why}). {kept}{}",
+        if matches!(kept, Kept::Stored { .. }) { "" } else { " The new key never reached Secrets Manager and is lost." }
+    )]
+    Unreadable { status: u16, why: NoKey, kept: Kept },
+}
+
+/// A rotate call whose outcome is not known (`reason`), and rotate not called again.
+#[derive(Debug, thiserror::Error)]
+pub enum Unknown {
+    #[error(
+        "the step was cut short by the Lambda deadline after the vendor's rotate endpoint was called, so whether the vendor rotated, and whether the new key reached version {version}, is unknown. Check that version first (a value there means the key is safe), then the AWSCURRENT key against the vendor."
+    )]
+    CutShort { version: String },
+
+    /// Another invocation of this rotation stored a key meanwhile.
+    #[error(
+        "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. Meanwhile another invocation of this rotation stored a key in version {version}; testSecret verifies it. If the vendor refuses that key, this call's rotation replaced it and its key is lost. {}",
+        Kept::or_nothing(kept)
+    )]
+    StoredElsewhere { reason: String, version: String, kept: Option<Kept> },
+
+    #[error(
+        "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor still accepted the previous key {accepts} time(s) over {:.0} s, which usually means nothing rotated; but vendors read keys through replicas that can lag, and if it did rotate, the new key is lost. {NEXT_ATTEMPT_TELLS} {}",
+        over.as_secs_f64(), Kept::or_nothing(kept)
+    )]
+    OldKeyAccepted { reason: String, accepts: u32, over: Duration, kept: Option<Kept> },
+
+    #[error(
+        "the rotate call failed ({reason}), so whether the vendor rotated is unknown, and rotate was not called again. The vendor could not then say whether the previous key still works ({why}). If it rotated, the new key is lost. {NEXT_ATTEMPT_TELLS} {}",
+        Kept::or_nothing(kept)
+    )]
+    NoVerdict { reason: String, why: String, kept: Option<Kept> },
+}
+
+const NEXT_ATTEMPT_TELLS: &str = "The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating.";
+
+/// What became of a rotate answer that had to be kept (in a version labelled ROTATION_RESCUE).
+#[derive(Debug)]
+pub enum Kept {
+    Stored {
+        secret: String,
+        token: String,
+        form: Form,
+        cut: bool,
+    },
+    /// The answer brought no body.
+    Empty,
+    Lost {
+        token: String,
+        failure: Box<StoreError>,
+    },
+}
+
+/// How a kept answer is stored: as text when it is UTF-8, else as binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    Text,
+    Binary,
+}
+
+impl fmt::Display for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Form::Text => "text",
+            Form::Binary => "binary",
+        })
+    }
+}
+
+impl Kept {
+    /// The sentence for an optional kept answer: nothing when there was none.
+    fn or_nothing(kept: &Option<Kept>) -> String {
+        kept.as_ref().map(Kept::to_string).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Kept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kept::Stored { secret, token, form, cut } => write!(
+                f,
+                "The answer{} is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else: read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {token}`.",
+                if *cut { format!(", cut to its first {MAX_SECRET_BYTES} bytes,") } else { String::new() }
+            ),
+            Kept::Empty => f.write_str("The answer brought no body, so there was nothing to keep."),
+            Kept::Lost { token, failure } => write!(
+                f,
+                "Storing the answer as version {token} (label {ROTATION_RESCUE}) failed too ({failure}): it is gone unless that write landed later; check that version first."
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_carries_the_variant_and_the_context() {
+        let error = Error {
+            context: Context {
+                secret: Some("arn:aws:secretsmanager:eu-west-1:1:secret:cal".into()),
+                step: Some(Step::CreateSecret),
+                vendor: Some("calcom"),
+            },
+            kind: ErrorKind::config("the tag rotation:vendor is missing"),
+        };
+        let diagnostic = Diagnostic::from(error);
+        assert_eq!(diagnostic.error_type, "Config");
+        assert!(diagnostic.error_message.starts_with(
+            "createSecret for secret arn:aws:secretsmanager:eu-west-1:1:secret:cal (vendor calcom): configuration error: the tag rotation:vendor is missing."
+        ));
+    }
+}
