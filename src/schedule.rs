@@ -14,8 +14,16 @@ pub enum Interval {
     Unknown,
 }
 
+/// A schedule expression this function cannot read: the expression, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read the rotation schedule {expression:?} ({why})")]
+pub struct UnreadableSchedule {
+    pub expression: String,
+    pub why: String,
+}
+
 impl Interval {
-    pub fn from_rules(after_days: Option<i64>, expression: Option<&str>) -> Result<Self, String> {
+    pub fn from_rules(after_days: Option<i64>, expression: Option<&str>) -> Result<Self, UnreadableSchedule> {
         if let Some(expression) = expression.map(str::trim).filter(|e| !e.is_empty()) {
             return Self::from_expression(expression);
         }
@@ -25,8 +33,8 @@ impl Interval {
         }
     }
 
-    fn from_expression(expression: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("cannot read the rotation schedule {expression:?} ({why})");
+    fn from_expression(expression: &str) -> Result<Self, UnreadableSchedule> {
+        let bad = |why: &str| UnreadableSchedule { expression: expression.to_owned(), why: why.to_owned() };
         if let Some(body) = expression.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
             let (count, unit) = body.trim().split_once(' ').ok_or_else(|| bad("expected rate(N days)"))?;
             let count: u32 = count.parse().map_err(|_| bad("the count is not a whole number"))?;

@@ -1,5 +1,6 @@
 //! The stored secret value: the API key in its field, every other byte kept as it was.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
@@ -7,6 +8,8 @@ use serde_json::value::RawValue;
 
 use crate::sensitive::Sensitive;
 
+/// The tag that names the JSON field holding the key.
+pub const TAG_KEY_FIELD: &str = "rotation:key-field";
 /// The key field used when the secret has no `rotation:key-field` tag.
 pub const DEFAULT_KEY_FIELD: &str = "api_key";
 /// Secrets Manager's limit on a SecretString.
@@ -14,6 +17,87 @@ pub const MAX_SECRET_BYTES: usize = 65_536;
 /// Room kept for the new key when a value is checked before a rotation: far more than any of the
 /// vendors' keys (36 to 41 characters).
 pub const NEW_KEY_ROOM: usize = 1024;
+
+/// Why a secret value (or a key on its own) cannot be read as a key. It says what is wrong
+/// without quoting the value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("{TAG_KEY_FIELD} is empty; remove it to use \"{DEFAULT_KEY_FIELD}\"")]
+    EmptyKeyField,
+
+    #[error("{0}; store the key alone, or a JSON object with the key in one field")]
+    BareNotAKey(NotAKey),
+
+    #[error(
+        "the secret value starts like JSON but is not valid JSON ({} error at line {line}, column {column}); fix it, or store the bare key",
+        if *cut_short { "unexpected end" } else { "syntax" }
+    )]
+    NotJson { cut_short: bool, line: usize, column: usize },
+
+    #[error(
+        "the secret value is JSON but not an object; store a JSON object with a string field \"{key_field}\", or the bare key"
+    )]
+    NotAnObject { key_field: String },
+
+    #[error("the key field \"{key_field}\" appears more than once, so it is unclear which key is live")]
+    FieldTwice { key_field: String },
+
+    #[error(
+        "the secret value has no field \"{key_field}\"; set the tag {TAG_KEY_FIELD} to the field that holds the key"
+    )]
+    NoField { key_field: String },
+
+    #[error("the key field \"{key_field}\" is not a string")]
+    FieldNotAString { key_field: String },
+
+    #[error("{0}")]
+    FieldNotAKey(NotAKey),
+
+    #[error("the secret value could not be read back in place")]
+    NotInPlace,
+
+    #[error(
+        "the secret value is {bytes} bytes, too close to Secrets Manager's limit of {MAX_SECRET_BYTES} to take a new key ({NEW_KEY_ROOM} bytes are kept for it); move other fields to another secret"
+    )]
+    NoRoomForNewKey { bytes: usize },
+}
+
+/// A text that is not one API key: what it is (`the new key`), and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {flaw}")]
+pub struct NotAKey {
+    pub what: String,
+    pub flaw: KeyFlaw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyFlaw {
+    Empty,
+    Spaces,
+    Characters,
+    /// `NAME=value`, a list, or quoted.
+    NotSingle,
+}
+
+impl fmt::Display for KeyFlaw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyFlaw::Empty => "is empty",
+            KeyFlaw::Spaces => "has spaces or more than one line, so it is not a single API key",
+            KeyFlaw::Characters => "has characters an API key cannot have (only visible ASCII is allowed)",
+            KeyFlaw::NotSingle => "looks like NAME=value, a list or a quoted string, not a single API key",
+        })
+    }
+}
+
+/// The JSON field that holds the key: the `rotation:key-field` tag, or `api_key`.
+pub fn key_field_from_tags(tags: &HashMap<String, String>) -> Result<String, ValueError> {
+    match tags.get(TAG_KEY_FIELD).map(|v| v.trim()) {
+        None => Ok(DEFAULT_KEY_FIELD.to_owned()),
+        Some("") => Err(ValueError::EmptyKeyField),
+        Some(field) => Ok(field.to_owned()),
+    }
+}
 
 /// A SecretString, understood. JSON (anything that starts with `{`, `[` or `"`, after whitespace or
 /// a byte-order mark) must be an object with the key in a string field; anything else is a bare
@@ -29,59 +113,41 @@ pub struct SecretValue {
 
 impl SecretValue {
     /// Reads the key out of a SecretString. The error says what is wrong without quoting the value.
-    pub fn parse(secret_string: &Sensitive, key_field: &str) -> Result<Self, String> {
+    pub fn parse(secret_string: &Sensitive, key_field: &str) -> Result<Self, ValueError> {
         let text = secret_string.expose();
         let body = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
         if !body.starts_with(['{', '[', '"']) {
             let key = text.trim_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
-            check_key(key, "the secret value").and_then(|()| check_bare(key, "the secret value")).map_err(
-                |problem| {
-                    format!("{problem}; store the key alone, or a JSON object with the key in one field")
-                },
-            )?;
+            check_key(key, "the secret value")
+                .and_then(|()| check_bare(key, "the secret value"))
+                .map_err(ValueError::BareNotAKey)?;
             return Ok(SecretValue { text: secret_string.clone(), key: Sensitive::new(key), span: None });
         }
-        let not_json = |e: serde_json::Error| {
-            format!(
-                "the secret value starts like JSON but is not valid JSON ({} error at line {}, column {}); fix it, or store the bare key",
-                match e.classify() {
-                    serde_json::error::Category::Eof => "unexpected end",
-                    _ => "syntax",
-                },
-                e.line(),
-                e.column()
-            )
+        let not_json = |e: serde_json::Error| ValueError::NotJson {
+            cut_short: e.classify() == serde_json::error::Category::Eof,
+            line: e.line(),
+            column: e.column(),
         };
         let whole: &RawValue = serde_json::from_str(body).map_err(not_json)?;
         if !whole.get().starts_with('{') {
-            return Err(format!(
-                "the secret value is JSON but not an object; store a JSON object with a string field \"{key_field}\", or the bare key"
-            ));
+            return Err(ValueError::NotAnObject { key_field: key_field.to_owned() });
         }
         let Fields(fields) = serde_json::from_str(body).map_err(not_json)?;
         let mut found = fields.iter().filter(|(name, _)| name == key_field).map(|(_, raw)| *raw);
         let raw = match (found.next(), found.next()) {
             (Some(raw), None) => raw,
-            (Some(_), Some(_)) => {
-                return Err(format!(
-                    "the key field \"{key_field}\" appears more than once, so it is unclear which key is live"
-                ));
-            }
-            (None, _) => {
-                return Err(format!(
-                    "the secret value has no field \"{key_field}\"; set the tag rotation:key-field to the field that holds the key"
-                ));
-            }
+            (Some(_), Some(_)) => return Err(ValueError::FieldTwice { key_field: key_field.to_owned() }),
+            (None, _) => return Err(ValueError::NoField { key_field: key_field.to_owned() }),
         };
         let key: String = serde_json::from_str(raw.get())
-            .map_err(|_| format!("the key field \"{key_field}\" is not a string"))?;
+            .map_err(|_| ValueError::FieldNotAString { key_field: key_field.to_owned() })?;
         let key = key.trim();
-        check_key(key, &format!("the key field \"{key_field}\""))?;
+        check_key(key, &format!("the key field \"{key_field}\"")).map_err(ValueError::FieldNotAKey)?;
         // `raw` borrows from `text`: its offset is where the key's JSON string starts.
         let start = (raw.get().as_ptr() as usize).checked_sub(text.as_ptr() as usize);
         let span = start.map(|start| (start, start + raw.get().len()));
         if span.is_none_or(|(start, end)| text.get(start..end) != Some(raw.get())) {
-            return Err("the secret value could not be read back in place".into());
+            return Err(ValueError::NotInPlace);
         }
         Ok(SecretValue { text: secret_string.clone(), key: Sensitive::new(key), span })
     }
@@ -102,39 +168,36 @@ impl SecretValue {
 
     /// Whether the value can take a new key without going over Secrets Manager's size limit
     /// (checked before a rotation, so that a key the vendor issues can always be stored).
-    pub fn check_room_for_new_key(&self) -> Result<(), String> {
+    pub fn check_room_for_new_key(&self) -> Result<(), ValueError> {
         let without_key = self.text.expose().len() - self.span.map_or(0, |(start, end)| end - start);
         if without_key + NEW_KEY_ROOM > MAX_SECRET_BYTES {
-            return Err(format!(
-                "the secret value is {} bytes, too close to Secrets Manager's limit of {MAX_SECRET_BYTES} to take a new key ({NEW_KEY_ROOM} bytes are kept for it); move other fields to another secret",
-                self.text.expose().len()
-            ));
+            return Err(ValueError::NoRoomForNewKey { bytes: self.text.expose().len() });
         }
         Ok(())
     }
 }
 
 /// A key: one line of visible ASCII without spaces, which is what an HTTP header can carry.
-pub fn check_key(key: &str, what: &str) -> Result<(), String> {
-    if key.is_empty() {
-        return Err(format!("{what} is empty"));
-    }
-    if key.bytes().any(|b| b.is_ascii_whitespace()) {
-        return Err(format!("{what} has spaces or more than one line, so it is not a single API key"));
-    }
-    if !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!("{what} has characters an API key cannot have (only visible ASCII is allowed)"));
-    }
-    Ok(())
+pub fn check_key(key: &str, what: &str) -> Result<(), NotAKey> {
+    let flaw = if key.is_empty() {
+        KeyFlaw::Empty
+    } else if key.bytes().any(|b| b.is_ascii_whitespace()) {
+        KeyFlaw::Spaces
+    } else if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        KeyFlaw::Characters
+    } else {
+        return Ok(());
+    };
+    Err(NotAKey { what: what.to_owned(), flaw })
 }
 
 /// A key on its own (a bare secret value, or one typed by an operator) that is clearly not one
 /// key: `NAME=value`, a list, or quoted.
-pub fn check_bare(key: &str, what: &str) -> Result<(), String> {
+pub fn check_bare(key: &str, what: &str) -> Result<(), NotAKey> {
     // Base64 keys may end in `=` padding; an `=` followed by more is an assignment.
     let assignment = key.trim_end_matches('=').contains('=');
     if assignment || key.contains([',', ';', '"', '\'', '`']) {
-        return Err(format!("{what} looks like NAME=value, a list or a quoted string, not a single API key"));
+        return Err(NotAKey { what: what.to_owned(), flaw: KeyFlaw::NotSingle });
     }
     Ok(())
 }
@@ -177,7 +240,7 @@ impl fmt::Debug for SecretValue {
 mod tests {
     use super::*;
 
-    fn parse(text: &str, field: &str) -> Result<SecretValue, String> {
+    fn parse(text: &str, field: &str) -> Result<SecretValue, ValueError> {
         SecretValue::parse(&Sensitive::new(text), field)
     }
 
@@ -234,7 +297,7 @@ mod tests {
             (r#"{"api_key":"cal live"}"#, "spaces"),
             ("  ", "is empty"),
         ] {
-            let err = parse(text, "api_key").unwrap_err();
+            let err = parse(text, "api_key").unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");
             for secret in ["cal_live_0123", "whsec", "cal_x"] {
                 assert!(!err.contains(secret), "the error quotes the value: {err}");
@@ -248,7 +311,7 @@ mod tests {
         let fits = parse(&padded(MAX_SECRET_BYTES - NEW_KEY_ROOM - 40), "api_key").unwrap();
         assert!(fits.check_room_for_new_key().is_ok());
         let full = parse(&padded(MAX_SECRET_BYTES - 100), "api_key").unwrap();
-        assert!(full.check_room_for_new_key().unwrap_err().contains("65536"));
+        assert!(full.check_room_for_new_key().unwrap_err().to_string().contains("65536"));
     }
 
     #[test]

@@ -126,7 +126,7 @@ async fn the_tag_overrides_the_environment_and_invalid_values_send_nothing() {
     assert!(result.unwrap_err().to_string().contains("rotation:promote"));
     assert_eq!(bench.counter(&account, "requests").await, 0);
     let env = Settings::from_lookup(|name| (name == "ROTATION_PROMOTE").then(|| "sometimes".into()));
-    assert!(env.unwrap_err().contains("ROTATION_PROMOTE"));
+    assert!(env.unwrap_err().to_string().contains("ROTATION_PROMOTE"));
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::exit_codes::{PROBLEM, USAGE};
+use crate::config::ConfigError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -13,9 +14,14 @@ pub enum CliError {
     /// A secret id shaped like an API key: neither used nor shown.
     KeyShapedArgument,
     /// The function's environment does not parse.
-    Environment(String),
-    /// `recover` could not read a key from standard input.
-    ReadKey(String),
+    Environment(ConfigError),
+    /// `recover` could not read a key from `from` (the terminal, standard input).
+    ReadKey {
+        from: &'static str,
+        error: std::io::Error,
+    },
+    /// `recover` read an empty line.
+    NoKey,
     /// The async runtime did not start.
     Start(std::io::Error),
     HttpClient(reqwest::Error),
@@ -27,7 +33,8 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) | CliError::KeyShapedArgument | CliError::Environment(_) => USAGE,
-            CliError::ReadKey(_)
+            CliError::ReadKey { .. }
+            | CliError::NoKey
             | CliError::Start(_)
             | CliError::HttpClient(_)
             | CliError::ListSecrets(_) => PROBLEM,
@@ -43,7 +50,14 @@ impl fmt::Display for CliError {
                 "api-key-rotator: an argument has the shape of an API key, not of a secret's name or ARN; it was not used and is not shown. `recover` reads the key from standard input.\n",
             ),
             CliError::Environment(problem) => writeln!(f, "api-key-rotator: invalid environment: {problem}"),
-            CliError::ReadKey(problem) => writeln!(f, "api-key-rotator: {problem}. Nothing was sent or written."),
+            CliError::ReadKey { from, error } => writeln!(
+                f,
+                "api-key-rotator: cannot read the key from {from}: {error}. Nothing was sent or written."
+            ),
+            CliError::NoKey => writeln!(
+                f,
+                "api-key-rotator: no key on standard input: pipe it in, or type it when asked. Nothing was sent or written."
+            ),
             CliError::Start(error) => writeln!(f, "api-key-rotator: cannot start: {error}"),
             CliError::HttpClient(error) => writeln!(f, "api-key-rotator: cannot build the HTTP client: {error}"),
             CliError::ListSecrets(error) => writeln!(f, "api-key-rotator: listing the secrets failed: {error}"),

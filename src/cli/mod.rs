@@ -64,7 +64,7 @@ fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
     let settings = Settings::from_env().map_err(CliError::Environment)?;
     // The key is read before anything else, so that the prompt comes first.
     let key = match &cli.command {
-        Command::Recover { .. } => Some(read_key().map_err(CliError::ReadKey)?),
+        Command::Recover { .. } => Some(read_key()?),
         _ => None,
     };
     let runtime =
@@ -137,25 +137,25 @@ async fn secret_ids(operator: &Operator, secrets: Secrets) -> Result<Vec<String>
 
 /// One line from standard input: hidden when typed at a terminal, never from the arguments or the
 /// environment (which end up in shell history and process lists).
-fn read_key() -> Result<Sensitive, String> {
+fn read_key() -> Result<Sensitive, CliError> {
     /// Far more than any key; a longer line is not a key.
     const MAX_LINE: u64 = 64 * 1024;
     let stdin = std::io::stdin();
     let line = if stdin.is_terminal() {
         eprint!("Paste the key issued in the vendor's dashboard (it is not shown), then press Enter: ");
-        rpassword::read_password().map_err(|e| format!("cannot read the key from the terminal: {e}"))?
+        rpassword::read_password().map_err(|error| CliError::ReadKey { from: "the terminal", error })?
     } else {
         let mut line = String::new();
         stdin
             .lock()
             .take(MAX_LINE)
             .read_line(&mut line)
-            .map_err(|e| format!("cannot read the key from standard input: {e}"))?;
+            .map_err(|error| CliError::ReadKey { from: "standard input", error })?;
         line
     };
     let key = line.trim();
     if key.is_empty() {
-        return Err("no key on standard input: pipe it in, or type it when asked".into());
+        return Err(CliError::NoKey);
     }
     Ok(Sensitive::new(key))
 }
@@ -163,7 +163,12 @@ fn read_key() -> Result<Sensitive, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{Check, CheckReport, Plan, Recovered, Refusal, RepairReport, Status, StatusReport};
+    use crate::config::ConfigError;
+    use crate::ops::{
+        Applied, ApplyError, Check, CheckReport, Plan, Recovered, Refusal, RepairReport, Status, StatusReport,
+    };
+    use crate::secret::ValueError;
+    use crate::store::StoreError;
 
     /// Every report the commands print, from fixed reports, in text and JSON: the renderers' part
     /// of what an operator reads, byte for byte (tests/golden/cli.txt).
@@ -229,12 +234,14 @@ mod tests {
             (Plan::Finish { pending: "v2".into(), current: "v1".into() }, None),
             (
                 Plan::Clear { version: "v2".into(), why: "it holds no value" },
-                Some(Ok("AWSPENDING removed".into())),
+                Some(Ok(Applied::Cleared { arn: ARN.into(), version: "v2".into() })),
             ),
             (Plan::Refuse(Refusal::BothAccepted), None),
             (
                 Plan::Finish { pending: "v2".into(), current: "v1".into() },
-                Some(Err("UpdateSecretVersionStage failed".into())),
+                Some(Err(ApplyError::Store(
+                    StoreError::new("UpdateSecretVersionStage", "Throttling", true).into(),
+                ))),
             ),
         ] {
             let findings = vec![("pending", "version v2 holds a key (sha256:ba9876543210)".into())];
@@ -262,12 +269,18 @@ mod tests {
         }
         let arn = || ARN.to_owned();
         for refusal in [
-            Refusal::Unreadable { what: "the pending version", problem: "GetSecretValue failed".into() },
+            Refusal::Unreadable {
+                what: "the pending version",
+                problem: StoreError::new("GetSecretValue", "AccessDeniedException", false).into(),
+            },
             Refusal::NoCurrentValue,
-            Refusal::NotIssuedThere("rotation:vendor changed since createSecret".into()),
-            Refusal::PendingNotAKey { problem: "no field \"api_key\"".into(), arn: arn() },
+            Refusal::NotIssuedThere(ConfigError::VendorChanged { issued: "calcom".into(), now: "ringg" }),
+            Refusal::PendingNotAKey {
+                problem: ValueError::NoField { key_field: "api_key".into() },
+                arn: arn(),
+            },
             Refusal::SameKeyOtherFields,
-            Refusal::VendorNotAskable { problem: "the secret has no rotation:vendor tag".into(), arn: arn() },
+            Refusal::VendorNotAskable { problem: ConfigError::NoVendor, arn: arn() },
             Refusal::BothAccepted,
             Refusal::NeitherAccepted { arn: arn() },
             Refusal::NoVerdict,

@@ -3,8 +3,10 @@
 
 use serde::Serialize;
 
-use super::{Found, Operator, Pending, key_in, schedule_text, store_problem};
-use crate::config::{Issued, Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags};
+use super::{Found, Operator, Pending, StoreProblem, schedule_text};
+use crate::config::{
+    ConfigError, Issued, Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags,
+};
 use crate::secret::SecretValue;
 use crate::store::{OperatorStore, ROTATION_RESCUE};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
@@ -68,7 +70,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                     name: None,
                     vendor: None,
                     ok: false,
-                    checks: vec![Check::fail("secret", store_problem(&error), fix)],
+                    checks: vec![Check::fail("secret", StoreProblem(error).to_string(), fix)],
                 };
             }
         };
@@ -187,7 +189,7 @@ fn rotation(found: &Found) -> Check {
 
 /// The tags name a vendor, a key field, a base URL the function may send the key to, and a
 /// promotion mode.
-fn tags(found: &Found, target: &Result<Target, String>, settings: &crate::config::Settings) -> Check {
+fn tags(found: &Found, target: &Result<Target, ConfigError>, settings: &crate::config::Settings) -> Check {
     let tags = &found.meta.tags;
     match (target, key_field_from_tags(tags), Promote::from_tags(tags, settings)) {
         (Ok(target), Ok(field), Ok(promote)) => {
@@ -203,10 +205,11 @@ fn tags(found: &Found, target: &Result<Target, String>, settings: &crate::config
             Check::new("tags", Status::Ok, detail)
         }
         (target, field, promote) => {
-            let problems: Vec<&str> = [target.as_ref().err(), field.as_ref().err(), promote.as_ref().err()]
+            let field = field.map_err(ConfigError::from);
+            let problems: Vec<String> = [target.as_ref().err(), field.as_ref().err(), promote.as_ref().err()]
                 .into_iter()
                 .flatten()
-                .map(String::as_str)
+                .map(ConfigError::to_string)
                 .collect();
             Check::fail(
                 "tags",
@@ -226,7 +229,7 @@ fn current_key(found: &Found) -> Result<SecretValue, (String, String)> {
     let version = match &found.current {
         Err(error) => {
             return Err((
-                format!("reading AWSCURRENT failed: {}", store_problem(error)),
+                format!("reading AWSCURRENT failed: {}", StoreProblem(error.clone())),
                 "You and the function's role need secretsmanager:GetSecretValue on the secret (and kms:Decrypt on a customer-managed key).".into(),
             ));
         }
@@ -241,12 +244,15 @@ fn current_key(found: &Found) -> Result<SecretValue, (String, String)> {
         }
         Ok(Some(version)) => version,
     };
-    let value = key_in(meta, version).map_err(|problem| {
-        (problem, format!("Fix the value, or point the {TAG_KEY_FIELD} tag at the field that holds the key."))
+    let value = version.key(&meta.tags).map_err(|problem| {
+        (
+            problem.to_string(),
+            format!("Fix the value, or point the {TAG_KEY_FIELD} tag at the field that holds the key."),
+        )
     })?;
     value
         .check_room_for_new_key()
-        .map_err(|problem| (problem, "Move other fields to another secret.".into()))?;
+        .map_err(|problem| (problem.to_string(), "Move other fields to another secret.".into()))?;
     Ok(value)
 }
 
@@ -268,7 +274,9 @@ fn expiry(found: &Found) -> Check {
         Ok(None) => {
             Check::new("expiry", Status::Skip, format!("{}'s rotate call takes no expiry", vendor.name()))
         }
-        Err(problem) => Check::fail("expiry", problem, "Change the tag or the schedule as the line says."),
+        Err(problem) => {
+            Check::fail("expiry", problem.to_string(), "Change the tag or the schedule as the line says.")
+        }
     }
 }
 
@@ -281,7 +289,7 @@ fn pending(found: &Found) -> Check {
     match &found.pending {
         Err(error) => Check::fail(
             "pending",
-            format!("reading the pending version failed: {}", store_problem(error)),
+            format!("reading the pending version failed: {}", StoreProblem(error.clone())),
             "Run check again; if it persists, check your permissions.",
         ),
         Ok(Pending::None) => Check::new("pending", Status::Ok, "no unfinished rotation"),
@@ -296,7 +304,7 @@ fn pending(found: &Found) -> Check {
             "pending",
             format!(
                 "version {version} carries AWSPENDING and holds {} that is not AWSCURRENT: an unfinished rotation, whose key may be the only one the vendor accepts (unless a rotation is running right now)",
-                match key_in(&found.meta, value) {
+                match value.key(&found.meta.tags) {
                     Ok(value) => format!("a key ({})", value.key().fingerprint()),
                     Err(_) => "a value".into(),
                 }

@@ -6,19 +6,20 @@
 //! `crate::cli` parses the command line, prints the reports and turns them into exit codes.
 
 mod check;
+mod error;
 mod recover;
 mod repair;
 mod status;
 
 pub use check::{Check, CheckReport, Status};
-pub use recover::Recovered;
-pub use repair::{Plan, Refusal, RepairReport};
+pub use error::{ClearError, StoreProblem};
+pub use recover::{RecoverError, Recovered};
+pub use repair::{Applied, ApplyError, Plan, Refusal, RepairReport};
 pub use status::StatusReport;
 
 use tokio::time::Instant;
 
-use crate::config::{self, Settings, TAG_VENDOR, Target};
-use crate::secret::SecretValue;
+use crate::config::{Settings, TAG_VENDOR, Target};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, SecretMeta, Store, StoreError, Version};
 use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
@@ -93,31 +94,24 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
     /// Takes AWSPENDING off a version that held no value, then looks again: a createSecret running
     /// at that moment (Secrets Manager reattempts a stuck rotation) may have stored its key there
     /// just before, and then the label goes back on, so that its rotation can carry on.
-    async fn clear_placeholder(&self, arn: &str, version: &str) -> Result<(), String> {
-        let raced = |what: String| {
-            format!(
-                "{what}: a rotation stored its key in version {version} meanwhile; let it finish, then run status"
-            )
-        };
+    async fn clear_placeholder(&self, arn: &str, version: &str) -> Result<(), ClearError> {
+        let raced =
+            |put_back| ClearError::Raced { arn: arn.to_owned(), version: version.to_owned(), put_back };
         if !matches!(self.store.value(arn, Some(version), None).await, Ok(None)) {
-            return Err(format!(
-                "version {version} holds a value now, or cannot be read: a rotation may be running. Nothing was changed; run the command again once it has finished"
-            ));
+            return Err(ClearError::HoldsValue { version: version.to_owned() });
         }
-        self.store.remove_stage(arn, AWSPENDING, version).await.map_err(|e| store_problem(&e))?;
+        self.store.remove_stage(arn, AWSPENDING, version).await.map_err(|e| ClearError::Store(e.into()))?;
         match self.store.value(arn, Some(version), None).await {
             Ok(None) => Ok(()),
             Ok(Some(_)) => match self.store.add_stage(arn, AWSPENDING, version).await {
-                Ok(()) => Err(raced("AWSPENDING was removed and put back".into())),
-                Err(e) => Err(raced(format!(
-                    "AWSPENDING was removed and putting it back failed ({}); put it back: aws secretsmanager update-secret-version-stage --secret-id {arn} --version-stage AWSPENDING --move-to-version-id {version}",
-                    store_problem(&e)
-                ))),
+                Ok(()) => Err(raced(None)),
+                Err(e) => Err(raced(Some(e.into()))),
             },
-            Err(e) => Err(format!(
-                "AWSPENDING was removed from version {version}, but reading it again failed ({}): check with `api-key-rotator status {arn}` that it holds no value",
-                store_problem(&e)
-            )),
+            Err(e) => Err(ClearError::NotReadAgain {
+                arn: arn.to_owned(),
+                version: version.to_owned(),
+                problem: e.into(),
+            }),
         }
     }
 
@@ -129,11 +123,6 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
     }
 }
 
-/// The key in a version's value, read with the secret's `rotation:key-field` tag.
-fn key_in(meta: &SecretMeta, version: &Version) -> Result<SecretValue, String> {
-    config::key_field_from_tags(&meta.tags).and_then(|field| SecretValue::parse(&version.text, &field))
-}
-
 /// The rotation schedule as Secrets Manager states it: its expression, or `rate(N days)` for
 /// `AutomaticallyAfterDays`.
 fn schedule_text(meta: &SecretMeta) -> Option<String> {
@@ -141,15 +130,5 @@ fn schedule_text(meta: &SecretMeta) -> Option<String> {
         (Some(expression), _) if !expression.trim().is_empty() => Some(expression.clone()),
         (_, Some(days)) => Some(format!("rate({days} days)")),
         _ => None,
-    }
-}
-
-/// A failed Secrets Manager call, for an operator: the call's message and whether trying again
-/// may help.
-fn store_problem(error: &StoreError) -> String {
-    if error.transient {
-        format!("{error} (a transient failure: run the command again)")
-    } else {
-        error.to_string()
     }
 }

@@ -3,15 +3,83 @@
 //! other field of the current value kept in place, and no version is left carrying AWSPENDING.
 //! A pending version whose key the vendor still accepts is never cleared here: that is `repair`'s.
 
-use super::{Found, Operator, Pending, key_in, store_problem};
-use crate::config::{Issued, Target};
-use crate::secret::{check_bare, check_key};
+use super::{ClearError, Found, Operator, Pending, StoreProblem};
+use crate::config::{ConfigError, Issued, Target};
+use crate::secret::{NotAKey, ValueError, check_bare, check_key};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSPENDING, OperatorStore};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// Said with every refusal that comes before any vendor call.
 const NOTHING_DONE: &str = "Nothing was sent to the vendor and nothing was written.";
+
+/// Why recover wrote nothing, or (`NotStored`) may not have.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("{what} is longer than {MAX_KEY_LEN} bytes, far longer than an API key. {NOTHING_DONE}", what = KEY_READ)]
+    TooLong,
+
+    #[error("{0}; paste the key alone. {NOTHING_DONE}")]
+    NotAKey(NotAKey),
+
+    #[error("the secret cannot be read: {0}. {NOTHING_DONE}")]
+    SecretUnreadable(StoreProblem),
+
+    #[error("{0}. {NOTHING_DONE}")]
+    Tags(ConfigError),
+
+    #[error(
+        "the secret has no AWSCURRENT value whose other fields could be kept; store the whole value by hand. {NOTHING_DONE}"
+    )]
+    NoCurrentValue,
+
+    #[error("the AWSCURRENT value cannot be read: {0}. {NOTHING_DONE}")]
+    CurrentUnreadable(StoreProblem),
+
+    #[error(
+        "the AWSCURRENT value cannot take the key in place: {0}; fix the value or the tag, or store the whole value by hand. {NOTHING_DONE}"
+    )]
+    CurrentNotInPlace(ValueError),
+
+    #[error(
+        "the pending version cannot be read ({0}), so whether it holds a live key is unknown. {NOTHING_DONE} Run recover again."
+    )]
+    PendingUnreadable(StoreProblem),
+
+    #[error("the pending version {version} holds a key, and {problem}; then run recover again")]
+    PendingNotIssuedHere { version: String, problem: ConfigError },
+
+    #[error(
+        "the pending version {version} holds a value that does not read with the tags ({problem}), so whether it holds a live key is unknown. Fix the tags, or check it and clear it by hand. {NOTHING_DONE}"
+    )]
+    PendingNotAKey { version: String, problem: ValueError },
+
+    #[error(
+        "the pending version {version} holds a key the vendor accepts ({fingerprint}): the rotation's key is not lost. Run `api-key-rotator repair {arn}` instead. Nothing was written."
+    )]
+    PendingLive { version: String, fingerprint: String, arn: String },
+
+    #[error(
+        "the pending version {version} holds a key, and the vendor gave no verdict on it ({verdict}), so it may be live. Nothing was written; run recover again"
+    )]
+    PendingNoVerdict { version: String, verdict: Verdict },
+
+    #[error(
+        "{vendor} refuses this key ({fingerprint}, HTTP {status}). Nothing was written: check that you copied the whole key, for this secret's account"
+    )]
+    Refused { vendor: &'static str, fingerprint: String, status: u16 },
+
+    #[error("no verdict from {vendor} on this key ({verdict}). Nothing was written; run recover again")]
+    NoVerdict { vendor: &'static str, verdict: Verdict },
+
+    #[error(
+        "storing the key failed: {problem}. It may or may not have landed: run `api-key-rotator status {arn}` and compare the current fingerprint with {fingerprint}; if they differ, run recover again with the same key"
+    )]
+    NotStored { problem: StoreProblem, arn: String, fingerprint: String },
+}
+
+/// What the key recover stores is called in its errors.
+const KEY_READ: &str = "the key read from standard input";
 
 /// Far longer than any of the vendors' keys (36 to 41 characters).
 const MAX_KEY_LEN: usize = 1024;
@@ -32,66 +100,41 @@ pub struct Recovered {
 
 impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
     /// `Err` says why nothing was written.
-    pub async fn recover(&self, secret_id: &str, key: &Sensitive) -> Result<Recovered, String> {
-        let what = "the key read from standard input";
+    pub async fn recover(&self, secret_id: &str, key: &Sensitive) -> Result<Recovered, RecoverError> {
         if key.expose().len() > MAX_KEY_LEN {
-            return Err(format!(
-                "{what} is longer than {MAX_KEY_LEN} bytes, far longer than an API key. {NOTHING_DONE}"
-            ));
+            return Err(RecoverError::TooLong);
         }
-        check_key(key.expose(), what)
-            .and_then(|()| check_bare(key.expose(), what))
-            .map_err(|p| format!("{p}; paste the key alone. {NOTHING_DONE}"))?;
-        let found = self
-            .find(secret_id)
-            .await
-            .map_err(|e| format!("the secret cannot be read: {}. {NOTHING_DONE}", store_problem(&e)))?;
+        check_key(key.expose(), KEY_READ)
+            .and_then(|()| check_bare(key.expose(), KEY_READ))
+            .map_err(RecoverError::NotAKey)?;
+        let found = self.find(secret_id).await.map_err(|e| RecoverError::SecretUnreadable(e.into()))?;
         let meta = &found.meta;
-        let target =
-            Target::from_tags(&meta.tags, &self.settings).map_err(|p| format!("{p}. {NOTHING_DONE}"))?;
+        let target = Target::from_tags(&meta.tags, &self.settings).map_err(RecoverError::Tags)?;
         let current = match &found.current {
             Ok(Some(current)) => current,
-            Ok(None) => {
-                return Err(format!(
-                    "the secret has no AWSCURRENT value whose other fields could be kept; store the whole value by hand. {NOTHING_DONE}"
-                ));
-            }
-            Err(e) => {
-                return Err(format!(
-                    "the AWSCURRENT value cannot be read: {}. {NOTHING_DONE}",
-                    store_problem(e)
-                ));
-            }
+            Ok(None) => return Err(RecoverError::NoCurrentValue),
+            Err(e) => return Err(RecoverError::CurrentUnreadable(e.clone().into())),
         };
-        let current_value = key_in(meta, current).map_err(|p| {
-            format!("the AWSCURRENT value cannot take the key in place: {p}; fix the value or the tag, or store the whole value by hand. {NOTHING_DONE}")
-        })?;
+        let current_value = current.key(&meta.tags).map_err(RecoverError::CurrentNotInPlace)?;
         let clearable = self.clearable(&found, &target, key).await?;
         let fingerprint = key.fingerprint();
+        let vendor = target.vendor.name();
         match self.verify(&target, key, VerifyPolicy::Test).await {
             Verdict::Accepted => {}
-            Verdict::Refused(status) => {
-                return Err(format!(
-                    "{} refuses this key ({fingerprint}, HTTP {status}). Nothing was written: check that you copied the whole key, for this secret's account",
-                    target.vendor.name()
-                ));
-            }
-            verdict => {
-                return Err(format!(
-                    "no verdict from {} on this key ({verdict}). Nothing was written; run recover again",
-                    target.vendor.name()
-                ));
-            }
+            Verdict::Refused(status) => return Err(RecoverError::Refused { vendor, fingerprint, status }),
+            verdict => return Err(RecoverError::NoVerdict { vendor, verdict }),
         }
         let stored = match current_value.key() == key {
             true => None,
-            false => Some(self.store.put_current(&meta.arn, &current_value.with_key(key)).await.map_err(|e| {
-                format!(
-                    "storing the key failed: {}. It may or may not have landed: run `api-key-rotator status {}` and compare the current fingerprint with {fingerprint}; if they differ, run recover again with the same key",
-                    store_problem(&e),
-                    meta.arn
-                )
-            })?),
+            false => {
+                Some(self.store.put_current(&meta.arn, &current_value.with_key(key)).await.map_err(|e| {
+                    RecoverError::NotStored {
+                        problem: e.into(),
+                        arn: meta.arn.clone(),
+                        fingerprint: fingerprint.clone(),
+                    }
+                })?)
+            }
         };
         let previous = stored.as_ref().and(found.current_version().map(str::to_owned));
         let (cleared, problems) = self.clear_after(&found, clearable).await;
@@ -107,41 +150,32 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         found: &Found,
         target: &Target,
         key: &Sensitive,
-    ) -> Result<Option<String>, String> {
-        let arn = &found.meta.arn;
-        let repair = format!("Run `api-key-rotator repair {arn}` instead. Nothing was written.");
+    ) -> Result<Option<String>, RecoverError> {
+        let meta = &found.meta;
         match &found.pending {
             Ok(Pending::None) => Ok(None),
             Ok(Pending::Empty(version)) => Ok(Some(version.clone())),
-            Err(e) => Err(format!(
-                "the pending version cannot be read ({}), so whether it holds a live key is unknown. {NOTHING_DONE} Run recover again.",
-                store_problem(e)
-            )),
+            Err(e) => Err(RecoverError::PendingUnreadable(e.clone().into())),
             Ok(Pending::Stored(version, value)) => {
                 // Its key goes only where it was issued (createSecret recorded it on the version).
-                Issued::check(found.meta.labels(version), &found.meta.tags, &self.settings).map_err(
-                    |problem| {
-                        format!(
-                            "the pending version {version} holds a key, and {problem}; then run recover again"
-                        )
-                    },
-                )?;
-                let pending = key_in(&found.meta, value).map_err(|p| {
-                    format!("the pending version {version} holds a value that does not read with the tags ({p}), so whether it holds a live key is unknown. Fix the tags, or check it and clear it by hand. {NOTHING_DONE}")
+                Issued::check(meta.labels(version), &meta.tags, &self.settings).map_err(|problem| {
+                    RecoverError::PendingNotIssuedHere { version: version.clone(), problem }
                 })?;
+                let pending = value
+                    .key(&meta.tags)
+                    .map_err(|problem| RecoverError::PendingNotAKey { version: version.clone(), problem })?;
                 if pending.key() == key {
                     return Ok(Some(version.clone()));
                 }
                 // Refusals are retried, as for a key that may still be propagating.
                 match self.verify(target, pending.key(), VerifyPolicy::Test).await {
                     Verdict::Refused(_) => Ok(Some(version.clone())),
-                    Verdict::Accepted => Err(format!(
-                        "the pending version {version} holds a key the vendor accepts ({}): the rotation's key is not lost. {repair}",
-                        pending.key().fingerprint()
-                    )),
-                    verdict => Err(format!(
-                        "the pending version {version} holds a key, and the vendor gave no verdict on it ({verdict}), so it may be live. Nothing was written; run recover again"
-                    )),
+                    Verdict::Accepted => Err(RecoverError::PendingLive {
+                        version: version.clone(),
+                        fingerprint: pending.key().fingerprint(),
+                        arn: meta.arn.clone(),
+                    }),
+                    verdict => Err(RecoverError::PendingNoVerdict { version: version.clone(), verdict }),
                 }
             }
         }
@@ -158,7 +192,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             Err(e) => {
                 problems.push(format!(
                     "the secret could not be read again to clear AWSPENDING: {}; run `api-key-rotator status {arn}`",
-                    store_problem(&e)
+                    StoreProblem(e)
                 ));
                 return (cleared, problems);
             }
@@ -170,11 +204,9 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         {
             self.clear_placeholder(arn, stale).await
         } else if clearable.as_deref() == Some(stale) || found.current_version() == Some(stale) {
-            self.store.remove_stage(arn, AWSPENDING, stale).await.map_err(|e| store_problem(&e))
+            self.store.remove_stage(arn, AWSPENDING, stale).await.map_err(|e| ClearError::Store(e.into()))
         } else {
-            Err(format!(
-                "version {stale} took AWSPENDING after the secret was read: a rotation ran meanwhile"
-            ))
+            Err(ClearError::TookTheLabel { version: stale.to_owned() })
         };
         match result {
             Ok(()) => cleared.push(stale.to_owned()),

@@ -5,10 +5,10 @@
 
 use std::fmt;
 
-use super::{Found, Operator, Pending, key_in, store_problem};
-use crate::config::{Issued, Target};
-use crate::secret::SecretValue;
-use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore};
+use super::{ClearError, Found, Operator, Pending, StoreProblem};
+use crate::config::{ConfigError, Issued, Target};
+use crate::secret::{SecretValue, ValueError};
+use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, StoreError};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// What `repair` found and what it would do (or did).
@@ -19,10 +19,43 @@ pub struct RepairReport {
     pub findings: Vec<(&'static str, String)>,
     pub plan: Plan,
     /// With `--apply`: what applying the plan did, or why it failed.
-    pub applied: Option<Result<String, String>>,
+    pub applied: Option<Result<Applied, ApplyError>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What applying a plan did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    Finished { pending: String, current: String },
+    Cleared { arn: String, version: String },
+    Nothing,
+}
+
+impl fmt::Display for Applied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Applied::Finished { pending, current } => {
+                write!(f, "AWSCURRENT is on version {pending}; version {current} is AWSPREVIOUS")
+            }
+            Applied::Cleared { arn, version } => write!(
+                f,
+                "AWSPENDING removed from version {version}; the version is kept (aws secretsmanager get-secret-value --secret-id {arn} --version-id {version}) and {AWSCURRENT} is unchanged"
+            ),
+            Applied::Nothing => f.write_str("nothing to apply"),
+        }
+    }
+}
+
+/// Why applying a plan failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{0}; nothing was changed (or the labels moved since they were read); run repair again")]
+    Store(StoreProblem),
+
+    #[error(transparent)]
+    Clear(#[from] ClearError),
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
     /// No version carries AWSPENDING apart from AWSCURRENT's own.
     NothingToDo,
@@ -35,24 +68,24 @@ pub enum Plan {
 }
 
 /// Why `repair` changes nothing, each with what to do instead.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Refusal {
     /// A Secrets Manager read failed (`what`: the secret, the pending version, the AWSCURRENT value).
     Unreadable {
         what: &'static str,
-        problem: String,
+        problem: StoreProblem,
     },
     NoCurrentValue,
     /// The tags no longer name what the pending key was issued for, or its record cannot be read.
-    NotIssuedThere(String),
+    NotIssuedThere(ConfigError),
     /// The pending value does not read as a key with the tags.
     PendingNotAKey {
-        problem: String,
+        problem: ValueError,
         arn: String,
     },
     SameKeyOtherFields,
     VendorNotAskable {
-        problem: String,
+        problem: ConfigError,
         arn: String,
     },
     BothAccepted,
@@ -125,10 +158,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                 return RepairReport {
                     arn: secret_id.to_owned(),
                     findings: Vec::new(),
-                    plan: Plan::Refuse(Refusal::Unreadable {
-                        what: "the secret",
-                        problem: store_problem(&error),
-                    }),
+                    plan: Plan::Refuse(Refusal::Unreadable { what: "the secret", problem: error.into() }),
                     applied: None,
                 };
             }
@@ -146,7 +176,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         let meta = &found.meta;
         let (version, pending) = match &found.pending {
             Err(error) => {
-                let problem = store_problem(error);
+                let problem = error.clone().into();
                 return Plan::Refuse(Refusal::Unreadable { what: "the pending version", problem });
             }
             Ok(Pending::None) => {
@@ -164,7 +194,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             Ok(Some(current)) => current,
             Ok(None) => return Plan::Refuse(Refusal::NoCurrentValue),
             Err(error) => {
-                let problem = store_problem(error);
+                let problem = error.clone().into();
                 return Plan::Refuse(Refusal::Unreadable { what: "the AWSCURRENT value", problem });
             }
         };
@@ -177,7 +207,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, &self.settings) {
             return Plan::Refuse(Refusal::NotIssuedThere(problem));
         }
-        let pending_key = match key_in(meta, pending) {
+        let pending_key = match pending.key(&meta.tags) {
             Ok(value) => value,
             Err(problem) => {
                 return Plan::Refuse(Refusal::PendingNotAKey { problem, arn: meta.arn.clone() });
@@ -187,7 +217,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             "pending",
             format!("version {version} holds a key ({})", pending_key.key().fingerprint()),
         ));
-        let current_key = key_in(meta, current);
+        let current_key = current.key(&meta.tags);
         findings.push((
             "current",
             match &current_key {
@@ -246,31 +276,23 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         (pending, current)
     }
 
-    async fn apply(&self, found: &Found, plan: &Plan) -> Result<String, String> {
+    async fn apply(&self, found: &Found, plan: &Plan) -> Result<Applied, ApplyError> {
         let arn = &found.meta.arn;
-        let unchanged = "nothing was changed (or the labels moved since they were read); run repair again";
+        let failed = |e: StoreError| ApplyError::Store(e.into());
         match plan {
             Plan::Finish { pending, current } => {
-                self.store
-                    .make_current(arn, pending, Some(current))
-                    .await
-                    .map_err(|e| format!("{}; {unchanged}", store_problem(&e)))?;
-                Ok(format!("AWSCURRENT is on version {pending}; version {current} is AWSPREVIOUS"))
+                self.store.make_current(arn, pending, Some(current)).await.map_err(failed)?;
+                Ok(Applied::Finished { pending: pending.clone(), current: current.clone() })
             }
             Plan::Clear { version, .. } => {
                 if matches!(found.pending, Ok(Pending::Empty(_))) {
                     self.clear_placeholder(arn, version).await?;
                 } else {
-                    self.store
-                        .remove_stage(arn, AWSPENDING, version)
-                        .await
-                        .map_err(|e| format!("{}; {unchanged}", store_problem(&e)))?;
+                    self.store.remove_stage(arn, AWSPENDING, version).await.map_err(failed)?;
                 }
-                Ok(format!(
-                    "AWSPENDING removed from version {version}; the version is kept (aws secretsmanager get-secret-value --secret-id {arn} --version-id {version}) and {AWSCURRENT} is unchanged"
-                ))
+                Ok(Applied::Cleared { arn: arn.clone(), version: version.clone() })
             }
-            Plan::NothingToDo | Plan::Refuse(_) => Ok("nothing to apply".into()),
+            Plan::NothingToDo | Plan::Refuse(_) => Ok(Applied::Nothing),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
-use super::{Operator, Pending, key_in, schedule_text, store_problem};
+use super::{Operator, Pending, StoreProblem, schedule_text};
 use crate::config::vendor_from_tags;
 use crate::store::{OperatorStore, ROTATION_RESCUE, Version};
 use crate::vendors::VendorApi;
@@ -42,7 +42,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             Err(error) => {
                 return StatusReport {
                     arn: secret_id.to_owned(),
-                    problems: vec![store_problem(&error)],
+                    problems: vec![StoreProblem(error).to_string()],
                     ..StatusReport::default()
                 };
             }
@@ -52,12 +52,13 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         let vendor = match vendor_from_tags(&meta.tags) {
             Ok(vendor) => Some(vendor.name()),
             Err(problem) => {
-                problems.push(problem);
+                problems.push(problem.to_string());
                 None
             }
         };
         let fingerprint = |which: &str, version: &Version, problems: &mut Vec<String>| {
-            key_in(meta, version)
+            version
+                .key(&meta.tags)
                 .map(|value| value.key().fingerprint())
                 .map_err(|problem| problems.push(format!("the {which} value: {problem}")))
                 .ok()
@@ -66,7 +67,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             Ok(Some(version)) => fingerprint("AWSCURRENT", version, &mut problems),
             Ok(None) => None,
             Err(error) => {
-                problems.push(format!("reading AWSCURRENT: {}", store_problem(error)));
+                problems.push(format!("reading AWSCURRENT: {}", StoreProblem(error.clone())));
                 None
             }
         };
@@ -77,7 +78,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                 (Some(state.as_str()), Some(version.clone()), fingerprint("AWSPENDING", value, &mut problems))
             }
             Err(error) => {
-                problems.push(format!("reading the pending version: {}", store_problem(error)));
+                problems.push(format!("reading the pending version: {}", StoreProblem(error.clone())));
                 (None, meta.pending_version().map(str::to_owned), None)
             }
         };

@@ -23,9 +23,9 @@ use super::error::{
 };
 use super::write::{Stored, put_pending};
 use super::{Observed, Outcome, Rotator};
-use crate::config::{self, Issued, Promote, SecretConfig, Target};
+use crate::config::{Issued, Promote, SecretConfig, Target};
 use crate::event::RotationEvent;
-use crate::secret::{MAX_SECRET_BYTES, SecretValue, check_key};
+use crate::secret::{MAX_SECRET_BYTES, check_key};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::store::{
     AWSCURRENT, AWSPENDING, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore,
@@ -409,11 +409,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         if current.text == pending.text {
             return Ok(true);
         }
-        let key = |version: &Version| {
-            config::key_field_from_tags(&meta.tags)
-                .and_then(|field| SecretValue::parse(&version.text, &field))
-                .map(|value| value.key().clone())
-        };
+        let key = |version: &Version| version.key(&meta.tags).map(|value| value.key().clone());
         Ok(matches!((key(&current), key(pending)), (Ok(a), Ok(b)) if a == b))
     }
 

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
 
+use crate::config::ConfigError;
 use crate::error::ErrorType;
 use crate::event::Step;
-use crate::secret::MAX_SECRET_BYTES;
+use crate::secret::{MAX_SECRET_BYTES, ValueError};
 use crate::store::{MAX_LABELS, ROTATION_RESCUE, StoreError};
 use crate::vendors::{NoKey, Verdict};
 
@@ -166,29 +167,20 @@ impl fmt::Display for State {
 /// What is wrong with the secret's tags, its value or the function's environment.
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {
-    /// As the module that read the setting words it.
-    #[error("{0}")]
-    Setting(String),
+    #[error(transparent)]
+    Setting(#[from] ConfigError),
+
+    /// The AWSCURRENT value.
+    #[error(transparent)]
+    Value(#[from] ValueError),
 
     #[error("the pending version: {0}")]
-    PendingValue(String),
+    PendingValue(ValueError),
 
     #[error(
         "the secret carries {labels} staging labels, Secrets Manager's limit is {MAX_LABELS}, and a rotation needs room for {ROTATION_RESCUE}; remove labels no version needs (aws secretsmanager update-secret-version-stage --remove-from-version-id)"
     )]
     NoRoomForLabels { labels: usize },
-}
-
-impl From<String> for Problem {
-    fn from(problem: String) -> Self {
-        Problem::Setting(problem)
-    }
-}
-
-impl From<&str> for Problem {
-    fn from(problem: &str) -> Self {
-        Problem::Setting(problem.to_owned())
-    }
 }
 
 /// The event or the secret is not one this step can work on.
@@ -463,12 +455,12 @@ mod tests {
                 step: Some(Step::CreateSecret),
                 vendor: Some("calcom"),
             },
-            kind: ErrorKind::config("the tag rotation:vendor is missing"),
+            kind: ErrorKind::config(ConfigError::NoVendor),
         };
         let diagnostic = Diagnostic::from(error);
         assert_eq!(diagnostic.error_type, "Config");
         assert!(diagnostic.error_message.starts_with(
-            "createSecret for secret arn:aws:secretsmanager:eu-west-1:1:secret:cal (vendor calcom): configuration error: the tag rotation:vendor is missing."
+            "createSecret for secret arn:aws:secretsmanager:eu-west-1:1:secret:cal (vendor calcom): configuration error: the secret has no rotation:vendor tag; set it to one of calcom, ringg, projectdiscovery."
         ));
     }
 }

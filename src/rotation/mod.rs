@@ -22,7 +22,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::config::{self, Issued, Promote, Settings, Target};
 use crate::event::{RotationEvent, Step};
 use crate::metrics::{Metrics, Record};
-use crate::secret::SecretValue;
+use crate::secret::{SecretValue, ValueError};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, Version};
 use crate::timing::{before, later};
@@ -358,9 +358,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             .pending_value(event)
             .await?
             .ok_or_else(|| NotRotatable::NoPendingValue { version: event.token.clone() })?;
-        let parsed = config::key_field_from_tags(&meta.tags)
-            .and_then(|field| SecretValue::parse(&pending.text, &field));
-        if let Err(problem) = parsed {
+        if let Err(problem) = pending.key(&meta.tags) {
             warn!(problem = %problem, "the pending value does not read with the key-field tag as it is now; createSecret stored it, so carrying on");
         }
         Ok(pending)
@@ -373,7 +371,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         secret: &str,
         key_field: &str,
         state: State,
-        config: fn(String) -> ErrorKind,
+        config: fn(ValueError) -> ErrorKind,
     ) -> Result<(SecretValue, Option<String>), ErrorKind> {
         let current = self
             .store

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::SystemTime;
 
-use crate::schedule::Interval;
+use crate::schedule::{Interval, UnreadableSchedule};
+use crate::secret::{SecretValue, ValueError, key_field_from_tags};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 
 mod error;
@@ -68,7 +69,7 @@ impl SecretMeta {
 
     /// How far apart the secret's rotations are, from its rotation rules (`Err` says why a
     /// schedule cannot be read).
-    pub fn interval(&self) -> Result<Interval, String> {
+    pub fn interval(&self) -> Result<Interval, UnreadableSchedule> {
         Interval::from_rules(self.after_days, self.schedule_expression.as_deref())
     }
 
@@ -106,6 +107,13 @@ pub struct Version {
     pub id: Option<String>,
     pub text: Sensitive,
     pub created: Option<SystemTime>,
+}
+
+impl Version {
+    /// The value read with the secret's `rotation:key-field` tag (from `tags`, as they are now).
+    pub fn key(&self, tags: &HashMap<String, String>) -> Result<SecretValue, ValueError> {
+        SecretValue::parse(&self.text, &key_field_from_tags(tags)?)
+    }
 }
 
 /// The Secrets Manager calls the rotation makes. [`Store`] is the real one; tests also run the

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Auth, Endpoint, Vendor};
-use crate::schedule::Interval;
+use crate::schedule::{Interval, UnreadableSchedule};
 
 pub const TAG_DAYS_VALID: &str = "rotation:calcom-days-valid";
 pub const TAG_NEVER_EXPIRES: &str = "rotation:calcom-never-expires";
@@ -16,6 +16,35 @@ const MIN_DAYS_VALID: u32 = 30;
 
 #[derive(Debug)]
 pub struct CalCom;
+
+/// Why the expiry tags cannot be honoured (the only tags a vendor's rotate call reads).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExpiryError {
+    #[error("{TAG_NEVER_EXPIRES} is {0:?}; it may only be \"true\" (or absent)")]
+    NeverExpiresValue(String),
+
+    #[error("{TAG_DAYS_VALID} and {TAG_NEVER_EXPIRES} are both set; Cal.com accepts only one, so keep one")]
+    BothSet,
+
+    #[error("{TAG_DAYS_VALID} is {0:?}; it must be a whole number of days, at least 1")]
+    NotDays(String),
+
+    /// `schedule`: why the schedule is unknown (`None`: the secret has none).
+    #[error(
+        "{TAG_DAYS_VALID} is {days}, but {}, so there is no telling whether a key valid for {days} days outlives the next rotation. Use a rate() or cron() schedule, or set {TAG_NEVER_EXPIRES}=true instead of {TAG_DAYS_VALID}",
+        schedule.as_ref().map_or_else(|| "the secret has no rotation schedule".to_owned(), ToString::to_string)
+    )]
+    NoSchedule { days: u32, schedule: Option<UnreadableSchedule> },
+
+    #[error(
+        "{TAG_DAYS_VALID} is {days} but the secret {}: a new key could expire before its own rotation and lock you out. Use more than {gap} days (twice that leaves room for a failed rotation), or {TAG_NEVER_EXPIRES}=true",
+        if *cron { format!("has a cron() schedule whose runs can be {gap} days apart") } else { format!("rotates every {gap} days") }
+    )]
+    TooShort { days: u32, gap: u32, cron: bool },
+
+    #[error(transparent)]
+    Schedule(#[from] UnreadableSchedule),
+}
 
 impl Vendor for CalCom {
     fn name(&self) -> &'static str {
@@ -43,43 +72,32 @@ impl Vendor for CalCom {
     fn rotate_body(
         &self,
         tags: &HashMap<String, String>,
-        interval: Result<Interval, String>,
-    ) -> Result<Option<Value>, String> {
+        interval: Result<Interval, UnreadableSchedule>,
+    ) -> Result<Option<Value>, ExpiryError> {
         let days = tags.get(TAG_DAYS_VALID).map(|v| v.trim());
         let never = match tags.get(TAG_NEVER_EXPIRES).map(|v| v.trim()) {
             None | Some("false") => false,
             Some("true") => true,
-            Some(other) => {
-                return Err(format!("{TAG_NEVER_EXPIRES} is {other:?}; it may only be \"true\" (or absent)"));
-            }
+            Some(other) => return Err(ExpiryError::NeverExpiresValue(other.to_owned())),
         };
         match (days, never) {
-            (Some(_), true) => Err(format!(
-                "{TAG_DAYS_VALID} and {TAG_NEVER_EXPIRES} are both set; Cal.com accepts only one, so keep one"
-            )),
+            (Some(_), true) => Err(ExpiryError::BothSet),
             (None, true) => Ok(Some(json!({ "apiKeyNeverExpires": true }))),
             (Some(text), false) => {
-                let days: u32 = text.parse().ok().filter(|d| *d >= 1).ok_or_else(|| {
-                    format!("{TAG_DAYS_VALID} is {text:?}; it must be a whole number of days, at least 1")
-                })?;
+                let days: u32 = text
+                    .parse()
+                    .ok()
+                    .filter(|d| *d >= 1)
+                    .ok_or_else(|| ExpiryError::NotDays(text.to_owned()))?;
                 // The longest the key may have to live: the gap to the next rotation.
-                let (gap, schedule) = match interval {
-                    Ok(Interval::Exactly(n)) => (n, format!("rotates every {n} days")),
-                    Ok(Interval::AtMost(n)) => {
-                        (n, format!("has a cron() schedule whose runs can be {n} days apart"))
-                    }
-                    unreadable => {
-                        let why =
-                            unreadable.err().unwrap_or_else(|| "the secret has no rotation schedule".into());
-                        return Err(format!(
-                            "{TAG_DAYS_VALID} is {days}, but {why}, so there is no telling whether a key valid for {days} days outlives the next rotation. Use a rate() or cron() schedule, or set {TAG_NEVER_EXPIRES}=true instead of {TAG_DAYS_VALID}"
-                        ));
-                    }
+                let (gap, cron) = match interval {
+                    Ok(Interval::Exactly(n)) => (n, false),
+                    Ok(Interval::AtMost(n)) => (n, true),
+                    Ok(Interval::Unknown) => return Err(ExpiryError::NoSchedule { days, schedule: None }),
+                    Err(why) => return Err(ExpiryError::NoSchedule { days, schedule: Some(why) }),
                 };
                 if days <= gap {
-                    return Err(format!(
-                        "{TAG_DAYS_VALID} is {days} but the secret {schedule}: a new key could expire before its own rotation and lock you out. Use more than {gap} days (twice that leaves room for a failed rotation), or {TAG_NEVER_EXPIRES}=true"
-                    ));
+                    return Err(ExpiryError::TooShort { days, gap, cron });
                 }
                 Ok(Some(json!({ "apiKeyDaysValid": days })))
             }
@@ -128,9 +146,11 @@ impl Vendor for CalCom {
 mod tests {
     use super::*;
 
-    fn body(pairs: &[(&str, &str)], interval: Result<Interval, String>) -> Result<Option<Value>, String> {
+    fn body(pairs: &[(&str, &str)], interval: Result<Interval, &str>) -> Result<Option<Value>, String> {
         let tags = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        CalCom.rotate_body(&tags, interval)
+        let interval =
+            interval.map_err(|why| UnreadableSchedule { expression: "x".into(), why: why.to_owned() });
+        CalCom.rotate_body(&tags, interval).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -139,7 +159,7 @@ mod tests {
         assert_eq!(body(&[], Ok(Interval::Exactly(30))), Ok(Some(json!({"apiKeyDaysValid": 60}))));
         assert_eq!(body(&[], Ok(Interval::AtMost(62))), Ok(Some(json!({"apiKeyDaysValid": 124}))));
         assert_eq!(body(&[], Ok(Interval::Unknown)), Ok(Some(json!({"apiKeyDaysValid": 30}))));
-        assert!(body(&[], Err("cannot read".into())).is_err());
+        assert!(body(&[], Err("cannot read")).is_err());
     }
 
     #[test]
@@ -154,7 +174,7 @@ mod tests {
         );
         // An unreadable schedule does not matter when the tags decide.
         assert_eq!(
-            body(&[(TAG_NEVER_EXPIRES, "true")], Err("x".into())),
+            body(&[(TAG_NEVER_EXPIRES, "true")], Err("x")),
             Ok(Some(json!({"apiKeyNeverExpires": true})))
         );
         // Against a cron() schedule, its longest gap; against an unreadable one, never.
@@ -164,8 +184,7 @@ mod tests {
         );
         let err = body(&[(TAG_DAYS_VALID, "7")], Ok(Interval::AtMost(62))).unwrap_err();
         assert!(err.contains("cron()") && err.contains("62 days"), "{err}");
-        let err = body(&[(TAG_DAYS_VALID, "400")], Err("cannot read the rotation schedule \"x\"".into()))
-            .unwrap_err();
+        let err = body(&[(TAG_DAYS_VALID, "400")], Err("bad")).unwrap_err();
         assert!(err.contains(TAG_NEVER_EXPIRES) && err.contains("cannot read"), "{err}");
         let err = body(&[(TAG_DAYS_VALID, "7")], Ok(Interval::Unknown)).unwrap_err();
         assert!(err.contains("no rotation schedule") && err.contains(TAG_NEVER_EXPIRES), "{err}");

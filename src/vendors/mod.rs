@@ -21,7 +21,9 @@ pub use client::{
     NoKey, RawAnswer, RotateOutcome, VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until,
 };
 
-use crate::schedule::Interval;
+pub use calcom::ExpiryError;
+
+use crate::schedule::{Interval, UnreadableSchedule};
 
 /// Every vendor this function can rotate. A fourth vendor is a new file and a line here.
 pub static ALL: &[&dyn Vendor] = &[&calcom::CalCom, &ringg::Ringg, &projectdiscovery::ProjectDiscovery];
@@ -70,8 +72,8 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     fn rotate_body(
         &self,
         _tags: &HashMap<String, String>,
-        _interval: Result<Interval, String>,
-    ) -> Result<Option<Value>, String> {
+        _interval: Result<Interval, UnreadableSchedule>,
+    ) -> Result<Option<Value>, ExpiryError> {
         Ok(None)
     }
     /// The new key in a successful rotate answer, wherever the vendor puts it: a key that can be

@@ -1,0 +1,157 @@
+//! Where a key may be sent: a base URL (https, or http to loopback), and the deployer's list of
+//! hosts a `rotation:base-url` tag may name besides the vendor's official ones.
+
+use std::net::IpAddr;
+
+use reqwest::Url;
+use url::Host;
+
+use super::{ConfigError, HostProblem, Settings, UrlProblem};
+use crate::vendors::Vendor;
+
+/// An entry of `ROTATION_ALLOWED_HOSTS`.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct AllowedHost {
+    host: String,
+    /// `None`: the scheme's default port only.
+    port: Option<u16>,
+}
+
+impl Settings {
+    /// The base URL for one secret: its `rotation:base-url` tag if the host is approved, else the
+    /// deployer's default for the vendor.
+    pub fn base_url(&self, vendor: &dyn Vendor, tag: Option<&str>) -> Result<Url, ConfigError> {
+        let Some(text) = tag.map(str::trim) else {
+            return Ok(self.base_urls[vendor.name()].clone());
+        };
+        let url = parse_base_url(text)
+            .map_err(|problem| ConfigError::BaseUrlTag { text: text.to_owned(), problem })?;
+        let host = host_text(&url);
+        let official = vendor.official_hosts().contains(&host.as_str())
+            && url.scheme() == "https"
+            && url.port().is_none();
+        let listed = self.allowed_hosts.iter().any(|allowed| {
+            allowed.host == host
+                && match allowed.port {
+                    None => url.port().is_none(),
+                    Some(port) => url.port_or_known_default() == Some(port),
+                }
+        });
+        if official || listed {
+            Ok(url)
+        } else {
+            Err(ConfigError::HostNotAllowed {
+                text: text.to_owned(),
+                vendor: vendor.name(),
+                official: vendor.official_hosts(),
+            })
+        }
+    }
+}
+
+/// A base URL: https, or http to a loopback host; no credentials, query or fragment.
+pub fn parse_base_url(text: &str) -> Result<Url, UrlProblem> {
+    let url = Url::parse(text).map_err(UrlProblem::NotAUrl)?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlProblem::Credentials);
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(UrlProblem::QueryOrFragment);
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(UrlProblem::PlainHttp),
+        other => Err(UrlProblem::Scheme(other.to_owned())),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The host as the allow-list spells it: lower case, IPv6 without brackets.
+fn host_text(url: &Url) -> String {
+    match url.host() {
+        Some(Host::Ipv6(ip)) => ip.to_string(),
+        Some(Host::Ipv4(ip)) => ip.to_string(),
+        Some(Host::Domain(name)) => name.to_ascii_lowercase(),
+        None => String::new(),
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`.
+pub(super) fn parse_allowed_host(entry: &str) -> Result<AllowedHost, HostProblem> {
+    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) =
+            rest.split_once(']').ok_or_else(|| HostProblem::MissingBracket { entry: entry.to_owned() })?;
+        match after {
+            "" => (host, None),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| HostProblem::NoPortAfterBracket { entry: entry.to_owned() })?,
+                ),
+            ),
+        }
+    } else {
+        match entry.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (entry, None),
+        }
+    };
+    if host.is_empty() || (host.contains(['/', ':', '@', ' ']) && host.parse::<IpAddr>().is_err()) {
+        return Err(HostProblem::NotAHost { entry: entry.to_owned() });
+    }
+    let not_a_port = |p: &str| HostProblem::NotAPort { entry: entry.to_owned(), port: p.to_owned() };
+    let port = port.map(|p| p.parse::<u16>().map_err(|_| not_a_port(p))).transpose()?;
+    let host = match host.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => host.to_ascii_lowercase(),
+    };
+    Ok(AllowedHost { host, port })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{calcom, settings};
+
+    #[test]
+    fn official_hosts_of_the_same_vendor_only() {
+        let s = settings("");
+        assert!(s.base_url(calcom(), Some("https://api.cal.eu")).is_ok());
+        assert!(s.base_url(calcom(), Some("https://API.CAL.COM/")).is_ok());
+        for refused in [
+            "https://api.projectdiscovery.io",
+            "https://api.cal.eu:8443",
+            "http://api.cal.eu",
+            "https://evil.invalid",
+            "https://api.cal.eu.evil.invalid",
+            "https://user:pw@api.cal.eu",
+            "https://api.cal.eu/?x=1",
+            "ftp://api.cal.eu",
+        ] {
+            assert!(s.base_url(calcom(), Some(refused)).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn allow_list_entries() {
+        let s = settings(" cal.internal.invalid , 127.0.0.1:8080,[::1]:9000,Self.Hosted.invalid:8443");
+        assert!(s.base_url(calcom(), Some("https://cal.internal.invalid/v")).is_ok());
+        assert!(s.base_url(calcom(), Some("https://cal.internal.invalid:8443")).is_err());
+        assert!(s.base_url(calcom(), Some("http://127.0.0.1:8080/calcom")).is_ok());
+        assert!(s.base_url(calcom(), Some("http://127.0.0.1:8081/calcom")).is_err());
+        assert!(s.base_url(calcom(), Some("http://[::1]:9000")).is_ok());
+        assert!(s.base_url(calcom(), Some("https://self.hosted.invalid:8443")).is_ok());
+        // Listed, but plain http to a non-loopback host is still refused.
+        assert!(s.base_url(calcom(), Some("http://cal.internal.invalid")).is_err());
+    }
+}

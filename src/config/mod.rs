@@ -1,0 +1,175 @@
+//! Configuration: the function's environment (parsed once at start-up, [`Settings`]) and each
+//! secret's tags. One file a concept: the environment and the promotion mode here; base URLs and
+//! the allow-list in [`base_url`]; what a rotation needs from the tags in [`target`]; the record of
+//! what a pending key was issued for in [`issued`]; what can be wrong, as data, in [`error`].
+
+mod base_url;
+mod error;
+mod issued;
+mod target;
+
+use std::collections::HashMap;
+
+use reqwest::Url;
+
+pub use self::base_url::parse_base_url;
+use self::base_url::{AllowedHost, parse_allowed_host};
+pub use self::error::{ConfigError, HostProblem, UrlProblem};
+pub use self::issued::{Issued, TARGET_LABEL_PREFIX};
+pub use self::target::{SecretConfig, Target, vendor_from_tags};
+use crate::metrics;
+pub use crate::secret::{TAG_KEY_FIELD, key_field_from_tags};
+use crate::timing::Timing;
+use crate::vendors;
+
+pub const TAG_VENDOR: &str = "rotation:vendor";
+pub const TAG_BASE_URL: &str = "rotation:base-url";
+pub const ENV_ALLOWED_HOSTS: &str = "ROTATION_ALLOWED_HOSTS";
+pub const TAG_PROMOTE: &str = "rotation:promote";
+pub const ENV_PROMOTE: &str = "ROTATION_PROMOTE";
+
+/// When AWSCURRENT moves to the new key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Promote {
+    /// finishSecret moves it, after setSecret and testSecret (AWS's reference order).
+    #[default]
+    Standard,
+    /// createSecret's one write stores the key as both AWSPENDING and AWSCURRENT: the dead-key
+    /// window is that single write. testSecret still verifies the key.
+    Early,
+}
+
+impl Promote {
+    /// `text`, the value of the tag or variable `name`.
+    pub fn parse(name: &'static str, text: &str) -> Result<Self, ConfigError> {
+        match text.trim() {
+            "standard" => Ok(Promote::Standard),
+            "early" => Ok(Promote::Early),
+            _ => Err(ConfigError::Promote { name, text: text.to_owned() }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Promote::Standard => "standard",
+            Promote::Early => "early",
+        }
+    }
+
+    /// The secret's mode: its `rotation:promote` tag, else the function's default.
+    pub fn from_tags(tags: &HashMap<String, String>, settings: &Settings) -> Result<Self, ConfigError> {
+        match tags.get(TAG_PROMOTE) {
+            None => Ok(settings.promote),
+            Some(text) => Promote::parse(TAG_PROMOTE, text),
+        }
+    }
+}
+
+/// The function's environment, parsed once when the Lambda starts.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    base_urls: HashMap<&'static str, Url>,
+    allowed_hosts: Vec<AllowedHost>,
+    /// `ROTATION_PROMOTE`: the mode of secrets without a `rotation:promote` tag.
+    pub promote: Promote,
+    /// `METRICS_NAMESPACE`, else `ApiKeyRotator`.
+    pub metrics_namespace: String,
+    pub timing: Timing,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads `CALCOM_BASE_URL` and the other vendors' variables, `ROTATION_ALLOWED_HOSTS`,
+    /// `ROTATION_PROMOTE` and `METRICS_NAMESPACE`. Empty values mean "not set".
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut base_urls = HashMap::new();
+        for vendor in vendors::ALL {
+            let url = match get(vendor.env_base_url()) {
+                Some(text) => parse_base_url(&text).map_err(|problem| ConfigError::EnvBaseUrl {
+                    variable: vendor.env_base_url(),
+                    problem,
+                })?,
+                None => Url::parse(vendor.default_base_url()).map_err(ConfigError::DefaultBaseUrl)?,
+            };
+            base_urls.insert(vendor.name(), url);
+        }
+        let allowed_hosts = match get(ENV_ALLOWED_HOSTS) {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| parse_allowed_host(entry).map_err(ConfigError::AllowedHost))
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        let promote = match get(ENV_PROMOTE) {
+            Some(text) => Promote::parse(ENV_PROMOTE, &text)?,
+            None => Promote::Standard,
+        };
+        let metrics_namespace =
+            get(metrics::ENV_NAMESPACE).unwrap_or_else(|| metrics::DEFAULT_NAMESPACE.to_owned());
+        Ok(Settings { base_urls, allowed_hosts, promote, metrics_namespace, timing: Timing::default() })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The function's settings with `ROTATION_ALLOWED_HOSTS` set to `allowed`.
+    pub(crate) fn settings(allowed: &str) -> Settings {
+        let allowed = allowed.to_owned();
+        Settings::from_lookup(move |name| (name == ENV_ALLOWED_HOSTS).then(|| allowed.clone())).unwrap()
+    }
+
+    pub(crate) fn tags(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    pub(crate) fn calcom() -> &'static dyn vendors::Vendor {
+        vendors::lookup("calcom").unwrap()
+    }
+
+    #[test]
+    fn defaults_and_env_overrides() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(s.base_url(calcom(), None).unwrap().as_str(), "https://api.cal.com/");
+        let s =
+            Settings::from_lookup(|n| (n == "CALCOM_BASE_URL").then(|| "http://127.0.0.1:9/calcom".into()))
+                .unwrap();
+        assert_eq!(s.base_url(calcom(), None).unwrap().as_str(), "http://127.0.0.1:9/calcom");
+        let err = Settings::from_lookup(|n| (n == "RINGG_BASE_URL").then(|| "http://ringg.internal".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("RINGG_BASE_URL: http:// is allowed only for loopback"), "{err}");
+    }
+
+    #[test]
+    fn promotion_from_the_environment_and_the_tag() {
+        let env =
+            |value: &'static str| Settings::from_lookup(move |n| (n == ENV_PROMOTE).then(|| value.into()));
+        assert_eq!(env("early").unwrap().promote, Promote::Early);
+        assert_eq!(env(" standard ").unwrap().promote, Promote::Standard);
+        assert_eq!(env("").unwrap().promote, Promote::Standard);
+        assert!(env("Early").unwrap_err().to_string().contains("ROTATION_PROMOTE"));
+        let early = env("early").unwrap();
+        let tags = |v: &str| HashMap::from([(TAG_PROMOTE.to_owned(), v.to_owned())]);
+        assert_eq!(Promote::from_tags(&HashMap::new(), &early), Ok(Promote::Early));
+        assert_eq!(Promote::from_tags(&tags("standard"), &early), Ok(Promote::Standard), "the tag wins");
+        assert!(
+            Promote::from_tags(&tags("yes"), &early).unwrap_err().to_string().contains("rotation:promote")
+        );
+    }
+
+    #[test]
+    fn bad_allow_list_entries_fail_at_start() {
+        for entry in ["host:port", "a/b", "[::1", "[::1]x", "h:99999"] {
+            let entry = entry.to_owned();
+            assert!(Settings::from_lookup(move |n| (n == ENV_ALLOWED_HOSTS).then(|| entry.clone())).is_err());
+        }
+    }
+}
