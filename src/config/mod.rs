@@ -1,7 +1,7 @@
 //! Configuration: the function's environment (parsed once at start-up, [`Settings`]) and each
 //! secret's tags. One file a concept: the environment and the promotion mode here; base URLs and
-//! the allow-list in [`base_url`]; what a rotation needs from the tags in [`target`]; the record of
-//! what a pending key was issued for in [`issued`]; what can be wrong, as data, in [`error`].
+//! the allow-list in `base_url.rs`; what a rotation needs from the tags in `target.rs`; the record of
+//! what a pending key was issued for in `issued.rs`; what can be wrong, as data, in `error.rs`.
 
 mod base_url;
 mod error;

@@ -7,42 +7,29 @@
 //! * rotate is called again only after an attempt that provably rotated nothing (no connection,
 //!   or a 429). After an answer whose outcome is unknown it is never called again in the same
 //!   invocation: the current key is probed, several times over a few seconds because vendors read
-//!   keys through lagging replicas, to tell the operator what happened;
+//!   keys through lagging replicas, to tell the operator what happened (`unclear.rs`);
+//! * a 2xx answer from which no key can be read is stored as it came (`rescue.rs`);
 //! * a key the vendor handed over is stored at once, retried until the deadline nears, and read
 //!   back before it is declared lost.
 //!
 //! [`Timing::create_budget`]: crate::timing::Timing::create_budget
 
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, sleep};
 use tracing::{error, info, warn};
 
-use sha2::{Digest, Sha256};
-
-use super::error::{
-    ErrorKind, Form, Kept, Lost, NotRotatable, Problem, Rejected, State, TimedOut, Unknown, VendorFailure,
-};
+use super::error::{ErrorKind, Lost, NotRotatable, Problem, Rejected, State, TimedOut, VendorFailure};
 use super::write::{Stored, put_pending};
 use super::{Observed, Outcome, Rotator};
 use crate::config::{Issued, Promote, SecretConfig, Target};
 use crate::event::RotationEvent;
-use crate::secret::{MAX_SECRET_BYTES, check_key};
-use crate::sensitive::{Sensitive, SensitiveBytes};
+use crate::secret::check_key;
+use crate::sensitive::Sensitive;
 use crate::store::{
     AWSCURRENT, AWSPENDING, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore,
     Version,
 };
-use crate::timing::{before, fits, time_left};
-use crate::vendors::{NoKey, RawAnswer, RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
-
-/// What probing the current key after an unclear rotate answer found.
-enum Probe {
-    /// The vendor refuses the key: it rotated, and the new key is lost.
-    Refused(u16),
-    /// The vendor accepted the key this many times: probably nothing rotated, not certainly.
-    Accepted(u32),
-    /// No verdict (outages, rate limits, no time): the last reason.
-    NoVerdict(String),
-}
+use crate::timing::{before, time_left};
+use crate::vendors::{RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
 
 impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     pub(super) async fn create_secret(
@@ -284,96 +271,6 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         Err(VendorFailure::NothingRotated { attempts: timing.rotate_attempts, last_failure }.into())
     }
 
-    /// After a rotate call whose outcome is unknown: what probing the current key says, as the
-    /// error to report (with what became of the answer, when it was kept). rotate is not called
-    /// again.
-    #[allow(clippy::too_many_arguments)]
-    async fn after_unknown(
-        &self,
-        event: &RotationEvent,
-        target: &Target,
-        current: &Sensitive,
-        reason: String,
-        kept: Option<Kept>,
-        deadline: Instant,
-        observed: &mut Observed,
-    ) -> ErrorKind {
-        warn!(
-            reason,
-            "the rotate call's outcome is unknown; asking the vendor about the current key (rotate will not be called again)"
-        );
-        let started = Instant::now();
-        let probe = self.probe(target, current, deadline).await;
-        let over = started.elapsed();
-        if self.stored_elsewhere(event, deadline).await {
-            // Two invocations of one rotation: the other one's key is safe; this one's is unknown.
-            return Unknown::StoredElsewhere { reason, version: event.token.clone(), kept }.into();
-        }
-        match probe {
-            Probe::Refused(status) => {
-                observed.current_key_rejected = Some(true);
-                Lost::OldKeyRefused { reason, status, kept }.into()
-            }
-            Probe::Accepted(accepts) => Unknown::OldKeyAccepted { reason, accepts, over, kept }.into(),
-            Probe::NoVerdict(why) => Unknown::NoVerdict { reason, why, kept }.into(),
-        }
-    }
-
-    /// A 2xx answer (the vendor rotated, and killed the current key) from which no key could be
-    /// read: the answer is kept first ([`Rotator::keep_answer`]), and the step fails with KeyLost
-    /// naming where. No probe: a 2xx already says the vendor rotated.
-    async fn rescue(
-        &self,
-        event: &RotationEvent,
-        answer: RawAnswer,
-        deadline: Instant,
-        observed: &mut Observed,
-    ) -> ErrorKind {
-        let (status, why) = (answer.status, answer.why);
-        let kept = self.keep_answer(event, answer, deadline).await;
-        observed.current_key_rejected = Some(true);
-        Lost::Unreadable { status, why, kept }.into()
-    }
-
-    /// Stores a 2xx rotate answer before anything else happens to it: in a version of its own
-    /// (token from [`rescue_token`]) labelled only ROTATION_RESCUE, as text or binary, cut to
-    /// Secrets Manager's limit, with the same retries and read-back as a key.
-    async fn keep_answer(&self, event: &RotationEvent, answer: RawAnswer, deadline: Instant) -> Kept {
-        let RawAnswer { status, body, why } = answer;
-        let received = body.len();
-        let broken_off = matches!(why, NoKey::TooLarge | NoKey::BrokenOff | NoKey::TimedOut);
-        let (value, cut) = rescue_payload(body, broken_off);
-        if value.is_empty() {
-            error!(http_status = status, reason = %why, "the rotate answer had no body: nothing to keep");
-            return Kept::Empty;
-        }
-        let token = rescue_token(&event.token, &value);
-        let form = if matches!(value, Payload::Text(_)) { Form::Text } else { Form::Binary };
-        warn!(
-            http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut, form = %form,
-            rescue_version = %token, label = ROTATION_RESCUE,
-            "a 2xx rotate answer without a usable key: storing the answer before anything else"
-        );
-        let write = PendingWrite {
-            secret_id: &event.secret_id,
-            token: &token,
-            value: &value,
-            rotation_token: event.rotation_token.as_ref(),
-            stages: &[ROTATION_RESCUE],
-        };
-        let timing = &self.settings.timing;
-        match put_pending(&self.store, &write, before(deadline, timing.safety_margin), timing).await {
-            Ok(_) => {
-                info!(rescue_version = %token, label = ROTATION_RESCUE, "the rotate answer is stored");
-                Kept::Stored { secret: event.secret_id.clone(), token, form, cut }
-            }
-            Err(failure) => {
-                error!(rescue_version = %token, label = ROTATION_RESCUE, error = %failure, "the rotate answer could not be stored");
-                Kept::Lost { token, failure: Box::new(failure) }
-            }
-        }
-    }
-
     /// The labels a rotation may add must fit Secrets Manager's quota, checked before the vendor is
     /// touched: ROTATION_RESCUE must (without it, an answer with no readable key could not be
     /// kept); the record of the new key's target is left out, with a warning, when only it does not
@@ -412,106 +309,6 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let key = |version: &Version| version.key(&meta.tags).map(|value| value.key().clone());
         Ok(matches!((key(&current), key(pending)), (Ok(a), Ok(b)) if a == b))
     }
-
-    /// Whether another invocation of this rotation has stored a value in its version (a failed
-    /// read counts as no: this only softens a report).
-    async fn stored_elsewhere(&self, event: &RotationEvent, deadline: Instant) -> bool {
-        let timing = &self.settings.timing;
-        let left = time_left(before(deadline, timing.safety_margin));
-        let read = self.store.value(&event.secret_id, Some(&event.token), None);
-        matches!(timeout(timing.store_readback.min(left), read).await, Ok(Ok(Some(_))))
-    }
-
-    /// Whether another invocation of this rotation stores its key within a few seconds (checked
-    /// `probe_accepts` times, `probe_interval` apart).
-    async fn stored_elsewhere_soon(&self, event: &RotationEvent, deadline: Instant) -> bool {
-        let timing = &self.settings.timing;
-        for check in 0..timing.probe_accepts {
-            if check > 0 {
-                sleep(timing.probe_interval).await;
-            }
-            if self.stored_elsewhere(event, deadline).await {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Asks the vendor about the current key until it refuses it, or has accepted it
-    /// `probe_accepts` times `probe_interval` apart, or the probe budget runs out.
-    async fn probe(&self, target: &Target, key: &Sensitive, deadline: Instant) -> Probe {
-        let timing = &self.settings.timing;
-        let until = before(deadline, timing.safety_margin).min(Instant::now() + timing.probe_budget);
-        let (mut accepts, mut last) = (0, "no time left before the deadline".to_owned());
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let verdict = self
-                .vendors
-                .verify(target.vendor, &target.base_url, key, timing.vendor_timeout.min(left))
-                .await;
-            let pause = match verdict {
-                Verdict::Refused(status) => return Probe::Refused(status),
-                Verdict::Accepted => {
-                    accepts += 1;
-                    if accepts >= timing.probe_accepts {
-                        return Probe::Accepted(accepts);
-                    }
-                    timing.probe_interval
-                }
-                Verdict::RateLimited(wait) => {
-                    last = verdict.to_string();
-                    wait.max(timing.probe_interval)
-                }
-                Verdict::Unavailable(reason) => {
-                    last = reason;
-                    timing.probe_interval
-                }
-            };
-            if !fits(pause, until) {
-                break;
-            }
-            sleep(pause).await;
-        }
-        if accepts > 0 { Probe::Accepted(accepts) } else { Probe::NoVerdict(last) }
-    }
-}
-
-/// What to store of a rescued answer: text when it is UTF-8, binary otherwise, at most Secrets
-/// Manager's limit (a character that the cut, or a body that `broken_off`, split in two at the end
-/// is dropped); and whether it had to be cut.
-pub(super) fn rescue_payload(body: SensitiveBytes, broken_off: bool) -> (Payload, bool) {
-    let mut bytes = body.into_inner();
-    let cut = bytes.len() > MAX_SECRET_BYTES;
-    bytes.truncate(MAX_SECRET_BYTES);
-    let text_end = match std::str::from_utf8(&bytes) {
-        Ok(_) => Some(bytes.len()),
-        // Only an end that was cut, or that broke off, split a character: the rest is text.
-        Err(e) if (cut || broken_off) && e.error_len().is_none() => Some(e.valid_up_to()),
-        Err(_) => None,
-    };
-    match text_end {
-        Some(end) if end > 0 => {
-            bytes.truncate(end);
-            (Payload::Text(Sensitive::new(String::from_utf8(bytes).unwrap_or_default())), cut)
-        }
-        _ => (Payload::Binary(SensitiveBytes::new(bytes)), cut),
-    }
-}
-
-/// The rescue version's ClientRequestToken: derived from the rotation's token and the answer, so
-/// that retrying the write is idempotent and another answer gets a version of its own.
-fn rescue_token(rotation: &str, value: &Payload) -> String {
-    let mut digest = Sha256::new();
-    digest.update(rotation.as_bytes());
-    match value {
-        Payload::Text(text) => digest.update(text.expose().as_bytes()),
-        Payload::Binary(bytes) => digest.update(bytes.expose()),
-    }
-    let hex: String = digest.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("rescue-{hex}")
 }
 
 /// What a refused rotate call may mean: the vendor's own hint, else the general one.

@@ -1,16 +1,23 @@
-//! The four rotation steps and the guards that run before each of them.
+//! The four rotation steps and the guards that run before each of them (this file: the entry
+//! point, [`Rotator::handle`], and AWS's reference guards).
 //!
 //! The vendor generates the new key and kills the old one in the same call, so the whole design
 //! protects one window: from the vendor's answer until PutSecretValue succeeds, the only copy of
-//! the key is in this process. That path, createSecret, has a file of its own ([`create_secret`]),
-//! and so do the writes that must not be lost ([`write`]). The
-//! other steps never change anything at the vendor, and read only the tags they use, so a tag
-//! changed mid-rotation cannot keep a stored key out of AWSCURRENT.
+//! the key is in this process. That path, createSecret, has a file of its own (`create_secret.rs`),
+//! with what follows an unclear rotate answer (`unclear.rs`), keeping an answer that holds no
+//! readable key (`rescue.rs`) and the writes that must not be lost (`write.rs`). The other steps
+//! (`test_secret.rs`; setSecret and finishSecret in `finish_secret.rs`) never change anything at
+//! the vendor, and read only the tags they use, so a tag changed mid-rotation cannot keep a stored
+//! key out of AWSCURRENT. What a step reports when it fails is in `error.rs`.
 
 mod create_secret;
 pub mod error;
+mod finish_secret;
+mod rescue;
+mod test_secret;
 #[cfg(test)]
 mod tests;
+mod unclear;
 mod write;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,17 +26,17 @@ use serde_json::Value;
 use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::config::{self, Issued, Promote, Settings, Target};
+use crate::config::{self, Promote, Settings, Target};
 use crate::event::{RotationEvent, Step};
 use crate::metrics::{Metrics, Record};
 use crate::secret::{SecretValue, ValueError};
 use crate::sensitive::Sensitive;
-use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, Version};
+use crate::store::{AWSCURRENT, AWSPENDING, SecretStore, Store, Version};
 use crate::timing::{before, later};
 use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
 
 pub use self::error::{Context, Error, ErrorKind};
-use self::error::{NotRotatable, Problem, Rejected, State, Tested, TimedOut, Unknown, VendorFailure};
+use self::error::{NotRotatable, State, TimedOut, Unknown};
 
 /// How an invocation ended well.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,170 +205,12 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
     }
 
-    /// setSecret: the vendor already holds the new key. Confirm the pending version has one.
-    async fn set_secret(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<Outcome, ErrorKind> {
-        self.stored_pending(event, meta).await?;
-        info!("the pending version holds a key; the vendor already uses it, nothing to set");
-        Ok(Outcome::Done)
-    }
-
-    /// testSecret: read-only (Secrets Manager also calls it alone, with RotateImmediately = false,
-    /// when the pending version may hold no value or a copy of the current one).
-    async fn test_secret(
-        &self,
-        event: &RotationEvent,
-        meta: &SecretMeta,
-        deadline: Instant,
-        observed: &mut Observed,
-    ) -> Result<Outcome, ErrorKind> {
-        let target = Target::from_tags(&meta.tags, &self.settings).map_err(ErrorKind::config_later)?;
-        let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::config_later)?;
-        let (key, which) = match self.pending_value(event).await? {
-            Some(pending) => {
-                self.still_issued(meta, &event.token)?;
-                let value = SecretValue::parse(&pending.text, &key_field)
-                    .map_err(|e| ErrorKind::config_later(Problem::PendingValue(e)))?;
-                (value.key().clone(), Tested::Pending)
-            }
-            None => {
-                info!(
-                    "the pending version holds no value (a configuration test): verifying the AWSCURRENT key instead, read-only"
-                );
-                let current = self
-                    .current_value(&meta.arn, &key_field, State::NothingChanged, ErrorKind::config_later)
-                    .await?;
-                (current.0.key().clone(), Tested::Current)
-            }
-        };
-        let timing = &self.settings.timing;
-        let started = Instant::now();
-        let until = before(deadline, timing.safety_margin);
-        let verdict = self.verify_until(&target, &key, until, VerifyPolicy::Test).await;
-        let promoted_early = meta.has_stage(&event.token, AWSCURRENT);
-        let tested_is_current = which == Tested::Current || promoted_early;
-        observed.current_key_rejected = self
-            .current_key_verdict(meta, &target, &key_field, &key, tested_is_current, &verdict.0, deadline)
-            .await;
-        match verdict {
-            (Verdict::Accepted, tries) => {
-                info!(tries, key = which.as_str(), "the vendor accepts the key");
-                Ok(Outcome::Done)
-            }
-            (Verdict::Refused(status), tries) => Err(Rejected::Tested {
-                which,
-                fingerprint: key.fingerprint(),
-                status,
-                tries,
-                took: started.elapsed(),
-                promoted_early,
-            }
-            .into()),
-            (verdict, tries) => Err(VendorFailure::Unverified { which, tries, verdict }.into()),
-        }
-    }
-
-    /// For testSecret's metrics record: whether the vendor refuses the key consumers read from
-    /// AWSCURRENT. That is the tested key when `tested_is_current` (a test-only check, a key
-    /// promoted early). When a pending key is refused, AWSCURRENT is read: if it holds the same key
-    /// (a copy), that is the answer; otherwise its key is asked about once, and if the vendor refuses
-    /// both, consumers are locked out. `None`: not known, or a new key accepted.
-    #[allow(clippy::too_many_arguments)]
-    async fn current_key_verdict(
-        &self,
-        meta: &SecretMeta,
-        target: &Target,
-        key_field: &str,
-        tested: &Sensitive,
-        tested_is_current: bool,
-        verdict: &Verdict,
-        deadline: Instant,
-    ) -> Option<bool> {
-        let refused = match verdict {
-            Verdict::Accepted => false,
-            Verdict::Refused(_) => true,
-            _ => return None,
-        };
-        if tested_is_current {
-            return Some(refused);
-        }
-        // An accepted new key: consumers' key was not asked about (and the happy path reads nothing).
-        if !refused {
-            return None;
-        }
-        let until = before(deadline, self.settings.timing.safety_margin);
-        let read = timeout_at(until, self.store.value(&meta.arn, None, Some(AWSCURRENT))).await;
-        let Ok(Ok(Some(current))) = read else { return None };
-        let current = SecretValue::parse(&current.text, key_field).ok()?.key().clone();
-        if current == *tested {
-            return Some(true);
-        }
-        let timeout =
-            self.settings.timing.vendor_timeout.min(until.saturating_duration_since(Instant::now()));
-        match self.vendors.verify(target.vendor, &target.base_url, &current, timeout).await {
-            Verdict::Refused(_) => Some(true),
-            Verdict::Accepted => Some(false),
-            _ => None,
-        }
-    }
-
-    /// finishSecret: one compare-and-swap stage move, and never onto a version without a key.
-    async fn finish_secret(
-        &self,
-        event: &RotationEvent,
-        meta: &SecretMeta,
-        observed: &mut Observed,
-    ) -> Result<Outcome, ErrorKind> {
-        let pending = self.stored_pending(event, meta).await?;
-        let current = meta.version_with(AWSCURRENT);
-        self.store
-            .make_current(&meta.arn, &event.token, current)
-            .await
-            .map_err(ErrorKind::store(State::KeySafeInPending))?;
-        // Consumers read the dead key from the moment the vendor rotated (about when the pending
-        // version was created) until now.
-        observed.dead_key_window =
-            pending.created.map(|created| SystemTime::now().duration_since(created).unwrap_or_default());
-        info!(
-            previous_version = current,
-            dead_key_window_ms = observed.dead_key_window.map(|w| w.as_millis() as u64),
-            "AWSCURRENT moved to the new version"
-        );
-        Ok(Outcome::Done)
-    }
-
-    /// A pending key goes only where it was issued: today's tags must still name the vendor, base
-    /// URL and key field createSecret recorded on the version (`Config` names the tag that changed;
-    /// nothing is sent and the version is kept). A version without the record (stored by an earlier
-    /// release, or with its label refused) is checked against today's tags alone.
-    fn still_issued(&self, meta: &SecretMeta, version: &str) -> Result<(), ErrorKind> {
-        let recorded = Issued::check(meta.labels(version), &meta.tags, &self.settings)
-            .map_err(ErrorKind::config_later)?;
-        if !recorded {
-            warn!("the pending version records no vendor, base URL or key field: trusting today's tags");
-        }
-        Ok(())
-    }
-
     /// This rotation's pending version, or `None` when the version has no value.
     async fn pending_value(&self, event: &RotationEvent) -> Result<Option<Version>, ErrorKind> {
         self.store
             .value(&event.secret_id, Some(&event.token), Some(AWSPENDING))
             .await
             .map_err(ErrorKind::store(State::NothingChanged))
-    }
-
-    /// For setSecret and finishSecret: the pending version must hold a value. Whether the value
-    /// still reads with today's `rotation:key-field` tag is only worth a warning: createSecret
-    /// stored it and testSecret verified it, and a tag changed since must not strand the key.
-    async fn stored_pending(&self, event: &RotationEvent, meta: &SecretMeta) -> Result<Version, ErrorKind> {
-        let pending = self
-            .pending_value(event)
-            .await?
-            .ok_or_else(|| NotRotatable::NoPendingValue { version: event.token.clone() })?;
-        if let Err(problem) = pending.key(&meta.tags) {
-            warn!(problem = %problem, "the pending value does not read with the key-field tag as it is now; createSecret stored it, so carrying on");
-        }
-        Ok(pending)
     }
 
     /// The AWSCURRENT value, parsed. `state` says what a failure left behind; `config` makes the

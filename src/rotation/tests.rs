@@ -481,7 +481,7 @@ async fn a_2xx_without_a_readable_key_is_stored_before_anything_else() {
 
 #[test]
 fn a_rescued_answer_is_text_when_it_can_be_and_never_over_the_limit() {
-    use super::create_secret::rescue_payload;
+    use super::rescue::rescue_payload;
     let text = |bytes: &[u8]| rescue_payload(SensitiveBytes::new(bytes.to_vec()), false);
     assert!(matches!(text(b"key=cal_live_x"), (Payload::Text(_), false)));
     assert!(matches!(text(b"\xff\xfecal\x00"), (Payload::Binary(_), false)));

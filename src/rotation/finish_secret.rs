@@ -1,0 +1,69 @@
+//! setSecret and finishSecret: the vendor already holds the new key, so setSecret only confirms
+//! that the pending version has one, and finishSecret moves AWSCURRENT onto it in one
+//! compare-and-swap stage move.
+
+use std::time::SystemTime;
+
+use tracing::{info, warn};
+
+use super::error::{ErrorKind, NotRotatable, State};
+use super::{Observed, Outcome, Rotator};
+use crate::event::RotationEvent;
+use crate::store::{AWSCURRENT, SecretMeta, SecretStore, Version};
+use crate::vendors::VendorApi;
+
+impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+    /// setSecret: the vendor already holds the new key. Confirm the pending version has one.
+    pub(super) async fn set_secret(
+        &self,
+        event: &RotationEvent,
+        meta: &SecretMeta,
+    ) -> Result<Outcome, ErrorKind> {
+        self.stored_pending(event, meta).await?;
+        info!("the pending version holds a key; the vendor already uses it, nothing to set");
+        Ok(Outcome::Done)
+    }
+
+    /// finishSecret: one compare-and-swap stage move, and never onto a version without a key.
+    pub(super) async fn finish_secret(
+        &self,
+        event: &RotationEvent,
+        meta: &SecretMeta,
+        observed: &mut Observed,
+    ) -> Result<Outcome, ErrorKind> {
+        let pending = self.stored_pending(event, meta).await?;
+        let current = meta.version_with(AWSCURRENT);
+        self.store
+            .make_current(&meta.arn, &event.token, current)
+            .await
+            .map_err(ErrorKind::store(State::KeySafeInPending))?;
+        // Consumers read the dead key from the moment the vendor rotated (about when the pending
+        // version was created) until now.
+        observed.dead_key_window =
+            pending.created.map(|created| SystemTime::now().duration_since(created).unwrap_or_default());
+        info!(
+            previous_version = current,
+            dead_key_window_ms = observed.dead_key_window.map(|w| w.as_millis() as u64),
+            "AWSCURRENT moved to the new version"
+        );
+        Ok(Outcome::Done)
+    }
+
+    /// For setSecret and finishSecret: the pending version must hold a value. Whether the value
+    /// still reads with today's `rotation:key-field` tag is only worth a warning: createSecret
+    /// stored it and testSecret verified it, and a tag changed since must not strand the key.
+    pub(super) async fn stored_pending(
+        &self,
+        event: &RotationEvent,
+        meta: &SecretMeta,
+    ) -> Result<Version, ErrorKind> {
+        let pending = self
+            .pending_value(event)
+            .await?
+            .ok_or_else(|| NotRotatable::NoPendingValue { version: event.token.clone() })?;
+        if let Err(problem) = pending.key(&meta.tags) {
+            warn!(problem = %problem, "the pending value does not read with the key-field tag as it is now; createSecret stored it, so carrying on");
+        }
+        Ok(pending)
+    }
+}

@@ -1,0 +1,127 @@
+//! After a rotate call whose outcome is unknown (an error, a timeout, the current key handed
+//! back): rotate is never called again; the current key is asked about, several times over a few
+//! seconds because vendors read keys through lagging replicas, to tell the operator what happened.
+
+use tokio::time::{Instant, sleep, timeout};
+use tracing::warn;
+
+use super::error::{ErrorKind, Kept, Lost, Unknown};
+use super::{Observed, Rotator};
+use crate::config::Target;
+use crate::event::RotationEvent;
+use crate::sensitive::Sensitive;
+use crate::store::SecretStore;
+use crate::timing::{before, fits, time_left};
+use crate::vendors::{VendorApi, Verdict};
+
+/// What probing the current key after an unclear rotate answer found.
+enum Probe {
+    /// The vendor refuses the key: it rotated, and the new key is lost.
+    Refused(u16),
+    /// The vendor accepted the key this many times: probably nothing rotated, not certainly.
+    Accepted(u32),
+    /// No verdict (outages, rate limits, no time): the last reason.
+    NoVerdict(String),
+}
+
+impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+    /// After a rotate call whose outcome is unknown: what probing the current key says, as the
+    /// error to report (with what became of the answer, when it was kept). rotate is not called
+    /// again.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn after_unknown(
+        &self,
+        event: &RotationEvent,
+        target: &Target,
+        current: &Sensitive,
+        reason: String,
+        kept: Option<Kept>,
+        deadline: Instant,
+        observed: &mut Observed,
+    ) -> ErrorKind {
+        warn!(
+            reason,
+            "the rotate call's outcome is unknown; asking the vendor about the current key (rotate will not be called again)"
+        );
+        let started = Instant::now();
+        let probe = self.probe(target, current, deadline).await;
+        let over = started.elapsed();
+        if self.stored_elsewhere(event, deadline).await {
+            // Two invocations of one rotation: the other one's key is safe; this one's is unknown.
+            return Unknown::StoredElsewhere { reason, version: event.token.clone(), kept }.into();
+        }
+        match probe {
+            Probe::Refused(status) => {
+                observed.current_key_rejected = Some(true);
+                Lost::OldKeyRefused { reason, status, kept }.into()
+            }
+            Probe::Accepted(accepts) => Unknown::OldKeyAccepted { reason, accepts, over, kept }.into(),
+            Probe::NoVerdict(why) => Unknown::NoVerdict { reason, why, kept }.into(),
+        }
+    }
+
+    /// Whether another invocation of this rotation has stored a value in its version (a failed
+    /// read counts as no: this only softens a report).
+    async fn stored_elsewhere(&self, event: &RotationEvent, deadline: Instant) -> bool {
+        let timing = &self.settings.timing;
+        let left = time_left(before(deadline, timing.safety_margin));
+        let read = self.store.value(&event.secret_id, Some(&event.token), None);
+        matches!(timeout(timing.store_readback.min(left), read).await, Ok(Ok(Some(_))))
+    }
+
+    /// Whether another invocation of this rotation stores its key within a few seconds (checked
+    /// `probe_accepts` times, `probe_interval` apart).
+    pub(super) async fn stored_elsewhere_soon(&self, event: &RotationEvent, deadline: Instant) -> bool {
+        let timing = &self.settings.timing;
+        for check in 0..timing.probe_accepts {
+            if check > 0 {
+                sleep(timing.probe_interval).await;
+            }
+            if self.stored_elsewhere(event, deadline).await {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Asks the vendor about the current key until it refuses it, or has accepted it
+    /// `probe_accepts` times `probe_interval` apart, or the probe budget runs out.
+    async fn probe(&self, target: &Target, key: &Sensitive, deadline: Instant) -> Probe {
+        let timing = &self.settings.timing;
+        let until = before(deadline, timing.safety_margin).min(Instant::now() + timing.probe_budget);
+        let (mut accepts, mut last) = (0, "no time left before the deadline".to_owned());
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let verdict = self
+                .vendors
+                .verify(target.vendor, &target.base_url, key, timing.vendor_timeout.min(left))
+                .await;
+            let pause = match verdict {
+                Verdict::Refused(status) => return Probe::Refused(status),
+                Verdict::Accepted => {
+                    accepts += 1;
+                    if accepts >= timing.probe_accepts {
+                        return Probe::Accepted(accepts);
+                    }
+                    timing.probe_interval
+                }
+                Verdict::RateLimited(wait) => {
+                    last = verdict.to_string();
+                    wait.max(timing.probe_interval)
+                }
+                Verdict::Unavailable(reason) => {
+                    last = reason;
+                    timing.probe_interval
+                }
+            };
+            if !fits(pause, until) {
+                break;
+            }
+            sleep(pause).await;
+        }
+        if accepts > 0 { Probe::Accepted(accepts) } else { Probe::NoVerdict(last) }
+    }
+}
