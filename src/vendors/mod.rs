@@ -5,6 +5,7 @@
 //! is in the answer. [`VendorClient`] does the HTTP for all of them and turns every answer into an
 //! outcome the rotation logic can reason about (did the vendor rotate or not?).
 
+mod api;
 mod calcom;
 mod client;
 mod projectdiscovery;
@@ -17,9 +18,8 @@ use reqwest::Method;
 use reqwest::header::HeaderName;
 use serde_json::Value;
 
-pub use client::{
-    NoKey, RawAnswer, RotateOutcome, VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until,
-};
+pub use api::{NoKey, RawAnswer, RotateOutcome, VendorApi, Verdict, VerifyPolicy, verify_until};
+pub use client::VendorClient;
 
 pub use calcom::ExpiryError;
 
