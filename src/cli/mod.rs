@@ -1,15 +1,15 @@
 //! The operator's command line: parsing and redaction (`args.rs`), what each report prints
-//! (`output.rs`), the exit codes (`exit_codes.rs`), why a command could not run (`error.rs`), and
-//! here the wiring: run a command, print its output, print an error in one place. Nothing here
-//! runs when the binary starts as the Lambda function.
+//! (`output.rs`), the exit codes (`exit_codes.rs`), why a command could not run (`error.rs`),
+//! reading `recover`'s key (`stdin.rs`), and here the wiring: run a command, print its output,
+//! print an error in one place. Nothing here runs when the binary starts as the Lambda function.
 
 mod args;
 mod error;
 mod exit_codes;
 mod output;
+mod stdin;
 
 use std::ffi::OsString;
-use std::io::{BufRead, IsTerminal, Read};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -18,6 +18,7 @@ use self::args::{Cli, Command, Secrets, looks_like_a_key, without_arguments};
 use self::error::CliError;
 use self::exit_codes::PROBLEM;
 use self::output::{Checks, Recovery, Repair, Statuses, to_json};
+use self::stdin::read_key;
 use crate::config::Settings;
 use crate::ops::Operator;
 use crate::sensitive::Sensitive;
@@ -133,31 +134,6 @@ async fn secret_ids(operator: &Operator, secrets: Secrets) -> Result<Vec<String>
         eprintln!("api-key-rotator: no secret has a rotation:vendor tag");
     }
     Ok(ids)
-}
-
-/// One line from standard input: hidden when typed at a terminal, never from the arguments or the
-/// environment (which end up in shell history and process lists).
-fn read_key() -> Result<Sensitive, CliError> {
-    /// Far more than any key; a longer line is not a key.
-    const MAX_LINE: u64 = 64 * 1024;
-    let stdin = std::io::stdin();
-    let line = if stdin.is_terminal() {
-        eprint!("Paste the key issued in the vendor's dashboard (it is not shown), then press Enter: ");
-        rpassword::read_password().map_err(|error| CliError::ReadKey { from: "the terminal", error })?
-    } else {
-        let mut line = String::new();
-        stdin
-            .lock()
-            .take(MAX_LINE)
-            .read_line(&mut line)
-            .map_err(|error| CliError::ReadKey { from: "standard input", error })?;
-        line
-    };
-    let key = line.trim();
-    if key.is_empty() {
-        return Err(CliError::NoKey);
-    }
-    Ok(Sensitive::new(key))
 }
 
 #[cfg(test)]
