@@ -60,36 +60,55 @@ pub struct RotationEvent {
 pub struct EventProblem {
     pub secret_id: Option<String>,
     pub step: Option<Step>,
-    pub reason: String,
+    pub reason: EventFault,
+}
+
+/// What is wrong with an event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EventFault {
+    #[error("the event is not a JSON object")]
+    NotAnObject,
+
+    #[error("\"Step\" is {0:?}; expected createSecret, setSecret, testSecret or finishSecret")]
+    UnknownStep(String),
+
+    #[error("the event has no \"{0}\"")]
+    Missing(&'static str),
+
+    #[error("\"{0}\" is empty")]
+    Empty(&'static str),
+
+    #[error("\"{0}\" contains characters other than printable ASCII")]
+    NotPrintable(&'static str),
+
+    #[error("\"{0}\" is not a string")]
+    NotAString(&'static str),
+
+    #[error("\"RotationToken\" must be a non-empty string when present")]
+    RotationToken,
 }
 
 impl RotationEvent {
     pub fn parse(value: &Value) -> Result<Self, EventProblem> {
         let secret_id = field(value, "SecretId").ok().map(str::to_owned);
-        let problem =
-            |step: Option<Step>, reason: String| EventProblem { secret_id: secret_id.clone(), step, reason };
+        let problem = |step: Option<Step>, reason: EventFault| EventProblem {
+            secret_id: secret_id.clone(),
+            step,
+            reason,
+        };
         if !value.is_object() {
-            return Err(problem(None, "the event is not a JSON object".into()));
+            return Err(problem(None, EventFault::NotAnObject));
         }
         let step_text = field(value, "Step").map_err(|r| problem(None, r))?;
-        let step = Step::parse(step_text).ok_or_else(|| {
-            problem(
-                None,
-                format!(
-                    "\"Step\" is {step_text:?}; expected createSecret, setSecret, testSecret or finishSecret"
-                ),
-            )
-        })?;
+        let step = Step::parse(step_text)
+            .ok_or_else(|| problem(None, EventFault::UnknownStep(step_text.to_owned())))?;
         let secret = field(value, "SecretId").map_err(|r| problem(Some(step), r))?;
         let token = field(value, "ClientRequestToken").map_err(|r| problem(Some(step), r))?;
         let rotation_token = match value.get("RotationToken") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if !s.is_empty() => Some(Sensitive::new(s.clone())),
             Some(_) => {
-                return Err(problem(
-                    Some(step),
-                    "\"RotationToken\" must be a non-empty string when present".into(),
-                ));
+                return Err(problem(Some(step), EventFault::RotationToken));
             }
         };
         Ok(RotationEvent { step, secret_id: secret.to_owned(), token: token.to_owned(), rotation_token })
@@ -97,13 +116,13 @@ impl RotationEvent {
 }
 
 /// A required field: a non-empty string of printable ASCII, as AWS's rotation template demands.
-fn field<'a>(value: &'a Value, name: &str) -> Result<&'a str, String> {
+fn field<'a>(value: &'a Value, name: &'static str) -> Result<&'a str, EventFault> {
     match value.get(name) {
-        None | Some(Value::Null) => Err(format!("the event has no \"{name}\"")),
-        Some(Value::String(s)) if s.is_empty() => Err(format!("\"{name}\" is empty")),
+        None | Some(Value::Null) => Err(EventFault::Missing(name)),
+        Some(Value::String(s)) if s.is_empty() => Err(EventFault::Empty(name)),
         Some(Value::String(s)) if s.bytes().all(|b| (b' '..=b'~').contains(&b)) => Ok(s),
-        Some(Value::String(_)) => Err(format!("\"{name}\" contains characters other than printable ASCII")),
-        Some(_) => Err(format!("\"{name}\" is not a string")),
+        Some(Value::String(_)) => Err(EventFault::NotPrintable(name)),
+        Some(_) => Err(EventFault::NotAString(name)),
     }
 }
 
@@ -160,7 +179,8 @@ mod tests {
         ];
         for (event, expected) in cases {
             let err = RotationEvent::parse(&event).unwrap_err();
-            assert!(err.reason.contains(expected), "{event}: {}", err.reason);
+            let reason = err.reason.to_string();
+            assert!(reason.contains(expected), "{event}: {reason}");
         }
     }
 }

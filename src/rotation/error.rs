@@ -10,7 +10,7 @@ use lambda_runtime::Diagnostic;
 
 use crate::config::ConfigError;
 use crate::error::ErrorType;
-use crate::event::Step;
+use crate::event::{EventFault, Step};
 use crate::secret::{MAX_SECRET_BYTES, ValueError};
 use crate::store::{MAX_LABELS, ROTATION_RESCUE, StoreError};
 use crate::vendors::{NoKey, Verdict};
@@ -64,7 +64,7 @@ pub enum ErrorKind {
     #[error(
         "invalid event: {0}. Secrets Manager sends {{Step, SecretId, ClientRequestToken, RotationToken}}; check what invoked this function"
     )]
-    InvalidEvent(String),
+    InvalidEvent(EventFault),
 
     #[error("{0}")]
     NotRotatable(#[from] NotRotatable),
