@@ -17,7 +17,7 @@ pub use recover::{RecoverError, Recovered};
 pub use repair::{Applied, ApplyError, Plan, Refusal, RepairReport};
 pub use status::StatusReport;
 
-use tokio::time::Instant;
+use crate::timing::later;
 
 use crate::config::{Settings, TAG_VENDOR, Target};
 use crate::sensitive::Sensitive;
@@ -118,7 +118,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
     /// What the vendor says about `key`, asked as the rotation would, as `policy` says.
     async fn verify(&self, target: &Target, key: &Sensitive, policy: VerifyPolicy) -> Verdict {
         let timing = &self.settings.timing;
-        let until = Instant::now() + policy.budget(timing);
+        let until = later(policy.budget(timing));
         verify_until(&self.vendors, target.vendor, &target.base_url, key, until, policy, timing).await.0
     }
 }

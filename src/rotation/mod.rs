@@ -241,7 +241,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         policy: VerifyPolicy,
     ) -> (Verdict, u32) {
         let (vendors, timing) = (&self.vendors, &self.settings.timing);
-        let until = until.min(Instant::now() + policy.budget(timing));
+        let until = until.min(later(policy.budget(timing)));
         verify_until(vendors, target.vendor, &target.base_url, key, until, policy, timing).await
     }
 }

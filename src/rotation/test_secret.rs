@@ -11,7 +11,7 @@ use crate::event::RotationEvent;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, SecretMeta, SecretStore};
-use crate::timing::before;
+use crate::timing::{before, time_left};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
@@ -105,8 +105,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         if current == *tested {
             return Some(true);
         }
-        let timeout =
-            self.settings.timing.vendor_timeout.min(until.saturating_duration_since(Instant::now()));
+        let timeout = self.settings.timing.vendor_timeout.min(time_left(until));
         match self.vendors.verify(target.vendor, &target.base_url, &current, timeout).await {
             Verdict::Refused(_) => Some(true),
             Verdict::Accepted => Some(false),

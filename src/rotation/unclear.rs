@@ -11,7 +11,7 @@ use crate::config::Target;
 use crate::event::RotationEvent;
 use crate::sensitive::Sensitive;
 use crate::store::SecretStore;
-use crate::timing::{before, fits, time_left};
+use crate::timing::{before, fits, later, time_left};
 use crate::vendors::{VendorApi, Verdict};
 
 /// What probing the current key after an unclear rotate answer found.
@@ -88,10 +88,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// `probe_accepts` times `probe_interval` apart, or the probe budget runs out.
     async fn probe(&self, target: &Target, key: &Sensitive, deadline: Instant) -> Probe {
         let timing = &self.settings.timing;
-        let until = before(deadline, timing.safety_margin).min(Instant::now() + timing.probe_budget);
+        let until = before(deadline, timing.safety_margin).min(later(timing.probe_budget));
         let (mut accepts, mut last) = (0, "no time left before the deadline".to_owned());
         loop {
-            let left = until.saturating_duration_since(Instant::now());
+            let left = time_left(until);
             if left.is_zero() {
                 break;
             }

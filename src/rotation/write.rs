@@ -5,7 +5,7 @@ use tokio::time::{Instant, sleep, timeout, timeout_at};
 use tracing::{info, warn};
 
 use crate::store::{PendingWrite, ReadBack, SecretStore, StoreError, codes};
-use crate::timing::Timing;
+use crate::timing::{Timing, before, time_left};
 
 /// How storing a new key ended.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub async fn put_pending<S: SecretStore>(
     until: Instant,
     timing: &Timing,
 ) -> Result<Stored, StoreError> {
-    let writes_until = until.checked_sub(timing.store_readback).unwrap_or_else(Instant::now);
+    let writes_until = before(until, timing.store_readback);
     let mut backoff = timing.initial_backoff;
     let (mut attempt, mut cut_off) = (0, false);
     let failure = loop {
@@ -49,8 +49,7 @@ pub async fn put_pending<S: SecretStore>(
             }
         };
         // Another attempt only with the time it needs; the pause shrinks to leave it that.
-        let spare =
-            writes_until.saturating_duration_since(Instant::now()).checked_sub(timing.store_attempt_min);
+        let spare = time_left(writes_until).checked_sub(timing.store_attempt_min);
         let Some(spare) = spare else {
             break StoreError { attempts: Some(attempt), ..error };
         };
@@ -64,7 +63,7 @@ pub async fn put_pending<S: SecretStore>(
     let mut reads = if cut_off { 2 } else { 1 };
     loop {
         reads -= 1;
-        let left = until.saturating_duration_since(Instant::now());
+        let left = time_left(until);
         let read = match timeout(left, store.holds(write.secret_id, write.token, write.value)).await {
             Ok(Ok(Some(true))) => {
                 info!(
@@ -77,7 +76,7 @@ pub async fn put_pending<S: SecretStore>(
             Ok(Err(read)) => ReadBack::Failed(read.code),
             Err(_) => ReadBack::TimedOut,
         };
-        let pause = until.saturating_duration_since(Instant::now()) / 2;
+        let pause = time_left(until) / 2;
         if reads == 0 || pause < timing.store_attempt_min / 2 {
             return Err(StoreError { read_back: Some(read), ..failure });
         }

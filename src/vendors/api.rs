@@ -14,7 +14,7 @@ use tracing::info;
 
 use super::Vendor;
 use crate::sensitive::{Sensitive, SensitiveBytes};
-use crate::timing::{RotateWait, Timing, fits};
+use crate::timing::{RotateWait, Timing, fits, time_left};
 
 /// What a verify call said about a key.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,7 +162,7 @@ pub async fn verify_until<V: VendorApi>(
     let mut backoff = timing.initial_backoff;
     let mut tries = 0;
     loop {
-        let left = until.saturating_duration_since(Instant::now());
+        let left = time_left(until);
         if left.is_zero() {
             return (Verdict::Unavailable("no time left before the deadline".into()), tries);
         }
