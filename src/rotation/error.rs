@@ -410,12 +410,18 @@ pub enum Form {
     Binary,
 }
 
-impl fmt::Display for Form {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Form {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Form::Text => "text",
             Form::Binary => "binary",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -462,5 +468,111 @@ mod tests {
         assert!(diagnostic.error_message.starts_with(
             "createSecret for secret arn:aws:secretsmanager:eu-west-1:1:secret:cal (vendor calcom): configuration error: the secret has no rotation:vendor tag; set it to one of calcom, ringg, projectdiscovery."
         ));
+    }
+
+    /// Every variant, from fixed inputs, byte for byte (tests/golden/error_variants.txt): the
+    /// ones the scenarios of tests/golden/errors.txt do not reach are here too.
+    #[test]
+    fn every_variant_renders_as_the_golden_text() {
+        use std::time::Duration;
+
+        use crate::store::StoreError;
+
+        const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:memory";
+        let version = || "token-0001".to_owned();
+        let reason = || "HTTP 500".to_owned();
+        let store =
+            |transient| Box::new(StoreError::new("PutSecretValue", "InternalServiceError", transient));
+        let stored =
+            || Kept::Stored { secret: ARN.into(), token: "rescue-0123".into(), form: Form::Text, cut: false };
+        let cut =
+            Kept::Stored { secret: ARN.into(), token: "rescue-0123".into(), form: Form::Binary, cut: true };
+        let lost = || Kept::Lost { token: "rescue-0123".into(), failure: store(true) };
+        let kinds: Vec<ErrorKind> = vec![
+            ErrorKind::InvalidEvent(EventFault::NotAnObject),
+            NotRotatable::Disabled.into(),
+            NotRotatable::NotAVersion { version: version() }.into(),
+            NotRotatable::NotPending { version: version() }.into(),
+            NotRotatable::NoPendingValue { version: version() }.into(),
+            NotRotatable::NoCurrentValue { state: State::NothingSent }.into(),
+            NotRotatable::CopyOfCurrent { version: version(), secret: ARN.into() }.into(),
+            ErrorKind::config(ConfigError::NoVendor),
+            ErrorKind::config_later(Problem::PendingValue(ValueError::EmptyKeyField)),
+            ErrorKind::config(Problem::NoRoomForLabels { labels: 20 }),
+            ErrorKind::config(ValueError::NotInPlace),
+            TimedOut::Deadline { create_budget: Duration::from_secs(60) }.into(),
+            TimedOut::NoRoomToStart {
+                left: Duration::from_millis(30_050),
+                needed: Duration::from_secs(60),
+                precheck: Duration::from_secs(14),
+                rotate: Duration::from_secs(10),
+                probe: Duration::from_secs(15),
+                store: Duration::from_secs(20),
+            }
+            .into(),
+            TimedOut::NoRoomToRotate { vendor_timeout: Duration::from_secs(10) }.into(),
+            Rejected::BeforeRotate { status: 401 }.into(),
+            Rejected::Tested {
+                which: Tested::Current,
+                fingerprint: "sha256:0123456789ab".into(),
+                status: 403,
+                tries: 3,
+                took: Duration::from_millis(4_600),
+                promoted_early: true,
+            }
+            .into(),
+            VendorFailure::Unverified {
+                which: Tested::Pending,
+                tries: 2,
+                verdict: Verdict::Unavailable("HTTP 503".into()),
+            }
+            .into(),
+            VendorFailure::CurrentUnconfirmed {
+                tries: 1,
+                verdict: Verdict::RateLimited(Duration::from_secs(60)),
+            }
+            .into(),
+            VendorFailure::RotateRefused {
+                status: 403,
+                hint: "The key may lack the right to manage API keys.",
+            }
+            .into(),
+            VendorFailure::RateLimited { wait: Duration::from_secs(61) }.into(),
+            VendorFailure::NothingRotated { attempts: 3, last_failure: "connection refused".into() }.into(),
+            Lost::NotStored {
+                fingerprint: "sha256:0123456789ab".into(),
+                version: version(),
+                failure: store(false),
+            }
+            .into(),
+            Lost::OldKeyRefused { reason: reason(), status: 401, kept: None }.into(),
+            Lost::OldKeyRefused { reason: reason(), status: 401, kept: Some(stored()) }.into(),
+            Lost::Unreadable { status: 200, why: NoKey::NotJson, kept: cut }.into(),
+            Lost::Unreadable { status: 200, why: NoKey::BrokenOff, kept: Kept::Empty }.into(),
+            Lost::Unreadable { status: 201, why: NoKey::TooLarge, kept: lost() }.into(),
+            Unknown::CutShort { version: version() }.into(),
+            Unknown::StoredElsewhere { reason: reason(), version: version(), kept: None }.into(),
+            Unknown::OldKeyAccepted {
+                reason: reason(),
+                accepts: 3,
+                over: Duration::from_millis(4_400),
+                kept: Some(lost()),
+            }
+            .into(),
+            Unknown::NoVerdict { reason: reason(), why: "HTTP 503".into(), kept: None }.into(),
+            ErrorKind::store(State::SecretUnread)(StoreError::new(
+                "DescribeSecret",
+                "AccessDeniedException",
+                false,
+            )),
+            ErrorKind::store(State::KeySafeInPending)(StoreError::new(
+                "UpdateSecretVersionStage",
+                "Throttling",
+                true,
+            )),
+            ErrorKind::store(State::NothingChanged)(*store(true)),
+        ];
+        let text: String = kinds.iter().map(|kind| format!("{}: {kind}\n", kind.name())).collect();
+        crate::golden::compare("error_variants.txt", &text);
     }
 }

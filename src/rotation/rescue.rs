@@ -54,7 +54,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let token = rescue_token(&event.token, &value);
         let form = if matches!(value, Payload::Text(_)) { Form::Text } else { Form::Binary };
         warn!(
-            http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut, form = %form,
+            http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut, form = form.as_str(),
             rescue_version = %token, label = ROTATION_RESCUE,
             "a 2xx rotate answer without a usable key: storing the answer before anything else"
         );
