@@ -19,9 +19,8 @@ use tracing::{error, info, warn};
 
 use super::error::{ErrorKind, Lost, NotRotatable, Problem, Rejected, State, TimedOut, VendorFailure};
 use super::write::{Stored, put_pending};
-use super::{Observed, Outcome, Rotator};
+use super::{Invocation, Observed, Outcome, Rotator};
 use crate::config::{Issued, Promote, SecretConfig, Target};
-use crate::event::RotationEvent;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
 use crate::store::{
@@ -34,11 +33,10 @@ use crate::vendors::{RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
 impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     pub(super) async fn create_secret(
         &self,
-        event: &RotationEvent,
-        meta: &SecretMeta,
-        deadline: Instant,
+        call: Invocation<'_>,
         observed: &mut Observed,
     ) -> Result<Outcome, ErrorKind> {
+        let Invocation { event, meta, deadline } = call;
         let secret = &meta.arn;
         // First: a retry after the key was stored needs nothing else, not even valid tags; but a
         // copy of the current key is not a stored rotation, and finishing it would record one.
@@ -94,7 +92,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             (Verdict::Refused(status), _) => {
                 observed.current_key_rejected = Some(true);
                 // Another invocation of this rotation may have rotated a moment ago, and be storing.
-                if self.stored_elsewhere_soon(event, deadline).await {
+                if self.stored_elsewhere_soon(call).await {
                     // A rotation in flight, not a lock-out: its key is stored and carries on.
                     observed.current_key_rejected = Some(false);
                     info!(
@@ -109,7 +107,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
         // 3. Rotate.
         observed.rotate_called = true;
-        let new_key = self.rotate(event, &config, current.key(), deadline, observed).await?;
+        let new_key = self.rotate(call, &config, current.key(), observed).await?;
         let answered = Instant::now();
         info!(key_fingerprint = %new_key.fingerprint(), "the vendor rotated the key; storing it");
         let vendor = config.target.vendor;
@@ -189,12 +187,12 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// only one that provably rotated nothing, and only while a whole attempt still fits.
     async fn rotate(
         &self,
-        event: &RotationEvent,
+        call: Invocation<'_>,
         config: &SecretConfig,
         current: &Sensitive,
-        deadline: Instant,
         observed: &mut Observed,
     ) -> Result<Sensitive, ErrorKind> {
+        let deadline = call.deadline;
         let timing = &self.settings.timing;
         let target = &config.target;
         let Target { vendor, base_url } = target;
@@ -216,17 +214,15 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                 // cache after it did. The answer is kept, then the current key is probed.
                 RotateOutcome::Echoed(answer) => {
                     let reason = format!("HTTP {} whose key is the current key itself", answer.status);
-                    let kept = self.keep_answer(event, answer, deadline).await;
+                    let kept = self.keep_answer(call, answer).await;
                     return Err(self
-                        .after_unknown(event, target, current, reason, Some(kept), deadline, observed)
+                        .after_unknown(call, target, current, reason, Some(kept), observed)
                         .await);
                 }
                 // Never stored as a new key, whichever client said so.
                 RotateOutcome::Rotated { key, .. } if key == *current => {
                     let reason = "a 2xx whose key is the current key itself".to_owned();
-                    return Err(self
-                        .after_unknown(event, target, current, reason, None, deadline, observed)
-                        .await);
+                    return Err(self.after_unknown(call, target, current, reason, None, observed).await);
                 }
                 RotateOutcome::Rotated { key, odd } => {
                     if odd {
@@ -255,12 +251,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
                     last_failure = reason;
                 }
                 RotateOutcome::Unknown(reason) => {
-                    return Err(self
-                        .after_unknown(event, target, current, reason, None, deadline, observed)
-                        .await);
+                    return Err(self.after_unknown(call, target, current, reason, None, observed).await);
                 }
                 RotateOutcome::Unreadable(answer) => {
-                    return Err(self.rescue(event, answer, deadline, observed).await);
+                    return Err(self.rescue(call, answer, observed).await);
                 }
             }
             if attempt < timing.rotate_attempts {

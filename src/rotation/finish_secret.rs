@@ -7,19 +7,15 @@ use std::time::SystemTime;
 use tracing::{info, warn};
 
 use super::error::{ErrorKind, NotRotatable, State};
-use super::{Observed, Outcome, Rotator};
+use super::{Invocation, Observed, Outcome, Rotator};
 use crate::event::RotationEvent;
 use crate::store::{AWSCURRENT, SecretMeta, SecretStore, Version};
 use crate::vendors::VendorApi;
 
 impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// setSecret: the vendor already holds the new key. Confirm the pending version has one.
-    pub(super) async fn set_secret(
-        &self,
-        event: &RotationEvent,
-        meta: &SecretMeta,
-    ) -> Result<Outcome, ErrorKind> {
-        self.stored_pending(event, meta).await?;
+    pub(super) async fn set_secret(&self, call: Invocation<'_>) -> Result<Outcome, ErrorKind> {
+        self.stored_pending(call.event, call.meta).await?;
         info!("the pending version holds a key; the vendor already uses it, nothing to set");
         Ok(Outcome::Done)
     }
@@ -27,10 +23,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// finishSecret: one compare-and-swap stage move, and never onto a version without a key.
     pub(super) async fn finish_secret(
         &self,
-        event: &RotationEvent,
-        meta: &SecretMeta,
+        call: Invocation<'_>,
         observed: &mut Observed,
     ) -> Result<Outcome, ErrorKind> {
+        let Invocation { event, meta, .. } = call;
         let pending = self.stored_pending(event, meta).await?;
         let current = meta.version_with(AWSCURRENT);
         self.store

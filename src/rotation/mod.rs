@@ -31,7 +31,7 @@ use crate::event::{RotationEvent, Step};
 use crate::metrics::{Metrics, Record};
 use crate::secret::{SecretValue, ValueError};
 use crate::sensitive::Sensitive;
-use crate::store::{AWSCURRENT, AWSPENDING, SecretStore, Store, Version};
+use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, Version};
 use crate::timing::{before, later};
 use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
 
@@ -63,6 +63,15 @@ pub struct Rotator<S = Store, V = VendorClient> {
     vendors: V,
     settings: Settings,
     metrics: Metrics,
+}
+
+/// What every step works on: the event, the secret as DescribeSecret showed it, and the Lambda's
+/// deadline.
+#[derive(Clone, Copy)]
+struct Invocation<'a> {
+    event: &'a RotationEvent,
+    meta: &'a SecretMeta,
+    deadline: Instant,
 }
 
 /// What an invocation observed beyond its outcome, for its metrics record.
@@ -186,10 +195,11 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         if !meta.versions.contains_key(&event.token) {
             return Err(NotRotatable::NotAVersion { version: event.token.clone() }.into());
         }
+        let call = Invocation { event, meta: &meta, deadline };
         if meta.has_stage(&event.token, AWSCURRENT) {
             // Promoted early, and not yet tested: testSecret still verifies the key.
             if event.step == Step::TestSecret && meta.has_stage(&event.token, AWSPENDING) {
-                return self.test_secret(event, &meta, deadline, observed).await;
+                return self.test_secret(call, observed).await;
             }
             info!("version is already AWSCURRENT: nothing to do");
             return Ok(Outcome::AlreadyDone);
@@ -198,10 +208,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             return Err(NotRotatable::NotPending { version: event.token.clone() }.into());
         }
         match event.step {
-            Step::CreateSecret => self.create_secret(event, &meta, deadline, observed).await,
-            Step::SetSecret => self.set_secret(event, &meta).await,
-            Step::TestSecret => self.test_secret(event, &meta, deadline, observed).await,
-            Step::FinishSecret => self.finish_secret(event, &meta, observed).await,
+            Step::CreateSecret => self.create_secret(call, observed).await,
+            Step::SetSecret => self.set_secret(call).await,
+            Step::TestSecret => self.test_secret(call, observed).await,
+            Step::FinishSecret => self.finish_secret(call, observed).await,
         }
     }
 

@@ -2,15 +2,13 @@
 //! consumers read) from which no key could be read is stored as it came, in a version of its own
 //! labelled ROTATION_RESCUE, before the step fails with `KeyLost` naming where.
 
-use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use sha2::{Digest, Sha256};
 
 use super::error::{ErrorKind, Form, Kept, Lost};
 use super::write::put_pending;
-use super::{Observed, Rotator};
-use crate::event::RotationEvent;
+use super::{Invocation, Observed, Rotator};
 use crate::secret::MAX_SECRET_BYTES;
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::store::{Payload, PendingWrite, ROTATION_RESCUE, SecretStore};
@@ -23,13 +21,12 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// naming where. No probe: a 2xx already says the vendor rotated.
     pub(super) async fn rescue(
         &self,
-        event: &RotationEvent,
+        call: Invocation<'_>,
         answer: RawAnswer,
-        deadline: Instant,
         observed: &mut Observed,
     ) -> ErrorKind {
         let (status, why) = (answer.status, answer.why);
-        let kept = self.keep_answer(event, answer, deadline).await;
+        let kept = self.keep_answer(call, answer).await;
         observed.current_key_rejected = Some(true);
         Lost::Unreadable { status, why, kept }.into()
     }
@@ -37,12 +34,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// Stores a 2xx rotate answer before anything else happens to it: in a version of its own
     /// (token from [`rescue_token`]) labelled only ROTATION_RESCUE, as text or binary, cut to
     /// Secrets Manager's limit, with the same retries and read-back as a key.
-    pub(super) async fn keep_answer(
-        &self,
-        event: &RotationEvent,
-        answer: RawAnswer,
-        deadline: Instant,
-    ) -> Kept {
+    pub(super) async fn keep_answer(&self, call: Invocation<'_>, answer: RawAnswer) -> Kept {
+        let Invocation { event, deadline, .. } = call;
         let RawAnswer { status, body, why } = answer;
         let received = body.len();
         let broken_off = matches!(why, NoKey::TooLarge | NoKey::BrokenOff | NoKey::TimedOut);

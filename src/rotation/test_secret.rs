@@ -5,9 +5,8 @@ use tokio::time::{Instant, timeout_at};
 use tracing::{info, warn};
 
 use super::error::{ErrorKind, Problem, Rejected, State, Tested, VendorFailure};
-use super::{Observed, Outcome, Rotator};
+use super::{Invocation, Observed, Outcome, Rotator};
 use crate::config::{self, Issued, Target};
-use crate::event::RotationEvent;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, SecretMeta, SecretStore};
@@ -19,11 +18,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// when the pending version may hold no value or a copy of the current one).
     pub(super) async fn test_secret(
         &self,
-        event: &RotationEvent,
-        meta: &SecretMeta,
-        deadline: Instant,
+        call: Invocation<'_>,
         observed: &mut Observed,
     ) -> Result<Outcome, ErrorKind> {
+        let Invocation { event, meta, deadline } = call;
         let target = Target::from_tags(&meta.tags, &self.settings).map_err(ErrorKind::config_later)?;
         let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::config_later)?;
         let (key, which) = match self.pending_value(event).await? {
@@ -49,9 +47,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let verdict = self.verify_until(&target, &key, until, VerifyPolicy::Test).await;
         let promoted_early = meta.has_stage(&event.token, AWSCURRENT);
         let tested_is_current = which == Tested::Current || promoted_early;
-        observed.current_key_rejected = self
-            .current_key_verdict(meta, &target, &key_field, &key, tested_is_current, &verdict.0, deadline)
-            .await;
+        observed.current_key_rejected =
+            self.current_key_verdict(call, &target, &key_field, &key, tested_is_current, &verdict.0).await;
         match verdict {
             (Verdict::Accepted, tries) => {
                 info!(tries, key = which.as_str(), "the vendor accepts the key");
@@ -75,17 +72,16 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// promoted early). When a pending key is refused, AWSCURRENT is read: if it holds the same key
     /// (a copy), that is the answer; otherwise its key is asked about once, and if the vendor refuses
     /// both, consumers are locked out. `None`: not known, or a new key accepted.
-    #[allow(clippy::too_many_arguments)]
     async fn current_key_verdict(
         &self,
-        meta: &SecretMeta,
+        call: Invocation<'_>,
         target: &Target,
         key_field: &str,
         tested: &Sensitive,
         tested_is_current: bool,
         verdict: &Verdict,
-        deadline: Instant,
     ) -> Option<bool> {
+        let Invocation { meta, deadline, .. } = call;
         let refused = match verdict {
             Verdict::Accepted => false,
             Verdict::Refused(_) => true,

@@ -6,9 +6,8 @@ use tokio::time::{Instant, sleep, timeout};
 use tracing::warn;
 
 use super::error::{ErrorKind, Kept, Lost, Unknown};
-use super::{Observed, Rotator};
+use super::{Invocation, Observed, Rotator};
 use crate::config::Target;
-use crate::event::RotationEvent;
 use crate::sensitive::Sensitive;
 use crate::store::SecretStore;
 use crate::timing::{before, fits, later, time_left};
@@ -28,17 +27,16 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
     /// After a rotate call whose outcome is unknown: what probing the current key says, as the
     /// error to report (with what became of the answer, when it was kept). rotate is not called
     /// again.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn after_unknown(
         &self,
-        event: &RotationEvent,
+        call: Invocation<'_>,
         target: &Target,
         current: &Sensitive,
         reason: String,
         kept: Option<Kept>,
-        deadline: Instant,
         observed: &mut Observed,
     ) -> ErrorKind {
+        let Invocation { event, deadline, .. } = call;
         warn!(
             reason,
             "the rotate call's outcome is unknown; asking the vendor about the current key (rotate will not be called again)"
@@ -46,7 +44,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         let started = Instant::now();
         let probe = self.probe(target, current, deadline).await;
         let over = started.elapsed();
-        if self.stored_elsewhere(event, deadline).await {
+        if self.stored_elsewhere(call).await {
             // Two invocations of one rotation: the other one's key is safe; this one's is unknown.
             return Unknown::StoredElsewhere { reason, version: event.token.clone(), kept }.into();
         }
@@ -62,7 +60,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
     /// Whether another invocation of this rotation has stored a value in its version (a failed
     /// read counts as no: this only softens a report).
-    async fn stored_elsewhere(&self, event: &RotationEvent, deadline: Instant) -> bool {
+    async fn stored_elsewhere(&self, call: Invocation<'_>) -> bool {
+        let Invocation { event, deadline, .. } = call;
         let timing = &self.settings.timing;
         let left = time_left(before(deadline, timing.safety_margin));
         let read = self.store.value(&event.secret_id, Some(&event.token), None);
@@ -71,13 +70,13 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
 
     /// Whether another invocation of this rotation stores its key within a few seconds (checked
     /// `probe_accepts` times, `probe_interval` apart).
-    pub(super) async fn stored_elsewhere_soon(&self, event: &RotationEvent, deadline: Instant) -> bool {
+    pub(super) async fn stored_elsewhere_soon(&self, call: Invocation<'_>) -> bool {
         let timing = &self.settings.timing;
         for check in 0..timing.probe_accepts {
             if check > 0 {
                 sleep(timing.probe_interval).await;
             }
-            if self.stored_elsewhere(event, deadline).await {
+            if self.stored_elsewhere(call).await {
                 return true;
             }
         }
