@@ -50,6 +50,11 @@ fn function_env(bench: &Bench) -> HashMap<String, String> {
 
 /// Runs `api-key-rotator ARGS` as an operator would, with `stdin` piped in.
 fn run(bench: &Bench, args: &[&str], stdin: &str) -> Ran {
+    run_with(bench, args, stdin, &[])
+}
+
+/// [`run`], with `env` set on top (and overriding) the operator's shell.
+fn run_with(bench: &Bench, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Ran {
     let mut child = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"))
         .args(args)
         .env_clear()
@@ -58,6 +63,7 @@ fn run(bench: &Bench, args: &[&str], stdin: &str) -> Ran {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &bench.moto)
         .envs(function_env(bench))
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -247,6 +253,21 @@ async fn check_and_status_all_find_every_tagged_secret() {
         let arns: Vec<String> = ran.json().iter().map(|r| r["arn"].as_str().unwrap().to_owned()).collect();
         assert!(arns.contains(&tagged), "{command}: {ran:?}");
         assert!(!arns.contains(&untagged), "{command}: {ran:?}");
+    }
+}
+
+#[tokio::test]
+async fn check_and_status_all_that_find_nothing_say_so_and_exit_1() {
+    let bench = bench().await;
+    // Another region of the same moto: no secret there.
+    for command in ["check", "status"] {
+        let ran = run_with(&bench, &[command, "--all"], "", &[("AWS_REGION", "eu-north-1")]);
+        assert_eq!(ran.code, 1, "{command}: a script must never read \"ready\" from nothing: {ran:?}");
+        assert!(ran.stdout.is_empty(), "{ran:?}");
+        assert!(
+            ran.stderr.contains("no secret has a rotation:vendor tag") && ran.stderr.contains("eu-north-1"),
+            "{ran:?}"
+        );
     }
 }
 

@@ -27,6 +27,8 @@ pub enum CliError {
     HttpClient(reqwest::Error),
     /// `--all`: ListSecrets failed.
     ListSecrets(Box<StoreError>),
+    /// `--all` found no secret with a `rotation:vendor` tag (in this region, if known).
+    NoTaggedSecret { region: Option<String> },
 }
 
 impl CliError {
@@ -37,7 +39,8 @@ impl CliError {
             | CliError::NoKey
             | CliError::Start(_)
             | CliError::HttpClient(_)
-            | CliError::ListSecrets(_) => PROBLEM,
+            | CliError::ListSecrets(_)
+            | CliError::NoTaggedSecret { .. } => PROBLEM,
         }
     }
 }
@@ -61,6 +64,11 @@ impl fmt::Display for CliError {
             CliError::Start(error) => writeln!(f, "api-key-rotator: cannot start: {error}"),
             CliError::HttpClient(error) => writeln!(f, "api-key-rotator: cannot build the HTTP client: {error}"),
             CliError::ListSecrets(error) => writeln!(f, "api-key-rotator: listing the secrets failed: {error}"),
+            CliError::NoTaggedSecret { region } => writeln!(
+                f,
+                "api-key-rotator: no secret has a rotation:vendor tag in this account and region ({}), so nothing was checked. Check the region (AWS_REGION, or the profile's) and the account (AWS_PROFILE), or tag the secrets to rotate.",
+                region.as_deref().unwrap_or("no region set")
+            ),
         }
     }
 }

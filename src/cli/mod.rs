@@ -73,9 +73,10 @@ fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
     runtime.block_on(async move {
         let vendors = VendorClient::new(&settings.timing).map_err(CliError::HttpClient)?;
         let aws = store::sdk_config_loader(&settings.timing).load().await;
+        let region = aws.region().map(ToString::to_string);
         let operator =
             Operator::new(Store::new(aws_sdk_secretsmanager::Client::new(&aws)), vendors, settings);
-        let (output, code) = execute(&operator, cli.command, key).await?;
+        let (output, code) = execute(&operator, cli.command, key, region).await?;
         print!("{output}");
         Ok(ExitCode::from(code))
     })
@@ -86,11 +87,12 @@ async fn execute(
     operator: &Operator,
     command: Command,
     key: Option<Sensitive>,
+    region: Option<String>,
 ) -> Result<(String, u8), CliError> {
     Ok(match command {
         Command::Check { secrets, json, no_vendor } => {
             let mut reports = Vec::new();
-            for id in &secret_ids(operator, secrets).await? {
+            for id in &secret_ids(operator, secrets, region).await? {
                 reports.push(operator.check(id, !no_vendor).await);
             }
             let checks = Checks(&reports);
@@ -98,7 +100,7 @@ async fn execute(
         }
         Command::Status { secrets, json } => {
             let mut reports = Vec::new();
-            for id in &secret_ids(operator, secrets).await? {
+            for id in &secret_ids(operator, secrets, region).await? {
                 reports.push(operator.status(id).await);
             }
             let statuses = Statuses(&reports);
@@ -124,14 +126,19 @@ async fn execute(
     })
 }
 
-/// The secrets named, or with `--all` every secret with a `rotation:vendor` tag.
-async fn secret_ids(operator: &Operator, secrets: Secrets) -> Result<Vec<String>, CliError> {
+/// The secrets named, or with `--all` every secret with a `rotation:vendor` tag in `region`: at
+/// least one, for a script must never read "ready" from nothing.
+async fn secret_ids(
+    operator: &Operator,
+    secrets: Secrets,
+    region: Option<String>,
+) -> Result<Vec<String>, CliError> {
     if !secrets.all {
         return Ok(secrets.ids);
     }
     let ids = operator.tagged_secrets().await.map_err(|e| CliError::ListSecrets(Box::new(e)))?;
     if ids.is_empty() {
-        eprintln!("api-key-rotator: no secret has a rotation:vendor tag");
+        return Err(CliError::NoTaggedSecret { region });
     }
     Ok(ids)
 }
