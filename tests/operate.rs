@@ -48,14 +48,10 @@ fn function_env(bench: &Bench) -> HashMap<String, String> {
     env
 }
 
-/// Runs `api-key-rotator ARGS` as an operator would, with `stdin` piped in.
-fn run(bench: &Bench, args: &[&str], stdin: &str) -> Ran {
-    run_with(bench, args, stdin, &[])
-}
-
-/// [`run`], with `env` set on top (and overriding) the operator's shell.
-fn run_with(bench: &Bench, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Ran {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"))
+/// `api-key-rotator ARGS` in an operator's shell (plus `env`), stdin and stderr piped.
+fn command(bench: &Bench, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"));
+    command
         .args(args)
         .env_clear()
         .env("AWS_REGION", "us-east-1")
@@ -65,10 +61,18 @@ fn run_with(bench: &Bench, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> 
         .envs(function_env(bench))
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the binary");
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs `api-key-rotator ARGS` as an operator would, with `stdin` piped in.
+fn run(bench: &Bench, args: &[&str], stdin: &str) -> Ran {
+    run_with(bench, args, stdin, &[])
+}
+
+/// [`run`], with `env` set on top (and overriding) the operator's shell.
+fn run_with(bench: &Bench, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Ran {
+    let mut child = command(bench, args, env).stdout(Stdio::piped()).spawn().expect("start the binary");
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let ran = Ran {
@@ -452,6 +456,29 @@ async fn recover_stores_an_accepted_key_in_place_and_clears_the_stuck_rotation()
     assert_eq!(holder(&stages, "AWSPREVIOUS"), Some(previous));
     let ran = run(&bench, &["check", &staged.arn], "");
     assert!(ran.stdout.lines().any(|l| l.contains("ok") && l.contains("vendor")), "{ran:?}");
+}
+
+#[tokio::test]
+async fn recover_into_a_closed_stdout_stores_the_key_and_never_reports_it_failed() {
+    let bench = bench().await;
+    let staged = bench.staged("ringg").await;
+    bench.revoke(&staged.account).await;
+    let issued = bench.live_key(&staged.account).await;
+    // `recover ARN | head -0`: the reading end is gone before the report is written.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let mut child = command(&bench, &["recover", &staged.arn], &[]).stdout(writer).spawn().expect("start");
+    child.stdin.take().unwrap().write_all(format!("{issued}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains(&issued), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "the key is stored: the command did not fail. {stderr}");
+    assert!(
+        stderr.contains("could not be written to standard output") && stderr.contains("exit code is 0"),
+        "{stderr}"
+    );
+    assert_eq!(bench.value(&staged.arn, "AWSCURRENT").await, json_secret("api_key", &issued));
 }
 
 #[tokio::test]

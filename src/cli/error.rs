@@ -28,7 +28,9 @@ pub enum CliError {
     /// `--all`: ListSecrets failed.
     ListSecrets(Box<StoreError>),
     /// `--all` found no secret with a `rotation:vendor` tag (in this region, if known).
-    NoTaggedSecret { region: Option<String> },
+    NoTaggedSecret {
+        region: Option<String>,
+    },
 }
 
 impl CliError {

@@ -10,6 +10,7 @@ mod output;
 mod stdin;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -41,10 +42,27 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match try_run(args.into_iter().collect()) {
         Ok(code) => code,
         Err(error) => {
-            eprint!("{error}");
+            say(&error.to_string());
             ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// Writes to standard error, never panicking (a closed stderr loses the message, nothing else).
+fn say(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Writes a command's report to standard output. A closed stdout (`| head`, EPIPE) cannot undo
+/// what the command did, so it is said on standard error and the command's own exit code stands.
+fn emit(report: &str, code: u8) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_all(report.as_bytes()).and_then(|()| stdout.flush()) {
+        say(&format!(
+            "api-key-rotator: the report could not be written to standard output ({error}); the command ran to the end and its exit code is {code}. `api-key-rotator status SECRET_ID` shows where a secret stands.\n"
+        ));
+    }
+    ExitCode::from(code)
 }
 
 fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
@@ -77,8 +95,7 @@ fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
         let operator =
             Operator::new(Store::new(aws_sdk_secretsmanager::Client::new(&aws)), vendors, settings);
         let (output, code) = execute(&operator, cli.command, key, region).await?;
-        print!("{output}");
-        Ok(ExitCode::from(code))
+        Ok(emit(&output, code))
     })
 }
 

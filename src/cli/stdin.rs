@@ -12,7 +12,7 @@ pub(super) fn read_key() -> Result<Sensitive, CliError> {
     const MAX_LINE: u64 = 64 * 1024;
     let stdin = std::io::stdin();
     let line = if stdin.is_terminal() {
-        eprint!("Paste the key issued in the vendor's dashboard (it is not shown), then press Enter: ");
+        super::say("Paste the key issued in the vendor's dashboard (it is not shown), then press Enter: ");
         rpassword::read_password().map_err(|error| CliError::ReadKey { from: "the terminal", error })?
     } else {
         let mut line = String::new();
