@@ -421,14 +421,61 @@ async fn repair_changes_nothing_when_the_vendor_accepts_both_keys() {
 }
 
 #[tokio::test]
+async fn repair_verifies_an_early_promoted_key_and_fails_when_consumers_hold_a_refused_one() {
+    let bench = bench().await;
+    let mut env = function_env(&bench);
+    env.insert("ROTATION_PROMOTE".into(), "early".into());
+    let early = bench.rotator_with(bench.settings_from(env));
+    // createSecret promoted the new key at once; testSecret has not passed.
+    let staged = bench.staged("calcom").await;
+    let outcome = bench.step(&early, "createSecret", &staged.arn, &staged.token).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let new_key = bench.live_key(&staged.account).await;
+    let stages = bench.stages(&staged.arn).await;
+    assert_eq!(stages[&staged.token].iter().filter(|s| *s == "AWSPENDING" || *s == "AWSCURRENT").count(), 2);
+
+    // The vendor accepts it: nothing to do, as before.
+    let ran = run(&bench, &["repair", &staged.arn], "");
+    ran.shows_none_of(&[&new_key, &staged.account.key]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains("promoted early whose test") && ran.stdout.contains("nothing to do"),
+        "{ran:?}"
+    );
+
+    // The vendor refuses it (revoked in its dashboard, say): consumers hold a dead key.
+    bench.revoke(&staged.account).await;
+    let before = writes(&bench, &staged.arn).await;
+    for args in [&["repair", &staged.arn][..], &["repair", &staged.arn, "--apply"]] {
+        let ran = run(&bench, args, "");
+        ran.shows_none_of(&[&new_key, &staged.account.key]);
+        assert_eq!(ran.code, 1, "{ran:?}");
+        assert!(ran.stdout.contains("refuses the key in AWSCURRENT"), "{ran:?}");
+        assert!(ran.stdout.contains(&format!("api-key-rotator recover {}", staged.arn)), "{ran:?}");
+    }
+    assert_eq!(writes(&bench, &staged.arn).await, before, "repair changed nothing");
+}
+
+#[tokio::test]
 async fn repair_with_nothing_pending_has_nothing_to_do() {
     let bench = bench().await;
-    let (account, arn) = rotated(&bench, "calcom").await;
+    // Never rotated: no AWSPENDING anywhere, and no vendor call.
+    let account = bench.account("calcom").await;
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "calcom")]).await;
     let verifies = bench.counter(&account, "verify_calls").await;
     let ran = run(&bench, &["repair", &arn, "--apply"], "");
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("nothing to do"), "{ran:?}");
     assert_eq!(bench.counter(&account, "verify_calls").await, verifies);
+
+    // A finished rotation leaves AWSPENDING on AWSCURRENT, which is also what an early promotion
+    // whose test failed looks like: the vendor is asked about that key, and accepts it.
+    let (account, arn) = rotated(&bench, "calcom").await;
+    let verifies = bench.counter(&account, "verify_calls").await;
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("nothing to do"), "{ran:?}");
+    assert!(bench.counter(&account, "verify_calls").await > verifies, "{ran:?}");
 }
 
 // -- recover ----------------------------------------------------------------------------------

@@ -283,6 +283,7 @@ mod tests {
             Refusal::VendorNotAskable { problem: ConfigError::NoVendor, arn: arn() },
             Refusal::BothAccepted,
             Refusal::NeitherAccepted { arn: arn() },
+            Refusal::CurrentRefused { status: 401, arn: arn() },
             Refusal::NoVerdict,
         ] {
             text += &format!("{}\n", Plan::Refuse(refusal).describe());

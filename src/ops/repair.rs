@@ -92,6 +92,11 @@ pub enum Refusal {
     NeitherAccepted {
         arn: String,
     },
+    /// AWSCURRENT holds an early-promoted key the vendor refuses: consumers hold a dead key.
+    CurrentRefused {
+        status: u16,
+        arn: String,
+    },
     NoVerdict,
 }
 
@@ -124,6 +129,10 @@ impl fmt::Display for Refusal {
             Refusal::NeitherAccepted { arn } => write!(
                 f,
                 "the vendor accepts neither key. Get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
+            ),
+            Refusal::CurrentRefused { status, arn } => write!(
+                f,
+                "the vendor refuses the key in AWSCURRENT (HTTP {status}), so consumers hold a key that no longer works, and no other version holds a newer one. Get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
             ),
             Refusal::NoVerdict => write!(f, "the vendor gave no verdict on one of the keys: {AGAIN}"),
         }
@@ -180,8 +189,15 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                 return Plan::Refuse(Refusal::Unreadable { what: "the pending version", problem });
             }
             Ok(Pending::None) => {
-                findings.push(("pending", "no version carries AWSPENDING apart from AWSCURRENT".into()));
-                return Plan::NothingToDo;
+                let promoted = found.current_version().filter(|v| meta.has_stage(v, AWSPENDING));
+                return match promoted {
+                    Some(version) => self.plan_promoted(found, version, findings).await,
+                    None => {
+                        findings
+                            .push(("pending", "no version carries AWSPENDING apart from AWSCURRENT".into()));
+                        Plan::NothingToDo
+                    }
+                };
             }
             Ok(Pending::Empty(version)) => {
                 findings
@@ -255,6 +271,60 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             },
             (Verdict::Refused(_), None | Some(Verdict::Refused(_))) => {
                 Plan::Refuse(Refusal::NeitherAccepted { arn: meta.arn.clone() })
+            }
+            _ => Plan::Refuse(Refusal::NoVerdict),
+        }
+    }
+
+    /// AWSPENDING rides on AWSCURRENT: a finished rotation, or an early promotion whose testSecret
+    /// has not passed (the two look the same). Consumers read its key either way, so the vendor is
+    /// asked about it (refusals retried: a new key can take seconds to propagate). Accepted:
+    /// nothing to do. Refused: consumers hold a dead key, and only a working key stored with
+    /// `recover` helps.
+    async fn plan_promoted(
+        &self,
+        found: &Found,
+        version: &str,
+        findings: &mut Vec<(&'static str, String)>,
+    ) -> Plan {
+        let meta = &found.meta;
+        findings.push((
+            "pending",
+            format!(
+                "version {version} carries AWSPENDING and AWSCURRENT: a finished rotation, or one promoted early whose test has not passed"
+            ),
+        ));
+        let current = match &found.current {
+            Ok(Some(current)) => current,
+            Ok(None) => return Plan::Refuse(Refusal::NoCurrentValue),
+            Err(error) => {
+                let problem = error.clone().into();
+                return Plan::Refuse(Refusal::Unreadable { what: "the AWSCURRENT value", problem });
+            }
+        };
+        // Its key goes only where it was issued (createSecret recorded it on the version).
+        if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, &self.settings) {
+            return Plan::Refuse(Refusal::NotIssuedThere(problem));
+        }
+        let key = match current.key(&meta.tags) {
+            Ok(value) => value,
+            Err(problem) => return Plan::Refuse(Refusal::PendingNotAKey { problem, arn: meta.arn.clone() }),
+        };
+        let target = match Target::from_tags(&meta.tags, &self.settings) {
+            Ok(target) => target,
+            Err(problem) => {
+                return Plan::Refuse(Refusal::VendorNotAskable { problem, arn: meta.arn.clone() });
+            }
+        };
+        let verdict = self.verify(&target, key.key(), VerifyPolicy::Test).await;
+        findings.push((
+            "vendor",
+            format!("{}: current key ({}) {verdict}", target.vendor.name(), key.key().fingerprint()),
+        ));
+        match verdict {
+            Verdict::Accepted => Plan::NothingToDo,
+            Verdict::Refused(status) => {
+                Plan::Refuse(Refusal::CurrentRefused { status, arn: meta.arn.clone() })
             }
             _ => Plan::Refuse(Refusal::NoVerdict),
         }
