@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod function;
 #[cfg(test)]
 mod golden;
 pub mod logging;

@@ -48,7 +48,8 @@ fn function_env(bench: &Bench) -> HashMap<String, String> {
     env
 }
 
-/// `api-key-rotator ARGS` in an operator's shell (plus `env`), stdin and stderr piped.
+/// `api-key-rotator ARGS` in the shell of an operator who has not exported the stack's variables
+/// (plus `env`): each secret is judged in its rotation function's environment. stdin and stderr piped.
 fn command(bench: &Bench, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"));
     command
@@ -58,7 +59,7 @@ fn command(bench: &Bench, args: &[&str], env: &[(&str, &str)]) -> Command {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &bench.moto)
-        .envs(function_env(bench))
+        .env("AWS_ENDPOINT_URL_LAMBDA", &bench.moto)
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stderr(Stdio::piped());
@@ -189,11 +190,13 @@ async fn check_reports_each_problem_with_what_to_do() {
             ],
         )
         .await;
-    let ran = run(&bench, &["check", &arn, "--json"], "");
+    // Before rotation is turned on, the function that will rotate it is named.
+    let ran = run(&bench, &["check", &arn, "--json", "--function", FUNCTION], "");
     ran.shows_none_of(&[&account.key]);
     assert_eq!(ran.code, 1, "{ran:?}");
     let report = &ran.json()[0];
     assert_eq!(report["ok"], false);
+    assert!(report["environment"].as_str().is_some_and(|env| env.ends_with(":function:api-key-rotator")));
     let status = |check: &str| {
         report["checks"]
             .as_array()
@@ -212,6 +215,9 @@ async fn check_reports_each_problem_with_what_to_do() {
         ("expiry", "fail"),
         ("vendor", "skip"),
         ("pending", "ok"),
+        ("environment", "ok"),
+        ("timeout", "ok"),
+        ("memory", "ok"),
     ] {
         assert_eq!(status(check), expected, "{check}: {report:#}");
     }
@@ -273,6 +279,141 @@ async fn check_and_status_all_that_find_nothing_say_so_and_exit_1() {
             "{ran:?}"
         );
     }
+}
+
+// -- the function's environment -----------------------------------------------------------------
+
+/// The shell of an operator whose variables point every vendor somewhere else: a host that must be
+/// refused (`.invalid`, allowed by the shell's own list so that nothing stops it but the rule).
+fn a_misleading_shell() -> Vec<(&'static str, &'static str)> {
+    let mut env: Vec<(&str, &str)> = api_key_rotator::vendors::ALL
+        .iter()
+        .map(|vendor| (vendor.env_base_url(), "https://public-api.invalid"))
+        .collect();
+    env.push(("ROTATION_ALLOWED_HOSTS", "public-api.invalid"));
+    env
+}
+
+#[tokio::test]
+async fn the_commands_judge_and_send_keys_in_the_function_environment_not_the_shell() {
+    let bench = bench().await;
+    let shell = a_misleading_shell();
+    // The base URLs exist only in the function's environment; the shell names another host.
+    let (account, arn) = rotated(&bench, "projectdiscovery").await;
+    let key = bench.live_key(&account).await;
+    let sent = bench.calls_with(&key).await;
+    let ran = run_with(&bench, &["check", &arn], "", &shell);
+    ran.shows_none_of(&[&key]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains(&format!("function arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}")),
+        "{ran:?}"
+    );
+    assert!(bench.calls_with(&key).await > sent, "the key did not reach the simulator: {ran:?}");
+
+    let ran = run_with(&bench, &["repair", &arn], "", &shell);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("env      function arn:"), "{ran:?}");
+
+    let staged = bench.staged("ringg").await;
+    bench.revoke(&staged.account).await;
+    let issued = bench.live_key(&staged.account).await;
+    let ran = run_with(&bench, &["recover", &staged.arn], &format!("{issued}\n"), &shell);
+    ran.shows_none_of(&[&issued]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("judged in: function arn:"), "{ran:?}");
+    assert_eq!(bench.value(&staged.arn, "AWSCURRENT").await, json_secret("api_key", &issued));
+
+    // --env-from-shell: the shell's variables, as before this rule (here: the simulator's).
+    let simulator: Vec<(String, String)> = function_env(&bench).into_iter().collect();
+    let simulator: Vec<(&str, &str)> = simulator.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let ran = run_with(&bench, &["check", &arn, "--env-from-shell", "--json"], "", &simulator);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(ran.json()[0]["environment"], "shell", "{ran:?}");
+    let sent = bench.calls_with(&key).await;
+    let ran = run_with(&bench, &["check", &arn, "--env-from-shell"], "", &shell);
+    assert_eq!(ran.code, 1, "the shell's host is refused by the vendor call: {ran:?}");
+    assert_eq!(bench.calls_with(&key).await, sent, "{ran:?}");
+}
+
+#[tokio::test]
+async fn without_a_function_environment_nothing_is_sent_and_the_commands_exit_1() {
+    let bench = bench().await;
+    // A secret whose rotation names a function that does not exist, and one that names none.
+    let calcom = bench.account("calcom").await;
+    let named = bench.create_secret(&json_secret("api_key", &calcom.key), &[(TAG_VENDOR, "calcom")]).await;
+    let missing = format!("arn:aws:lambda:us-east-1:123456789012:function:{}", unique("gone"));
+    bench.begin_rotation(&named, serde_json::json!({"RotationLambdaARN": missing})).await;
+    let account = bench.account("ringg").await;
+    let unconfigured =
+        bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "ringg")]).await;
+    let keys = [calcom.key.clone(), account.key.clone()];
+    let sent = [bench.calls_with(&keys[0]).await, bench.calls_with(&keys[1]).await];
+    for (arn, expected) in [(&named, "does not exist"), (&unconfigured, "has no rotation function")] {
+        let ran = run(&bench, &["check", arn], "");
+        ran.shows_none_of(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(ran.code, 1, "{ran:?}");
+        assert!(
+            ran.stdout.contains(expected) && ran.stdout.contains("nothing was sent to any vendor"),
+            "{ran:?}"
+        );
+        // The read-only lines still print.
+        for line in ["rotation", "value", "pending"] {
+            assert!(ran.stdout.lines().any(|l| l.split_whitespace().nth(1) == Some(line)), "{line}: {ran:?}");
+        }
+        let ran = run(&bench, &["status", arn], "");
+        assert_eq!(ran.code, 1, "{ran:?}");
+        assert!(ran.stdout.contains(expected), "{ran:?}");
+        let ran = run(&bench, &["repair", arn, "--apply"], "");
+        let ran2 = run(&bench, &["recover", arn], &format!("{}\n", keys[1]));
+        for ran in [ran, ran2] {
+            assert_eq!(ran.code, 1, "{ran:?}");
+            assert!(ran.stdout.contains(expected) || ran.stdout.contains("nothing to do"), "{ran:?}");
+        }
+    }
+    assert_eq!([bench.calls_with(&keys[0]).await, bench.calls_with(&keys[1]).await], sent, "a key was sent");
+}
+
+#[tokio::test]
+async fn check_covers_the_function_timeout_and_memory_and_function_names_it_before_rotation() {
+    let bench = bench().await;
+    let small = unique("small-rotator");
+    bench.deploy(&small, &function_env(&bench), 30, 128).await;
+    // Rotation not configured yet: --function names the function that will rotate it.
+    let account = bench.account("calcom").await;
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "calcom")]).await;
+    let ran = run(&bench, &["check", &arn, "--function", &small], "");
+    ran.shows_none_of(&[&account.key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let line = |check: &str| {
+        ran.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(check))
+            .unwrap_or_else(|| panic!("{check}: {ran:?}"))
+            .to_owned()
+    };
+    assert!(
+        line("timeout").contains("FAIL")
+            && line("timeout").contains("30 s")
+            && line("timeout").contains("60 s"),
+        "{ran:?}"
+    );
+    assert!(line("memory").contains("note") && line("memory").contains("128 MB"), "{ran:?}");
+    assert!(
+        line("vendor").contains("ok"),
+        "the key reached the simulator through the named function: {ran:?}"
+    );
+
+    // A function whose environment would not start: fail closed.
+    let broken = unique("broken-rotator");
+    let mut env = function_env(&bench);
+    env.insert("CALCOM_BASE_URL".into(), "http://cal.example.invalid".into());
+    bench.deploy(&broken, &env, 90, 256).await;
+    let sent = bench.calls_with(&account.key).await;
+    let ran = run(&bench, &["check", &arn, "--function", &broken], "");
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains("is invalid") && ran.stdout.contains("CALCOM_BASE_URL"), "{ran:?}");
+    assert_eq!(bench.calls_with(&account.key).await, sent);
 }
 
 // -- status -----------------------------------------------------------------------------------
@@ -459,11 +600,11 @@ async fn repair_verifies_an_early_promoted_key_and_fails_when_consumers_hold_a_r
 #[tokio::test]
 async fn repair_with_nothing_pending_has_nothing_to_do() {
     let bench = bench().await;
-    // Never rotated: no AWSPENDING anywhere, and no vendor call.
+    // Never rotated (its function named by hand): no AWSPENDING anywhere, and no vendor call.
     let account = bench.account("calcom").await;
     let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "calcom")]).await;
     let verifies = bench.counter(&account, "verify_calls").await;
-    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    let ran = run(&bench, &["repair", &arn, "--apply", "--function", FUNCTION], "");
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("nothing to do"), "{ran:?}");
     assert_eq!(bench.counter(&account, "verify_calls").await, verifies);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Secrets Manager for tests and the demo: moto's real server, plus what AWS does that moto cannot.
 
-moto (`moto[server]`) answers every Secrets Manager call. This wrapper adds three things on
+moto (`moto[server]`) answers every Secrets Manager call. This wrapper adds four things on
 routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cannot collide):
 
 * `POST /_rotator/begin-rotation` stages a rotation the way AWS does before it invokes
@@ -16,6 +16,10 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   With "After": true the call is carried out first and only its answer is replaced by the
   failure (a write that landed while its answer was lost). With "Body": "..." the answer is that
   text, as it is, with the status given (a garbled answer: say, a 200 whose JSON breaks off).
+* `POST /_rotator/function` creates a Lambda function the way a deployed rotation function looks
+  to GetFunctionConfiguration: {"FunctionName", "Variables"?, "Timeout"?, "MemorySize"?}
+  (defaults 90 s and 256 MB, the template's). It creates the IAM role moto requires; nothing is
+  ever invoked. Deploying a function again replaces its configuration in place.
 * `GET /_rotator/requests?Operation=PutSecretValue` lists the parameters of every such call
   (SecretString and SecretBinary left out), so tests can see ClientRequestToken and RotationToken,
   with "At", the call's arrival on the system's monotonic clock (as the simulator's times).
@@ -285,6 +289,46 @@ def begin_rotation(region: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"ARN": secret.arn, "VersionId": token}
 
 
+def create_function(region: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A rotation function as a deployer leaves it: its name, environment, timeout and memory.
+
+    moto's own CreateFunction needs an IAM role that exists and a zip; this creates both, so that
+    GetFunctionConfiguration (moto's, over HTTP) answers as Lambda does. Nothing is ever invoked.
+    """
+    import base64
+    import zipfile
+
+    iam = get_backend("iam")[ACCOUNT]["global"]
+    role_name = "api-key-rotator-test"
+    try:
+        role = iam.get_role(role_name)
+    except Exception:  # noqa: BLE001 - moto raises its own IAMNotFoundException
+        role = iam.create_role(role_name, "{}", "/", None, "", [], None)
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("bootstrap", "not run")
+    spec = {
+        "FunctionName": body["FunctionName"],
+        "Runtime": "provided.al2023",
+        "Handler": "bootstrap",
+        "Role": role.arn,
+        "Code": {"ZipFile": base64.b64encode(code.getvalue()).decode()},
+        "Environment": {"Variables": dict(body.get("Variables") or {})},
+        "Timeout": int(body.get("Timeout", 90)),
+        "MemorySize": int(body.get("MemorySize", 256)),
+    }
+    backend = get_backend("lambda")[ACCOUNT][region]
+    try:
+        fn = backend.get_function(body["FunctionName"])
+    except Exception:  # noqa: BLE001 - moto raises its own UnknownFunctionException
+        fn = backend.create_function(spec)
+    # Deployed again: the same function, its configuration replaced in place (never missing).
+    fn.environment_vars = spec["Environment"]["Variables"]
+    fn.timeout = spec["Timeout"]
+    fn.memory_size = spec["MemorySize"]
+    return {"FunctionArn": fn.function_arn}
+
+
 def _json_response(start_response: Callable, status: int, payload: Any) -> list[bytes]:
     data = json.dumps(payload).encode()
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "Error")
@@ -372,6 +416,9 @@ class Helper:
                 key = (body["Operation"], body.get("SecretId"))
                 FAULTS.setdefault(key, []).extend([fault] * int(body.get("Count", 1)))
             return _json_response(start_response, 200, {"queued": int(body.get("Count", 1))})
+        if method == "POST" and path == "/_rotator/function":
+            with LOCK:
+                return _json_response(start_response, 200, create_function(body.get("Region") or _region_of(environ), body))
         if method == "GET" and path == "/_rotator/requests":
             operation = parse_qs(environ.get("QUERY_STRING", "")).get("Operation", [""])[0]
             with LOCK:

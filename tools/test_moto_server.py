@@ -254,3 +254,25 @@ def test_requests_lists_calls_without_their_values(sm: Any, endpoint: str) -> No
     assert mine[0]["ClientRequestToken"] == version and mine[0]["RotationToken"] == rotation
     assert mine[0]["InjectedFault"] is None and isinstance(mine[0]["At"], float)
     assert "SecretString" not in mine[0] and "SecretBinary" not in mine[0]
+
+
+def test_function_creates_a_rotation_function_that_lambda_describes(endpoint: str) -> None:
+    name = f"rotator-{uuid.uuid4().hex[:8]}"
+    variables = {"CALCOM_BASE_URL": "http://127.0.0.1:9/calcom", "ROTATION_PROMOTE": "early"}
+    arn = helper(endpoint, "/_rotator/function", {"FunctionName": name, "Variables": variables, "Timeout": 30})[
+        "FunctionArn"
+    ]
+    assert arn.endswith(f":function:{name}")
+    lam = boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    config = lam.get_function_configuration(FunctionName=arn)
+    assert config["Environment"]["Variables"] == variables
+    assert (config["Timeout"], config["MemorySize"]) == (30, 256)
+    with pytest.raises(ClientError) as info:
+        lam.get_function_configuration(FunctionName="no-such-function")
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -12,11 +12,17 @@ use crate::vendors;
     name = "api-key-rotator",
     version,
     about = "AWS Secrets Manager rotation for vendor API keys: the Lambda function (no arguments) and its operator's commands.",
-    after_help = "Exit codes: 0 ready, done or nothing to do; 1 a problem found or an action refused; 2 a usage error.\nConfiguration: the function's environment (CALCOM_BASE_URL and the other *_BASE_URL variables, ROTATION_ALLOWED_HOSTS, ROTATION_PROMOTE) and the standard AWS chain (credentials, region, AWS_ENDPOINT_URL_SECRETS_MANAGER). Keys never appear in the output: fingerprints only."
+    after_help = "Exit codes: 0 ready, done or nothing to do; 1 a problem found or an action refused; 2 a usage error.\nEnvironment: each secret is judged in its rotation function's environment (its *_BASE_URL variables, ROTATION_ALLOWED_HOSTS, ROTATION_PROMOTE), read with lambda:GetFunctionConfiguration; --function names the function, --env-from-shell uses this shell's variables instead. Without one, nothing is sent to any vendor. AWS: the standard chain (credentials, region, AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_LAMBDA). Keys never appear in the output: fingerprints only."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The rotation function (name or ARN) whose environment judges the secrets, instead of each secret's own: for a secret whose rotation is not configured yet
+    #[arg(long, global = true, value_name = "NAME|ARN", conflicts_with = "env_from_shell")]
+    pub function: Option<String>,
+    /// Judge the secrets in this shell's variables (the *_BASE_URL variables, ROTATION_ALLOWED_HOSTS, ROTATION_PROMOTE) instead of the rotation function's
+    #[arg(long, global = true)]
+    pub env_from_shell: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,9 +21,11 @@ use self::exit_codes::PROBLEM;
 use self::output::{Checks, Recovery, Repair, Statuses, to_json};
 use self::stdin::read_key;
 use crate::config::Settings;
-use crate::ops::Operator;
+use crate::function::Functions;
+use crate::ops::{EnvRule, Operator};
 use crate::sensitive::Sensitive;
 use crate::store::{self, Store};
+use crate::timing::Timing;
 use crate::vendors::{self, VendorClient};
 
 /// What the binary says when it is run with no arguments outside Lambda.
@@ -80,7 +82,12 @@ fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
     if cli.command.secret_ids().iter().any(|id| looks_like_a_key(id)) {
         return Err(CliError::KeyShapedArgument);
     }
-    let settings = Settings::from_env().map_err(CliError::Environment)?;
+    // The shell's variables count only when asked for; otherwise each secret's function decides.
+    let rule = match (cli.env_from_shell, cli.function.clone()) {
+        (true, _) => EnvRule::Shell(Box::new(Settings::from_env().map_err(CliError::Environment)?)),
+        (false, named) => EnvRule::Function { named },
+    };
+    let timing = Timing::default();
     // The key is read before anything else, so that the prompt comes first.
     let key = match &cli.command {
         Command::Recover { .. } => Some(read_key()?),
@@ -89,11 +96,12 @@ fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Start)?;
     runtime.block_on(async move {
-        let vendors = VendorClient::new(&settings.timing).map_err(CliError::HttpClient)?;
-        let aws = store::sdk_config_loader(&settings.timing).load().await;
+        let vendors = VendorClient::new(&timing).map_err(CliError::HttpClient)?;
+        let aws = store::sdk_config_loader(&timing).load().await;
         let region = aws.region().map(ToString::to_string);
-        let operator =
-            Operator::new(Store::new(aws_sdk_secretsmanager::Client::new(&aws)), vendors, settings);
+        let store = Store::new(aws_sdk_secretsmanager::Client::new(&aws));
+        let functions = Functions::new(aws_sdk_lambda::Client::new(&aws));
+        let operator = Operator::new(store, vendors, functions, rule);
         let (output, code) = execute(&operator, cli.command, key, region).await?;
         Ok(emit(&output, code))
     })
@@ -165,7 +173,8 @@ mod tests {
     use super::*;
     use crate::config::ConfigError;
     use crate::ops::{
-        Applied, ApplyError, Check, CheckReport, Plan, Recovered, Refusal, RepairReport, Status, StatusReport,
+        Applied, ApplyError, Check, CheckReport, EnvProblem, Plan, Recovered, Refusal, RepairReport, Status,
+        StatusReport,
     };
     use crate::secret::ValueError;
     use crate::store::StoreError;
@@ -179,6 +188,9 @@ mod tests {
             arn: ARN.into(),
             name: Some("vendors/calcom".into()),
             vendor: Some("calcom"),
+            environment: Some(
+                "function arn:aws:lambda:us-east-1:123456789012:function:api-key-rotator".into(),
+            ),
             ok: false,
             checks: vec![
                 Check {
@@ -217,6 +229,9 @@ mod tests {
             pending_version: Some("v2".into()),
             pending_fingerprint: Some("sha256:ba9876543210".into()),
             rescue_version: Some("rescue-00112233445566778899aabbccddeeff".into()),
+            environment: Some(
+                "function arn:aws:lambda:us-east-1:123456789012:function:api-key-rotator".into(),
+            ),
             problems: vec!["the AWSCURRENT value: no field \"api_key\"".into()],
         };
         let empty = StatusReport {
@@ -255,6 +270,7 @@ mod tests {
                 previous: Some("v1".into()),
                 cleared: vec!["v2".into()],
                 problems: vec![],
+                environment: "function arn:aws:lambda:us-east-1:123456789012:function:api-key-rotator".into(),
             },
             Recovered {
                 fingerprint: "sha256:0123456789ab".into(),
@@ -262,6 +278,7 @@ mod tests {
                 previous: None,
                 cleared: vec![],
                 problems: vec!["removing AWSPENDING failed".into()],
+                environment: "shell".into(),
             },
         ] {
             let recovery = Recovery(&recovered);
@@ -285,6 +302,7 @@ mod tests {
             Refusal::NeitherAccepted { arn: arn() },
             Refusal::CurrentRefused { status: 401, arn: arn() },
             Refusal::NoVerdict,
+            Refusal::NoEnvironment(EnvProblem::NoFunction),
         ] {
             text += &format!("{}\n", Plan::Refuse(refusal).describe());
         }

@@ -151,6 +151,9 @@ fn status_text(reports: &[StatusReport]) -> String {
                 ),
             );
         }
+        if let Some(environment) = &r.environment {
+            line("environment", environment.clone());
+        }
         for problem in &r.problems {
             line("problem", problem.clone());
         }
@@ -184,7 +187,7 @@ fn repair_text(report: &RepairReport, secret_id: &str) -> String {
 }
 
 fn recover_text(recovered: &Recovered) -> String {
-    let Recovered { fingerprint, stored, previous, cleared, problems } = recovered;
+    let Recovered { fingerprint, stored, previous, cleared, problems, environment } = recovered;
     let mut out = match stored {
         Some(version) => format!("stored: version {version} is AWSCURRENT, key {fingerprint}\n"),
         None => format!(
@@ -200,5 +203,6 @@ fn recover_text(recovered: &Recovered) -> String {
     for problem in problems {
         let _ = writeln!(out, "problem: {problem}");
     }
+    let _ = writeln!(out, "judged in: {environment}");
     out
 }

@@ -3,10 +3,13 @@
 
 use serde::Serialize;
 
-use super::{Found, Operator, Pending, StoreProblem, schedule_text};
+use std::time::Duration;
+
+use super::{EnvSource, Found, Operator, Pending, StoreProblem, schedule_text};
 use crate::config::{
     ConfigError, Issued, Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags,
 };
+use crate::function::FunctionReader;
 use crate::secret::SecretValue;
 use crate::store::{OperatorStore, ROTATION_RESCUE};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
@@ -21,6 +24,9 @@ pub struct CheckReport {
     pub arn: String,
     pub name: Option<String>,
     pub vendor: Option<&'static str>,
+    /// The environment that judged the secret (`function ARN` or `shell`); `None` when there was
+    /// none, and then nothing was sent to any vendor.
+    pub environment: Option<String>,
     /// No check failed.
     pub ok: bool,
     pub checks: Vec<Check>,
@@ -58,7 +64,7 @@ impl Check {
     }
 }
 
-impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
     /// Checks one secret; `vendor_calls: false` (`--no-vendor`) skips the one vendor call.
     pub async fn check(&self, secret_id: &str, vendor_calls: bool) -> CheckReport {
         let found = match self.find(secret_id).await {
@@ -69,15 +75,22 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                     arn: secret_id.to_owned(),
                     name: None,
                     vendor: None,
+                    environment: None,
                     ok: false,
                     checks: vec![Check::fail("secret", StoreProblem(error).to_string(), fix)],
                 };
             }
         };
         let meta = &found.meta;
-        let target = Target::from_tags(&meta.tags, &self.settings);
+        let env = found.env.as_ref().ok();
+        let target = env.map(|env| Target::from_tags(&meta.tags, &env.settings));
         let current = current_key(&found);
-        let mut checks = vec![rotation(&found), tags(&found, &target, &self.settings)];
+        let mut checks = vec![rotation(&found)];
+        checks.extend(function(&found, self.timing.create_budget()));
+        checks.push(match (env, &target) {
+            (Some(env), Some(target)) => tags(&found, target, &env.settings),
+            _ => Check::new("tags", Status::Skip, NO_ENVIRONMENT),
+        });
         checks.push(match &current {
             Ok(value) => Check::new(
                 "value",
@@ -92,7 +105,8 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         checks.push(expiry(&found));
         checks.push(match (&target, &current, vendor_calls) {
             (_, _, false) => Check::new("vendor", Status::Skip, "not asked (--no-vendor)"),
-            (Ok(target), Ok(value), true) => self.vendor_check(&found, target, value).await,
+            (None, _, true) => Check::new("vendor", Status::Skip, NO_ENVIRONMENT),
+            (Some(Ok(target)), Ok(value), true) => self.vendor_check(&found, target, value).await,
             _ => Check::new(
                 "vendor",
                 Status::Skip,
@@ -106,6 +120,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             arn: meta.arn.clone(),
             name: Some(meta.name.clone()),
             vendor: vendor_from_tags(&meta.tags).ok().map(|vendor| vendor.name()),
+            environment: env.map(|env| env.source.to_string()),
             ok: checks.iter().all(|check| check.status != Status::Fail),
             checks,
         }
@@ -159,6 +174,61 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         }
     }
 }
+
+/// Said by the lines that need the function's environment when there is none.
+const NO_ENVIRONMENT: &str = "not judged: there is no environment to judge the secret in (see the environment line), and nothing is sent to a vendor without one";
+
+/// The environment the secret is judged in, and the function that rotates it: its timeout covers
+/// what createSecret needs to start a rotation (`create_budget`), and its memory.
+fn function(found: &Found, create_budget: Duration) -> Vec<Check> {
+    let env = match &found.env {
+        Ok(env) => env,
+        Err(problem) => return vec![Check::fail("environment", problem.to_string(), problem.fix())],
+    };
+    let mut checks = vec![Check::new(
+        "environment",
+        Status::Ok,
+        match &env.source {
+            EnvSource::Function(arn) => format!("function {arn}: its environment is valid"),
+            EnvSource::Shell => "shell (--env-from-shell): this shell's variables, not the function's".into(),
+        },
+    )];
+    let Some(function) = &env.function else {
+        return checks;
+    };
+    let needed = create_budget.as_secs();
+    checks.push(match function.timeout {
+        Some(timeout) if timeout >= create_budget => Check::new(
+            "timeout",
+            Status::Ok,
+            format!("{} s, above the {needed} s createSecret needs to start a rotation", timeout.as_secs()),
+        ),
+        Some(timeout) => Check::fail(
+            "timeout",
+            format!(
+                "{} s, but createSecret needs {needed} s to start a rotation (the check of the current key, one rotate call, a probe and storing the key): every rotation would fail with Timeout before calling the vendor",
+                timeout.as_secs()
+            ),
+            format!("Give the function a timeout above {needed} s (the template's default is 90 s) and deploy it again."),
+        ),
+        None => Check::new("timeout", Status::Skip, "Lambda did not say"),
+    });
+    checks.push(match function.memory_mb {
+        Some(mb) if mb < MEMORY_MEASURED => Check::new(
+            "memory",
+            Status::Note,
+            format!(
+                "{mb} MB, under the {MEMORY_MEASURED} MB the template gives and the benchmarks measure: a smaller function gets less CPU, and its steps take longer"
+            ),
+        ),
+        Some(mb) => Check::new("memory", Status::Ok, format!("{mb} MB")),
+        None => Check::new("memory", Status::Skip, "Lambda did not say"),
+    });
+    checks
+}
+
+/// The memory the template gives the function and the benchmarks measure.
+const MEMORY_MEASURED: u32 = 256;
 
 /// Rotation is on, with a function to run it.
 fn rotation(found: &Found) -> Check {

@@ -6,29 +6,39 @@
 //! `crate::cli` parses the command line, prints the reports and turns them into exit codes.
 
 mod check;
+mod environment;
 mod error;
 mod recover;
 mod repair;
 mod status;
 
 pub use check::{Check, CheckReport, Status};
+pub use environment::{EnvProblem, EnvRule, EnvSource, Environment};
 pub use error::{ClearError, StoreProblem};
 pub use recover::{RecoverError, Recovered};
 pub use repair::{Applied, ApplyError, Plan, Refusal, RepairReport};
 pub use status::StatusReport;
 
-use crate::timing::later;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
-use crate::config::{Settings, TAG_VENDOR, Target};
+use crate::config::{TAG_VENDOR, Target};
+use crate::function::{FunctionConfig, FunctionReader, Functions};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, SecretMeta, Store, StoreError, Version};
+use crate::timing::{Timing, later};
 use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
 
-/// The operator's view of Secrets Manager and the vendors, with the function's own settings.
-pub struct Operator<S = Store, V = VendorClient> {
+/// The operator's view of Secrets Manager, the vendors and the rotation functions. Each secret is
+/// judged in its rotation function's environment (or as [`EnvRule`] says).
+pub struct Operator<S = Store, V = VendorClient, F = Functions> {
     store: S,
     vendors: V,
-    settings: Settings,
+    functions: F,
+    rule: EnvRule,
+    timing: Timing,
+    /// Each function's configuration, read once per run (secrets may share a function).
+    read: Mutex<HashMap<String, Result<FunctionConfig, EnvProblem>>>,
 }
 
 /// The state of a secret's rotation, from its AWSPENDING label.
@@ -58,6 +68,8 @@ struct Found {
     meta: SecretMeta,
     current: Result<Option<Version>, StoreError>,
     pending: Result<Pending, StoreError>,
+    /// The environment that judges the secret; without one nothing is sent to any vendor.
+    env: Result<Environment, EnvProblem>,
 }
 
 impl Found {
@@ -66,9 +78,9 @@ impl Found {
     }
 }
 
-impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
-    pub fn new(store: S, vendors: V, settings: Settings) -> Self {
-        Operator { store, vendors, settings }
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
+    pub fn new(store: S, vendors: V, functions: F, rule: EnvRule) -> Self {
+        Operator { store, vendors, functions, rule, timing: Timing::default(), read: Mutex::default() }
     }
 
     /// `--all`: every secret that has a `rotation:vendor` tag.
@@ -88,7 +100,40 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
                 })
             }
         };
-        Ok(Found { meta, current, pending })
+        let env = self.environment(&meta).await;
+        Ok(Found { meta, current, pending, env })
+    }
+
+    /// The environment that judges the secret: as the rule says, its rotation function's (read
+    /// once per function), the one named instead, or the shell's.
+    async fn environment(&self, meta: &SecretMeta) -> Result<Environment, EnvProblem> {
+        let function = match &self.rule {
+            EnvRule::Shell(settings) => {
+                return Ok(Environment {
+                    source: EnvSource::Shell,
+                    settings: settings.as_ref().clone(),
+                    function: None,
+                });
+            }
+            EnvRule::Function { named } => named.as_ref().or(meta.rotation_function.as_ref()),
+        };
+        let function = function.ok_or(EnvProblem::NoFunction)?;
+        let known = self.read.lock().ok().and_then(|read| read.get(function).cloned());
+        let config = match known {
+            Some(config) => config,
+            None => {
+                let config = self
+                    .functions
+                    .configuration(function)
+                    .await
+                    .map_err(|error| EnvProblem::read_failed(function, error.into()));
+                if let Ok(mut read) = self.read.lock() {
+                    read.insert(function.clone(), config.clone());
+                }
+                config
+            }
+        };
+        Environment::of_function(config?)
     }
 
     /// Takes AWSPENDING off a version that held no value, then looks again: a createSecret running
@@ -117,7 +162,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
 
     /// What the vendor says about `key`, asked as the rotation would, as `policy` says.
     async fn verify(&self, target: &Target, key: &Sensitive, policy: VerifyPolicy) -> Verdict {
-        let timing = &self.settings.timing;
+        let timing = &self.timing;
         let until = later(policy.budget(timing));
         verify_until(&self.vendors, target.vendor, &target.base_url, key, until, policy, timing).await.0
     }

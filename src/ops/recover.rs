@@ -3,8 +3,9 @@
 //! other field of the current value kept in place, and no version is left carrying AWSPENDING.
 //! A pending version whose key the vendor still accepts is never cleared here: that is `repair`'s.
 
-use super::{ClearError, Found, Operator, Pending, StoreProblem};
-use crate::config::{ConfigError, Issued, Target};
+use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
+use crate::config::{ConfigError, Issued, Settings, Target};
+use crate::function::FunctionReader;
 use crate::secret::{NotAKey, ValueError, check_bare, check_key};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSPENDING, OperatorStore};
@@ -27,6 +28,9 @@ pub enum RecoverError {
 
     #[error("{0}. {NOTHING_DONE}")]
     Tags(ConfigError),
+
+    #[error("{0}. {fix}", fix = .0.fix())]
+    NoEnvironment(EnvProblem),
 
     #[error(
         "the secret has no AWSCURRENT value whose other fields could be kept; store the whole value by hand. {NOTHING_DONE}"
@@ -96,9 +100,11 @@ pub struct Recovered {
     pub cleared: Vec<String>,
     /// What went wrong after the key was stored (or found stored).
     pub problems: Vec<String>,
+    /// The environment the key was judged and sent in (`function ARN` or `shell`).
+    pub environment: String,
 }
 
-impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
     /// `Err` says why nothing was written.
     pub async fn recover(&self, secret_id: &str, key: &Sensitive) -> Result<Recovered, RecoverError> {
         if key.expose().len() > MAX_KEY_LEN {
@@ -109,14 +115,15 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             .map_err(RecoverError::NotAKey)?;
         let found = self.find(secret_id).await.map_err(|e| RecoverError::SecretUnreadable(e.into()))?;
         let meta = &found.meta;
-        let target = Target::from_tags(&meta.tags, &self.settings).map_err(RecoverError::Tags)?;
+        let env = found.env.as_ref().map_err(|problem| RecoverError::NoEnvironment(problem.clone()))?;
+        let target = Target::from_tags(&meta.tags, &env.settings).map_err(RecoverError::Tags)?;
         let current = match &found.current {
             Ok(Some(current)) => current,
             Ok(None) => return Err(RecoverError::NoCurrentValue),
             Err(e) => return Err(RecoverError::CurrentUnreadable(e.clone().into())),
         };
         let current_value = current.key(&meta.tags).map_err(RecoverError::CurrentNotInPlace)?;
-        let clearable = self.clearable(&found, &target, key).await?;
+        let clearable = self.clearable(&found, &env.settings, &target, key).await?;
         let fingerprint = key.fingerprint();
         let vendor = target.vendor.name();
         match self.verify(&target, key, VerifyPolicy::Test).await {
@@ -138,7 +145,8 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         };
         let previous = stored.as_ref().and(found.current_version().map(str::to_owned));
         let (cleared, problems) = self.clear_after(&found, clearable).await;
-        Ok(Recovered { fingerprint, stored, previous, cleared, problems })
+        let environment = env.source.to_string();
+        Ok(Recovered { fingerprint, stored, previous, cleared, problems, environment })
     }
 
     /// The pending version recover may clear once the key is stored. A rotation's key that the
@@ -148,6 +156,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
     async fn clearable(
         &self,
         found: &Found,
+        settings: &Settings,
         target: &Target,
         key: &Sensitive,
     ) -> Result<Option<String>, RecoverError> {
@@ -158,7 +167,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             Err(e) => Err(RecoverError::PendingUnreadable(e.clone().into())),
             Ok(Pending::Stored(version, value)) => {
                 // Its key goes only where it was issued (createSecret recorded it on the version).
-                Issued::check(meta.labels(version), &meta.tags, &self.settings).map_err(|problem| {
+                Issued::check(meta.labels(version), &meta.tags, settings).map_err(|problem| {
                     RecoverError::PendingNotIssuedHere { version: version.clone(), problem }
                 })?;
                 let pending = value

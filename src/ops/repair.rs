@@ -5,8 +5,9 @@
 
 use std::fmt;
 
-use super::{ClearError, Found, Operator, Pending, StoreProblem};
-use crate::config::{ConfigError, Issued, Target};
+use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
+use crate::config::{ConfigError, Issued, Settings, Target};
+use crate::function::FunctionReader;
 use crate::secret::{SecretValue, ValueError};
 use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, StoreError};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
@@ -98,6 +99,8 @@ pub enum Refusal {
         arn: String,
     },
     NoVerdict,
+    /// No environment to judge the secret in: nothing is sent to any vendor.
+    NoEnvironment(EnvProblem),
 }
 
 const AGAIN: &str = "run repair again in a few minutes";
@@ -135,6 +138,7 @@ impl fmt::Display for Refusal {
                 "the vendor refuses the key in AWSCURRENT (HTTP {status}), so consumers hold a key that no longer works, and no other version holds a newer one. Get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
             ),
             Refusal::NoVerdict => write!(f, "the vendor gave no verdict on one of the keys: {AGAIN}"),
+            Refusal::NoEnvironment(problem) => write!(f, "{problem}. {}", problem.fix()),
         }
     }
 }
@@ -159,7 +163,7 @@ impl Plan {
     }
 }
 
-impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
     pub async fn repair(&self, secret_id: &str, apply: bool) -> RepairReport {
         let found = match self.find(secret_id).await {
             Ok(found) => found,
@@ -183,6 +187,11 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
 
     async fn plan(&self, found: &Found, findings: &mut Vec<(&'static str, String)>) -> Plan {
         let meta = &found.meta;
+        // Without the function's environment, repair neither asks a vendor nor changes anything.
+        let settings = match judged_in(found, findings) {
+            Ok(settings) => settings,
+            Err(problem) => return Plan::Refuse(Refusal::NoEnvironment(problem)),
+        };
         let (version, pending) = match &found.pending {
             Err(error) => {
                 let problem = error.clone().into();
@@ -191,7 +200,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             Ok(Pending::None) => {
                 let promoted = found.current_version().filter(|v| meta.has_stage(v, AWSPENDING));
                 return match promoted {
-                    Some(version) => self.plan_promoted(found, version, findings).await,
+                    Some(version) => self.plan_promoted(found, settings, version, findings).await,
                     None => {
                         findings
                             .push(("pending", "no version carries AWSPENDING apart from AWSCURRENT".into()));
@@ -220,7 +229,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             return Plan::Clear { version: version.clone(), why: "it is a copy of AWSCURRENT" };
         }
         // The pending key goes only where it was issued (createSecret recorded it on the version).
-        if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, &self.settings) {
+        if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, settings) {
             return Plan::Refuse(Refusal::NotIssuedThere(problem));
         }
         let pending_key = match pending.key(&meta.tags) {
@@ -244,7 +253,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         if current_key.as_ref().is_ok_and(|value| value.key() == pending_key.key()) {
             return Plan::Refuse(Refusal::SameKeyOtherFields);
         }
-        let target = match Target::from_tags(&meta.tags, &self.settings) {
+        let target = match Target::from_tags(&meta.tags, settings) {
             Ok(target) => target,
             Err(problem) => {
                 return Plan::Refuse(Refusal::VendorNotAskable { problem, arn: meta.arn.clone() });
@@ -284,6 +293,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
     async fn plan_promoted(
         &self,
         found: &Found,
+        settings: &Settings,
         version: &str,
         findings: &mut Vec<(&'static str, String)>,
     ) -> Plan {
@@ -303,14 +313,14 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             }
         };
         // Its key goes only where it was issued (createSecret recorded it on the version).
-        if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, &self.settings) {
+        if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, settings) {
             return Plan::Refuse(Refusal::NotIssuedThere(problem));
         }
         let key = match current.key(&meta.tags) {
             Ok(value) => value,
             Err(problem) => return Plan::Refuse(Refusal::PendingNotAKey { problem, arn: meta.arn.clone() }),
         };
-        let target = match Target::from_tags(&meta.tags, &self.settings) {
+        let target = match Target::from_tags(&meta.tags, settings) {
             Ok(target) => target,
             Err(problem) => {
                 return Plan::Refuse(Refusal::VendorNotAskable { problem, arn: meta.arn.clone() });
@@ -365,4 +375,15 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             Plan::NothingToDo | Plan::Refuse(_) => Ok(Applied::Nothing),
         }
     }
+}
+
+/// The settings the secret is judged in, said among the findings; or why there are none (then
+/// nothing is sent to any vendor).
+fn judged_in<'a>(
+    found: &'a Found,
+    findings: &mut Vec<(&'static str, String)>,
+) -> Result<&'a Settings, EnvProblem> {
+    let env = found.env.as_ref().map_err(Clone::clone)?;
+    findings.push(("env", env.source.to_string()));
+    Ok(&env.settings)
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{Operator, Pending, StoreProblem, schedule_text};
 use crate::config::vendor_from_tags;
+use crate::function::FunctionReader;
 use crate::store::{OperatorStore, ROTATION_RESCUE, Version};
 use crate::vendors::VendorApi;
 
@@ -31,11 +32,14 @@ pub struct StatusReport {
     /// The version labelled ROTATION_RESCUE: a vendor's rotate answer from which no key could be
     /// read, kept by createSecret.
     pub rescue_version: Option<String>,
+    /// The environment the secret would be judged in by the other commands (`function ARN` or
+    /// `shell`); `None` when there is none (then a problem says why).
+    pub environment: Option<String>,
     /// What could not be read or understood.
     pub problems: Vec<String>,
 }
 
-impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
     pub async fn status(&self, secret_id: &str) -> StatusReport {
         let found = match self.find(secret_id).await {
             Ok(found) => found,
@@ -49,6 +53,13 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
         };
         let meta = &found.meta;
         let mut problems = Vec::new();
+        let environment = match &found.env {
+            Ok(env) => Some(env.source.to_string()),
+            Err(problem) => {
+                problems.push(format!("{problem}. {}", problem.fix()));
+                None
+            }
+        };
         let vendor = match vendor_from_tags(&meta.tags) {
             Ok(vendor) => Some(vendor.name()),
             Err(problem) => {
@@ -97,6 +108,7 @@ impl<S: OperatorStore, V: VendorApi> Operator<S, V> {
             pending_version,
             pending_fingerprint,
             rescue_version: meta.version_with(ROTATION_RESCUE).map(str::to_owned),
+            environment,
             problems,
         }
     }

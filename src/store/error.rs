@@ -75,7 +75,7 @@ impl StoreError {
         StoreError { message: Some(message.into()), ..self }
     }
 
-    pub(super) fn from_sdk<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> Self
+    pub(crate) fn from_sdk<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {

@@ -163,14 +163,23 @@ pub async fn bench() -> Bench {
         .json()
         .await
         .expect("the simulator's vendors");
-    Bench {
+    let bench = Bench {
         sm: Client::from_conf(config),
         http,
         moto: peers.moto.endpoint.clone(),
         sim: peers.sim.endpoint.clone(),
         sim_vendors,
-    }
+    };
+    // The function a staged rotation names (begin-rotation's default RotationLambdaARN), as a
+    // deployer leaves it: every vendor at the simulator, standard promotion, the template's sizes.
+    static DEPLOYED: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let env = bench.vendor_env();
+    DEPLOYED.get_or_init(|| bench.deploy(FUNCTION, &env, 90, 256)).await;
+    bench
 }
+
+/// The rotation function a staged rotation names (moto's `api-key-rotator`).
+pub const FUNCTION: &str = "api-key-rotator";
 
 /// Every vendor the function rotates, by name (`vendors::ALL`, the one list).
 pub fn vendor_names() -> impl Iterator<Item = &'static str> {
@@ -185,13 +194,32 @@ impl Bench {
         format!("{}{prefix}", self.sim)
     }
 
+    /// Every vendor's base-URL variable, pointed at the simulator.
+    pub fn vendor_env(&self) -> HashMap<String, String> {
+        api_key_rotator::vendors::ALL
+            .iter()
+            .map(|vendor| (vendor.env_base_url().to_owned(), self.sim_base(vendor.name())))
+            .collect()
+    }
+
+    /// Deploys (or deploys again) a rotation function in moto, as GetFunctionConfiguration will
+    /// describe it: its environment, timeout (s) and memory (MB). Returns its ARN.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        env: &HashMap<String, String>,
+        timeout: u32,
+        memory: u32,
+    ) -> String {
+        let body = json!({"FunctionName": name, "Variables": env, "Timeout": timeout, "MemorySize": memory});
+        let answer = self.post(&format!("{}/_rotator/function", self.moto), body).await;
+        answer["FunctionArn"].as_str().expect("a FunctionArn").to_owned()
+    }
+
     /// The environment a deployer would give the function: every vendor pointed at the simulator,
     /// and the promotion mode the suite runs in (`ROTATOR_TEST_PROMOTE`, see [`early`]).
     pub fn env(&self) -> HashMap<String, String> {
-        let mut env: HashMap<String, String> = api_key_rotator::vendors::ALL
-            .iter()
-            .map(|vendor| (vendor.env_base_url().to_owned(), self.sim_base(vendor.name())))
-            .collect();
+        let mut env = self.vendor_env();
         if early() {
             env.insert("ROTATION_PROMOTE".into(), "early".into());
         }

@@ -1,0 +1,109 @@
+//! Whose environment judges a secret: its rotation function's (the default), a function named with
+//! `--function`, or with `--env-from-shell` the operator's shell. What the function would do is
+//! decided by the function's configuration, so a shell that lacks the stack's variables can never
+//! send a key to a vendor's public API instead of the deployer's. When no environment can be had,
+//! nothing is sent to any vendor for that secret ([`EnvProblem`] says what is missing).
+
+use std::fmt;
+
+use super::StoreProblem;
+use crate::config::{ConfigError, Settings};
+use crate::function::FunctionConfig;
+
+/// How the commands find a secret's environment.
+#[derive(Clone, Debug)]
+pub enum EnvRule {
+    /// The secret's rotation function, or this one (`--function NAME|ARN`) instead.
+    Function { named: Option<String> },
+    /// `--env-from-shell`: the shell's variables, parsed as the function parses its own.
+    Shell(Box<Settings>),
+}
+
+/// The environment a secret was judged in.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    pub source: EnvSource,
+    pub settings: Settings,
+    /// The function's configuration, when it was read.
+    pub function: Option<FunctionConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvSource {
+    Function(String),
+    Shell,
+}
+
+impl fmt::Display for EnvSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvSource::Function(arn) => write!(f, "function {arn}"),
+            EnvSource::Shell => f.write_str("shell"),
+        }
+    }
+}
+
+impl Environment {
+    /// The function's environment, validated exactly as the function validates its own at start.
+    pub fn of_function(function: FunctionConfig) -> Result<Self, EnvProblem> {
+        let settings =
+            Settings::from_lookup(|name| function.variables.get(name).cloned()).map_err(|problem| {
+                EnvProblem::Invalid { function: function.arn.clone(), problem: Box::new(problem) }
+            })?;
+        Ok(Environment {
+            source: EnvSource::Function(function.arn.clone()),
+            settings,
+            function: Some(function),
+        })
+    }
+}
+
+/// Why a secret has no environment to be judged in. Nothing is sent to any vendor for it; what
+/// to do is [`EnvProblem::fix`].
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EnvProblem {
+    #[error("the secret has no rotation function, so there is no environment to judge it in{NOTHING_SENT}")]
+    NoFunction,
+
+    #[error("the rotation function {function} does not exist ({error}){NOTHING_SENT}")]
+    NotFound { function: String, error: Box<StoreProblem> },
+
+    #[error(
+        "the configuration of the rotation function {function} could not be read ({error}){NOTHING_SENT}"
+    )]
+    Unreadable { function: String, error: Box<StoreProblem> },
+
+    #[error(
+        "the environment of the rotation function {function} is invalid ({problem}): the function itself would not start{NOTHING_SENT}"
+    )]
+    Invalid { function: String, problem: Box<ConfigError> },
+}
+
+const NOTHING_SENT: &str = ", and nothing was sent to any vendor";
+
+impl EnvProblem {
+    /// What the operator can do about it.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            EnvProblem::NoFunction => {
+                "Name the function that will rotate it with --function NAME|ARN, or use the shell's variables with --env-from-shell."
+            }
+            EnvProblem::NotFound { .. } => {
+                "Point the secret at its rotation function (aws secretsmanager rotate-secret --rotation-lambda-arn), or name it with --function NAME|ARN."
+            }
+            EnvProblem::Unreadable { .. } => {
+                "The caller needs lambda:GetFunctionConfiguration on the rotation function (README, Operator commands); or use the shell's variables with --env-from-shell."
+            }
+            EnvProblem::Invalid { .. } => "Fix the stack's parameters and deploy the function again.",
+        }
+    }
+
+    /// A failed GetFunctionConfiguration of `function`.
+    pub fn read_failed(function: &str, error: StoreProblem) -> Self {
+        let (function, error) = (function.to_owned(), Box::new(error));
+        match error.0.code.as_str() {
+            "ResourceNotFoundException" => EnvProblem::NotFound { function, error },
+            _ => EnvProblem::Unreadable { function, error },
+        }
+    }
+}
