@@ -347,9 +347,24 @@ async fn without_a_function_environment_nothing_is_sent_and_the_commands_exit_1(
     let account = bench.account("ringg").await;
     let unconfigured =
         bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "ringg")]).await;
-    let keys = [calcom.key.clone(), account.key.clone()];
-    let sent = [bench.calls_with(&keys[0]).await, bench.calls_with(&keys[1]).await];
-    for (arn, expected) in [(&named, "does not exist"), (&unconfigured, "has no rotation function")] {
+    // And one whose function exists, but whose configuration the operator may not read.
+    let pd = bench.account("projectdiscovery").await;
+    let denied =
+        bench.create_secret(&json_secret("api_key", &pd.key), &[(TAG_VENDOR, "projectdiscovery")]).await;
+    let function = bench.deploy(&unique("denied-rotator"), &function_env(&bench), 90, 256).await;
+    bench.begin_rotation(&denied, serde_json::json!({"RotationLambdaARN": function})).await;
+    bench.moto_faults("GetFunctionConfiguration", &function, 4, 403, "AccessDeniedException").await;
+    let keys = [calcom.key.clone(), account.key.clone(), pd.key.clone()];
+    let sent = [
+        bench.calls_with(&keys[0]).await,
+        bench.calls_with(&keys[1]).await,
+        bench.calls_with(&keys[2]).await,
+    ];
+    for (arn, expected) in [
+        (&named, "does not exist"),
+        (&unconfigured, "has no rotation function"),
+        (&denied, "lambda:GetFunctionConfiguration"),
+    ] {
         let ran = run(&bench, &["check", arn], "");
         ran.shows_none_of(&keys.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(ran.code, 1, "{ran:?}");
@@ -371,7 +386,12 @@ async fn without_a_function_environment_nothing_is_sent_and_the_commands_exit_1(
             assert!(ran.stdout.contains(expected) || ran.stdout.contains("nothing to do"), "{ran:?}");
         }
     }
-    assert_eq!([bench.calls_with(&keys[0]).await, bench.calls_with(&keys[1]).await], sent, "a key was sent");
+    let now = [
+        bench.calls_with(&keys[0]).await,
+        bench.calls_with(&keys[1]).await,
+        bench.calls_with(&keys[2]).await,
+    ];
+    assert_eq!(now, sent, "a key was sent");
 }
 
 #[tokio::test]

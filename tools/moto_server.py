@@ -13,6 +13,8 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
 * `POST /_rotator/faults` queues failures for one operation: {"Operation": "PutSecretValue",
   "Count": 4, "Status": 500, "Code": "InternalServiceError", "SecretId"?, "After"?}. Each
   matching call consumes one; with "SecretId" only calls naming exactly that secret id match.
+  "Operation": "GetFunctionConfiguration" fails Lambda's call of that name instead, with
+  "SecretId" naming the function (as the call names it: a name or an ARN).
   With "After": true the call is carried out first and only its answer is replaced by the
   failure (a write that landed while its answer was lost). With "Body": "..." the answer is that
   text, as it is, with the status given (a garbled answer: say, a 200 whose JSON breaks off).
@@ -59,7 +61,8 @@ import threading
 import time
 import uuid
 from typing import Any, Callable, Iterable
-from urllib.parse import parse_qs
+import re
+from urllib.parse import parse_qs, unquote
 
 from moto.backends import get_backend
 from moto.moto_server.werkzeug_app import (
@@ -78,6 +81,8 @@ from moto.secretsmanager.models import FakeSecret, ReplicaSecret, SecretsManager
 from werkzeug.serving import make_server
 
 ACCOUNT = "123456789012"
+# Lambda's GetFunctionConfiguration: GET /2015-03-31/functions/{name or ARN}/configuration
+LAMBDA_CONFIGURATION = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$")
 LOCK = threading.Lock()
 FAULTS: dict[tuple[str, str | None], list[dict[str, Any]]] = {}  # (operation, SecretId or None)
 REQUESTS: dict[str, list[dict[str, Any]]] = {}
@@ -361,6 +366,16 @@ class Helper:
         try:
             if path.startswith("/_rotator/"):
                 return self.control(environ, start_response, path, raw)
+            function = LAMBDA_CONFIGURATION.match(path) if environ.get("REQUEST_METHOD") == "GET" else None
+            if function is not None:
+                # Lambda's REST route: faults queued for "GetFunctionConfiguration", by function.
+                fault = self.take("GetFunctionConfiguration", unquote(function.group(1)))
+                if fault is not None:
+                    return _json_response(
+                        start_response,
+                        fault["Status"],
+                        {"__type": fault["Code"], "message": "injected by tools/moto_server.py"},
+                    )
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             if target.startswith("secretsmanager."):
                 fault = self.record(target.split(".", 1)[1], raw)
@@ -384,6 +399,12 @@ class Helper:
             return _json_response(start_response, err.status, {"__type": err.code, "message": err.message})
         return self.app(environ, start_response)
 
+    def take(self, operation: str, subject: str) -> dict[str, Any] | None:
+        """The next fault queued for `operation` on `subject` (or on any), if any."""
+        with LOCK:
+            queue = FAULTS.get((operation, subject)) or FAULTS.get((operation, None)) or []
+            return queue.pop(0) if queue else None
+
     def record(self, operation: str, raw: bytes) -> dict[str, Any] | None:
         try:
             params = json.loads(raw or b"{}")
@@ -392,9 +413,8 @@ class Helper:
         params.pop("SecretString", None)
         params.pop("SecretBinary", None)
         params["At"] = time.monotonic()  # comparable with the vendor simulator's times
+        fault = self.take(operation, params.get("SecretId"))
         with LOCK:
-            queue = FAULTS.get((operation, params.get("SecretId"))) or FAULTS.get((operation, None)) or []
-            fault = queue.pop(0) if queue else None
             params["InjectedFault"] = fault["Code"] if fault else None
             REQUESTS.setdefault(operation, []).append(params)
         return fault

@@ -276,3 +276,10 @@ def test_function_creates_a_rotation_function_that_lambda_describes(endpoint: st
     with pytest.raises(ClientError) as info:
         lam.get_function_configuration(FunctionName="no-such-function")
     assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    # A fault queued for the function fails its next read once, as a denied caller would see it.
+    fault = {"Operation": "GetFunctionConfiguration", "SecretId": arn, "Status": 403, "Code": "AccessDeniedException"}
+    helper(endpoint, "/_rotator/faults", fault)
+    with pytest.raises(ClientError) as info:
+        lam.get_function_configuration(FunctionName=arn)
+    assert info.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert lam.get_function_configuration(FunctionName=arn)["Timeout"] == 30
