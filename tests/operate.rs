@@ -360,12 +360,16 @@ async fn without_a_function_environment_nothing_is_sent_and_the_commands_exit_1(
         bench.calls_with(&keys[1]).await,
         bench.calls_with(&keys[2]).await,
     ];
+    // The shell points every vendor at the simulator: a fallback to it would show up as a call.
+    let simulator: Vec<(String, String)> = function_env(&bench).into_iter().collect();
+    let shell: Vec<(&str, &str)> = simulator.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = |args: &[&str], stdin: &str| run_with(&bench, args, stdin, &shell);
     for (arn, expected) in [
         (&named, "does not exist"),
         (&unconfigured, "has no rotation function"),
         (&denied, "lambda:GetFunctionConfiguration"),
     ] {
-        let ran = run(&bench, &["check", arn], "");
+        let ran = run(&["check", arn], "");
         ran.shows_none_of(&keys.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(ran.code, 1, "{ran:?}");
         assert!(
@@ -376,14 +380,14 @@ async fn without_a_function_environment_nothing_is_sent_and_the_commands_exit_1(
         for line in ["rotation", "value", "pending"] {
             assert!(ran.stdout.lines().any(|l| l.split_whitespace().nth(1) == Some(line)), "{line}: {ran:?}");
         }
-        let ran = run(&bench, &["status", arn], "");
+        let ran = run(&["status", arn], "");
         assert_eq!(ran.code, 1, "{ran:?}");
         assert!(ran.stdout.contains(expected), "{ran:?}");
-        let ran = run(&bench, &["repair", arn, "--apply"], "");
-        let ran2 = run(&bench, &["recover", arn], &format!("{}\n", keys[1]));
+        let ran = run(&["repair", arn, "--apply"], "");
+        let ran2 = run(&["recover", arn], &format!("{}\n", keys[1]));
         for ran in [ran, ran2] {
             assert_eq!(ran.code, 1, "{ran:?}");
-            assert!(ran.stdout.contains(expected) || ran.stdout.contains("nothing to do"), "{ran:?}");
+            assert!(ran.stdout.contains(expected), "{ran:?}");
         }
     }
     let now = [
@@ -399,6 +403,9 @@ async fn check_covers_the_function_timeout_and_memory_and_function_names_it_befo
     let bench = bench().await;
     let small = unique("small-rotator");
     bench.deploy(&small, &function_env(&bench), 30, 128).await;
+    // Exactly the budget is not enough: an invocation never has its whole timeout left.
+    let exact = unique("exact-rotator");
+    bench.deploy(&exact, &function_env(&bench), 60, 256).await;
     // Rotation not configured yet: --function names the function that will rotate it.
     let account = bench.account("calcom").await;
     let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "calcom")]).await;
@@ -423,6 +430,25 @@ async fn check_covers_the_function_timeout_and_memory_and_function_names_it_befo
         line("vendor").contains("ok"),
         "the key reached the simulator through the named function: {ran:?}"
     );
+    let ran = run(&bench, &["check", &arn, "--function", &exact], "");
+    let timeout = ran.stdout.lines().find(|l| l.contains(" timeout ")).unwrap_or_default().to_owned();
+    assert!(timeout.contains("FAIL") && timeout.contains("60 s"), "{ran:?}");
+
+    // --function instead of the secret's own function says so; with --all it is refused, and so
+    // is a key where a function's name belongs.
+    let (_, rotated_arn) = rotated(&bench, "calcom").await;
+    let ran = run(&bench, &["check", &rotated_arn, "--function", &small], "");
+    let environment = ran.stdout.lines().find(|l| l.contains(" environment ")).unwrap_or_default().to_owned();
+    assert!(
+        environment.contains("note") && environment.contains("instead of the secret's rotation function"),
+        "{ran:?}"
+    );
+    let ran = run(&bench, &["check", "--all", "--function", &small], "");
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("Name the secrets instead of --all"), "{ran:?}");
+    let ran = run(&bench, &["check", &arn, "--function", &account.key], "");
+    ran.shows_none_of(&[&account.key]);
+    assert_eq!(ran.code, 2, "{ran:?}");
 
     // A function whose environment would not start: fail closed.
     let broken = unique("broken-rotator");

@@ -73,6 +73,11 @@ pub struct Secrets {
 }
 
 impl Command {
+    /// Whether the command runs on every tagged secret (`--all`).
+    pub fn all(&self) -> bool {
+        matches!(self, Command::Check { secrets, .. } | Command::Status { secrets, .. } if secrets.all)
+    }
+
     /// The secret ids the command names (none for `--all`).
     pub fn secret_ids(&self) -> Vec<String> {
         match self {
@@ -94,6 +99,8 @@ pub fn without_arguments(message: &str, args: &[OsString]) -> String {
         "--json",
         "--no-vendor",
         "--apply",
+        "--function",
+        "--env-from-shell",
         "--help",
         "--version",
     ];

@@ -13,6 +13,8 @@ pub enum CliError {
     Usage(String),
     /// A secret id shaped like an API key: neither used nor shown.
     KeyShapedArgument,
+    /// `--function` with `--all`: one function's environment for every secret.
+    FunctionWithAll,
     /// The function's environment does not parse.
     Environment(ConfigError),
     /// `recover` could not read a key from `from` (the terminal, standard input).
@@ -36,7 +38,10 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) | CliError::KeyShapedArgument | CliError::Environment(_) => USAGE,
+            CliError::Usage(_)
+            | CliError::KeyShapedArgument
+            | CliError::FunctionWithAll
+            | CliError::Environment(_) => USAGE,
             CliError::ReadKey { .. }
             | CliError::NoKey
             | CliError::Start(_)
@@ -53,6 +58,9 @@ impl fmt::Display for CliError {
             CliError::Usage(message) => f.write_str(message),
             CliError::KeyShapedArgument => f.write_str(
                 "api-key-rotator: an argument has the shape of an API key, not of a secret's name or ARN; it was not used and is not shown. `recover` reads the key from standard input.\n",
+            ),
+            CliError::FunctionWithAll => f.write_str(
+                "api-key-rotator: --function judges the secrets named in one function's environment; with --all each secret is judged in its own rotation function's. Name the secrets instead of --all.\n",
             ),
             CliError::Environment(problem) => writeln!(f, "api-key-rotator: invalid environment: {problem}"),
             CliError::ReadKey { from, error } => writeln!(

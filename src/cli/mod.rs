@@ -79,8 +79,11 @@ fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
             return Err(CliError::Usage(without_arguments(&error.render().to_string(), &args[1..])));
         }
     };
-    if cli.command.secret_ids().iter().any(|id| looks_like_a_key(id)) {
+    if cli.command.secret_ids().iter().chain(&cli.function).any(|id| looks_like_a_key(id)) {
         return Err(CliError::KeyShapedArgument);
+    }
+    if cli.function.is_some() && cli.command.all() {
+        return Err(CliError::FunctionWithAll);
     }
     // The shell's variables count only when asked for; otherwise each secret's function decides.
     let rule = match (cli.env_from_shell, cli.function.clone()) {
@@ -300,6 +303,10 @@ mod tests {
             Refusal::VendorNotAskable { problem: ConfigError::NoVendor, arn: arn() },
             Refusal::BothAccepted,
             Refusal::NeitherAccepted { arn: arn() },
+            Refusal::CurrentNotAKey {
+                problem: ValueError::NoField { key_field: "api_key".into() },
+                arn: arn(),
+            },
             Refusal::CurrentRefused { status: 401, arn: arn() },
             Refusal::NoVerdict,
             Refusal::NoEnvironment(EnvProblem::NoFunction),

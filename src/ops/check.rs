@@ -185,20 +185,31 @@ fn function(found: &Found, create_budget: Duration) -> Vec<Check> {
         Ok(env) => env,
         Err(problem) => return vec![Check::fail("environment", problem.to_string(), problem.fix())],
     };
-    let mut checks = vec![Check::new(
-        "environment",
-        Status::Ok,
-        match &env.source {
-            EnvSource::Function(arn) => format!("function {arn}: its environment is valid"),
-            EnvSource::Shell => "shell (--env-from-shell): this shell's variables, not the function's".into(),
-        },
-    )];
+    let mut checks = vec![match (&env.source, &env.instead_of) {
+        (EnvSource::Function(arn), None) => {
+            Check::new("environment", Status::Ok, format!("function {arn}: its environment is valid"))
+        }
+        (EnvSource::Function(arn), Some(own)) => Check::new(
+            "environment",
+            Status::Note,
+            format!(
+                "function {arn}, named with --function instead of the secret's rotation function {own}: its environment is valid"
+            ),
+        ),
+        (EnvSource::Shell, _) => Check::new(
+            "environment",
+            Status::Ok,
+            "shell (--env-from-shell): this shell's variables, not the function's",
+        ),
+    }];
     let Some(function) = &env.function else {
         return checks;
     };
     let needed = create_budget.as_secs();
     checks.push(match function.timeout {
-        Some(timeout) if timeout >= create_budget => Check::new(
+        // createSecret refuses to start with less than the budget left, and an invocation never
+        // has its whole timeout left: the timeout must be above it.
+        Some(timeout) if timeout > create_budget => Check::new(
             "timeout",
             Status::Ok,
             format!("{} s, above the {needed} s createSecret needs to start a rotation", timeout.as_secs()),

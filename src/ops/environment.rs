@@ -8,7 +8,7 @@ use std::fmt;
 
 use super::StoreProblem;
 use crate::config::{ConfigError, Settings};
-use crate::function::FunctionConfig;
+use crate::function::{ENVIRONMENT_UNREADABLE, FunctionConfig};
 
 /// How the commands find a secret's environment.
 #[derive(Clone, Debug)]
@@ -26,6 +26,8 @@ pub struct Environment {
     pub settings: Settings,
     /// The function's configuration, when it was read.
     pub function: Option<FunctionConfig>,
+    /// The secret's own rotation function, when `--function` named another one instead.
+    pub instead_of: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,16 +47,15 @@ impl fmt::Display for EnvSource {
 
 impl Environment {
     /// The function's environment, validated exactly as the function validates its own at start.
-    pub fn of_function(function: FunctionConfig) -> Result<Self, EnvProblem> {
+    /// `instead_of`: the secret's own rotation function, when this one was named instead.
+    pub fn of_function(function: FunctionConfig, instead_of: Option<String>) -> Result<Self, EnvProblem> {
         let settings =
             Settings::from_lookup(|name| function.variables.get(name).cloned()).map_err(|problem| {
                 EnvProblem::Invalid { function: function.arn.clone(), problem: Box::new(problem) }
             })?;
-        Ok(Environment {
-            source: EnvSource::Function(function.arn.clone()),
-            settings,
-            function: Some(function),
-        })
+        let instead_of = instead_of.filter(|own| *own != function.arn);
+        let source = EnvSource::Function(function.arn.clone());
+        Ok(Environment { source, settings, function: Some(function), instead_of })
     }
 }
 
@@ -91,9 +92,18 @@ impl EnvProblem {
             EnvProblem::NotFound { .. } => {
                 "Point the secret at its rotation function (aws secretsmanager rotate-secret --rotation-lambda-arn), or name it with --function NAME|ARN."
             }
-            EnvProblem::Unreadable { .. } => {
-                "The caller needs lambda:GetFunctionConfiguration on the rotation function (README, Operator commands); or use the shell's variables with --env-from-shell."
-            }
+            EnvProblem::Unreadable { error, .. } => match error.0.code.as_str() {
+                "AccessDeniedException" => {
+                    "You need lambda:GetFunctionConfiguration on the rotation function (README, Operator commands); or use the shell's variables with --env-from-shell."
+                }
+                ENVIRONMENT_UNREADABLE => {
+                    "The function's environment is encrypted with a KMS key you may not use: you need kms:Decrypt on it (README, Operator commands); or use the shell's variables with --env-from-shell."
+                }
+                _ if error.0.transient => "Run the command again.",
+                _ => {
+                    "Check the function's name and your access to it (lambda:GetFunctionConfiguration); or use the shell's variables with --env-from-shell."
+                }
+            },
             EnvProblem::Invalid { .. } => "Fix the stack's parameters and deploy the function again.",
         }
     }

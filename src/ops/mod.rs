@@ -113,6 +113,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
                     source: EnvSource::Shell,
                     settings: settings.as_ref().clone(),
                     function: None,
+                    instead_of: None,
                 });
             }
             EnvRule::Function { named } => named.as_ref().or(meta.rotation_function.as_ref()),
@@ -133,7 +134,11 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
                 config
             }
         };
-        Environment::of_function(config?)
+        let instead_of = match &self.rule {
+            EnvRule::Function { named: Some(_) } => meta.rotation_function.clone(),
+            _ => None,
+        };
+        Environment::of_function(config?, instead_of)
     }
 
     /// Takes AWSPENDING off a version that held no value, then looks again: a createSecret running

@@ -93,6 +93,11 @@ pub enum Refusal {
     NeitherAccepted {
         arn: String,
     },
+    /// The AWSCURRENT value does not read as a key with the tags.
+    CurrentNotAKey {
+        problem: ValueError,
+        arn: String,
+    },
     /// AWSCURRENT holds an early-promoted key the vendor refuses: consumers hold a dead key.
     CurrentRefused {
         status: u16,
@@ -133,9 +138,12 @@ impl fmt::Display for Refusal {
                 f,
                 "the vendor accepts neither key. Get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
             ),
+            Refusal::CurrentNotAKey { problem, arn } => {
+                write!(f, "the AWSCURRENT value cannot be read: {problem}; {}", fix_tags(arn))
+            }
             Refusal::CurrentRefused { status, arn } => write!(
                 f,
-                "the vendor refuses the key in AWSCURRENT (HTTP {status}), so consumers hold a key that no longer works, and no other version holds a newer one. Get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
+                "the vendor refuses the key in AWSCURRENT (HTTP {status}), so consumers hold a key that no longer works, and no other version carries AWSPENDING. A version labelled ROTATION_RESCUE, if `api-key-rotator status {arn}` shows one, may hold the live key (README, Recovery: new key lost); otherwise get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
             ),
             Refusal::NoVerdict => write!(f, "the vendor gave no verdict on one of the keys: {AGAIN}"),
             Refusal::NoEnvironment(problem) => write!(f, "{problem}. {}", problem.fix()),
@@ -318,7 +326,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
         }
         let key = match current.key(&meta.tags) {
             Ok(value) => value,
-            Err(problem) => return Plan::Refuse(Refusal::PendingNotAKey { problem, arn: meta.arn.clone() }),
+            Err(problem) => return Plan::Refuse(Refusal::CurrentNotAKey { problem, arn: meta.arn.clone() }),
         };
         let target = match Target::from_tags(&meta.tags, settings) {
             Ok(target) => target,

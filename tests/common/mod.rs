@@ -171,9 +171,10 @@ pub async fn bench() -> Bench {
         sim_vendors,
     };
     // The function a staged rotation names (begin-rotation's default RotationLambdaARN), as a
-    // deployer leaves it: every vendor at the simulator, standard promotion, the template's sizes.
+    // deployer leaves it: every vendor at the simulator, the suite's promotion mode, the
+    // template's sizes.
     static DEPLOYED: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    let env = bench.vendor_env();
+    let env = bench.env();
     DEPLOYED.get_or_init(|| bench.deploy(FUNCTION, &env, 90, 256)).await;
     bench
 }
