@@ -291,7 +291,7 @@ mod tests {
         for refusal in [
             Refusal::Unreadable {
                 what: "the pending version",
-                problem: StoreError::new("GetSecretValue", "AccessDeniedException", false).into(),
+                problem: Box::new(StoreError::new("GetSecretValue", "AccessDeniedException", false).into()),
             },
             Refusal::NoCurrentValue,
             Refusal::NotIssuedThere(ConfigError::VendorChanged { issued: "calcom".into(), now: "ringg" }),

@@ -9,7 +9,7 @@ use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
 use crate::config::{ConfigError, Issued, Settings, Target};
 use crate::function::FunctionReader;
 use crate::secret::{SecretValue, ValueError};
-use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, StoreError};
+use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, StoreError, Version};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// What `repair` found and what it would do (or did).
@@ -74,7 +74,7 @@ pub enum Refusal {
     /// A Secrets Manager read failed (`what`: the secret, the pending version, the AWSCURRENT value).
     Unreadable {
         what: &'static str,
-        problem: StoreProblem,
+        problem: Box<StoreProblem>,
     },
     NoCurrentValue,
     /// The tags no longer name what the pending key was issued for, or its record cannot be read.
@@ -179,7 +179,10 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
                 return RepairReport {
                     arn: secret_id.to_owned(),
                     findings: Vec::new(),
-                    plan: Plan::Refuse(Refusal::Unreadable { what: "the secret", problem: error.into() }),
+                    plan: Plan::Refuse(Refusal::Unreadable {
+                        what: "the secret",
+                        problem: Box::new(error.into()),
+                    }),
                     applied: None,
                 };
             }
@@ -202,7 +205,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
         };
         let (version, pending) = match &found.pending {
             Err(error) => {
-                let problem = error.clone().into();
+                let problem = Box::new(error.clone().into());
                 return Plan::Refuse(Refusal::Unreadable { what: "the pending version", problem });
             }
             Ok(Pending::None) => {
@@ -223,13 +226,9 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
             }
             Ok(Pending::Stored(version, pending)) => (version, pending),
         };
-        let current = match &found.current {
-            Ok(Some(current)) => current,
-            Ok(None) => return Plan::Refuse(Refusal::NoCurrentValue),
-            Err(error) => {
-                let problem = error.clone().into();
-                return Plan::Refuse(Refusal::Unreadable { what: "the AWSCURRENT value", problem });
-            }
+        let current = match current_value(found) {
+            Ok(current) => current,
+            Err(refusal) => return Plan::Refuse(*refusal),
         };
         let current_id = found.current_version().unwrap_or_default().to_owned();
         if current.text == pending.text {
@@ -312,13 +311,9 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
                 "version {version} carries AWSPENDING and AWSCURRENT: a finished rotation, or one promoted early whose test has not passed"
             ),
         ));
-        let current = match &found.current {
-            Ok(Some(current)) => current,
-            Ok(None) => return Plan::Refuse(Refusal::NoCurrentValue),
-            Err(error) => {
-                let problem = error.clone().into();
-                return Plan::Refuse(Refusal::Unreadable { what: "the AWSCURRENT value", problem });
-            }
+        let current = match current_value(found) {
+            Ok(current) => current,
+            Err(refusal) => return Plan::Refuse(*refusal),
         };
         // Its key goes only where it was issued (createSecret recorded it on the version).
         if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, settings) {
@@ -394,4 +389,16 @@ fn judged_in<'a>(
     let env = found.env.as_ref().map_err(Clone::clone)?;
     findings.push(("env", env.source.to_string()));
     Ok(&env.settings)
+}
+
+/// The AWSCURRENT value, or why repair cannot go on without it.
+fn current_value(found: &Found) -> Result<&Version, Box<Refusal>> {
+    match &found.current {
+        Ok(Some(current)) => Ok(current),
+        Ok(None) => Err(Box::new(Refusal::NoCurrentValue)),
+        Err(error) => {
+            let problem = Box::new(error.clone().into());
+            Err(Box::new(Refusal::Unreadable { what: "the AWSCURRENT value", problem }))
+        }
+    }
 }
