@@ -462,6 +462,49 @@ async fn check_covers_the_function_timeout_and_memory_and_function_names_it_befo
     assert_eq!(bench.calls_with(&account.key).await, sent);
 }
 
+#[tokio::test]
+async fn status_and_check_show_each_replica_and_check_fails_a_failed_one() {
+    let bench = bench().await;
+    let account = bench.account("calcom").await;
+    let arn = bench
+        .create_replicated_secret(
+            &json_secret("api_key", &account.key),
+            &[(TAG_VENDOR, "calcom")],
+            &["eu-west-1", "ap-south-1"],
+        )
+        .await;
+    bench.rotate(&rotator(&bench), &arn).await;
+    let key = bench.live_key(&account).await;
+
+    let ran = run(&bench, &["status", &arn, "--json"], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let regions: Vec<(String, String)> = ran.json()[0]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["region"].as_str().unwrap().to_owned(), r["status"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(regions, [("eu-west-1".into(), "InSync".into()), ("ap-south-1".into(), "InSync".into())]);
+    let ran = run(&bench, &["check", &arn], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let line =
+        |ran: &Ran| ran.stdout.lines().find(|l| l.contains(" replicas ")).unwrap_or_default().to_owned();
+    assert!(line(&ran).contains("ok") && line(&ran).contains("eu-west-1 InSync"), "{ran:?}");
+
+    // One still copying: a note. One failed: check fails, naming why.
+    bench.replica_state(&arn, "eu-west-1", "InProgress", None).await;
+    let ran = run(&bench, &["check", &arn], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(line(&ran).contains("note") && line(&ran).contains("eu-west-1 InProgress"), "{ran:?}");
+    bench.replica_state(&arn, "ap-south-1", "Failed", Some("no KMS key in ap-south-1")).await;
+    let ran = run(&bench, &["check", &arn], "");
+    ran.shows_none_of(&[&key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(line(&ran).contains("FAIL") && line(&ran).contains("no KMS key in ap-south-1"), "{ran:?}");
+    let ran = run(&bench, &["status", &arn], "");
+    assert!(ran.stdout.contains("replica        ap-south-1: Failed (no KMS key in ap-south-1)"), "{ran:?}");
+}
+
 // -- status -----------------------------------------------------------------------------------
 
 #[tokio::test]

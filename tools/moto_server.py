@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Secrets Manager for tests and the demo: moto's real server, plus what AWS does that moto cannot.
 
-moto (`moto[server]`) answers every Secrets Manager call. This wrapper adds four things on
+moto (`moto[server]`) answers every Secrets Manager call. This wrapper adds five things on
 routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cannot collide):
 
 * `POST /_rotator/begin-rotation` stages a rotation the way AWS does before it invokes
@@ -18,6 +18,9 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   With "After": true the call is carried out first and only its answer is replaced by the
   failure (a write that landed while its answer was lost). With "Body": "..." the answer is that
   text, as it is, with the status given (a garbled answer: say, a 200 whose JSON breaks off).
+* `POST /_rotator/replica` sets a replica's ReplicationStatus: {"SecretId", "ReplicaRegion",
+  "Status", "StatusMessage"?, "Seconds"?}; with "Seconds" it is InSync again after that long
+  (moto itself reports every replica InSync at once).
 * `POST /_rotator/function` creates a Lambda function the way a deployed rotation function looks
   to GetFunctionConfiguration: {"FunctionName", "Variables"?, "Timeout"?, "MemorySize"?}
   (defaults 90 s and 256 MB, the template's). It creates the IAM role moto requires; nothing is
@@ -294,6 +297,32 @@ def begin_rotation(region: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"ARN": secret.arn, "VersionId": token}
 
 
+def replica_state(region: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Sets a replica region's ReplicationStatus, as AWS reports it while it copies a new version.
+
+    moto reports every replica InSync at once; AWS takes a while, and a replica can fail (no KMS
+    key in that region, say). With "Seconds" the status holds that long, then the replica is
+    InSync again.
+    """
+    secret = _secret(region, body["SecretId"])
+    replica = next((r for r in secret.replicas if r.region == body["ReplicaRegion"]), None)
+    if replica is None:
+        raise HelperError(400, "InvalidRequestException", f"no replica in {body['ReplicaRegion']}")
+    replica.config["Status"] = body["Status"]
+    replica.config["StatusMessage"] = body.get("StatusMessage", "Replication in progress")
+    if body.get("Seconds"):
+
+        def in_sync() -> None:
+            with LOCK:
+                replica.config["Status"] = "InSync"
+                replica.config["StatusMessage"] = "Replication succeeded"
+
+        timer = threading.Timer(float(body["Seconds"]), in_sync)
+        timer.daemon = True
+        timer.start()
+    return {"ReplicaRegion": replica.region, "Status": replica.config["Status"]}
+
+
 def create_function(region: str, body: dict[str, Any]) -> dict[str, Any]:
     """A rotation function as a deployer leaves it: its name, environment, timeout and memory.
 
@@ -436,6 +465,9 @@ class Helper:
                 key = (body["Operation"], body.get("SecretId"))
                 FAULTS.setdefault(key, []).extend([fault] * int(body.get("Count", 1)))
             return _json_response(start_response, 200, {"queued": int(body.get("Count", 1))})
+        if method == "POST" and path == "/_rotator/replica":
+            with LOCK:
+                return _json_response(start_response, 200, replica_state(body.get("Region") or _region_of(environ), body))
         if method == "POST" and path == "/_rotator/function":
             with LOCK:
                 return _json_response(start_response, 200, create_function(body.get("Region") or _region_of(environ), body))

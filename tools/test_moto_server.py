@@ -283,3 +283,18 @@ def test_function_creates_a_rotation_function_that_lambda_describes(endpoint: st
         lam.get_function_configuration(FunctionName=arn)
     assert info.value.response["Error"]["Code"] == "AccessDeniedException"
     assert lam.get_function_configuration(FunctionName=arn)["Timeout"] == 30
+
+
+def test_replica_holds_a_status_for_a_while_or_fails(sm: Any, endpoint: str) -> None:
+    import time
+
+    name = f"test-{uuid.uuid4()}"
+    sm.create_secret(Name=name, SecretString="one", AddReplicaRegions=[{"Region": "eu-west-1"}, {"Region": "ap-south-1"}])
+    replicas = lambda: {r["Region"]: (r["Status"], r.get("StatusMessage")) for r in sm.describe_secret(SecretId=name)["ReplicationStatus"]}
+    assert replicas() == {"eu-west-1": ("InSync", "Replication succeeded"), "ap-south-1": ("InSync", "Replication succeeded")}
+    helper(endpoint, "/_rotator/replica", {"SecretId": name, "ReplicaRegion": "eu-west-1", "Status": "InProgress", "Seconds": 0.5})
+    helper(endpoint, "/_rotator/replica", {"SecretId": name, "ReplicaRegion": "ap-south-1", "Status": "Failed", "StatusMessage": "no KMS key"})
+    assert replicas() == {"eu-west-1": ("InProgress", "Replication in progress"), "ap-south-1": ("Failed", "no KMS key")}
+    time.sleep(1.0)
+    assert replicas()["eu-west-1"] == ("InSync", "Replication succeeded")
+    assert replicas()["ap-south-1"] == ("Failed", "no KMS key")

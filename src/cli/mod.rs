@@ -180,7 +180,7 @@ mod tests {
         StatusReport,
     };
     use crate::secret::ValueError;
-    use crate::store::StoreError;
+    use crate::store::{Replica, StoreError};
 
     /// Every report the commands print, from fixed reports, in text and JSON: the renderers' part
     /// of what an operator reads, byte for byte (tests/golden/cli.txt).
@@ -232,6 +232,14 @@ mod tests {
             pending_version: Some("v2".into()),
             pending_fingerprint: Some("sha256:ba9876543210".into()),
             rescue_version: Some("rescue-00112233445566778899aabbccddeeff".into()),
+            replicas: vec![
+                Replica { region: "eu-west-1".into(), status: "InSync".into(), message: None },
+                Replica {
+                    region: "ap-south-1".into(),
+                    status: "Failed".into(),
+                    message: Some("no KMS key in this region".into()),
+                },
+            ],
             environment: Some(
                 "function arn:aws:lambda:us-east-1:123456789012:function:api-key-rotator".into(),
             ),

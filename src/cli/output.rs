@@ -151,6 +151,10 @@ fn status_text(reports: &[StatusReport]) -> String {
                 ),
             );
         }
+        for replica in &r.replicas {
+            let message = replica.message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default();
+            line("replica", format!("{}: {}{message}", replica.region, replica.status));
+        }
         if let Some(environment) = &r.environment {
             line("environment", environment.clone());
         }

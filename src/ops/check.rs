@@ -11,7 +11,7 @@ use crate::config::{
 };
 use crate::function::FunctionReader;
 use crate::secret::SecretValue;
-use crate::store::{OperatorStore, ROTATION_RESCUE};
+use crate::store::{OperatorStore, ROTATION_RESCUE, Replica};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// The AWS managed key Secrets Manager uses when a secret names none.
@@ -115,6 +115,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
         });
         checks.push(pending(&found));
         checks.push(rescue(&found));
+        checks.push(replicas(&found));
         checks.push(kms(&found));
         CheckReport {
             arn: meta.arn.clone(),
@@ -411,6 +412,43 @@ fn rescue(found: &Found) -> Check {
                 arn = meta.arn
             ),
         ),
+    }
+}
+
+/// Every replica region holds the current version: consumers there read what Secrets Manager has
+/// copied, and a replica that failed keeps serving the old (dead) key.
+fn replicas(found: &Found) -> Check {
+    let replicas = &found.meta.replicas;
+    if replicas.is_empty() {
+        return Check::new("replicas", Status::Skip, "the secret is not replicated to other regions");
+    }
+    let describe = |r: &Replica| match &r.message {
+        Some(message) => format!("{} {} ({message})", r.region, r.status),
+        None => format!("{} {}", r.region, r.status),
+    };
+    let failed: Vec<String> = replicas.iter().filter(|r| r.status == Replica::FAILED).map(describe).collect();
+    if !failed.is_empty() {
+        return Check::fail(
+            "replicas",
+            format!(
+                "{}: consumers in that region read the value from before the failure, a key the vendor may already have invalidated",
+                failed.join("; ")
+            ),
+            format!(
+                "Fix what the status message names (a KMS key in that region, say), then copy the secret again: aws secretsmanager remove-regions-from-replication and replicate-secret-to-regions --secret-id {} (README, Multi-region secrets)",
+                found.meta.arn
+            ),
+        );
+    }
+    let all: Vec<String> = replicas.iter().map(describe).collect();
+    if replicas.iter().all(|r| r.status == Replica::IN_SYNC) {
+        Check::new("replicas", Status::Ok, all.join("; "))
+    } else {
+        Check::new(
+            "replicas",
+            Status::Note,
+            format!("{}: consumers there read the previous version until it is InSync", all.join("; ")),
+        )
     }
 }
 

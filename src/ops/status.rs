@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Operator, Pending, StoreProblem, schedule_text};
 use crate::config::vendor_from_tags;
 use crate::function::FunctionReader;
-use crate::store::{OperatorStore, ROTATION_RESCUE, Version};
+use crate::store::{OperatorStore, ROTATION_RESCUE, Replica, Version};
 use crate::vendors::VendorApi;
 
 /// One secret's rotation state. `pending` is `none`, `empty` or `stored` (`null` when the pending
@@ -32,6 +32,8 @@ pub struct StatusReport {
     /// The version labelled ROTATION_RESCUE: a vendor's rotate answer from which no key could be
     /// read, kept by createSecret.
     pub rescue_version: Option<String>,
+    /// Each replica region and its ReplicationStatus (`InSync`, `InProgress`, `Failed`).
+    pub replicas: Vec<Replica>,
     /// The environment the secret would be judged in by the other commands (`function ARN` or
     /// `shell`); `None` when there is none (then a problem says why).
     pub environment: Option<String>,
@@ -108,6 +110,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
             pending_version,
             pending_fingerprint,
             rescue_version: meta.version_with(ROTATION_RESCUE).map(str::to_owned),
+            replicas: meta.replicas.clone(),
             environment,
             problems,
         }

@@ -45,6 +45,23 @@ pub struct SecretMeta {
     pub kms_key_id: Option<String>,
     pub last_rotated: Option<SystemTime>,
     pub next_rotation: Option<SystemTime>,
+    /// The regions the secret is replicated to (`ReplicationStatus`), in DescribeSecret's order.
+    pub replicas: Vec<Replica>,
+}
+
+/// One replica region and how far Secrets Manager's copy of the secret has got there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Replica {
+    pub region: String,
+    /// `InSync`, `InProgress` or `Failed`, as Secrets Manager spells it.
+    pub status: String,
+    /// Secrets Manager's `StatusMessage` (why a replica failed, say).
+    pub message: Option<String>,
+}
+
+impl Replica {
+    pub const IN_SYNC: &str = "InSync";
+    pub const FAILED: &str = "Failed";
 }
 
 impl SecretMeta {

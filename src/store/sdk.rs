@@ -8,7 +8,8 @@ use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 
 use super::{
-    AWSCURRENT, OperatorStore, Payload, PendingWrite, SecretMeta, SecretStore, StoreError, Version, codes,
+    AWSCURRENT, OperatorStore, Payload, PendingWrite, Replica, SecretMeta, SecretStore, StoreError, Version,
+    codes,
 };
 use crate::sensitive::Sensitive;
 use crate::timing::Timing;
@@ -92,6 +93,15 @@ impl SecretStore for Store {
             kms_key_id: out.kms_key_id().filter(|id| !id.is_empty()).map(str::to_owned),
             last_rotated: time(out.last_rotated_date()),
             next_rotation: time(out.next_rotation_date()),
+            replicas: out
+                .replication_status()
+                .iter()
+                .map(|replica| Replica {
+                    region: replica.region().unwrap_or_default().to_owned(),
+                    status: replica.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    message: replica.status_message().map(str::to_owned),
+                })
+                .collect(),
         })
     }
 

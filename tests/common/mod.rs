@@ -17,7 +17,7 @@ use api_key_rotator::vendors::VendorClient;
 use api_key_rotator::{Error, Outcome, Rotator};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
-use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -294,6 +294,38 @@ impl Bench {
             .await
             .expect("CreateSecret");
         out.arn().unwrap().to_owned()
+    }
+
+    /// [`Bench::create_secret`], replicated to `regions`.
+    pub async fn create_replicated_secret(
+        &self,
+        value: &str,
+        tags: &[(&str, &str)],
+        regions: &[&str],
+    ) -> String {
+        let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
+        let regions =
+            regions.iter().map(|region| ReplicaRegionType::builder().region(*region).build()).collect();
+        let out = self
+            .sm
+            .create_secret()
+            .name(unique("replicated"))
+            .secret_string(value)
+            .set_tags(Some(tags))
+            .set_add_replica_regions(Some(regions))
+            .send()
+            .await
+            .expect("CreateSecret");
+        out.arn().unwrap().to_owned()
+    }
+
+    /// Sets a replica region's ReplicationStatus (moto reports every replica InSync at once).
+    pub async fn replica_state(&self, arn: &str, region: &str, status: &str, message: Option<&str>) {
+        let mut body = json!({"SecretId": arn, "ReplicaRegion": region, "Status": status});
+        if let Some(message) = message {
+            body["StatusMessage"] = json!(message);
+        }
+        self.post(&format!("{}/_rotator/replica", self.moto), body).await;
     }
 
     /// A new account at `vendor`, a secret holding its key among other fields and tagged for
