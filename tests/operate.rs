@@ -489,20 +489,32 @@ async fn status_and_check_show_each_replica_and_check_fails_a_failed_one() {
     assert_eq!(ran.code, 0, "{ran:?}");
     let line =
         |ran: &Ran| ran.stdout.lines().find(|l| l.contains(" replicas ")).unwrap_or_default().to_owned();
-    assert!(line(&ran).contains("ok") && line(&ran).contains("eu-west-1 InSync"), "{ran:?}");
+    assert!(line(&ran).starts_with("  ok ") && line(&ran).contains("eu-west-1 InSync"), "{ran:?}");
 
     // One still copying: a note. One failed: check fails, naming why.
     bench.replica_state(&arn, "eu-west-1", "InProgress", None).await;
     let ran = run(&bench, &["check", &arn], "");
     assert_eq!(ran.code, 0, "{ran:?}");
-    assert!(line(&ran).contains("note") && line(&ran).contains("eu-west-1 InProgress"), "{ran:?}");
+    assert!(line(&ran).starts_with("  note ") && line(&ran).contains("eu-west-1 InProgress"), "{ran:?}");
     bench.replica_state(&arn, "ap-south-1", "Failed", Some("no KMS key in ap-south-1")).await;
     let ran = run(&bench, &["check", &arn], "");
     ran.shows_none_of(&[&key]);
     assert_eq!(ran.code, 1, "{ran:?}");
-    assert!(line(&ran).contains("FAIL") && line(&ran).contains("no KMS key in ap-south-1"), "{ran:?}");
+    assert!(line(&ran).starts_with("  FAIL ") && line(&ran).contains("no KMS key in ap-south-1"), "{ran:?}");
+    let again = format!(
+        "aws secretsmanager remove-regions-from-replication --secret-id {arn} --remove-replica-regions ap-south-1, then aws secretsmanager replicate-secret-to-regions --secret-id {arn} --add-replica-regions Region=ap-south-1"
+    );
+    assert!(
+        ran.stdout.contains(&again) && !ran.stdout.contains("--remove-replica-regions eu-west-1"),
+        "{ran:?}"
+    );
     let ran = run(&bench, &["status", &arn], "");
     assert!(ran.stdout.contains("replica        ap-south-1: Failed (no KMS key in ap-south-1)"), "{ran:?}");
+
+    // A secret with no replicas: nothing to check.
+    let (_, single) = rotated(&bench, "ringg").await;
+    let ran = run(&bench, &["check", &single], "");
+    assert!(line(&ran).starts_with("  skip ") && line(&ran).contains("not replicated"), "{ran:?}");
 }
 
 // -- status -----------------------------------------------------------------------------------

@@ -87,6 +87,8 @@ ACCOUNT = "123456789012"
 # Lambda's GetFunctionConfiguration: GET /2015-03-31/functions/{name or ARN}/configuration
 LAMBDA_CONFIGURATION = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$")
 LOCK = threading.Lock()
+# Each replica's last /_rotator/replica call, so that a timer set by an earlier one cannot undo it.
+REPLICA_GENERATION: dict[tuple[str, str], int] = {}
 FAULTS: dict[tuple[str, str | None], list[dict[str, Any]]] = {}  # (operation, SecretId or None)
 REQUESTS: dict[str, list[dict[str, Any]]] = {}
 
@@ -302,25 +304,31 @@ def replica_state(region: str, body: dict[str, Any]) -> dict[str, Any]:
 
     moto reports every replica InSync at once; AWS takes a while, and a replica can fail (no KMS
     key in that region, say). With "Seconds" the status holds that long, then the replica is
-    InSync again.
+    InSync again, unless another call has set it meanwhile. Called with LOCK held.
     """
     secret = _secret(region, body["SecretId"])
-    replica = next((r for r in secret.replicas if r.region == body["ReplicaRegion"]), None)
+    replicas = getattr(secret, "replicas", None)
+    if replicas is None:
+        raise HelperError(400, "InvalidRequestException", "name the primary secret, not a replica")
+    replica = next((r for r in replicas if r.region == body["ReplicaRegion"]), None)
     if replica is None:
         raise HelperError(400, "InvalidRequestException", f"no replica in {body['ReplicaRegion']}")
-    replica.config["Status"] = body["Status"]
-    replica.config["StatusMessage"] = body.get("StatusMessage", "Replication in progress")
+    status = body["Status"]
+    default = {"InSync": "Replication succeeded", "Failed": "Replication failed"}.get(status, "Replication in progress")
+    key = (secret.arn, replica.region)
+    REPLICA_GENERATION[key] = generation = REPLICA_GENERATION.get(key, 0) + 1
+    replica.config.update({"Status": status, "StatusMessage": body.get("StatusMessage", default)})
     if body.get("Seconds"):
 
         def in_sync() -> None:
             with LOCK:
-                replica.config["Status"] = "InSync"
-                replica.config["StatusMessage"] = "Replication succeeded"
+                if REPLICA_GENERATION.get(key) == generation:  # not set again meanwhile
+                    replica.config.update({"Status": "InSync", "StatusMessage": "Replication succeeded"})
 
         timer = threading.Timer(float(body["Seconds"]), in_sync)
         timer.daemon = True
         timer.start()
-    return {"ReplicaRegion": replica.region, "Status": replica.config["Status"]}
+    return {"ReplicaRegion": replica.region, "Status": status}
 
 
 def create_function(region: str, body: dict[str, Any]) -> dict[str, Any]:

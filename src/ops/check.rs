@@ -426,17 +426,27 @@ fn replicas(found: &Found) -> Check {
         Some(message) => format!("{} {} ({message})", r.region, r.status),
         None => format!("{} {}", r.region, r.status),
     };
-    let failed: Vec<String> = replicas.iter().filter(|r| r.status == Replica::FAILED).map(describe).collect();
+    let failed: Vec<&Replica> = replicas.iter().filter(|r| r.status == Replica::FAILED).collect();
     if !failed.is_empty() {
+        let arn = &found.meta.arn;
+        let again: Vec<String> = failed
+            .iter()
+            .map(|r| {
+                format!(
+                    "aws secretsmanager remove-regions-from-replication --secret-id {arn} --remove-replica-regions {0}, then aws secretsmanager replicate-secret-to-regions --secret-id {arn} --add-replica-regions Region={0}[,KmsKeyId=KEY] --force-overwrite-replica-secret",
+                    r.region
+                )
+            })
+            .collect();
         return Check::fail(
             "replicas",
             format!(
-                "{}: consumers in that region read the value from before the failure, a key the vendor may already have invalidated",
-                failed.join("; ")
+                "{}: consumers in that region may read an older version, whose key the vendor may have invalidated, or none",
+                failed.iter().map(|r| describe(r)).collect::<Vec<_>>().join("; ")
             ),
             format!(
-                "Fix what the status message names (a KMS key in that region, say), then copy the secret again: aws secretsmanager remove-regions-from-replication and replicate-secret-to-regions --secret-id {} (README, Multi-region secrets)",
-                found.meta.arn
+                "Fix what the status message names (a KMS key in that region, say), then copy the secret there again: {} (README, Multi-region secrets)",
+                again.join("; ")
             ),
         );
     }
@@ -447,7 +457,10 @@ fn replicas(found: &Found) -> Check {
         Check::new(
             "replicas",
             Status::Note,
-            format!("{}: consumers there read the previous version until it is InSync", all.join("; ")),
+            format!(
+                "{}: consumers there may read an older version, or none, until it is InSync",
+                all.join("; ")
+            ),
         )
     }
 }

@@ -99,7 +99,10 @@ impl SecretStore for Store {
                 .map(|replica| Replica {
                     region: replica.region().unwrap_or_default().to_owned(),
                     status: replica.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                    message: replica.status_message().map(str::to_owned),
+                    // AWS's words, on one line.
+                    message: replica
+                        .status_message()
+                        .map(|m| m.chars().filter(|c| !c.is_control()).collect()),
                 })
                 .collect(),
         })
