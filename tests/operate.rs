@@ -66,6 +66,11 @@ fn command(bench: &Bench, args: &[&str], env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// An environment as the pairs [`run_with`] takes.
+fn pairs(env: &HashMap<String, String>) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// Runs `api-key-rotator ARGS` as an operator would, with `stdin` piped in.
 fn run(bench: &Bench, args: &[&str], stdin: &str) -> Ran {
     run_with(bench, args, stdin, &[])
@@ -325,8 +330,8 @@ async fn the_commands_judge_and_send_keys_in_the_function_environment_not_the_sh
     assert_eq!(bench.value(&staged.arn, "AWSCURRENT").await, json_secret("api_key", &issued));
 
     // --env-from-shell: the shell's variables, as before this rule (here: the simulator's).
-    let simulator: Vec<(String, String)> = function_env(&bench).into_iter().collect();
-    let simulator: Vec<(&str, &str)> = simulator.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let simulator = function_env(&bench);
+    let simulator = pairs(&simulator);
     let ran = run_with(&bench, &["check", &arn, "--env-from-shell", "--json"], "", &simulator);
     assert_eq!(ran.code, 0, "{ran:?}");
     assert_eq!(ran.json()[0]["environment"], "shell", "{ran:?}");
@@ -361,8 +366,8 @@ async fn without_a_function_environment_nothing_is_sent_and_the_commands_exit_1(
         bench.calls_with(&keys[2]).await,
     ];
     // The shell points every vendor at the simulator: a fallback to it would show up as a call.
-    let simulator: Vec<(String, String)> = function_env(&bench).into_iter().collect();
-    let shell: Vec<(&str, &str)> = simulator.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let simulator = function_env(&bench);
+    let shell = pairs(&simulator);
     let run = |args: &[&str], stdin: &str| run_with(&bench, args, stdin, &shell);
     for (arn, expected) in [
         (&named, "does not exist"),

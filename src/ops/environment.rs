@@ -83,6 +83,11 @@ pub enum EnvProblem {
 const NOTHING_SENT: &str = ", and nothing was sent to any vendor";
 
 impl EnvProblem {
+    /// The problem and what to do about it, in one sentence pair (as the commands print it).
+    pub fn explained(&self) -> String {
+        format!("{self}. {}", self.fix())
+    }
+
     /// What the operator can do about it.
     pub fn fix(&self) -> &'static str {
         match self {

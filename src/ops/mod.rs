@@ -119,6 +119,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
             EnvRule::Function { named } => named.as_ref().or(meta.rotation_function.as_ref()),
         };
         let function = function.ok_or(EnvProblem::NoFunction)?;
+        // The secret's own function, when another one was named instead.
+        let instead_of = meta.rotation_function.clone().filter(|own| own != function);
         let known = self.read.lock().ok().and_then(|read| read.get(function).cloned());
         let config = match known {
             Some(config) => config,
@@ -133,10 +135,6 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
                 }
                 config
             }
-        };
-        let instead_of = match &self.rule {
-            EnvRule::Function { named: Some(_) } => meta.rotation_function.clone(),
-            _ => None,
         };
         Environment::of_function(config?, instead_of)
     }

@@ -29,7 +29,7 @@ pub enum RecoverError {
     #[error("{0}. {NOTHING_DONE}")]
     Tags(ConfigError),
 
-    #[error("{0}. {fix}", fix = .0.fix())]
+    #[error("{}", .0.explained())]
     NoEnvironment(EnvProblem),
 
     #[error(

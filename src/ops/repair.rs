@@ -146,7 +146,7 @@ impl fmt::Display for Refusal {
                 "the vendor refuses the key in AWSCURRENT (HTTP {status}), so consumers hold a key that no longer works, and no other version carries AWSPENDING. A version labelled ROTATION_RESCUE, if `api-key-rotator status {arn}` shows one, may hold the live key (README, Recovery: new key lost); otherwise get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
             ),
             Refusal::NoVerdict => write!(f, "the vendor gave no verdict on one of the keys: {AGAIN}"),
-            Refusal::NoEnvironment(problem) => write!(f, "{problem}. {}", problem.fix()),
+            Refusal::NoEnvironment(problem) => f.write_str(&problem.explained()),
         }
     }
 }

@@ -58,7 +58,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
         let environment = match &found.env {
             Ok(env) => Some(env.source.to_string()),
             Err(problem) => {
-                problems.push(format!("{problem}. {}", problem.fix()));
+                problems.push(problem.explained());
                 None
             }
         };

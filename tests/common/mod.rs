@@ -283,17 +283,7 @@ impl Bench {
     // -- Secrets Manager (moto) ----------------------------------------------------------------
 
     pub async fn create_secret(&self, value: &str, tags: &[(&str, &str)]) -> String {
-        let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
-        let out = self
-            .sm
-            .create_secret()
-            .name(unique("secret"))
-            .secret_string(value)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .expect("CreateSecret");
-        out.arn().unwrap().to_owned()
+        self.create_replicated_secret(value, tags, &[]).await
     }
 
     /// [`Bench::create_secret`], replicated to `regions`.
@@ -304,15 +294,15 @@ impl Bench {
         regions: &[&str],
     ) -> String {
         let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
-        let regions =
+        let regions: Vec<ReplicaRegionType> =
             regions.iter().map(|region| ReplicaRegionType::builder().region(*region).build()).collect();
         let out = self
             .sm
             .create_secret()
-            .name(unique("replicated"))
+            .name(unique("secret"))
             .secret_string(value)
             .set_tags(Some(tags))
-            .set_add_replica_regions(Some(regions))
+            .set_add_replica_regions((!regions.is_empty()).then_some(regions))
             .send()
             .await
             .expect("CreateSecret");
