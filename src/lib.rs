@@ -10,6 +10,7 @@ pub mod function;
 mod golden;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod rotation;
 pub mod schedule;

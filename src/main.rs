@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use api_key_rotator::config::Settings;
+use api_key_rotator::notify::EventBus;
 use api_key_rotator::store::{self, Store};
 use api_key_rotator::vendors::VendorClient;
 use api_key_rotator::{Error, Rotator, cli, logging, rotation};
@@ -37,6 +38,7 @@ async fn lambda() -> Result<(), lambda_runtime::Error> {
     let rotator = Arc::new(Rotator::new(
         Store::new(aws_sdk_secretsmanager::Client::new(&aws)),
         VendorClient::new(&settings.timing)?,
+        EventBus::from_config(&aws, &settings.timing)?,
         settings,
     ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -11,7 +11,15 @@
 //!   that verified the key in AWSCURRENT: 1 when the vendor refuses the key consumers read. With
 //!   `KeyLost` it is what the paging alarm watches, because it fires whatever killed the key (a
 //!   process killed before storing it, an unknown outcome that had rotated, a person);
-//! * `DeadKeyWindow` (Milliseconds), whenever AWSCURRENT moves to the new key.
+//! * `DeadKeyWindow` (Milliseconds), whenever AWSCURRENT moves to the new key;
+//! * `ReplicationFailed` (Count, 0 or 1), on every record that waited for the secret's replica
+//!   regions: 1 when one reported `Failed` or was not `InSync` when the wait ended, named in the
+//!   property `FailedRegions` (every region waited for is in `ReplicaRegions`). It pages: consumers
+//!   there read a dead key;
+//! * `ReplicaSyncTime` (Milliseconds): from the move of AWSCURRENT until every replica was seen
+//!   `InSync` (to the poll that saw it);
+//! * `NotifyFailed` (Count, 0 or 1), on every record that sent the `Vendor Key Rotated` event: 1
+//!   when it could not be put.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,6 +49,22 @@ pub struct Record {
     pub promote: Option<&'static str>,
     /// Whether the vendor refused the key in AWSCURRENT, when the invocation asked it.
     pub current_key_rejected: Option<bool>,
+    /// What the wait for the replica regions saw, when the invocation waited.
+    pub replication: Option<Replication>,
+    /// Whether the `Vendor Key Rotated` event could not be put, when the invocation sent it.
+    pub notify_failed: Option<bool>,
+}
+
+/// How the secret's replica regions took the new AWSCURRENT.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replication {
+    /// Every replica region waited for.
+    pub regions: Vec<String>,
+    /// Those that reported `Failed`, or were not `InSync` when the wait ended.
+    pub failed: Vec<String>,
+    /// From the move until every replica was seen `InSync`, when all were and the move's time is
+    /// known.
+    pub sync_time: Option<Duration>,
 }
 
 impl Record {
@@ -58,6 +82,15 @@ impl Record {
         }
         if let Some(window) = self.dead_key_window {
             metrics.push(("DeadKeyWindow", "Milliseconds", json!(millis(window))));
+        }
+        if let Some(replication) = &self.replication {
+            metrics.push(("ReplicationFailed", "Count", json!(u8::from(!replication.failed.is_empty()))));
+            if let Some(sync_time) = replication.sync_time {
+                metrics.push(("ReplicaSyncTime", "Milliseconds", json!(millis(sync_time))));
+            }
+        }
+        if let Some(failed) = self.notify_failed {
+            metrics.push(("NotifyFailed", "Count", json!(u8::from(failed))));
         }
         let timestamp = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
         let definitions: Vec<Value> =
@@ -87,6 +120,12 @@ impl Record {
         }
         if let Some(secret) = &self.secret {
             root.insert("Secret".into(), json!(secret));
+        }
+        if let Some(replication) = &self.replication {
+            root.insert("ReplicaRegions".into(), json!(replication.regions));
+            if !replication.failed.is_empty() {
+                root.insert("FailedRegions".into(), json!(replication.failed));
+            }
         }
         Value::Object(root).to_string()
     }
@@ -139,6 +178,8 @@ mod tests {
             dead_key_window: None,
             promote: Some("standard"),
             current_key_rejected: None,
+            replication: None,
+            notify_failed: None,
         };
         let doc = emf(&record);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_123u64);
@@ -195,5 +236,56 @@ mod tests {
         let accepted =
             Record { step: Some(Step::TestSecret), current_key_rejected: Some(false), ..Record::default() };
         assert_eq!(emf(&accepted)["CurrentKeyRejected"], json!(0));
+    }
+
+    fn metric_names(doc: &Value) -> Vec<&str> {
+        let metrics = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
+        metrics.iter().map(|m| m["Name"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn replicas_and_the_event_are_counted_only_where_they_happened() {
+        let finish = |replication, notify_failed| Record {
+            step: Some(Step::FinishSecret),
+            replication,
+            notify_failed,
+            ..Record::default()
+        };
+        let none = emf(&finish(None, None));
+        assert!(
+            !metric_names(&none)
+                .iter()
+                .any(|name| ["ReplicationFailed", "ReplicaSyncTime", "NotifyFailed"].contains(name))
+        );
+        assert!(none.get("ReplicaRegions").is_none());
+
+        let synced = Replication {
+            regions: vec!["eu-west-1".into(), "ap-south-1".into()],
+            failed: vec![],
+            sync_time: Some(Duration::from_millis(2500)),
+        };
+        let doc = emf(&finish(Some(synced), Some(false)));
+        assert_eq!(
+            metric_names(&doc),
+            ["Duration", "Failure", "ReplicationFailed", "ReplicaSyncTime", "NotifyFailed"]
+        );
+        assert_eq!(
+            (doc["ReplicationFailed"].as_u64(), doc["ReplicaSyncTime"].as_f64()),
+            (Some(0), Some(2500.0))
+        );
+        assert_eq!(
+            (&doc["ReplicaRegions"], doc.get("FailedRegions")),
+            (&json!(["eu-west-1", "ap-south-1"]), None)
+        );
+        assert_eq!(doc["NotifyFailed"], json!(0));
+
+        let failed = Replication {
+            regions: vec!["eu-west-1".into()],
+            failed: vec!["eu-west-1".into()],
+            sync_time: None,
+        };
+        let doc = emf(&finish(Some(failed), Some(true)));
+        assert_eq!((doc["ReplicationFailed"].as_u64(), doc.get("ReplicaSyncTime")), (Some(1), None));
+        assert_eq!((&doc["FailedRegions"], &doc["NotifyFailed"]), (&json!(["eu-west-1"]), &json!(1)));
     }
 }

@@ -6,8 +6,9 @@
 //! storage retries. [`Timing::create_budget`] is that sum; the README states it as the function's
 //! minimum timeout, and a test keeps the two equal.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 use tokio::time::Instant;
 
 /// How long things may take. One value per process (tests scale it down; the logic is the same).
@@ -50,6 +51,13 @@ pub struct Timing {
     /// Secrets Manager SDK: connecting, and one attempt of any call.
     pub sdk_connect_timeout: Duration,
     pub sdk_attempt_timeout: Duration,
+    /// After AWSCURRENT moved: how long finishSecret waits for every replica region to report
+    /// `InSync`, polling DescribeSecret every `replica_poll`. The move itself never waits.
+    pub replica_budget: Duration,
+    pub replica_poll: Duration,
+    /// The `Vendor Key Rotated` event: attempts at PutEvents, all within `notify_budget`.
+    pub notify_attempts: u32,
+    pub notify_budget: Duration,
 }
 
 impl Default for Timing {
@@ -74,6 +82,10 @@ impl Default for Timing {
             rotate_attempts: 3,
             sdk_connect_timeout: Duration::from_secs(3),
             sdk_attempt_timeout: Duration::from_secs(10),
+            replica_budget: Duration::from_secs(30),
+            replica_poll: Duration::from_secs(1),
+            notify_attempts: 3,
+            notify_budget: Duration::from_secs(3),
         }
     }
 }
@@ -102,6 +114,16 @@ impl Timing {
         RotateWait { status, body }
     }
 
+    /// Until when finishSecret waits for the replicas: its own budget, never past the margin.
+    pub fn replica_until(&self, deadline: Instant) -> Instant {
+        later(self.replica_budget).min(before(deadline, self.safety_margin))
+    }
+
+    /// Until when the event may be retried: its own budget, never past the margin.
+    pub fn notify_until(&self, deadline: Instant) -> Instant {
+        later(self.notify_budget).min(before(deadline, self.safety_margin))
+    }
+
     /// The pause after `current`: doubled, capped at `max_backoff`.
     pub fn next_backoff(&self, current: Duration) -> Duration {
         current.saturating_mul(2).min(self.max_backoff)
@@ -115,6 +137,16 @@ pub struct RotateWait {
     pub status: Instant,
     /// Until when a 2xx answer's body may take.
     pub body: Instant,
+}
+
+/// `time` in RFC 3339, UTC (`None` only for a time out of its range).
+pub fn rfc3339(time: SystemTime) -> Option<String> {
+    DateTime::from(time).fmt(DateTimeFormat::DateTime).ok()
+}
+
+/// How long ago `then` was (zero for a time in the future: clocks differ).
+pub fn since(then: SystemTime) -> Duration {
+    SystemTime::now().duration_since(then).unwrap_or_default()
 }
 
 /// The time left before `deadline`.
@@ -162,6 +194,12 @@ mod tests {
             timeout > timing.create_budget().as_secs(),
             "template.yaml's Timeout {timeout} s is too short"
         );
+        // finishSecret: its reads and the move, then the event and the wait for the replicas.
+        let finish = 3 * timing.sdk_attempt_timeout + timing.notify_budget + timing.replica_budget;
+        assert!(
+            timeout > finish.as_secs(),
+            "template.yaml's Timeout {timeout} s cuts finishSecret's waits short"
+        );
     }
 
     #[test]
@@ -175,6 +213,7 @@ mod tests {
         assert!(timing.store_readback + timing.store_attempt_min < timing.store_budget);
         assert!(timing.vendor_connect_timeout < timing.vendor_timeout);
         assert!(timing.sdk_attempt_timeout < timing.store_budget);
+        assert!(timing.replica_poll < timing.replica_budget && timing.notify_attempts >= 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use api_key_rotator::sensitive::Sensitive;
 use common::*;
@@ -48,24 +48,6 @@ fn function_env(bench: &Bench) -> HashMap<String, String> {
     env
 }
 
-/// `api-key-rotator ARGS` in the shell of an operator who has not exported the stack's variables
-/// (plus `env`): each secret is judged in its rotation function's environment. stdin and stderr piped.
-fn command(bench: &Bench, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"));
-    command
-        .args(args)
-        .env_clear()
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &bench.moto)
-        .env("AWS_ENDPOINT_URL_LAMBDA", &bench.moto)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
 /// An environment as the pairs [`run_with`] takes.
 fn pairs(env: &HashMap<String, String>) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
@@ -78,7 +60,7 @@ fn run(bench: &Bench, args: &[&str], stdin: &str) -> Ran {
 
 /// [`run`], with `env` set on top (and overriding) the operator's shell.
 fn run_with(bench: &Bench, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Ran {
-    let mut child = command(bench, args, env).stdout(Stdio::piped()).spawn().expect("start the binary");
+    let mut child = bench.operator(args, env).stdout(Stdio::piped()).spawn().expect("start the binary");
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let ran = Ran {
@@ -761,7 +743,7 @@ async fn recover_into_a_closed_stdout_stores_the_key_and_never_reports_it_failed
     // `recover ARN | head -0`: the reading end is gone before the report is written.
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader);
-    let mut child = command(&bench, &["recover", &staged.arn], &[]).stdout(writer).spawn().expect("start");
+    let mut child = bench.operator(&["recover", &staged.arn], &[]).stdout(writer).spawn().expect("start");
     child.stdin.take().unwrap().write_all(format!("{issued}\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();

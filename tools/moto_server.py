@@ -28,6 +28,14 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
 * `GET /_rotator/requests?Operation=PutSecretValue` lists the parameters of every such call
   (SecretString and SecretBinary left out), so tests can see ClientRequestToken and RotationToken,
   with "At", the call's arrival on the system's monotonic clock (as the simulator's times).
+  EventBridge's PutEvents is logged too (`Operation=PutEvents`), its "SecretId" being the first
+  entry's first resource (the rotation names its secret there), which is also what its faults
+  match.
+
+EventBridge's PutEvents is checked as AWS checks it before moto answers: the SigV4 signature is
+recomputed with botocore (AWS's own signer) and a mismatch is refused with 403
+InvalidSignatureException. The secret access key of every caller is its access key id (the suite's
+`testing`, the demo's `demo`).
 
 It also patches moto's Secrets Manager (models, at import) where moto 5.2.5 departs from AWS's documented
 behaviour (shared/reference/aws-behaviour.md, beside the repository, lists the rules):
@@ -381,6 +389,46 @@ def _json_response(start_response: Callable, status: int, payload: Any) -> list[
     return [data]
 
 
+SIGV4 = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+    r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$"
+)
+
+
+def _signature_problem(environ: dict[str, Any], raw: bytes) -> str | None:
+    """Why the request's SigV4 signature is not the one botocore computes for it, or None."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    match = SIGV4.match(environ.get("HTTP_AUTHORIZATION", ""))
+    if match is None:
+        return "no SigV4 Authorization header"
+    access_key, day, region, service, signed, signature = match.groups()
+    stamp = environ.get("HTTP_X_AMZ_DATE", "")
+    if not stamp.startswith(day):
+        return "X-Amz-Date does not match the credential scope"
+    headers = {}
+    for name in signed.split(";"):
+        key = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}.get(
+            name, "HTTP_" + name.upper().replace("-", "_")
+        )
+        if key not in environ:
+            return f"signed header {name} is missing"
+        headers[name] = environ[key]
+    if "host" not in headers:
+        return "the host header is not signed"
+    url = f"http://{headers['host']}{environ.get('PATH_INFO') or '/'}"
+    request = AWSRequest(method=environ.get("REQUEST_METHOD", "POST"), url=url, data=raw, headers=headers)
+    request.context["timestamp"] = stamp
+    token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
+    signer = SigV4Auth(Credentials(access_key, access_key, token), service, region)
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    if expected != signature:
+        return "The request signature we calculated does not match the signature you provided."
+    return None
+
+
 def _region_of(environ: dict[str, Any]) -> str:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     # Credential=AKID/20240101/us-east-1/secretsmanager/aws4_request
@@ -414,7 +462,11 @@ class Helper:
                         {"__type": fault["Code"], "message": "injected by tools/moto_server.py"},
                     )
             target = environ.get("HTTP_X_AMZ_TARGET", "")
-            if target.startswith("secretsmanager."):
+            if target.startswith("AWSEvents."):
+                problem = _signature_problem(environ, raw)
+                if problem is not None:
+                    return _json_response(start_response, 403, {"__type": "InvalidSignatureException", "message": problem})
+            if target.startswith(("secretsmanager.", "AWSEvents.")):
                 fault = self.record(target.split(".", 1)[1], raw)
                 if fault is not None and fault["After"]:
                     for _ in self.app(environ, lambda *args, **kwargs: None):
@@ -449,6 +501,9 @@ class Helper:
             params = {}
         params.pop("SecretString", None)
         params.pop("SecretBinary", None)
+        if operation == "PutEvents":
+            entries = params.get("Entries") or [{}]
+            params["SecretId"] = (entries[0].get("Resources") or [None])[0]
         params["At"] = time.monotonic()  # comparable with the vendor simulator's times
         fault = self.take(operation, params.get("SecretId"))
         with LOCK:

@@ -313,3 +313,43 @@ def test_replica_holds_a_status_for_a_while_or_fails(sm: Any, endpoint: str) -> 
     with pytest.raises(urllib.error.HTTPError) as info:
         state("us-west-2", "Failed")
     assert info.value.code == 400
+
+
+def test_put_events_is_signature_checked_logged_and_delivered(endpoint: str) -> None:
+    def client(service: str, secret: str = "testing") -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key=secret,
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
+
+    events, sqs = client("events"), client("sqs")
+    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule = f"r-{uuid.uuid4().hex[:8]}"
+    secret = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{rule}"
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": ["api-key-rotator"], "resources": [secret]}))
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": queue_arn}])
+    entry = {"Source": "api-key-rotator", "DetailType": "Vendor Key Rotated", "Detail": '{"vendor":"calcom"}', "Resources": [secret]}
+
+    # botocore signs as AWS expects: accepted, logged under the secret, delivered through the rule.
+    assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    logged = [r for r in helper(endpoint, "/_rotator/requests?Operation=PutEvents")["Requests"] if r["SecretId"] == secret]
+    assert [r["Entries"][0]["DetailType"] for r in logged] == ["Vendor Key Rotated"]
+    message = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"][0]
+    assert json.loads(message["Body"])["detail"] == {"vendor": "calcom"}
+
+    # Signed with the wrong secret key: refused as AWS refuses it, and nothing is delivered.
+    with pytest.raises(ClientError) as info:
+        client("events", secret="wrong").put_events(Entries=[entry])
+    assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0)
+
+    # A fault queued for the secret's events fails the next one.
+    helper(endpoint, "/_rotator/faults", {"Operation": "PutEvents", "SecretId": secret, "Status": 500, "Code": "InternalException"})
+    with pytest.raises(ClientError) as info:
+        events.put_events(Entries=[entry])
+    assert info.value.response["Error"]["Code"] == "InternalException"

@@ -29,6 +29,11 @@ impl Issued {
         }
     }
 
+    /// The vendor the key was issued by.
+    pub fn vendor(&self) -> &str {
+        &self.vendor
+    }
+
     pub fn label(&self) -> String {
         format!("{TARGET_LABEL_PREFIX}{}.{}.{}", self.vendor, self.base_url, self.key_field)
     }

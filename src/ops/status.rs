@@ -2,13 +2,13 @@
 
 use std::time::SystemTime;
 
-use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
 use super::{Operator, Pending, StoreProblem, schedule_text};
 use crate::config::vendor_from_tags;
 use crate::function::FunctionReader;
 use crate::store::{OperatorStore, ROTATION_RESCUE, Replica, Version};
+use crate::timing::rfc3339;
 use crate::vendors::VendorApi;
 
 /// One secret's rotation state. `pending` is `none`, `empty` or `stored` (`null` when the pending
@@ -119,5 +119,5 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
 
 /// RFC 3339, in UTC.
 fn timestamp(time: SystemTime) -> String {
-    DateTime::from(time).fmt(DateTimeFormat::DateTime).unwrap_or_else(|_| "unknown".into())
+    rfc3339(time).unwrap_or_else(|| "unknown".into())
 }

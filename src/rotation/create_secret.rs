@@ -14,13 +14,17 @@
 //!
 //! [`Timing::create_budget`]: crate::timing::Timing::create_budget
 
+use std::time::SystemTime;
+
 use tokio::time::{Instant, sleep};
 use tracing::{error, info, warn};
 
+use super::after_move::key_rotated;
 use super::error::{ErrorKind, Lost, NotRotatable, Problem, Rejected, State, TimedOut, VendorFailure};
 use super::write::{Stored, put_pending};
 use super::{Invocation, Observed, Outcome, Rotator};
 use crate::config::{Issued, Promote, SecretConfig, Target};
+use crate::notify::Notifier;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
 use crate::store::{
@@ -30,7 +34,7 @@ use crate::store::{
 use crate::timing::{before, time_left};
 use crate::vendors::{RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
 
-impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     pub(super) async fn create_secret(
         &self,
         call: Invocation<'_>,
@@ -108,7 +112,7 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         // 3. Rotate.
         observed.rotate_called = true;
         let new_key = self.rotate(call, &config, current.key(), observed).await?;
-        let answered = Instant::now();
+        let (answered, answered_at) = (Instant::now(), SystemTime::now());
         info!(key_fingerprint = %new_key.fingerprint(), "the vendor rotated the key; storing it");
         let vendor = config.target.vendor;
         if !vendor.looks_like_key(current.key().expose(), new_key.expose()) {
@@ -179,6 +183,15 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
         }
         if write.promotes() {
             observed.dead_key_window = Some(answered.elapsed());
+            // Stored and current: consumers may now be told. finishSecret waits for the replicas.
+            let event = key_rotated(
+                call,
+                vendor.name().to_owned(),
+                Some(new_key.fingerprint()),
+                Promote::Early,
+                Some(answered_at),
+            );
+            self.announce(event, call, observed).await;
         }
         Ok(Outcome::Done)
     }

@@ -1,18 +1,22 @@
 //! setSecret and finishSecret: the vendor already holds the new key, so setSecret only confirms
 //! that the pending version has one, and finishSecret moves AWSCURRENT onto it in one
-//! compare-and-swap stage move.
+//! compare-and-swap stage move, then tells consumers and waits for the replicas (`after_move.rs`).
 
 use std::time::SystemTime;
 
 use tracing::{info, warn};
 
+use super::after_move::{key_rotated, vendor_of};
 use super::error::{ErrorKind, NotRotatable, State};
 use super::{Invocation, Observed, Outcome, Rotator};
+use crate::config::Promote;
 use crate::event::RotationEvent;
+use crate::notify::Notifier;
 use crate::store::{AWSCURRENT, SecretMeta, SecretStore, Version};
+use crate::timing::since;
 use crate::vendors::VendorApi;
 
-impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// setSecret: the vendor already holds the new key. Confirm the pending version has one.
     pub(super) async fn set_secret(&self, call: Invocation<'_>) -> Result<Outcome, ErrorKind> {
         self.stored_pending(call.event, call.meta).await?;
@@ -33,15 +37,21 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             .make_current(&meta.arn, &event.token, current)
             .await
             .map_err(ErrorKind::store(State::KeySafeInPending))?;
+        let moved = SystemTime::now();
         // Consumers read the dead key from the moment the vendor rotated (about when the pending
         // version was created) until now.
-        observed.dead_key_window =
-            pending.created.map(|created| SystemTime::now().duration_since(created).unwrap_or_default());
+        observed.dead_key_window = pending.created.map(since);
         info!(
             previous_version = current,
             dead_key_window_ms = observed.dead_key_window.map(|w| w.as_millis() as u64),
             "AWSCURRENT moved to the new version"
         );
+        // Then, with nothing left to lose: tell consumers, and wait for the replica regions.
+        let fingerprint = pending.key(&meta.tags).ok().map(|value| value.key().fingerprint());
+        let event =
+            key_rotated(call, vendor_of(meta, &event.token), fingerprint, Promote::Standard, pending.created);
+        self.announce(event, call, observed).await;
+        self.await_replicas(call, Some(moved), observed).await;
         Ok(Outcome::Done)
     }
 

@@ -10,6 +10,7 @@
 //! the vendor, and read only the tags they use, so a tag changed mid-rotation cannot keep a stored
 //! key out of AWSCURRENT. What a step reports when it fails is in `error.rs`.
 
+mod after_move;
 mod create_secret;
 pub mod error;
 mod finish_secret;
@@ -28,7 +29,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::{self, Promote, Settings, Target};
 use crate::event::{RotationEvent, Step};
-use crate::metrics::{Metrics, Record};
+use crate::metrics::{Metrics, Record, Replication};
+use crate::notify::{EventBus, Notifier};
 use crate::secret::{SecretValue, ValueError};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, Version};
@@ -57,10 +59,12 @@ impl Outcome {
 }
 
 /// Everything an invocation needs, built once per process: Secrets Manager, the vendors' HTTP
-/// client (both behind small traits, so tests can also run the steps in memory) and the settings.
-pub struct Rotator<S = Store, V = VendorClient> {
+/// client, the EventBridge bus consumers hear from (all three behind small traits, so tests can
+/// also run the steps in memory) and the settings.
+pub struct Rotator<S = Store, V = VendorClient, N = EventBus> {
     store: S,
     vendors: V,
+    notifier: N,
     settings: Settings,
     metrics: Metrics,
 }
@@ -86,13 +90,17 @@ struct Observed {
     /// Whether the vendor refused the key consumers read from AWSCURRENT, when this invocation
     /// asked it about that key.
     current_key_rejected: Option<bool>,
+    /// What the wait for the replica regions saw (finishSecret, for a replicated secret).
+    replication: Option<Replication>,
+    /// Whether the `Vendor Key Rotated` event failed, when this invocation sent it.
+    notify_failed: Option<bool>,
 }
 
-impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// A rotator whose metrics records go to stdout (see [`Rotator::with_metrics`]).
-    pub fn new(store: S, vendors: V, settings: Settings) -> Self {
+    pub fn new(store: S, vendors: V, notifier: N, settings: Settings) -> Self {
         let metrics = Metrics::stdout(settings.metrics_namespace.clone());
-        Rotator { store, vendors, settings, metrics }
+        Rotator { store, vendors, notifier, settings, metrics }
     }
 
     pub fn with_metrics(self, metrics: Metrics) -> Self {
@@ -118,6 +126,8 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             dead_key_window: observed.dead_key_window,
             promote: observed.promote.map(Promote::as_str),
             current_key_rejected: observed.current_key_rejected,
+            replication: observed.replication.take(),
+            notify_failed: observed.notify_failed,
         });
         result.map(|(outcome, _)| outcome)
     }
@@ -200,6 +210,10 @@ impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
             // Promoted early, and not yet tested: testSecret still verifies the key.
             if event.step == Step::TestSecret && meta.has_stage(&event.token, AWSPENDING) {
                 return self.test_secret(call, observed).await;
+            }
+            if event.step == Step::FinishSecret {
+                // Promoted early: createSecret moved AWSCURRENT, and the replicas are waited for here.
+                self.replicas_after_early_move(call, observed).await;
             }
             info!("version is already AWSCURRENT: nothing to do");
             return Ok(Outcome::AlreadyDone);

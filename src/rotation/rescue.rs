@@ -9,13 +9,14 @@ use sha2::{Digest, Sha256};
 use super::error::{ErrorKind, Form, Kept, Lost};
 use super::write::put_pending;
 use super::{Invocation, Observed, Rotator};
+use crate::notify::Notifier;
 use crate::secret::MAX_SECRET_BYTES;
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::store::{Payload, PendingWrite, ROTATION_RESCUE, SecretStore};
 use crate::timing::before;
 use crate::vendors::{NoKey, RawAnswer, VendorApi};
 
-impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// A 2xx answer (the vendor rotated, and killed the current key) from which no key could be
     /// read: the answer is kept first ([`Rotator::keep_answer`]), and the step fails with KeyLost
     /// naming where. No probe: a 2xx already says the vendor rotated.

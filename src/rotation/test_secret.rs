@@ -7,13 +7,14 @@ use tracing::{info, warn};
 use super::error::{ErrorKind, Problem, Rejected, State, Tested, VendorFailure};
 use super::{Invocation, Observed, Outcome, Rotator};
 use crate::config::{self, Issued, Target};
+use crate::notify::Notifier;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, SecretMeta, SecretStore};
 use crate::timing::{before, time_left};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
-impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// testSecret: read-only (Secrets Manager also calls it alone, with RotateImmediately = false,
     /// when the pending version may hold no value or a copy of the current one).
     pub(super) async fn test_secret(

@@ -27,6 +27,7 @@ use serde_json::json;
 use tokio::time::{sleep, sleep_until};
 
 use crate::config::{Settings, TAG_VENDOR};
+use crate::notify::memory::Recorded;
 use crate::sensitive::SensitiveBytes;
 use crate::store::memory::{ARN, MemoryStore, Put};
 use crate::store::{Payload, ROTATION_RESCUE};
@@ -227,21 +228,20 @@ fn secret(key: &str) -> String {
     json!({"account": "ops", "api_key": key, "n": 1}).to_string()
 }
 
-fn in_memory(store: MemoryStore, vendor: FakeVendor) -> Rotator<MemoryStore, FakeVendor> {
+/// The rotator over the in-memory store, the fake vendor and a notifier that keeps its events.
+type InMemory = Rotator<MemoryStore, FakeVendor, Recorded>;
+
+fn in_memory(store: MemoryStore, vendor: FakeVendor) -> InMemory {
     let mut settings = Settings::from_lookup(|_| None).unwrap();
     settings.timing = Timing::default();
-    Rotator::new(store, vendor, settings)
+    Rotator::new(store, vendor, Recorded::default(), settings)
 }
 
 fn calcom_store() -> MemoryStore {
     MemoryStore::rotating(&secret(OLD), &[(TAG_VENDOR, "calcom")], 30, TOKEN)
 }
 
-async fn step(
-    rotator: &Rotator<MemoryStore, FakeVendor>,
-    step: &str,
-    time_left: Duration,
-) -> Result<Outcome, Error> {
+async fn step(rotator: &InMemory, step: &str, time_left: Duration) -> Result<Outcome, Error> {
     let event = json!({"Step": step, "SecretId": ARN, "ClientRequestToken": TOKEN});
     rotator.handle(&event, Instant::now() + time_left).await
 }
@@ -425,7 +425,7 @@ async fn test_secret_pages_when_the_key_consumers_read_is_refused() {
 
 /// Puts `value` in the rotation's pending version: the copy of the current value Secrets Manager
 /// stages for a test-only run, or whatever a stray write left there.
-async fn fill_pending(rotator: &Rotator<MemoryStore, FakeVendor>, value: Payload) {
+async fn fill_pending(rotator: &InMemory, value: Payload) {
     let write = crate::store::PendingWrite {
         secret_id: ARN,
         token: TOKEN,
@@ -437,7 +437,7 @@ async fn fill_pending(rotator: &Rotator<MemoryStore, FakeVendor>, value: Payload
 }
 
 /// A rotator over a rotating Cal.com secret whose metrics records are kept, and the records.
-fn metered(vendor: FakeVendor) -> (std::sync::Arc<Mutex<Vec<String>>>, Rotator<MemoryStore, FakeVendor>) {
+fn metered(vendor: FakeVendor) -> (std::sync::Arc<Mutex<Vec<String>>>, InMemory) {
     let records = std::sync::Arc::new(Mutex::new(Vec::new()));
     let sink = std::sync::Arc::clone(&records);
     let metrics = crate::metrics::Metrics::to("Ns".into(), move |line| sink.lock().unwrap().push(line));
@@ -787,7 +787,7 @@ async fn every_error_type_renders_as_the_golden_text() {
         let error = result.expect_err(scenario);
         text.push_str(&format!("{scenario}\n{}: {error}\n\n", error.error_type()));
     };
-    let revoke = |rotator: &Rotator<MemoryStore, FakeVendor>| {
+    let revoke = |rotator: &InMemory| {
         rotator.vendors.state.lock().unwrap().live = "cal_live_revoked".into();
     };
 

@@ -8,6 +8,7 @@ use tracing::warn;
 use super::error::{ErrorKind, Kept, Lost, Unknown};
 use super::{Invocation, Observed, Rotator};
 use crate::config::Target;
+use crate::notify::Notifier;
 use crate::sensitive::Sensitive;
 use crate::store::SecretStore;
 use crate::timing::{before, fits, later, time_left};
@@ -23,7 +24,7 @@ enum Probe {
     NoVerdict(String),
 }
 
-impl<S: SecretStore, V: VendorApi> Rotator<S, V> {
+impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// After a rotate call whose outcome is unknown: what probing the current key says, as the
     /// error to report (with what became of the answer, when it was kept). rotate is not called
     /// again.

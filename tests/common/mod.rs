@@ -7,16 +7,18 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use api_key_rotator::config::Settings;
+use api_key_rotator::metrics::Metrics;
+use api_key_rotator::notify::EventBus;
 use api_key_rotator::store::Store;
 use api_key_rotator::timing::Timing;
 use api_key_rotator::vendors::VendorClient;
 use api_key_rotator::{Error, Outcome, Rotator};
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::config::{Credentials, Region};
+use aws_sdk_secretsmanager::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -117,6 +119,9 @@ pub fn fast_timing() -> Timing {
         rate_limit_default: Duration::from_secs(60),
         rate_limit_min: Duration::from_millis(100),
         rotate_attempts: 3,
+        replica_budget: Duration::from_secs(4),
+        replica_poll: Duration::from_millis(200),
+        notify_budget: Duration::from_secs(1),
         ..Timing::default()
     }
 }
@@ -238,8 +243,52 @@ impl Bench {
     }
 
     pub fn rotator_with(&self, settings: Settings) -> Rotator {
+        let bus = self.event_bus(&self.moto, &settings.timing);
+        self.rotator_on(settings, bus)
+    }
+
+    /// A rotator whose `Vendor Key Rotated` events go to `bus`.
+    pub fn rotator_on(&self, settings: Settings, bus: EventBus) -> Rotator {
         let vendors = VendorClient::new(&settings.timing).expect("HTTP client");
-        Rotator::new(Store::new(self.sm.clone()), vendors, settings)
+        Rotator::new(Store::new(self.sm.clone()), vendors, bus, settings)
+    }
+
+    /// EventBridge at `endpoint` (moto's, or one that must fail), signed with the suite's
+    /// credentials, as the function reaches it.
+    pub fn event_bus(&self, endpoint: &str, timing: &Timing) -> EventBus {
+        let credentials =
+            SharedCredentialsProvider::new(Credentials::new("testing", "testing", None, None, "tests"));
+        EventBus::new(endpoint.to_owned(), "us-east-1".into(), Some(credentials), timing)
+            .expect("HTTP client")
+    }
+
+    /// `api-key-rotator ARGS` in the shell of an operator who has not exported the stack's
+    /// variables (plus `env`): each secret is judged in its rotation function's environment. stdin
+    /// and stderr piped.
+    pub fn operator(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"));
+        command
+            .args(args)
+            .env_clear()
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.moto)
+            .env("AWS_ENDPOINT_URL_LAMBDA", &self.moto)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// A rotator whose metrics records are kept, and the records (each parsed).
+    pub fn recorded(&self, rotator: Rotator) -> (Arc<Mutex<Vec<Value>>>, Rotator) {
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&records);
+        let metrics = Metrics::to("Test".into(), move |line| {
+            sink.lock().unwrap().push(serde_json::from_str(&line).unwrap())
+        });
+        (records, rotator.with_metrics(metrics))
     }
 
     // -- the vendor simulator ---------------------------------------------------------------
@@ -315,6 +364,14 @@ impl Bench {
         if let Some(message) = message {
             body["StatusMessage"] = json!(message);
         }
+        self.post(&format!("{}/_rotator/replica", self.moto), body).await;
+    }
+
+    /// Holds a replica region `InProgress` for `seconds`, then `InSync` again, as AWS reports a
+    /// replica while it copies a new version.
+    pub async fn replica_lag(&self, arn: &str, region: &str, seconds: f64) {
+        let body =
+            json!({"SecretId": arn, "ReplicaRegion": region, "Status": "InProgress", "Seconds": seconds});
         self.post(&format!("{}/_rotator/replica", self.moto), body).await;
     }
 

@@ -1,0 +1,323 @@
+//! Telling consumers the moment their key died: one `Vendor Key Rotated` event on the account's
+//! default EventBridge bus whenever the function moves AWSCURRENT to a new key ([`KeyRotated`]).
+//!
+//! The event is sent after the key is stored, never on the custody path, and it names the key only
+//! by its fingerprint. [`EventBus`] is one signed `PutEvents` request (SigV4 over the HTTP client
+//! the vendors already use): the EventBridge SDK would add more to the package than its 5 MB
+//! limit leaves room for. Tests also use an in-memory [`Notifier`].
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_types::SdkConfig;
+use aws_types::service_config::ServiceConfigKey;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::timing::Timing;
+
+/// The event's `source`.
+pub const SOURCE: &str = "api-key-rotator";
+/// The event's `detail-type`.
+pub const DETAIL_TYPE: &str = "Vendor Key Rotated";
+/// The variable (and the shared config file's `endpoint_url` under `[services]`) that points
+/// EventBridge elsewhere, as every AWS SDK reads it.
+pub const ENV_ENDPOINT: &str = "AWS_ENDPOINT_URL_EVENTBRIDGE";
+
+/// The event's `detail`: which secret now holds which new key, and since when the old one is dead.
+/// Never the key, the value or the RotationToken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRotated {
+    pub secret_arn: String,
+    pub secret_name: String,
+    pub vendor: String,
+    /// The version AWSCURRENT now labels.
+    pub version_id: String,
+    /// [`crate::sensitive::Sensitive::fingerprint`] of the new key; `None` when the stored value
+    /// no longer reads with the secret's key-field tag.
+    pub key_fingerprint: Option<String>,
+    /// `early` (createSecret moved AWSCURRENT) or `standard` (finishSecret did).
+    pub promote: &'static str,
+    /// RFC 3339: the vendor's answer (early), or the pending version's creation, which follows it
+    /// by the time storing took (standard). `None` when Secrets Manager gave no creation time.
+    pub dead_since: Option<String>,
+}
+
+/// Why an event was not put. Messages name the cause; EventBridge's own message is not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("{0}")]
+    Endpoint(String),
+    #[error("no AWS credentials to sign with: {0}")]
+    Credentials(String),
+    #[error("the request could not be signed: {0}")]
+    Signing(String),
+    #[error("EventBridge could not be reached: {0}")]
+    Transport(String),
+    #[error("EventBridge answered HTTP {status} {code}")]
+    Refused { status: u16, code: String },
+    #[error("EventBridge did not take the event: {code}")]
+    EntryFailed { code: String },
+    #[error("EventBridge's answer (HTTP {status}) does not read as PutEvents'")]
+    Unreadable { status: u16 },
+    #[error("no answer within the time the event may take")]
+    TimedOut,
+}
+
+/// Where `Vendor Key Rotated` events go. [`EventBus`] is the real one.
+pub trait Notifier: Send + Sync {
+    /// One attempt at putting `event`, within `timeout`.
+    fn put(
+        &self,
+        event: &KeyRotated,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
+
+/// The account's default EventBridge bus, reached with one signed `PutEvents` request.
+#[derive(Clone, Debug)]
+pub struct EventBus {
+    http: reqwest::Client,
+    /// An http(s) URL with a host, or why the configured one is not (every put then fails with
+    /// it: a misconfigured endpoint costs the notification, never a rotation).
+    endpoint: Result<url::Url, String>,
+    region: String,
+    credentials: Option<SharedCredentialsProvider>,
+}
+
+impl EventBus {
+    /// The bus of the function's account and region, with the SDK's credentials, and the endpoint
+    /// as any AWS SDK would choose it ([`ENV_ENDPOINT`], then `AWS_ENDPOINT_URL`, then AWS's).
+    pub fn from_config(config: &SdkConfig, timing: &Timing) -> Result<Self, reqwest::Error> {
+        let region = config.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
+        let configured = config
+            .service_config()
+            .and_then(|services| {
+                let key = ServiceConfigKey::builder()
+                    .service_id("EventBridge")
+                    .env("AWS_ENDPOINT_URL")
+                    .profile("endpoint_url")
+                    .build()
+                    .ok()?;
+                services.load_config(key)
+            })
+            .or_else(|| config.endpoint_url().map(str::to_owned));
+        let endpoint = configured.unwrap_or_else(|| aws_endpoint(&region));
+        Self::new(endpoint, region, config.credentials_provider(), timing)
+    }
+
+    pub fn new(
+        endpoint: String,
+        region: String,
+        credentials: Option<SharedCredentialsProvider>,
+        timing: &Timing,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(timing.sdk_connect_timeout)
+            .user_agent(concat!("api-key-rotator/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let endpoint = url::Url::parse(&endpoint)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+            .ok_or_else(|| {
+                format!("the EventBridge endpoint {endpoint:?} is not an http(s) URL with a host")
+            });
+        Ok(EventBus { http, endpoint, region, credentials })
+    }
+
+    /// The PutEvents body: one entry, on the default bus, naming the secret as its resource.
+    fn body(event: &KeyRotated) -> Vec<u8> {
+        let detail = serde_json::to_string(event).unwrap_or_default();
+        let entry = json!({
+            "Source": SOURCE,
+            "DetailType": DETAIL_TYPE,
+            "Detail": detail,
+            "Resources": [event.secret_arn],
+        });
+        json!({ "Entries": [entry] }).to_string().into_bytes()
+    }
+
+    /// The SigV4 headers for `body` (service `events`), at `now`.
+    async fn signed_headers(
+        &self,
+        endpoint: &url::Url,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Vec<(String, String)>, NotifyError> {
+        let provider =
+            self.credentials.as_ref().ok_or_else(|| NotifyError::Credentials("none configured".into()))?;
+        let credentials =
+            provider.provide_credentials().await.map_err(|e| NotifyError::Credentials(e.to_string()))?;
+        let identity = credentials.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("events")
+            .time(now)
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| NotifyError::Signing(e.to_string()))?
+            .into();
+        let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", TARGET)];
+        let request =
+            SignableRequest::new("POST", endpoint.as_str(), headers.into_iter(), SignableBody::Bytes(body))
+                .map_err(|e| NotifyError::Signing(e.to_string()))?;
+        let (instructions, _) =
+            sign(request, &params).map_err(|e| NotifyError::Signing(e.to_string()))?.into_parts();
+        let mut signed: Vec<(String, String)> =
+            headers.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
+        signed.extend(instructions.headers().map(|(name, value)| (name.to_owned(), value.to_owned())));
+        Ok(signed)
+    }
+}
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const TARGET: &str = "AWSEvents.PutEvents";
+
+/// EventBridge's public endpoint in `region`.
+fn aws_endpoint(region: &str) -> String {
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    format!("https://events.{region}.{suffix}")
+}
+
+/// What PutEvents answers, reduced to what says whether the entry was taken.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Answer {
+    #[serde(default)]
+    failed_entry_count: u32,
+    #[serde(default)]
+    entries: Vec<AnswerEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AnswerEntry {
+    error_code: Option<String>,
+}
+
+/// An error answer's code (`__type`, without its namespace).
+#[derive(Deserialize)]
+struct Fault {
+    #[serde(rename = "__type", default)]
+    kind: String,
+}
+
+impl Notifier for EventBus {
+    async fn put(&self, event: &KeyRotated, timeout: Duration) -> Result<(), NotifyError> {
+        let endpoint = self.endpoint.as_ref().map_err(|problem| NotifyError::Endpoint(problem.clone()))?;
+        let body = Self::body(event);
+        let headers = self.signed_headers(endpoint, &body, SystemTime::now()).await?;
+        let mut request = self.http.post(endpoint.clone()).timeout(timeout).body(body);
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|e| NotifyError::Transport(transport(&e)))?;
+        let status = response.status().as_u16();
+        let text = response.bytes().await.map_err(|e| NotifyError::Transport(transport(&e)))?;
+        if !(200..300).contains(&status) {
+            let code = serde_json::from_slice::<Fault>(&text).map(|fault| fault.kind).unwrap_or_default();
+            let code = code.rsplit('#').next().unwrap_or_default();
+            let code =
+                if code.is_empty() { "(no error code)".to_owned() } else { code.chars().take(80).collect() };
+            return Err(NotifyError::Refused { status, code });
+        }
+        let answer: Answer = serde_json::from_slice(&text).map_err(|_| NotifyError::Unreadable { status })?;
+        if answer.failed_entry_count > 0 {
+            let code = answer.entries.iter().find_map(|entry| entry.error_code.clone());
+            let code = code.unwrap_or_else(|| "(no error code)".into()).chars().take(80).collect();
+            return Err(NotifyError::EntryFailed { code });
+        }
+        Ok(())
+    }
+}
+
+/// A transport error without the URL reqwest puts in its message.
+fn transport(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "no connection"
+    } else {
+        "the request failed"
+    };
+    kind.to_owned()
+}
+
+#[cfg(test)]
+pub mod memory {
+    //! An in-memory [`Notifier`] for the rotation's unit tests: it keeps what was put, and can be
+    //! told to fail.
+
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct Recorded {
+        pub events: Mutex<Vec<KeyRotated>>,
+        /// Attempts still to fail.
+        pub failures: Mutex<u32>,
+        pub attempts: Mutex<u32>,
+    }
+
+    impl Notifier for Recorded {
+        async fn put(&self, event: &KeyRotated, _timeout: Duration) -> Result<(), NotifyError> {
+            *self.attempts.lock().unwrap() += 1;
+            let mut failures = self.failures.lock().unwrap();
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(NotifyError::Transport("no connection".into()));
+            }
+            self.events.lock().unwrap().push(event.clone());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> KeyRotated {
+        KeyRotated {
+            secret_arn: "arn:aws:secretsmanager:us-east-1:1:secret:s".into(),
+            secret_name: "s".into(),
+            vendor: "calcom".into(),
+            version_id: "v1".into(),
+            key_fingerprint: Some("sha256:0123456789ab".into()),
+            promote: "standard",
+            dead_since: Some("2026-11-30T15:00:00Z".into()),
+        }
+    }
+
+    #[test]
+    fn the_entry_carries_the_detail_as_a_string_on_the_default_bus() {
+        let body: serde_json::Value = serde_json::from_slice(&EventBus::body(&event())).unwrap();
+        let entry = &body["Entries"][0];
+        assert_eq!(
+            (entry["Source"].as_str(), entry["DetailType"].as_str()),
+            (Some(SOURCE), Some(DETAIL_TYPE))
+        );
+        assert!(entry.get("EventBusName").is_none(), "the default bus, which the template grants");
+        assert_eq!(entry["Resources"], json!(["arn:aws:secretsmanager:us-east-1:1:secret:s"]));
+        let detail: serde_json::Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+        let fields: Vec<&str> = detail.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            ["secretArn", "secretName", "vendor", "versionId", "keyFingerprint", "promote", "deadSince"]
+        );
+    }
+
+    #[test]
+    fn the_public_endpoint_follows_the_partition() {
+        assert_eq!(aws_endpoint("eu-west-1"), "https://events.eu-west-1.amazonaws.com");
+        assert_eq!(aws_endpoint("cn-north-1"), "https://events.cn-north-1.amazonaws.com.cn");
+    }
+}

@@ -1,0 +1,163 @@
+//! What follows the move of AWSCURRENT to the new key: telling consumers (the `Vendor Key Rotated`
+//! event), and, in finishSecret, waiting for the secret's replica regions to copy it. The key is
+//! stored and AWSCURRENT holds it by then, so neither can fail the step: what goes wrong is logged
+//! and counted (`NotifyFailed`, `ReplicationFailed`, which pages).
+
+use std::time::SystemTime;
+
+use tokio::time::{sleep, timeout_at};
+use tracing::{error, info, warn};
+
+use super::{Invocation, Observed, Rotator};
+use crate::config::{Issued, Promote, vendor_from_tags};
+use crate::metrics::Replication;
+use crate::notify::{KeyRotated, Notifier, NotifyError};
+use crate::store::{Replica, SecretMeta, SecretStore};
+use crate::timing::{fits, since, time_left};
+use crate::vendors::VendorApi;
+
+impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
+    /// Puts `event` on the bus, retried briefly (`notify_attempts` within `notify_budget`). A
+    /// failure is a warning and `NotifyFailed`, never the step's.
+    pub(super) async fn announce(&self, event: KeyRotated, call: Invocation<'_>, observed: &mut Observed) {
+        let timing = &self.settings.timing;
+        let until = timing.notify_until(call.deadline);
+        let mut backoff = timing.initial_backoff;
+        let mut attempts = 0;
+        let failure = loop {
+            attempts += 1;
+            let put = self.notifier.put(&event, time_left(until));
+            let result = timeout_at(until, put).await.unwrap_or(Err(NotifyError::TimedOut));
+            match result {
+                Ok(()) => {
+                    observed.notify_failed = Some(false);
+                    info!(
+                        attempts,
+                        key_fingerprint = event.key_fingerprint.as_deref(),
+                        "told consumers: the Vendor Key Rotated event is on the default bus"
+                    );
+                    return;
+                }
+                Err(failure) if attempts >= timing.notify_attempts || !fits(backoff, until) => break failure,
+                Err(_) => {
+                    sleep(backoff).await;
+                    backoff = timing.next_backoff(backoff);
+                }
+            }
+        };
+        observed.notify_failed = Some(true);
+        warn!(attempts, error = %failure, "the Vendor Key Rotated event could not be put: consumers were not told (the key is stored; the rotation goes on)");
+    }
+
+    /// finishSecret, for a version that was already AWSCURRENT: createSecret promoted it early,
+    /// with the write that created it, so its creation is the move's time (only then: for a
+    /// finishSecret retried after its own move, that time is unknown).
+    pub(super) async fn replicas_after_early_move(&self, call: Invocation<'_>, observed: &mut Observed) {
+        if call.meta.replicas.is_empty() {
+            return;
+        }
+        let mut moved = None;
+        if observed.promote == Some(Promote::Early) {
+            match self.store.value(&call.meta.arn, Some(&call.event.token), None).await {
+                Ok(version) => moved = version.and_then(|version| version.created),
+                Err(error) => {
+                    warn!(error = %error, "could not read when the version was created; waiting for the replicas without timing them")
+                }
+            }
+        }
+        self.await_replicas(call, moved, observed).await;
+    }
+
+    /// Once AWSCURRENT holds the new key (since `moved`, when known): waits until every replica
+    /// region reports `InSync` or one reports `Failed`, within `replica_budget`. Regions not seen
+    /// `InSync` after the move count as failed: the code cannot say they hold the new key.
+    pub(super) async fn await_replicas(
+        &self,
+        call: Invocation<'_>,
+        moved: Option<SystemTime>,
+        observed: &mut Observed,
+    ) {
+        let meta = call.meta;
+        if meta.replicas.is_empty() {
+            return;
+        }
+        let timing = &self.settings.timing;
+        let until = timing.replica_until(call.deadline);
+        let mut seen: Option<Vec<Replica>> = None;
+        loop {
+            match timeout_at(until, self.store.describe(&meta.arn)).await {
+                Ok(Ok(now)) => seen = Some(now.replicas),
+                Ok(Err(error)) => {
+                    warn!(error = %error, "DescribeSecret failed while waiting for the replica regions")
+                }
+                Err(_) => break,
+            }
+            if seen.as_deref().is_some_and(settled) || !fits(timing.replica_poll, until) {
+                break;
+            }
+            sleep(timing.replica_poll).await;
+        }
+        let replicas = seen.as_deref().unwrap_or(&meta.replicas);
+        let regions: Vec<String> = replicas.iter().map(|replica| replica.region.clone()).collect();
+        let unsynced: Vec<&Replica> = match &seen {
+            Some(replicas) => replicas.iter().filter(|replica| replica.status != Replica::IN_SYNC).collect(),
+            None => meta.replicas.iter().collect(),
+        };
+        let failed: Vec<String> = unsynced.iter().map(|replica| replica.region.clone()).collect();
+        let sync_time = if failed.is_empty() { moved.map(since) } else { None };
+        if failed.is_empty() {
+            info!(regions = ?regions, replica_sync_ms = sync_time.map(|t| t.as_millis() as u64), "every replica region holds the new version");
+        } else {
+            let statuses: Vec<String> =
+                unsynced.iter().map(|replica| describe(replica, seen.is_some())).collect();
+            error!(failed_regions = ?failed, statuses = ?statuses, "replica regions do not hold the new version: consumers there read a dead key (README, multi-region secrets); the key is safe in the primary region");
+        }
+        observed.replication = Some(Replication { regions, failed, sync_time });
+    }
+}
+
+/// Whether the wait is over: every replica `InSync`, or one `Failed`.
+fn settled(replicas: &[Replica]) -> bool {
+    replicas.iter().all(|replica| replica.status == Replica::IN_SYNC)
+        || replicas.iter().any(|replica| replica.status == Replica::FAILED)
+}
+
+/// One region's state for the log: its status and AWS's message, or that it was never read.
+fn describe(replica: &Replica, read: bool) -> String {
+    if !read {
+        return format!("{}: not read since the move", replica.region);
+    }
+    match &replica.message {
+        Some(message) => format!("{}: {} ({message})", replica.region, replica.status),
+        None => format!("{}: {}", replica.region, replica.status),
+    }
+}
+
+/// The event for a move of AWSCURRENT to the version `call.event.token`, of `vendor`'s key.
+pub(super) fn key_rotated(
+    call: Invocation<'_>,
+    vendor: String,
+    key_fingerprint: Option<String>,
+    promote: Promote,
+    dead_since: Option<SystemTime>,
+) -> KeyRotated {
+    KeyRotated {
+        secret_arn: call.meta.arn.clone(),
+        secret_name: call.meta.name.clone(),
+        vendor,
+        version_id: call.event.token.clone(),
+        key_fingerprint,
+        promote: promote.as_str(),
+        dead_since: dead_since.and_then(crate::timing::rfc3339),
+    }
+}
+
+/// The vendor whose key the version holds: the one its record of issue names, else today's tag
+/// (`unknown` when neither reads).
+pub(super) fn vendor_of(meta: &SecretMeta, version: &str) -> String {
+    let issued = Issued::from_labels(meta.labels(version)).ok().flatten();
+    issued
+        .map(|issued| issued.vendor().to_owned())
+        .or_else(|| vendor_from_tags(&meta.tags).ok().map(|vendor| vendor.name().to_owned()))
+        .unwrap_or_else(|| crate::metrics::UNKNOWN.to_owned())
+}
