@@ -30,6 +30,17 @@ use crate::event::Step;
 
 pub const DEFAULT_NAMESPACE: &str = "ApiKeyRotator";
 pub const ENV_NAMESPACE: &str = "METRICS_NAMESPACE";
+/// Every metric a record may carry (the template's alarms and dashboard name only these).
+pub const NAMES: &[&str] = &[
+    "Duration",
+    "Failure",
+    "KeyLost",
+    "CurrentKeyRejected",
+    "DeadKeyWindow",
+    "ReplicationFailed",
+    "ReplicaSyncTime",
+    "NotifyFailed",
+];
 /// The Vendor or Step dimension of an invocation that names none usable.
 pub const UNKNOWN: &str = "unknown";
 
@@ -265,6 +276,7 @@ mod tests {
             sync_time: Some(Duration::from_millis(2500)),
         };
         let doc = emf(&finish(Some(synced), Some(false)));
+        assert!(metric_names(&doc).iter().all(|name| NAMES.contains(name)), "NAMES lists every metric");
         assert_eq!(
             metric_names(&doc),
             ["Duration", "Failure", "ReplicationFailed", "ReplicaSyncTime", "NotifyFailed"]

@@ -3,7 +3,8 @@
 //! Application Repository's listing.
 
 use api_key_rotator::config::ENV_PROMOTE;
-use api_key_rotator::metrics::{DEFAULT_NAMESPACE, ENV_NAMESPACE};
+use api_key_rotator::metrics::{DEFAULT_NAMESPACE, ENV_NAMESPACE, NAMES};
+use api_key_rotator::notify::{DETAIL_TYPE, SOURCE};
 
 const TEMPLATE: &str = include_str!("../template.yaml");
 
@@ -33,9 +34,89 @@ fn the_dashboard_body_is_json_once_substituted() {
         .iter()
         .map(|w| w["properties"]["title"].as_str().unwrap())
         .collect();
-    for wanted in ["per vendor and step", "Failures", "p50 and p99", "Dead-key window", "Keys lost"] {
+    for wanted in ["per vendor and step", "Failures", "p50 and p99", "Dead-key window", "Keys lost", "Replica regions"] {
         assert!(titles.iter().any(|t| t.contains(wanted)), "{wanted}: {titles:?}");
     }
+    // Every metric a widget names is one the function writes, and the replica and event metrics
+    // are all shown.
+    let mut shown = Vec::new();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        for line in widget["properties"]["metrics"].as_array().unwrap() {
+            let line = line.as_array().unwrap();
+            match (line[0].as_str(), line.get(1).and_then(|name| name.as_str())) {
+                (Some(DEFAULT_NAMESPACE), Some(name)) => shown.push(name.to_owned()),
+                (Some("..."), _) => {}
+                _ => {
+                    let expression = line[0]["expression"].as_str().unwrap();
+                    let name = expression.split("MetricName=\"").nth(1).and_then(|rest| rest.split('"').next());
+                    shown.push(name.unwrap_or_else(|| panic!("no MetricName in {expression}")).to_owned());
+                }
+            }
+        }
+    }
+    for name in &shown {
+        assert!(NAMES.contains(&name.as_str()), "the dashboard shows {name}, which the function never writes");
+    }
+    for wanted in ["ReplicaSyncTime", "ReplicationFailed", "NotifyFailed"] {
+        assert!(shown.iter().any(|name| name == wanted), "the dashboard lacks {wanted}: {shown:?}");
+    }
+}
+
+/// A top-level resource's (or output's) block: its line and every line indented deeper.
+fn resource(name: &str) -> String {
+    let header = format!("  {name}:");
+    let mut lines = TEMPLATE.lines().skip_while(|line| *line != header);
+    let first = lines.next().unwrap_or_else(|| panic!("template.yaml has no {name}"));
+    let body: Vec<&str> = lines.take_while(|line| line.is_empty() || line.starts_with("   ")).collect();
+    format!("{first}\n{}", body.join("\n"))
+}
+
+#[test]
+fn every_alarm_watches_a_metric_the_function_writes() {
+    for line in TEMPLATE.lines().filter_map(|line| line.trim().strip_prefix("MetricName: ")) {
+        assert!(NAMES.contains(&line) || line == "Errors", "an alarm watches {line}, which the function never writes");
+    }
+    let alarm = resource("ReplicationFailedAlarm");
+    for wanted in [
+        "Type: AWS::CloudWatch::Alarm",
+        "Namespace: !Ref MetricsNamespace",
+        "MetricName: ReplicationFailed",
+        "Statistic: Sum",
+        "DatapointsToAlarm: 1",
+        "Threshold: 1",
+        "TreatMissingData: notBreaching",
+        "- !Ref AlertTopic",
+    ] {
+        assert!(alarm.contains(wanted), "ReplicationFailedAlarm lacks {wanted:?}:\n{alarm}");
+    }
+}
+
+#[test]
+fn key_rotated_events_reach_a_topic_and_the_function_may_put_them_on_the_default_bus_only() {
+    let rule = resource("KeyRotatedRule");
+    for wanted in [
+        "Type: AWS::Events::Rule".to_owned(),
+        "EventBusName: default".to_owned(),
+        format!("- {SOURCE}"),
+        format!("- {DETAIL_TYPE}"),
+        "Arn: !Ref KeyRotatedTopic".to_owned(),
+    ] {
+        assert!(rule.contains(&wanted), "KeyRotatedRule lacks {wanted:?}:\n{rule}");
+    }
+    let policy = resource("KeyRotatedTopicPolicy");
+    assert!(policy.contains("aws:SourceArn: !GetAtt KeyRotatedRule.Arn"), "{policy}");
+    assert!(resource("KeyRotatedTopicArn").contains("Value: !Ref KeyRotatedTopic"));
+    // The one grant: PutEvents, on the default bus.
+    let function = resource("RotationFunction");
+    let grants: Vec<&str> = function.lines().filter(|line| line.contains("events:")).map(str::trim).collect();
+    assert_eq!(
+        grants,
+        [
+            "Action: events:PutEvents",
+            "Resource: !Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+        ]
+    );
+    assert_eq!(TEMPLATE.matches("events:PutEvents").count(), 1, "no other role may put events");
 }
 
 #[test]
