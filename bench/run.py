@@ -11,6 +11,10 @@
   call that makes AWSCURRENT hold the new key (PutSecretValue with both labels, or finishSecret's
   stage move), in Secrets Manager and vendor calls and in milliseconds; and the calls per rotation.
   The peers stamp every call on the system's monotonic clock, which both processes share.
+* after the move (issue 16), for these secrets without replicas: the PutEvents calls per rotation
+  (the Vendor Key Rotated event, one), the DescribeSecret calls per rotation (one per step's
+  guards; the replica wait adds none without replicas), and the milliseconds from the move to the
+  event. `--baseline` with a build before issue 16 shows the cost in step durations.
 
 Targets (issue 2): cold init <= 25 ms, peak RSS <= 32 MB. This reports numbers; it asserts nothing.
 Run it with scripts/bench, which builds the release binary first. `--baseline OTHER_BINARY`
@@ -73,6 +77,7 @@ def function_env(runtime: str, moto: str, sim: str) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
+        "AWS_ENDPOINT_URL_EVENTBRIDGE": moto,
     }
     for spec in VENDORS.values():
         env[spec.env] = sim + spec.prefix
@@ -111,6 +116,22 @@ def dead_key_window(moto: str, sim: str, arn: str, account: str) -> tuple[int, f
     return len(between), (moved - answered) * 1000, len(sm_calls) + len(vendor_calls)
 
 
+def after_move(moto: str, arn: str) -> tuple[int, int, float]:
+    """For one finished rotation of a secret without replicas, what follows the move of AWSCURRENT:
+    the PutEvents calls (the Vendor Key Rotated event), the rotation's DescribeSecret calls (one per
+    step's guards; the replica wait would add its polls), and the milliseconds from the move's
+    arrival to the event's."""
+    sm_calls = []
+    for operation in SM_OPERATIONS:
+        for request in http("GET", f"{moto}/_rotator/requests?Operation={operation}")["Requests"]:
+            if request.get("SecretId") == arn:
+                sm_calls.append((request["At"], operation, request))
+    moved = min(at for at, op, r in sm_calls if op == "UpdateSecretVersionStage" or (op == "PutSecretValue" and "AWSCURRENT" in r.get("VersionStages", [])))
+    puts = [r["At"] for r in http("GET", f"{moto}/_rotator/requests?Operation=PutEvents")["Requests"] if r.get("SecretId") == arn]
+    describes = [at for at, op, _ in sm_calls if op == "DescribeSecret"]
+    return len(puts), len(describes), ((min(puts) - moved) * 1000 if puts else float("nan"))
+
+
 def cold_init(binary: Path, env_for: Any, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -142,6 +163,9 @@ def warm(binary: Path, mode: str, rotations: int, moto: str, sim: str, sm: Any, 
     window_calls: list[int] = []
     window_ms: list[float] = []
     calls: list[int] = []
+    events: list[int] = []
+    describes: list[int] = []
+    to_event_ms: list[float] = []
     for i in range(rotations + 1):
         vendor = vendors[i % len(vendors)]
         account = http("POST", f"{sim}/_sim/accounts", {"vendor": vendor})
@@ -165,12 +189,25 @@ def warm(binary: Path, mode: str, rotations: int, moto: str, sim: str, sm: Any, 
             window_calls.append(n)
             window_ms.append(ms)
             calls.append(all_calls)
+            n_events, n_describes, ms = after_move(moto, arn)
+            events.append(n_events)
+            describes.append(n_describes)
+            to_event_ms.append(ms)
     status = Path(f"/proc/{proc.pid}/status").read_text()
     peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
     proc.kill()
     proc.wait()
     server.shutdown()
-    result = {"totals": totals, "per_step": per_step, "window_calls": window_calls, "window_ms": window_ms, "calls": calls}
+    result = {
+        "totals": totals,
+        "per_step": per_step,
+        "window_calls": window_calls,
+        "window_ms": window_ms,
+        "calls": calls,
+        "events": events,
+        "describes": describes,
+        "to_event_ms": to_event_ms,
+    }
     return result, peak_kb
 
 
@@ -226,6 +263,9 @@ def main() -> None:
             print(f"    dead-key window, Secrets Manager and vendor calls: {summary([float(n) for n in result['window_calls']])}")
             print(f"    dead-key window, ms:                               {summary(result['window_ms'])}")
             print(f"    calls per rotation (Secrets Manager and vendor):   {summary([float(n) for n in result['calls']])}")
+            print(f"    after the move, no replicas: PutEvents calls:      {summary([float(n) for n in result['events']])}")
+            print(f"    DescribeSecret calls per rotation (4 = the guards): {summary([float(n) for n in result['describes']])}")
+            print(f"    after the move, ms from the move to the event:     {summary(result['to_event_ms'])}")
         print(f"  peak RSS (VmHWM) of the warm process: {peak_kb[build] / 1024:.1f} MiB   target <= 32 MB")
 
 if __name__ == "__main__":

@@ -264,12 +264,17 @@ pub mod memory {
         pub events: Mutex<Vec<KeyRotated>>,
         /// Attempts still to fail.
         pub failures: Mutex<u32>,
+        /// Every attempt hangs (an endpoint that never answers, credentials never found).
+        pub hangs: bool,
         pub attempts: Mutex<u32>,
     }
 
     impl Notifier for Recorded {
         async fn put(&self, event: &KeyRotated, _timeout: Duration) -> Result<(), NotifyError> {
             *self.attempts.lock().unwrap() += 1;
+            if self.hangs {
+                std::future::pending::<()>().await;
+            }
             let mut failures = self.failures.lock().unwrap();
             if *failures > 0 {
                 *failures -= 1;

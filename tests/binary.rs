@@ -34,6 +34,7 @@ impl Function {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &bench.moto)
+            .env("AWS_ENDPOINT_URL_EVENTBRIDGE", &bench.moto)
             .envs(bench.env())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::inherit())
@@ -61,7 +62,12 @@ async fn the_binary_rotates_and_its_trace_logs_hold_no_secret() {
     let bench = bench().await;
     let function = Function::start(&bench);
 
-    let Staged { account, arn, token } = bench.staged("calcom").await;
+    // Replicated, so that finishSecret's record carries the replica metrics too.
+    let account = bench.account("calcom").await;
+    let value = json_secret("api_key", &account.key);
+    let arn = bench.create_replicated_secret(&value, &[(TAG_VENDOR, "calcom")], &["eu-west-1"]).await;
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    let rotated = arn.clone();
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         let mut event = event(step, &arn, &token);
         event["RotationToken"] = json!(ROTATION_TOKEN);
@@ -117,6 +123,16 @@ async fn the_binary_rotates_and_its_trace_logs_hold_no_secret() {
     );
     assert_eq!(records[3]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ApiKeyRotator");
     assert!(records[3].get("DeadKeyWindow").is_some(), "finishSecret moved AWSCURRENT: {}", records[3]);
+    // It told consumers (EventBridge found through AWS_ENDPOINT_URL_EVENTBRIDGE, as any SDK finds
+    // it) and waited for the replica.
+    assert_eq!(
+        (&records[3]["NotifyFailed"], &records[3]["ReplicationFailed"]),
+        (&json!(0), &json!(0)),
+        "{}",
+        records[3]
+    );
+    assert!(records[3]["ReplicaSyncTime"].is_number(), "{}", records[3]);
+    assert_eq!(bench.moto_requests("PutEvents", &rotated).await.len(), 1);
     assert_eq!((&records[4]["Failure"], &records[4]["ErrorType"]), (&json!(1), &json!("InvalidEvent")));
     assert_eq!((&records[5]["KeyLost"], &records[5]["ErrorType"]), (&json!(0), &json!("VendorRejectedKey")));
 }

@@ -34,7 +34,9 @@ fn the_dashboard_body_is_json_once_substituted() {
         .iter()
         .map(|w| w["properties"]["title"].as_str().unwrap())
         .collect();
-    for wanted in ["per vendor and step", "Failures", "p50 and p99", "Dead-key window", "Keys lost", "Replica regions"] {
+    for wanted in
+        ["per vendor and step", "Failures", "p50 and p99", "Dead-key window", "Keys lost", "Replica regions"]
+    {
         assert!(titles.iter().any(|t| t.contains(wanted)), "{wanted}: {titles:?}");
     }
     // Every metric a widget names is one the function writes, and the replica and event metrics
@@ -48,14 +50,18 @@ fn the_dashboard_body_is_json_once_substituted() {
                 (Some("..."), _) => {}
                 _ => {
                     let expression = line[0]["expression"].as_str().unwrap();
-                    let name = expression.split("MetricName=\"").nth(1).and_then(|rest| rest.split('"').next());
+                    let name =
+                        expression.split("MetricName=\"").nth(1).and_then(|rest| rest.split('"').next());
                     shown.push(name.unwrap_or_else(|| panic!("no MetricName in {expression}")).to_owned());
                 }
             }
         }
     }
     for name in &shown {
-        assert!(NAMES.contains(&name.as_str()), "the dashboard shows {name}, which the function never writes");
+        assert!(
+            NAMES.contains(&name.as_str()),
+            "the dashboard shows {name}, which the function never writes"
+        );
     }
     for wanted in ["ReplicaSyncTime", "ReplicationFailed", "NotifyFailed"] {
         assert!(shown.iter().any(|name| name == wanted), "the dashboard lacks {wanted}: {shown:?}");
@@ -74,7 +80,10 @@ fn resource(name: &str) -> String {
 #[test]
 fn every_alarm_watches_a_metric_the_function_writes() {
     for line in TEMPLATE.lines().filter_map(|line| line.trim().strip_prefix("MetricName: ")) {
-        assert!(NAMES.contains(&line) || line == "Errors", "an alarm watches {line}, which the function never writes");
+        assert!(
+            NAMES.contains(&line) || line == "Errors",
+            "an alarm watches {line}, which the function never writes"
+        );
     }
     let alarm = resource("ReplicationFailedAlarm");
     for wanted in [

@@ -864,3 +864,47 @@ async fn every_error_type_renders_as_the_golden_text() {
         assert!(text.contains(&format!("\n{error_type}: ")), "no {error_type} in the golden text");
     }
 }
+
+// -- After the move: the event never costs a step -----------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn an_event_that_cannot_be_put_is_retried_briefly_and_never_fails_the_step() {
+    let timing = Timing::default();
+    for hangs in [false, true] {
+        let (records, mut rotator) = metered(FakeVendor::new());
+        rotator.notifier = Recorded { failures: Mutex::new(u32::MAX), hangs, ..Recorded::default() };
+        for name in ["createSecret", "setSecret", "testSecret"] {
+            step(&rotator, name, MINIMUM).await.unwrap();
+        }
+        let started = Instant::now();
+        assert_eq!(step(&rotator, "finishSecret", MINIMUM).await.unwrap(), Outcome::Done, "hangs: {hangs}");
+        // Within the event's own budget, whether the bus refuses or never answers.
+        assert!(started.elapsed() <= timing.notify_budget, "hangs: {hangs}: {:?}", started.elapsed());
+        let attempts = *rotator.notifier.attempts.lock().unwrap();
+        assert_eq!(attempts, if hangs { 1 } else { timing.notify_attempts }, "hangs: {hangs}");
+        assert_eq!(last(&records)["NotifyFailed"], json!(1));
+        assert_eq!(
+            rotator.store.staged(AWSCURRENT),
+            Some(secret(&rotator.vendors.live())),
+            "the key is current"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_event_follows_the_move_once_and_names_the_key_by_fingerprint() {
+    let (records, rotator) = metered(FakeVendor::new());
+    for name in ["createSecret", "setSecret", "testSecret", "finishSecret", "finishSecret"] {
+        step(&rotator, name, MINIMUM).await.unwrap();
+    }
+    let events = rotator.notifier.events.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "one event, from the finishSecret that moved AWSCURRENT");
+    let live = Sensitive::new(rotator.vendors.live());
+    assert_eq!(events[0].key_fingerprint, Some(live.fingerprint()));
+    assert_eq!(
+        (events[0].vendor.as_str(), events[0].promote, events[0].version_id.as_str()),
+        ("calcom", "standard", TOKEN)
+    );
+    let finish = records.lock().unwrap().iter().rev().nth(1).cloned().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&finish).unwrap()["NotifyFailed"], json!(0));
+}
