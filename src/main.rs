@@ -35,12 +35,10 @@ async fn lambda() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let settings = Settings::from_env().map_err(|e| format!("invalid function configuration: {e}"))?;
     let aws = store::sdk_config_loader(&settings.timing).load().await;
-    let rotator = Arc::new(Rotator::new(
-        Store::new(aws_sdk_secretsmanager::Client::new(&aws)),
-        VendorClient::new(&settings.timing)?,
-        EventBus::from_config(&aws, &settings.timing)?,
-        settings,
-    ));
+    let vendors = VendorClient::new(&settings.timing)?;
+    let bus = EventBus::from_config(&aws, vendors.http().clone());
+    let rotator =
+        Arc::new(Rotator::new(Store::new(aws_sdk_secretsmanager::Client::new(&aws)), vendors, bus, settings));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let rotator = Arc::clone(&rotator);
         async move { handle(&rotator, event).await }

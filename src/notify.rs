@@ -3,8 +3,9 @@
 //!
 //! The event is sent after the key is stored, never on the custody path, and it names the key only
 //! by its fingerprint. [`EventBus`] is one signed `PutEvents` request (SigV4 over the HTTP client
-//! the vendors already use): the EventBridge SDK would add more to the package than its 5 MB
-//! limit leaves room for. Tests also use an in-memory [`Notifier`].
+//! the vendors already use): the Lambda SDK alone added 181 kB to the package, more than the 113 kB
+//! its 5 MB limit then left, and an EventBridge SDK would cost about as much. Tests also use an
+//! in-memory [`Notifier`].
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -16,8 +17,6 @@ use aws_types::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-use crate::timing::Timing;
 
 /// The event's `source`.
 pub const SOURCE: &str = "api-key-rotator";
@@ -68,6 +67,20 @@ pub enum NotifyError {
     TimedOut,
 }
 
+impl NotifyError {
+    /// Whether another attempt cannot help: the endpoint or the signing is wrong, or EventBridge
+    /// refused the request itself (a 4xx other than throttling: denied, invalid).
+    pub fn is_final(&self) -> bool {
+        match self {
+            NotifyError::Endpoint(_) | NotifyError::Signing(_) => true,
+            NotifyError::Refused { status, code } => {
+                (400..500).contains(status) && *status != 429 && !code.contains("Throttl")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Where `Vendor Key Rotated` events go. [`EventBus`] is the real one.
 pub trait Notifier: Send + Sync {
     /// One attempt at putting `event`, within `timeout`.
@@ -92,7 +105,8 @@ pub struct EventBus {
 impl EventBus {
     /// The bus of the function's account and region, with the SDK's credentials, and the endpoint
     /// as any AWS SDK would choose it ([`ENV_ENDPOINT`], then `AWS_ENDPOINT_URL`, then AWS's).
-    pub fn from_config(config: &SdkConfig, timing: &Timing) -> Result<Self, reqwest::Error> {
+    /// `http` is the vendors' client (no redirects, no proxies; [`crate::vendors::VendorClient::http`]).
+    pub fn from_config(config: &SdkConfig, http: reqwest::Client) -> Self {
         let region = config.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
         let configured = config
             .service_config()
@@ -107,28 +121,26 @@ impl EventBus {
             })
             .or_else(|| config.endpoint_url().map(str::to_owned));
         let endpoint = configured.unwrap_or_else(|| aws_endpoint(&region));
-        Self::new(endpoint, region, config.credentials_provider(), timing)
+        Self::new(http, &endpoint, region, config.credentials_provider())
     }
 
     pub fn new(
-        endpoint: String,
+        http: reqwest::Client,
+        endpoint: &str,
         region: String,
         credentials: Option<SharedCredentialsProvider>,
-        timing: &Timing,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(timing.sdk_connect_timeout)
-            .user_agent(concat!("api-key-rotator/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        let endpoint = url::Url::parse(&endpoint)
+    ) -> Self {
+        // aws-sigv4 needs a host; user information would add a second Authorization header (and
+        // is not repeated in the message).
+        let endpoint = url::Url::parse(endpoint)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+            .filter(|url| url.username().is_empty() && url.password().is_none())
             .ok_or_else(|| {
-                format!("the EventBridge endpoint {endpoint:?} is not an http(s) URL with a host")
+                "the EventBridge endpoint is not an http(s) URL with a host and no user information"
+                    .to_owned()
             });
-        Ok(EventBus { http, endpoint, region, credentials })
+        EventBus { http, endpoint, region, credentials }
     }
 
     /// The PutEvents body: one entry, on the default bus, naming the secret as its resource.
@@ -318,6 +330,25 @@ mod tests {
             fields,
             ["secretArn", "secretName", "vendor", "versionId", "keyFingerprint", "promote", "deadSince"]
         );
+    }
+
+    #[test]
+    fn an_endpoint_without_a_host_or_with_user_information_is_never_sent_to() {
+        for endpoint in ["events", "ftp://events.invalid", "https://user:pass@events.invalid", "http://"] {
+            let bus = EventBus::new(reqwest::Client::new(), endpoint, "us-east-1".into(), None);
+            assert!(bus.endpoint.is_err(), "{endpoint}");
+        }
+        let bus = EventBus::new(reqwest::Client::new(), "http://127.0.0.1:4566", "us-east-1".into(), None);
+        assert_eq!(bus.endpoint.unwrap().as_str(), "http://127.0.0.1:4566/");
+    }
+
+    #[test]
+    fn only_a_refusal_of_the_request_itself_is_not_retried() {
+        let refused = |status, code: &str| NotifyError::Refused { status, code: code.into() };
+        assert!(refused(400, "AccessDeniedException").is_final());
+        assert!(!refused(400, "ThrottlingException").is_final() && !refused(429, "").is_final());
+        assert!(!refused(500, "InternalException").is_final());
+        assert!(!NotifyError::Transport("no connection".into()).is_final());
     }
 
     #[test]

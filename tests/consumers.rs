@@ -8,8 +8,8 @@ mod common;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use api_key_rotator::Rotator;
 use api_key_rotator::sensitive::Sensitive;
+use api_key_rotator::{Outcome, Rotator};
 use common::*;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -208,7 +208,7 @@ async fn an_eventbridge_outage_never_fails_a_step() {
     let bench = bench().await;
     // EventBridge unreachable: every attempt fails, within the event's budget.
     let settings = bench.settings_from(bench.env());
-    let down = bench.event_bus("http://eventbridge.invalid", &settings.timing);
+    let down = bench.event_bus("http://eventbridge.invalid");
     let (records, rotator) = bench.recorded(bench.rotator_on(settings, down));
     let (account, arn) = unstaged(&bench, "projectdiscovery").await;
     bench.rotate(&rotator, &arn).await;
@@ -227,6 +227,20 @@ async fn an_eventbridge_outage_never_fails_a_step() {
     assert_eq!(faults, [&json!("InternalException"), &json!("InternalException"), &Value::Null]);
     assert_eq!(record_of(&records, moving_step())["NotifyFailed"], 0);
 
+    // Answers that take nothing: a 200 whose entry failed, a garbled 200, a denial (not retried).
+    for (status, body, attempts) in [
+        (200, r#"{"FailedEntryCount":1,"Entries":[{"ErrorCode":"InternalFailure","ErrorMessage":"m"}]}"#, 3),
+        (200, r#"{"FailedEntryCount":"#, 3),
+        (400, r#"{"__type":"AccessDeniedException","message":"not allowed"}"#, 1),
+    ] {
+        let (records, rotator) = bench.recorded(bench.rotator());
+        let (_, arn) = unstaged(&bench, "calcom").await;
+        bench.moto_body("PutEvents", &arn, 10, status, body).await;
+        bench.rotate(&rotator, &arn).await;
+        assert_eq!(bench.moto_requests("PutEvents", &arn).await.len(), attempts, "{body}");
+        assert_eq!(record_of(&records, moving_step())["NotifyFailed"], 1, "{body}");
+    }
+
     // Failing throughout: counted, and the rotation complete.
     let (records, rotator) = bench.recorded(bench.rotator());
     let (account, arn) = unstaged(&bench, "ringg").await;
@@ -236,4 +250,22 @@ async fn an_eventbridge_outage_never_fails_a_step() {
     assert_eq!(attempts, fast_timing().notify_attempts);
     assert_eq!(record_of(&records, moving_step())["NotifyFailed"], 1);
     assert!(bench.value(&arn, "AWSCURRENT").await.contains(&bench.live_key(&account).await));
+}
+
+#[tokio::test]
+async fn a_stage_move_whose_answer_was_lost_still_tells_consumers() {
+    if early() {
+        return; // createSecret's one write moves AWSCURRENT with early promotion (see custody.rs)
+    }
+    let bench = bench().await;
+    let (records, rotator) = bench.recorded(bench.rotator());
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    up_to_finish(&bench, &rotator, &arn, &token).await;
+    // The move lands, its answer is lost, and the SDK's retry of it fails.
+    bench.moto_faults_after("UpdateSecretVersionStage", &arn, 1, 500, "InternalServiceError").await;
+    assert_eq!(bench.step(&rotator, "finishSecret", &arn, &token).await.ok(), Some(Outcome::Done));
+    assert!(bench.value(&arn, "AWSCURRENT").await.contains(&bench.live_key(&account).await));
+    assert_eq!(bench.moto_requests("PutEvents", &arn).await.len(), 1, "one event, at the move");
+    let record = record_of(&records, "finishSecret");
+    assert!(record["DeadKeyWindow"].is_number() && record["NotifyFailed"] == 0, "{record}");
 }

@@ -34,8 +34,10 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
 
 EventBridge's PutEvents is checked as AWS checks it before moto answers: the SigV4 signature is
 recomputed with botocore (AWS's own signer) and a mismatch is refused with 403
-InvalidSignatureException. The secret access key of every caller is its access key id (the suite's
-`testing`, the demo's `demo`).
+InvalidSignatureException, as is a credential scoped to another service than `events`, or
+temporary credentials (an `ASIA` access key, as in Lambda) without a signed X-Amz-Security-Token.
+The secret access key of every caller is its access key id (the suite's `testing`, the demo's
+`demo`).
 
 It also patches moto's Secrets Manager (models, at import) where moto 5.2.5 departs from AWS's documented
 behaviour (shared/reference/aws-behaviour.md, beside the repository, lists the rules):
@@ -405,6 +407,10 @@ def _signature_problem(environ: dict[str, Any], raw: bytes) -> str | None:
     if match is None:
         return "no SigV4 Authorization header"
     access_key, day, region, service, signed, signature = match.groups()
+    if service != "events":
+        return f"Credential should be scoped to correct service: 'events', not {service!r}"
+    if access_key.startswith("ASIA") and "x-amz-security-token" not in signed.split(";"):
+        return "temporary credentials need a signed X-Amz-Security-Token"
     stamp = environ.get("HTTP_X_AMZ_DATE", "")
     if not stamp.startswith(day):
         return "X-Amz-Date does not match the credential scope"

@@ -348,6 +348,30 @@ def test_put_events_is_signature_checked_logged_and_delivered(endpoint: str) -> 
     assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
     assert "Messages" not in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0)
 
+    # Temporary credentials (Lambda's): the session token must be signed too.
+    temporary = boto3.client(
+        "events",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="ASIATEMP",
+        aws_secret_access_key="ASIATEMP",
+        aws_session_token="session",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    assert temporary.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)
+    untokened = boto3.client(
+        "events",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="ASIATEMP",
+        aws_secret_access_key="ASIATEMP",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as info:
+        untokened.put_events(Entries=[entry])
+    assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
+
     # A fault queued for the secret's events fails the next one.
     helper(endpoint, "/_rotator/faults", {"Operation": "PutEvents", "SecretId": secret, "Status": 500, "Code": "InternalException"})
     with pytest.raises(ClientError) as info:

@@ -9,17 +9,19 @@ use tokio::time::{sleep, timeout_at};
 use tracing::{error, info, warn};
 
 use super::{Invocation, Observed, Rotator};
-use crate::config::{Issued, Promote, vendor_from_tags};
+use crate::config::{Issued, Promote, Settings, vendor_from_tags};
 use crate::metrics::Replication;
 use crate::notify::{KeyRotated, Notifier, NotifyError};
-use crate::store::{Replica, SecretMeta, SecretStore};
+use crate::store::{Replica, SecretMeta, SecretStore, Version};
 use crate::timing::{fits, since, time_left};
 use crate::vendors::VendorApi;
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
-    /// Puts `event` on the bus, retried briefly (`notify_attempts` within `notify_budget`). A
-    /// failure is a warning and `NotifyFailed`, never the step's.
-    pub(super) async fn announce(&self, event: KeyRotated, call: Invocation<'_>, observed: &mut Observed) {
+    /// Puts `event` on the bus, retried briefly (`notify_attempts` within `notify_budget`) unless
+    /// EventBridge refused the request itself. A failure is a warning and `NotifyFailed`, never the
+    /// step's. Returns whether it failed. (A retry after a lost answer may deliver the event twice;
+    /// consumers can tell by its `versionId`.)
+    pub(super) async fn announce(&self, event: KeyRotated, call: Invocation<'_>) -> bool {
         let timing = &self.settings.timing;
         let until = timing.notify_until(call.deadline);
         let mut backoff = timing.initial_backoff;
@@ -30,23 +32,26 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             let result = timeout_at(until, put).await.unwrap_or(Err(NotifyError::TimedOut));
             match result {
                 Ok(()) => {
-                    observed.notify_failed = Some(false);
                     info!(
                         attempts,
                         key_fingerprint = event.key_fingerprint.as_deref(),
                         "told consumers: the Vendor Key Rotated event is on the default bus"
                     );
-                    return;
+                    return false;
                 }
-                Err(failure) if attempts >= timing.notify_attempts || !fits(backoff, until) => break failure,
+                Err(failure)
+                    if failure.is_final() || attempts >= timing.notify_attempts || !fits(backoff, until) =>
+                {
+                    break failure;
+                }
                 Err(_) => {
                     sleep(backoff).await;
                     backoff = timing.next_backoff(backoff);
                 }
             }
         };
-        observed.notify_failed = Some(true);
         warn!(attempts, error = %failure, "the Vendor Key Rotated event could not be put: consumers were not told (the key is stored; the rotation goes on)");
+        true
     }
 
     /// finishSecret, for a version that was already AWSCURRENT: createSecret promoted it early,
@@ -65,21 +70,21 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 }
             }
         }
-        self.await_replicas(call, moved, observed).await;
+        observed.replication = self.await_replicas(call, moved).await;
     }
 
     /// Once AWSCURRENT holds the new key (since `moved`, when known): waits until every replica
     /// region reports `InSync` or one reports `Failed`, within `replica_budget`. Regions not seen
-    /// `InSync` after the move count as failed: the code cannot say they hold the new key.
+    /// `InSync` after the move count as failed: the code cannot say they hold the new key. `None`
+    /// for a secret without replicas (no call is made).
     pub(super) async fn await_replicas(
         &self,
         call: Invocation<'_>,
         moved: Option<SystemTime>,
-        observed: &mut Observed,
-    ) {
+    ) -> Option<Replication> {
         let meta = call.meta;
         if meta.replicas.is_empty() {
-            return;
+            return None;
         }
         let timing = &self.settings.timing;
         let until = timing.replica_until(call.deadline);
@@ -112,7 +117,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 unsynced.iter().map(|replica| describe(replica, seen.is_some())).collect();
             error!(failed_regions = ?failed, statuses = ?statuses, "replica regions do not hold the new version: consumers there read a dead key (README, multi-region secrets); the key is safe in the primary region");
         }
-        observed.replication = Some(Replication { regions, failed, sync_time });
+        Some(Replication { regions, failed, sync_time })
     }
 }
 
@@ -150,6 +155,15 @@ pub(super) fn key_rotated(
         promote: promote.as_str(),
         dead_since: dead_since.and_then(crate::timing::rfc3339),
     }
+}
+
+/// The fingerprint of the key in `version` (the pending one being promoted), read with today's
+/// key-field tag, but only while the version's record of issue agrees with today's tags (else
+/// the tag may now name another field, whose fingerprint must not go out as the key's).
+pub(super) fn fingerprint_of(meta: &SecretMeta, version: &Version, settings: &Settings) -> Option<String> {
+    let token = version.id.as_deref()?;
+    Issued::check(meta.labels(token), &meta.tags, settings).ok()?;
+    version.key(&meta.tags).ok().map(|value| value.key().fingerprint())
 }
 
 /// The vendor whose key the version holds: the one its record of issue names, else today's tag

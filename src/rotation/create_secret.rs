@@ -191,7 +191,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 Promote::Early,
                 Some(answered_at),
             );
-            self.announce(event, call, observed).await;
+            observed.notify_failed = Some(self.announce(event, call).await);
         }
         Ok(Outcome::Done)
     }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use tracing::{info, warn};
 
-use super::after_move::{key_rotated, vendor_of};
+use super::after_move::{fingerprint_of, key_rotated, vendor_of};
 use super::error::{ErrorKind, NotRotatable, State};
 use super::{Invocation, Observed, Outcome, Rotator};
 use crate::config::Promote;
@@ -33,10 +33,16 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let Invocation { event, meta, .. } = call;
         let pending = self.stored_pending(event, meta).await?;
         let current = meta.version_with(AWSCURRENT);
-        self.store
-            .make_current(&meta.arn, &event.token, current)
-            .await
-            .map_err(ErrorKind::store(State::KeySafeInPending))?;
+        if let Err(error) = self.store.make_current(&meta.arn, &event.token, current).await {
+            // An attempt whose answer was lost may have landed (and made the SDK's retry fail): if
+            // AWSCURRENT is on the new version now, this invocation moved it.
+            let landed =
+                self.store.describe(&meta.arn).await.is_ok_and(|now| now.has_stage(&event.token, AWSCURRENT));
+            if !landed {
+                return Err(ErrorKind::store(State::KeySafeInPending)(error));
+            }
+            warn!(error = %error, "the stage move reported a failure, but AWSCURRENT is on the new version: it landed");
+        }
         let moved = SystemTime::now();
         // Consumers read the dead key from the moment the vendor rotated (about when the pending
         // version was created) until now.
@@ -46,12 +52,14 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             dead_key_window_ms = observed.dead_key_window.map(|w| w.as_millis() as u64),
             "AWSCURRENT moved to the new version"
         );
-        // Then, with nothing left to lose: tell consumers, and wait for the replica regions.
-        let fingerprint = pending.key(&meta.tags).ok().map(|value| value.key().fingerprint());
+        // Then, with nothing left to lose and side by side: tell consumers, and wait for the
+        // replica regions (whose time counts from the move, not from the event).
+        let fingerprint = fingerprint_of(meta, &pending, &self.settings);
         let event =
             key_rotated(call, vendor_of(meta, &event.token), fingerprint, Promote::Standard, pending.created);
-        self.announce(event, call, observed).await;
-        self.await_replicas(call, Some(moved), observed).await;
+        let (notify_failed, replication) =
+            tokio::join!(self.announce(event, call), self.await_replicas(call, Some(moved)));
+        (observed.notify_failed, observed.replication) = (Some(notify_failed), replication);
         Ok(Outcome::Done)
     }
 

@@ -48,6 +48,12 @@ impl VendorClient {
         })
     }
 
+    /// The HTTP client itself, for the one other caller with the same rules (EventBridge, in
+    /// `notify.rs`): one TLS configuration per process, built once.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     fn rate_limit_wait(&self, headers: &HeaderMap) -> Duration {
         rate_limit_wait(headers, SystemTime::now(), self.rate_limit_default, self.rate_limit_min)
     }

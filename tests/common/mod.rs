@@ -243,8 +243,7 @@ impl Bench {
     }
 
     pub fn rotator_with(&self, settings: Settings) -> Rotator {
-        let bus = self.event_bus(&self.moto, &settings.timing);
-        self.rotator_on(settings, bus)
+        self.rotator_on(settings, self.event_bus(&self.moto))
     }
 
     /// A rotator whose `Vendor Key Rotated` events go to `bus`.
@@ -253,13 +252,13 @@ impl Bench {
         Rotator::new(Store::new(self.sm.clone()), vendors, bus, settings)
     }
 
-    /// EventBridge at `endpoint` (moto's, or one that must fail), signed with the suite's
-    /// credentials, as the function reaches it.
-    pub fn event_bus(&self, endpoint: &str, timing: &Timing) -> EventBus {
+    /// EventBridge at `endpoint` (moto's, or one that must fail), signed as in Lambda: temporary
+    /// credentials with a session token (the wrapper wants it signed, as AWS does).
+    pub fn event_bus(&self, endpoint: &str) -> EventBus {
         let credentials =
-            SharedCredentialsProvider::new(Credentials::new("testing", "testing", None, None, "tests"));
-        EventBus::new(endpoint.to_owned(), "us-east-1".into(), Some(credentials), timing)
-            .expect("HTTP client")
+            Credentials::new("ASIATESTING", "ASIATESTING", Some("session".into()), None, "tests");
+        let http = reqwest::Client::builder().no_proxy().build().expect("HTTP client");
+        EventBus::new(http, endpoint, "us-east-1".into(), Some(SharedCredentialsProvider::new(credentials)))
     }
 
     /// `api-key-rotator ARGS` in the shell of an operator who has not exported the stack's
