@@ -99,36 +99,46 @@ def summary(values: list[float]) -> str:
 SM_OPERATIONS = ["DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage"]
 
 
-def dead_key_window(moto: str, sim: str, arn: str, account: str) -> tuple[int, float, int]:
-    """For one finished rotation: the calls from the vendor's answer to AWSCURRENT holding the new
-    key (that call included), the same in milliseconds, and all the rotation's calls."""
-    sm_calls = []
+def sm_calls(moto: str, arn: str) -> list[tuple[float, str, dict[str, Any]]]:
+    """Every Secrets Manager call on the secret `arn`: its arrival, operation and parameters."""
+    calls = []
     for operation in SM_OPERATIONS:
         for request in http("GET", f"{moto}/_rotator/requests?Operation={operation}")["Requests"]:
             if request.get("SecretId") == arn:
-                sm_calls.append((request["At"], operation, request))
+                calls.append((request["At"], operation, request))
+    return calls
+
+
+def moved_at(calls: list[tuple[float, str, dict[str, Any]]]) -> float:
+    """The arrival of the call that made AWSCURRENT hold the new key: finishSecret's stage move,
+    or (early promotion) the PutSecretValue with both labels."""
+    return min(
+        at
+        for at, op, r in calls
+        if op == "UpdateSecretVersionStage" or (op == "PutSecretValue" and "AWSCURRENT" in r.get("VersionStages", []))
+    )
+
+
+def dead_key_window(calls: list[tuple[float, str, dict[str, Any]]], sim: str, account: str) -> tuple[int, float, int]:
+    """For one finished rotation (`calls`, its Secrets Manager calls): the calls from the vendor's
+    answer to AWSCURRENT holding the new key (that call included), the same in milliseconds, and all
+    the rotation's calls."""
     state = http("GET", f"{sim}/_sim/accounts/{account}")
     vendor_calls = [(call["at"], call["action"]) for call in state["calls"]]
     answered = state["rotate_answered"]
-    moves = [at for at, op, r in sm_calls if op == "UpdateSecretVersionStage" or (op == "PutSecretValue" and "AWSCURRENT" in r.get("VersionStages", []))]
-    moved = min(moves)
-    between = [at for at, *_ in sm_calls + vendor_calls if answered < at <= moved]
-    return len(between), (moved - answered) * 1000, len(sm_calls) + len(vendor_calls)
+    moved = moved_at(calls)
+    between = [at for at, *_ in calls + vendor_calls if answered < at <= moved]
+    return len(between), (moved - answered) * 1000, len(calls) + len(vendor_calls)
 
 
-def after_move(moto: str, arn: str) -> tuple[int, int, float]:
+def after_move(moto: str, arn: str, calls: list[tuple[float, str, dict[str, Any]]]) -> tuple[int, int, float]:
     """For one finished rotation of a secret without replicas, what follows the move of AWSCURRENT:
     the PutEvents calls (the Vendor Key Rotated event), the rotation's DescribeSecret calls (one per
     step's guards; the replica wait would add its polls), and the milliseconds from the move's
     arrival to the event's."""
-    sm_calls = []
-    for operation in SM_OPERATIONS:
-        for request in http("GET", f"{moto}/_rotator/requests?Operation={operation}")["Requests"]:
-            if request.get("SecretId") == arn:
-                sm_calls.append((request["At"], operation, request))
-    moved = min(at for at, op, r in sm_calls if op == "UpdateSecretVersionStage" or (op == "PutSecretValue" and "AWSCURRENT" in r.get("VersionStages", [])))
+    moved = moved_at(calls)
     puts = [r["At"] for r in http("GET", f"{moto}/_rotator/requests?Operation=PutEvents")["Requests"] if r.get("SecretId") == arn]
-    describes = [at for at, op, _ in sm_calls if op == "DescribeSecret"]
+    describes = [at for at, op, _ in calls if op == "DescribeSecret"]
     return len(puts), len(describes), ((min(puts) - moved) * 1000 if puts else float("nan"))
 
 
@@ -185,11 +195,12 @@ def warm(binary: Path, mode: str, rotations: int, moto: str, sim: str, sm: Any, 
             total += answer["duration_ms"]
         if i > 0:
             totals.append(total)
-            n, ms, all_calls = dead_key_window(moto, sim, arn, account["account"])
+            calls_of_arn = sm_calls(moto, arn)
+            n, ms, all_calls = dead_key_window(calls_of_arn, sim, account["account"])
             window_calls.append(n)
             window_ms.append(ms)
             calls.append(all_calls)
-            n_events, n_describes, ms = after_move(moto, arn)
+            n_events, n_describes, ms = after_move(moto, arn, calls_of_arn)
             events.append(n_events)
             describes.append(n_describes)
             to_event_ms.append(ms)

@@ -18,6 +18,8 @@ use aws_types::service_config::ServiceConfigKey;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::vendors::describe_http_error;
+
 /// The event's `source`.
 pub const SOURCE: &str = "api-key-rotator";
 /// The event's `detail-type`.
@@ -230,9 +232,9 @@ impl Notifier for EventBus {
         for (name, value) in &headers {
             request = request.header(name, value);
         }
-        let response = request.send().await.map_err(|e| NotifyError::Transport(transport(&e)))?;
+        let response = request.send().await.map_err(|e| NotifyError::Transport(describe_http_error(&e)))?;
         let status = response.status().as_u16();
-        let text = response.bytes().await.map_err(|e| NotifyError::Transport(transport(&e)))?;
+        let text = response.bytes().await.map_err(|e| NotifyError::Transport(describe_http_error(&e)))?;
         if !(200..300).contains(&status) {
             let code = serde_json::from_slice::<Fault>(&text).map(|fault| fault.kind).unwrap_or_default();
             let code = code.rsplit('#').next().unwrap_or_default();
@@ -248,18 +250,6 @@ impl Notifier for EventBus {
         }
         Ok(())
     }
-}
-
-/// A transport error without the URL reqwest puts in its message.
-fn transport(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "no connection"
-    } else {
-        "the request failed"
-    };
-    kind.to_owned()
 }
 
 #[cfg(test)]

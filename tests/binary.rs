@@ -63,10 +63,7 @@ async fn the_binary_rotates_and_its_trace_logs_hold_no_secret() {
     let function = Function::start(&bench);
 
     // Replicated, so that finishSecret's record carries the replica metrics too.
-    let account = bench.account("calcom").await;
-    let value = json_secret("api_key", &account.key);
-    let arn = bench.create_replicated_secret(&value, &[(TAG_VENDOR, "calcom")], &["eu-west-1"]).await;
-    let token = bench.begin_rotation(&arn, json!({})).await;
+    let Staged { account, arn, token } = bench.staged_in("calcom", &["eu-west-1"]).await;
     let rotated = arn.clone();
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         let mut event = event(step, &arn, &token);

@@ -29,28 +29,15 @@ fn record_of(records: &Mutex<Vec<Value>>, step: &str) -> Value {
         .unwrap_or_else(|| panic!("no {step} record"))
 }
 
-/// createSecret, setSecret and testSecret on `token`, each expected to work.
-async fn up_to_finish(bench: &Bench, rotator: &Rotator, arn: &str, token: &str) {
+/// A Cal.com secret replicated to `regions` (or none), with a rotation staged on it and run up to
+/// finishSecret (createSecret, setSecret and testSecret each expected to work).
+async fn up_to_finish(bench: &Bench, rotator: &Rotator, regions: &[&str]) -> Staged {
+    let staged = bench.staged_in("calcom", regions).await;
     for step in ["createSecret", "setSecret", "testSecret"] {
-        let outcome = bench.step(rotator, step, arn, token).await;
+        let outcome = bench.step(rotator, step, &staged.arn, &staged.token).await;
         assert_eq!(outcome.as_ref().ok(), Some(&expected_outcome(step)), "{step}: {outcome:?}");
     }
-}
-
-/// A Cal.com secret replicated to `regions`, with a rotation staged on it.
-async fn replicated(bench: &Bench, regions: &[&str]) -> Staged {
-    let account = bench.account("calcom").await;
-    let value = json_secret("api_key", &account.key);
-    let arn = bench.create_replicated_secret(&value, &[(TAG_VENDOR, "calcom")], regions).await;
-    let token = bench.begin_rotation(&arn, json!({})).await;
-    Staged { account, arn, token }
-}
-
-/// A new `vendor` account and a secret holding its key, with no rotation staged yet.
-async fn unstaged(bench: &Bench, vendor: &str) -> (Account, String) {
-    let account = bench.account(vendor).await;
-    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, vendor)]).await;
-    (account, arn)
+    staged
 }
 
 fn sorted(value: &Value) -> Vec<String> {
@@ -64,8 +51,7 @@ fn sorted(value: &Value) -> Vec<String> {
 async fn replicas_in_sync_after_a_delay_give_their_sync_time_and_the_rotation_completes() {
     let bench = bench().await;
     let (records, rotator) = bench.recorded(bench.rotator());
-    let Staged { account, arn, token } = replicated(&bench, &["eu-west-1", "ap-south-1"]).await;
-    up_to_finish(&bench, &rotator, &arn, &token).await;
+    let Staged { account, arn, token } = up_to_finish(&bench, &rotator, &["eu-west-1", "ap-south-1"]).await;
     // Secrets Manager is still copying the new version to both regions.
     bench.replica_lag(&arn, "eu-west-1", 0.6).await;
     bench.replica_lag(&arn, "ap-south-1", 1.2).await;
@@ -90,8 +76,7 @@ async fn replicas_in_sync_after_a_delay_give_their_sync_time_and_the_rotation_co
 async fn a_failed_replica_pages_and_fails_check_while_the_rotation_completes() {
     let bench = bench().await;
     let (records, rotator) = bench.recorded(bench.rotator());
-    let Staged { account, arn, token } = replicated(&bench, &["eu-west-1", "ap-south-1"]).await;
-    up_to_finish(&bench, &rotator, &arn, &token).await;
+    let Staged { account, arn, token } = up_to_finish(&bench, &rotator, &["eu-west-1", "ap-south-1"]).await;
     // One region fails while the other is still copying: the wait ends at the failure, and a
     // region not InSync by then is named too (nothing says it holds the new key).
     bench.replica_lag(&arn, "ap-south-1", 30.0).await;
@@ -119,8 +104,7 @@ async fn a_failed_replica_pages_and_fails_check_while_the_rotation_completes() {
 async fn a_replica_still_copying_when_the_wait_ends_pages() {
     let bench = bench().await;
     let (records, rotator) = bench.recorded(bench.rotator());
-    let Staged { arn, token, .. } = replicated(&bench, &["eu-west-1"]).await;
-    up_to_finish(&bench, &rotator, &arn, &token).await;
+    let Staged { arn, token, .. } = up_to_finish(&bench, &rotator, &["eu-west-1"]).await;
     bench.replica_lag(&arn, "eu-west-1", 60.0).await;
     let started = Instant::now();
     let outcome = bench.step(&rotator, "finishSecret", &arn, &token).await;
@@ -210,7 +194,7 @@ async fn an_eventbridge_outage_never_fails_a_step() {
     let settings = bench.settings_from(bench.env());
     let down = bench.event_bus("http://eventbridge.invalid");
     let (records, rotator) = bench.recorded(bench.rotator_on(settings, down));
-    let (account, arn) = unstaged(&bench, "projectdiscovery").await;
+    let (account, arn) = bench.tagged("projectdiscovery", &[]).await;
     bench.rotate(&rotator, &arn).await;
     assert!(bench.value(&arn, "AWSCURRENT").await.contains(&bench.live_key(&account).await));
     let record = record_of(&records, moving_step());
@@ -219,7 +203,7 @@ async fn an_eventbridge_outage_never_fails_a_step() {
 
     // EventBridge failing twice, then taking it: the retry delivers one event.
     let (records, rotator) = bench.recorded(bench.rotator());
-    let (_, arn) = unstaged(&bench, "calcom").await;
+    let (_, arn) = bench.tagged("calcom", &[]).await;
     bench.moto_faults("PutEvents", &arn, 2, 500, "InternalException").await;
     bench.rotate(&rotator, &arn).await;
     let puts = bench.moto_requests("PutEvents", &arn).await;
@@ -234,7 +218,7 @@ async fn an_eventbridge_outage_never_fails_a_step() {
         (400, r#"{"__type":"AccessDeniedException","message":"not allowed"}"#, 1),
     ] {
         let (records, rotator) = bench.recorded(bench.rotator());
-        let (_, arn) = unstaged(&bench, "calcom").await;
+        let (_, arn) = bench.tagged("calcom", &[]).await;
         bench.moto_body("PutEvents", &arn, 10, status, body).await;
         bench.rotate(&rotator, &arn).await;
         assert_eq!(bench.moto_requests("PutEvents", &arn).await.len(), attempts, "{body}");
@@ -243,7 +227,7 @@ async fn an_eventbridge_outage_never_fails_a_step() {
 
     // Failing throughout: counted, and the rotation complete.
     let (records, rotator) = bench.recorded(bench.rotator());
-    let (account, arn) = unstaged(&bench, "ringg").await;
+    let (account, arn) = bench.tagged("ringg", &[]).await;
     bench.moto_faults("PutEvents", &arn, 10, 503, "ServiceUnavailable").await;
     bench.rotate(&rotator, &arn).await;
     let attempts = bench.moto_requests("PutEvents", &arn).await.len() as u32;
@@ -259,8 +243,7 @@ async fn a_stage_move_whose_answer_was_lost_still_tells_consumers() {
     }
     let bench = bench().await;
     let (records, rotator) = bench.recorded(bench.rotator());
-    let Staged { account, arn, token } = bench.staged("calcom").await;
-    up_to_finish(&bench, &rotator, &arn, &token).await;
+    let Staged { account, arn, token } = up_to_finish(&bench, &rotator, &[]).await;
     // The move lands, its answer is lost, and the SDK's retry of it fails.
     bench.moto_faults_after("UpdateSecretVersionStage", &arn, 1, 500, "InternalServiceError").await;
     assert_eq!(bench.step(&rotator, "finishSecret", &arn, &token).await.ok(), Some(Outcome::Done));

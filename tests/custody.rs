@@ -423,13 +423,8 @@ fn json_key(value: &str) -> String {
 
 #[tokio::test]
 async fn a_test_only_check_on_a_refused_current_key_pages() {
-    use std::sync::{Arc, Mutex};
     let bench = bench().await;
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    let metrics =
-        api_key_rotator::metrics::Metrics::to("Ns".into(), move |line| sink.lock().unwrap().push(line));
-    let rotator = bench.rotator().with_metrics(metrics);
+    let (records, rotator) = bench.recorded(bench.rotator());
     let account = bench.account("ringg").await;
     let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "ringg")]).await;
     // AWS's test-only run: the pending version holds a copy of the current value.
@@ -437,7 +432,7 @@ async fn a_test_only_check_on_a_refused_current_key_pages() {
     bench.revoke(&account).await;
     let result = bench.step(&rotator, "testSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "VendorRejectedKey");
-    let record: serde_json::Value = serde_json::from_str(lines.lock().unwrap().last().unwrap()).unwrap();
+    let record = records.lock().unwrap().last().cloned().unwrap();
     assert_eq!(record["CurrentKeyRejected"], 1, "{record}");
 }
 

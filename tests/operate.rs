@@ -452,14 +452,7 @@ async fn check_covers_the_function_timeout_and_memory_and_function_names_it_befo
 #[tokio::test]
 async fn status_and_check_show_each_replica_and_check_fails_a_failed_one() {
     let bench = bench().await;
-    let account = bench.account("calcom").await;
-    let arn = bench
-        .create_replicated_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "calcom")],
-            &["eu-west-1", "ap-south-1"],
-        )
-        .await;
+    let (account, arn) = bench.tagged("calcom", &["eu-west-1", "ap-south-1"]).await;
     bench.rotate(&rotator(&bench), &arn).await;
     let key = bench.live_key(&account).await;
 

@@ -4,11 +4,8 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use api_key_rotator::Outcome;
 use api_key_rotator::config::Settings;
-use api_key_rotator::metrics::Metrics;
 use common::*;
 use serde_json::{Value, json};
 
@@ -133,11 +130,7 @@ async fn the_tag_overrides_the_environment_and_invalid_values_send_nothing() {
 async fn the_dead_key_window_is_measured_where_awscurrent_moves() {
     let bench = bench().await;
     for mode in ["early", "standard"] {
-        let records = Arc::new(Mutex::new(Vec::<Value>::new()));
-        let sink = Arc::clone(&records);
-        let rotator = bench.rotator().with_metrics(Metrics::to("Test".into(), move |line| {
-            sink.lock().unwrap().push(serde_json::from_str(&line).unwrap())
-        }));
+        let (records, rotator) = bench.recorded(bench.rotator());
         let account = bench.account("calcom").await;
         let arn = bench
             .create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "calcom"), (PROMOTE, mode)])

@@ -24,16 +24,23 @@ def endpoint() -> Iterator[str]:
     yield from serve("moto_server.py")
 
 
-@pytest.fixture(scope="module")
-def sm(endpoint: str) -> Any:
+def client(endpoint: str, service: str, key: str = "testing", secret: str | None = None, token: str | None = None) -> Any:
+    """A boto3 client of moto's `service`, signed with `key` (the secret key is the key itself
+    unless given) and `token`. One attempt per call: injected failures are not retried."""
     return boto3.client(
-        "secretsmanager",
+        service,
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),  # injected 500s are not retried
+        aws_access_key_id=key,
+        aws_secret_access_key=secret or key,
+        aws_session_token=token,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
     )
+
+
+@pytest.fixture(scope="module")
+def sm(endpoint: str) -> Any:
+    return client(endpoint, "secretsmanager")
 
 
 def token() -> str:
@@ -263,13 +270,7 @@ def test_function_creates_a_rotation_function_that_lambda_describes(endpoint: st
         "FunctionArn"
     ]
     assert arn.endswith(f":function:{name}")
-    lam = boto3.client(
-        "lambda",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    lam = client(endpoint, "lambda")
     config = lam.get_function_configuration(FunctionName=arn)
     assert config["Environment"]["Variables"] == variables
     assert (config["Timeout"], config["MemorySize"]) == (30, 256)
@@ -316,17 +317,7 @@ def test_replica_holds_a_status_for_a_while_or_fails(sm: Any, endpoint: str) -> 
 
 
 def test_put_events_is_signature_checked_logged_and_delivered(endpoint: str) -> None:
-    def client(service: str, secret: str = "testing") -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key=secret,
-            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        )
-
-    events, sqs = client("events"), client("sqs")
+    events, sqs = client(endpoint, "events"), client(endpoint, "sqs")
     queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     rule = f"r-{uuid.uuid4().hex[:8]}"
@@ -344,32 +335,16 @@ def test_put_events_is_signature_checked_logged_and_delivered(endpoint: str) -> 
 
     # Signed with the wrong secret key: refused as AWS refuses it, and nothing is delivered.
     with pytest.raises(ClientError) as info:
-        client("events", secret="wrong").put_events(Entries=[entry])
+        client(endpoint, "events", secret="wrong").put_events(Entries=[entry])
     assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
     assert "Messages" not in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0)
 
     # Temporary credentials (Lambda's): the session token must be signed too.
-    temporary = boto3.client(
-        "events",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="ASIATEMP",
-        aws_secret_access_key="ASIATEMP",
-        aws_session_token="session",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    temporary = client(endpoint, "events", key="ASIATEMP", token="session")
     assert temporary.put_events(Entries=[entry])["FailedEntryCount"] == 0
     sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)
-    untokened = boto3.client(
-        "events",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="ASIATEMP",
-        aws_secret_access_key="ASIATEMP",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
     with pytest.raises(ClientError) as info:
-        untokened.put_events(Entries=[entry])
+        client(endpoint, "events", key="ASIATEMP").put_events(Entries=[entry])
     assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
 
     # A fault queued for the secret's events fails the next one.

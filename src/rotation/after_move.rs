@@ -102,19 +102,18 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
             sleep(timing.replica_poll).await;
         }
+        // Never read since the move: every region counts as not InSync, whatever it said before.
+        let read = seen.is_some();
         let replicas = seen.as_deref().unwrap_or(&meta.replicas);
         let regions: Vec<String> = replicas.iter().map(|replica| replica.region.clone()).collect();
-        let unsynced: Vec<&Replica> = match &seen {
-            Some(replicas) => replicas.iter().filter(|replica| replica.status != Replica::IN_SYNC).collect(),
-            None => meta.replicas.iter().collect(),
-        };
+        let unsynced: Vec<&Replica> =
+            replicas.iter().filter(|replica| !read || replica.status != Replica::IN_SYNC).collect();
         let failed: Vec<String> = unsynced.iter().map(|replica| replica.region.clone()).collect();
         let sync_time = if failed.is_empty() { moved.map(since) } else { None };
         if failed.is_empty() {
             info!(regions = ?regions, replica_sync_ms = sync_time.map(|t| t.as_millis() as u64), "every replica region holds the new version");
         } else {
-            let statuses: Vec<String> =
-                unsynced.iter().map(|replica| describe(replica, seen.is_some())).collect();
+            let statuses: Vec<String> = unsynced.iter().map(|replica| describe(replica, read)).collect();
             error!(failed_regions = ?failed, statuses = ?statuses, "replica regions do not hold the new version: consumers there read a dead key (README, multi-region secrets); the key is safe in the primary region");
         }
         Some(Replication { regions, failed, sync_time })

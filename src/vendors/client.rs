@@ -226,8 +226,9 @@ async fn read_body(mut response: Response, until: Instant) -> (Vec<u8>, Option<N
     }
 }
 
-/// A reqwest error without anything from the body: its kind and the URL it concerned.
-fn describe(err: &reqwest::Error) -> String {
+/// A reqwest error without anything from the body: its kind and the URL it concerned (host and
+/// path, never the query). EventBridge's client (`notify.rs`) describes its failures the same way.
+pub fn describe(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {

@@ -19,7 +19,7 @@ use reqwest::header::HeaderName;
 use serde_json::Value;
 
 pub use api::{NoKey, RawAnswer, RotateOutcome, VendorApi, Verdict, VerifyPolicy, verify_until};
-pub use client::VendorClient;
+pub use client::{VendorClient, describe as describe_http_error};
 
 pub use calcom::ExpiryError;
 

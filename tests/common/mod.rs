@@ -377,10 +377,23 @@ impl Bench {
     /// A new account at `vendor`, a secret holding its key among other fields and tagged for
     /// it, and a rotation staged on that secret.
     pub async fn staged(&self, vendor: &str) -> Staged {
-        let account = self.account(vendor).await;
-        let arn = self.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, vendor)]).await;
+        self.staged_in(vendor, &[]).await
+    }
+
+    /// [`Bench::staged`], the secret replicated to `regions`.
+    pub async fn staged_in(&self, vendor: &str, regions: &[&str]) -> Staged {
+        let (account, arn) = self.tagged(vendor, regions).await;
         let token = self.begin_rotation(&arn, json!({})).await;
         Staged { account, arn, token }
+    }
+
+    /// A new account at `vendor`, and a secret holding its key among other fields, tagged for it
+    /// and replicated to `regions`; no rotation staged.
+    pub async fn tagged(&self, vendor: &str, regions: &[&str]) -> (Account, String) {
+        let account = self.account(vendor).await;
+        let value = json_secret("api_key", &account.key);
+        let arn = self.create_replicated_secret(&value, &[(TAG_VENDOR, vendor)], regions).await;
+        (account, arn)
     }
 
     /// What AWS does before it invokes createSecret: rotation enabled, and a new version id
