@@ -11,6 +11,10 @@
 //!   that verified the key in AWSCURRENT: 1 when the vendor refuses the key consumers read. With
 //!   `KeyLost` it is what the paging alarm watches, because it fires whatever killed the key (a
 //!   process killed before storing it, an unknown outcome that had rotated, a person);
+//! * `KeyStateUnknown` (Count, 0 or 1), on every createSecret record: 1 when the rotate call's
+//!   outcome is unknown and nothing afterwards told whether the key consumers read still works (the
+//!   probe got no verdict, or the step was cut short). Consumers may hold a dead key, so the paging
+//!   alarm watches it too;
 //! * `DeadKeyWindow` (Milliseconds), whenever AWSCURRENT moves to the new key;
 //! * `ReplicationFailed` (Count, 0 or 1), on every record that waited for the secret's replica
 //!   regions: 1 when one reported `Failed` or was not `InSync` when the wait ended, named in the
@@ -36,6 +40,7 @@ pub const NAMES: &[&str] = &[
     "Failure",
     "KeyLost",
     "CurrentKeyRejected",
+    "KeyStateUnknown",
     "DeadKeyWindow",
     "ReplicationFailed",
     "ReplicaSyncTime",
@@ -60,6 +65,8 @@ pub struct Record {
     pub promote: Option<&'static str>,
     /// Whether the vendor refused the key in AWSCURRENT, when the invocation asked it.
     pub current_key_rejected: Option<bool>,
+    /// createSecret: the rotate outcome is unknown, and whether the AWSCURRENT key still works too.
+    pub key_state_unknown: bool,
     /// What the wait for the replica regions saw, when the invocation waited.
     pub replication: Option<Replication>,
     /// Whether the `Vendor Key Rotated` event could not be put, when the invocation sent it.
@@ -90,6 +97,9 @@ impl Record {
         if self.step == Some(Step::CreateSecret) || self.current_key_rejected.is_some() {
             let rejected = self.current_key_rejected.unwrap_or(false);
             metrics.push(("CurrentKeyRejected", "Count", json!(u8::from(rejected))));
+        }
+        if self.step == Some(Step::CreateSecret) {
+            metrics.push(("KeyStateUnknown", "Count", json!(u8::from(self.key_state_unknown))));
         }
         if let Some(window) = self.dead_key_window {
             metrics.push(("DeadKeyWindow", "Milliseconds", json!(millis(window))));
@@ -189,6 +199,7 @@ mod tests {
             dead_key_window: None,
             promote: Some("standard"),
             current_key_rejected: None,
+            key_state_unknown: false,
             replication: None,
             notify_failed: None,
         };
@@ -199,8 +210,12 @@ mod tests {
         assert_eq!(directive["Dimensions"], json!([["Vendor", "Step"], ["Vendor"], []]));
         let names: Vec<&str> =
             directive["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["Duration", "Failure", "KeyLost", "CurrentKeyRejected"]);
+        assert_eq!(names, ["Duration", "Failure", "KeyLost", "CurrentKeyRejected", "KeyStateUnknown"]);
         assert_eq!(doc["CurrentKeyRejected"], json!(0), "every createSecret record carries it");
+        assert_eq!(doc["KeyStateUnknown"], json!(0), "every createSecret record carries it");
+        let unknown =
+            Record { key_state_unknown: true, error_type: Some(ErrorType::OutcomeUnknown), ..record };
+        assert_eq!(emf(&unknown)["KeyStateUnknown"], json!(1));
         assert_eq!(
             (doc["Duration"].as_f64(), &doc["Failure"], &doc["KeyLost"]),
             (Some(1500.0), &json!(1), &json!(1))
@@ -231,6 +246,7 @@ mod tests {
         assert_eq!((doc["Failure"].as_u64(), doc["DeadKeyWindow"].as_f64()), (Some(0), Some(12000.0)));
         assert!(doc.get("ErrorType").is_none());
         assert!(doc.get("CurrentKeyRejected").is_none(), "finishSecret asks the vendor nothing");
+        assert!(doc.get("KeyStateUnknown").is_none(), "finishSecret calls no rotate endpoint");
     }
 
     #[test]

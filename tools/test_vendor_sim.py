@@ -259,3 +259,31 @@ def test_hang_after_rotate_still_waits_before_the_status(sim: str) -> None:
     assert time.monotonic() - started >= wait
     assert (status, json.loads(body)) == (200, VENDORS["ringg"].rotated(rotated_to(sim, account_id, key)))
     assert state(sim, account_id)["faults"]["hang_after_rotate"] == 0
+
+
+def verify(sim: str, vendor: str, key: str) -> int:
+    method, path = next(route for route, action in VENDORS[vendor].routes.items() if action == "verify")
+    request = urllib.request.Request(sim + VENDORS[vendor].prefix + path, method=method)
+    for name, value in vendor_sim.auth_header(vendor, key).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_fail_verifications_answers_500_for_live_and_dead_keys(sim: str, vendor: str) -> None:
+    account_id, key = account(sim, vendor)
+    assert rotate(sim, vendor, key)[0] in (200, 201)
+    live = rotated_to(sim, account_id, key)
+    assert (verify(sim, vendor, key), verify(sim, vendor, live)) == (401, 200)
+    control(sim, "POST", f"/_sim/accounts/{account_id}/faults", {"fail_verifications": 2})
+    assert (verify(sim, vendor, key), verify(sim, vendor, live)) == (500, 500)
+    assert (verify(sim, vendor, key), verify(sim, vendor, live)) == (401, 200)
+    control(sim, "POST", f"/_sim/accounts/{account_id}/faults", {"fail_verifications_after_rotate": 1})
+    assert verify(sim, vendor, live) == 200  # armed only by the next rotation
+    assert rotate(sim, vendor, live)[0] in (200, 201)
+    fresh = rotated_to(sim, account_id, live)
+    assert (verify(sim, vendor, fresh), verify(sim, vendor, fresh)) == (500, 200)

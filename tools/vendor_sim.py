@@ -36,6 +36,10 @@ Control routes (JSON):
     {"rate_limit_rotate": n, "reset_seconds": s}  answer 429 to the next n rotate calls only
     {"refuse_verifications": n}  answer 401 to the next n verify calls with the live key
     {"forbid_verifications": n}  answer 403 (a valid key without the right) to the next n verify calls
+    {"fail_verifications": n}   answer 500 to the next n verify calls with any of the account's keys,
+                                live or dead (an outage of the vendor's read path)
+    {"fail_verifications_after_rotate": n}  the next rotation sets fail_verifications to n (the
+                                read path fails from the moment the key changed)
     {"replica_lag": s}          after each rotate, the old key still passes verify for s seconds
                                 (a read replica behind the primary); a rotate with it passes the
                                 replica's check, makes an orphan key and fails with 500 (Cal.com
@@ -109,6 +113,8 @@ FAULT_NAMES = (
     "reset_seconds",
     "refuse_verifications",
     "forbid_verifications",
+    "fail_verifications",
+    "fail_verifications_after_rotate",
     "replica_lag",
     "rate_limit_header",
     "odd_rotate_answer",
@@ -540,6 +546,9 @@ class Handler(BaseHTTPRequestHandler):
                 if action == "rotate" and faults["rate_limit_rotate"] > 0:
                     faults["rate_limit_rotate"] -= 1
                     return self.rate_limited(vendor, float(faults["reset_seconds"] or 1), faults["rate_limit_header"])
+                if action == "verify" and faults["fail_verifications"] > 0:
+                    faults["fail_verifications"] -= 1
+                    return self.server_error(vendor, path)
             if key is not None:
                 limited = VENDORS[vendor].throttled(key)
                 if limited is not None:
@@ -580,6 +589,9 @@ class Handler(BaseHTTPRequestHandler):
             account["live_key"] = fresh
             account["rotations"] += 1
             account["last_rotate_body"] = body
+            if faults["fail_verifications_after_rotate"]:
+                faults["fail_verifications"] = faults["fail_verifications_after_rotate"]
+                faults["fail_verifications_after_rotate"] = 0
             if faults["replica_lag"]:
                 account["stale_key"], account["stale_until"] = key, time.monotonic() + float(faults["replica_lag"])
             KEY_OWNER[(vendor, fresh)] = account["account"]

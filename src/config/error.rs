@@ -65,12 +65,12 @@ pub enum ConfigError {
 
     /// The `rotation:base-url` tag, or the vendor's variable (`variable`), names another base URL.
     #[error(
-        "{TAG_BASE_URL} (or the function's {variable}) changed since createSecret: the pending key was not issued by {now}, the base URL they name now. Nothing was sent to any vendor; put the base URL back"
+        "{TAG_BASE_URL} (or the function's {variable}) changed since createSecret: the key was not issued by {now}, the base URL they name now. Nothing was sent to any vendor; put the base URL back"
     )]
     BaseUrlChanged { variable: &'static str, now: Url },
 
     #[error(
-        "{TAG_KEY_FIELD} changed since createSecret: the pending key was written to another field than \"{now}\". Nothing was sent to any vendor; put the tag back"
+        "{TAG_KEY_FIELD} changed since createSecret: the key was written to another field than \"{now}\". Nothing was sent to any vendor; put the tag back"
     )]
     KeyFieldChanged { now: String },
 }

@@ -301,7 +301,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
 
     /// Whether `pending` (a version other than AWSCURRENT's) holds the current key: the same
     /// value, or the same key read with the secret's key-field tag.
-    async fn copies_current(&self, meta: &SecretMeta, pending: &Version) -> Result<bool, ErrorKind> {
+    pub(super) async fn copies_current(
+        &self,
+        meta: &SecretMeta,
+        pending: &Version,
+    ) -> Result<bool, ErrorKind> {
         let current = self
             .store
             .value(&meta.arn, None, Some(AWSCURRENT))

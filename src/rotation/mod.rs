@@ -90,6 +90,9 @@ struct Observed {
     /// Whether the vendor refused the key consumers read from AWSCURRENT, when this invocation
     /// asked it about that key.
     current_key_rejected: Option<bool>,
+    /// Set when the rotate outcome is unknown and nothing told whether the AWSCURRENT key still
+    /// works: consumers may hold a dead key.
+    key_state_unknown: bool,
     /// What the wait for the replica regions saw (finishSecret, for a replicated secret).
     replication: Option<Replication>,
     /// Whether the `Vendor Key Rotated` event failed, when this invocation sent it.
@@ -126,6 +129,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             dead_key_window: observed.dead_key_window,
             promote: observed.promote.map(Promote::as_str),
             current_key_rejected: observed.current_key_rejected,
+            key_state_unknown: observed.key_state_unknown,
             replication: observed.replication.take(),
             notify_failed: observed.notify_failed,
         });
@@ -164,7 +168,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             let step = Box::pin(self.run(&event, deadline, &mut context, observed));
             let result = match timeout_at(backstop, step).await {
                 Ok(result) => result,
-                Err(_) if observed.rotate_called => Err(Unknown::CutShort { version: event.token.clone() }.into()),
+                Err(_) if observed.rotate_called => {
+                    observed.key_state_unknown = true;
+                    Err(Unknown::CutShort { version: event.token.clone() }.into())
+                }
                 Err(_) => Err(TimedOut::Deadline { create_budget: self.settings.timing.create_budget() }.into()),
             };
             let duration_ms = started.elapsed().as_millis() as u64;

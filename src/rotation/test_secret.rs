@@ -25,7 +25,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let Invocation { event, meta, deadline } = call;
         let target = Target::from_tags(&meta.tags, &self.settings).map_err(ErrorKind::config_later)?;
         let key_field = config::key_field_from_tags(&meta.tags).map_err(ErrorKind::config_later)?;
-        let (key, which) = match self.pending_value(event).await? {
+        let pending = match self.pending_value(event).await? {
+            // A version createSecret stored carries its record; one without may be a copy.
+            Some(pending) if self.records_issue(meta, &event.token) => Some(pending),
+            Some(pending) if self.copies_current(meta, &pending).await? => None,
+            pending => pending,
+        };
+        let (key, which) = match pending {
             Some(pending) => {
                 self.still_issued(meta, &event.token)?;
                 let value = SecretValue::parse(&pending.text, &key_field)
@@ -34,12 +40,16 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
             None => {
                 info!(
-                    "the pending version holds no value (a configuration test): verifying the AWSCURRENT key instead, read-only"
+                    "the pending version holds no value or a copy of AWSCURRENT (a configuration test): verifying the AWSCURRENT key instead, read-only"
                 );
-                let current = self
+                let (current, current_id) = self
                     .current_value(&meta.arn, &key_field, State::NothingChanged, ErrorKind::config_later)
                     .await?;
-                (current.0.key().clone(), Tested::Current)
+                // The key consumers read goes only where it was issued, as a pending one does.
+                if let Some(version) = current_id.as_deref() {
+                    self.still_issued(meta, version)?;
+                }
+                (current.key().clone(), Tested::Current)
             }
         };
         let timing = &self.settings.timing;
@@ -110,16 +120,21 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
     }
 
-    /// A pending key goes only where it was issued: today's tags must still name the vendor, base
-    /// URL and key field createSecret recorded on the version (`Config` names the tag that changed;
+    /// A key goes only where it was issued: today's tags must still name the vendor, base URL and
+    /// key field createSecret recorded on its version (`Config` names the tag that changed;
     /// nothing is sent and the version is kept). A version without the record (stored by an earlier
     /// release, or with its label refused) is checked against today's tags alone.
     fn still_issued(&self, meta: &SecretMeta, version: &str) -> Result<(), ErrorKind> {
         let recorded = Issued::check(meta.labels(version), &meta.tags, &self.settings)
             .map_err(ErrorKind::config_later)?;
         if !recorded {
-            warn!("the pending version records no vendor, base URL or key field: trusting today's tags");
+            warn!(version, "the version records no vendor, base URL or key field: trusting today's tags");
         }
         Ok(())
+    }
+
+    /// Whether `version` carries a record of issue (createSecret wrote it with the key).
+    fn records_issue(&self, meta: &SecretMeta, version: &str) -> bool {
+        matches!(Issued::from_labels(meta.labels(version)), Ok(Some(_)))
     }
 }

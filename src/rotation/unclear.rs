@@ -55,7 +55,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 Lost::OldKeyRefused { reason, status, kept }.into()
             }
             Probe::Accepted(accepts) => Unknown::OldKeyAccepted { reason, accepts, over, kept }.into(),
-            Probe::NoVerdict(why) => Unknown::NoVerdict { reason, why, kept }.into(),
+            Probe::NoVerdict(why) => {
+                observed.key_state_unknown = true;
+                Unknown::NoVerdict { reason, why, kept }.into()
+            }
         }
     }
 
