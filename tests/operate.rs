@@ -910,3 +910,29 @@ async fn status_and_check_show_a_rescue_version() {
     assert_eq!(ran.code, 1, "{ran:?}");
     assert!(ran.stdout.contains("ROTATION_RESCUE") && ran.stdout.contains("recover"), "{ran:?}");
 }
+
+/// A `rotation:base-url` tag with user information is refused with nothing sent, and its
+/// credentials are repeated nowhere: not in the step's error, `check`, `status` or their JSON.
+#[tokio::test]
+async fn credentials_in_a_base_url_tag_are_refused_and_never_repeated() {
+    let bench = bench().await;
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    bench.tag(&arn, TAG_BASE_URL, "https://deploy:TOKEN-SECRET@api.cal.com").await;
+    let result = bench.step(&bench.rotator(), "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("credentials") && !message.contains("TOKEN-SECRET"), "{message}");
+    assert_eq!(bench.counter(&account, "requests").await, 0);
+    for args in
+        [["check", &arn, ""], ["check", &arn, "--json"], ["status", &arn, ""], ["status", &arn, "--json"]]
+    {
+        let args: Vec<&str> = args.into_iter().filter(|arg| !arg.is_empty()).collect();
+        let ran = run(&bench, &args, "");
+        ran.shows_none_of(&["TOKEN-SECRET", &account.key]);
+        if args[0] == "check" {
+            assert_eq!(ran.code, 1, "{ran:?}");
+            assert!(ran.stdout.contains("***@api.cal.com"), "{ran:?}");
+        }
+    }
+    assert_eq!(bench.counter(&account, "requests").await, 0);
+}

@@ -24,8 +24,11 @@ impl Settings {
         let Some(text) = tag.map(str::trim) else {
             return Ok(self.base_urls[vendor.name()].clone());
         };
+        // Credentials in the tag are refused below, and never repeated: errors show the text
+        // without them.
+        let shown = without_userinfo(text);
         let url = parse_base_url(text)
-            .map_err(|problem| ConfigError::BaseUrlTag { text: text.to_owned(), problem })?;
+            .map_err(|problem| ConfigError::BaseUrlTag { text: shown.clone(), problem })?;
         let host = host_text(&url);
         let official = vendor.official_hosts().contains(&host.as_str())
             && url.scheme() == "https"
@@ -41,7 +44,7 @@ impl Settings {
             Ok(url)
         } else {
             Err(ConfigError::HostNotAllowed {
-                text: text.to_owned(),
+                text: shown,
                 vendor: vendor.name(),
                 official: vendor.official_hosts(),
             })
@@ -63,6 +66,17 @@ pub fn parse_base_url(text: &str) -> Result<Url, UrlProblem> {
         "http" if is_loopback(&url) => Ok(url),
         "http" => Err(UrlProblem::PlainHttp),
         other => Err(UrlProblem::Scheme(other.to_owned())),
+    }
+}
+
+/// `text` as it may be shown: user information (`user:password@`) in what would be its authority
+/// replaced by `***`, whether or not the rest parses as a URL.
+pub fn without_userinfo(text: &str) -> String {
+    let start = text.find("://").map_or(0, |scheme| scheme + 3);
+    let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |end| start + end);
+    match text[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
+        None => text.to_owned(),
     }
 }
 
@@ -140,6 +154,28 @@ mod tests {
         ] {
             assert!(s.base_url(calcom(), Some(refused)).is_err(), "{refused}");
         }
+    }
+
+    #[test]
+    fn credentials_in_a_tag_are_refused_and_never_repeated() {
+        use super::without_userinfo;
+        let s = settings("cal.internal.invalid");
+        for text in [
+            "https://deploy:TOKEN@api.cal.com",
+            "https://TOKEN@api.cal.com/v2",
+            "https://deploy:TOKEN@cal.internal.invalid",
+            "https://deploy:TOKEN@evil.invalid/x?y",
+            "deploy:TOKEN@api.cal.com",
+            "https://deploy:TO KEN@api.cal.com",
+            "ftp://a:TOKEN@b@api.cal.com",
+        ] {
+            let error = s.base_url(calcom(), Some(text)).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("TOKEN") && !shown.contains("TO KEN"), "{shown}");
+            assert!(shown.contains("***@"), "{shown}");
+        }
+        assert_eq!(without_userinfo("https://api.cal.com/a@b"), "https://api.cal.com/a@b");
+        assert_eq!(without_userinfo("http://u:p@[::1]:9/x"), "http://***@[::1]:9/x");
     }
 
     #[test]

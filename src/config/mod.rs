@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use reqwest::Url;
 
-pub use self::base_url::parse_base_url;
 use self::base_url::{AllowedHost, parse_allowed_host};
+pub use self::base_url::{parse_base_url, without_userinfo};
 pub use self::error::{ConfigError, HostProblem, UrlProblem};
 pub use self::issued::{Issued, TARGET_LABEL_PREFIX};
 pub use self::target::{SecretConfig, Target, vendor_from_tags};
