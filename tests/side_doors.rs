@@ -66,3 +66,70 @@ async fn an_unknown_outcome_the_probe_cannot_settle_pages() {
     let record = records.lock().unwrap().last().cloned().unwrap();
     assert_eq!((&record["KeyStateUnknown"], &record["CurrentKeyRejected"]), (&json!(0), &json!(1)));
 }
+
+/// While a ROTATION_RESCUE version exists, createSecret refuses to rotate: the kept answer may hold
+/// the only live key. Nothing is sent; the error names the version and the runbook.
+#[tokio::test]
+async fn a_rescued_answer_blocks_the_next_rotation() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    bench.faults(&account, json!({"key_in_undocumented_field": 1})).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "KeyLost");
+    let rescue = version_with(&bench, &arn, "ROTATION_RESCUE").await.expect("a rescue version");
+    // The rescued key is the live one: the operator recovers it, so it must not be rotated away.
+    let requests = bench.counter(&account, "requests").await;
+    for retry in [false, true] {
+        let token = if retry {
+            // A later rotation, once the abandoned one is cleared.
+            let clear = bench.sm.update_secret_version_stage().secret_id(&arn).version_stage("AWSPENDING");
+            clear.remove_from_version_id(&token).send().await.expect("UpdateSecretVersionStage");
+            bench.begin_rotation(&arn, json!({})).await
+        } else {
+            token.clone()
+        };
+        let retry = bench.step(&rotator, "createSecret", &arn, &token).await;
+        assert_eq!(error_type(&retry), "Config");
+        let message = retry.unwrap_err().to_string();
+        for wanted in
+            [rescue.as_str(), "ROTATION_RESCUE", "api-key-rotator recover", "Recovery: new key lost"]
+        {
+            assert!(message.contains(wanted), "{wanted}: {message}");
+        }
+    }
+    assert_eq!(bench.counter(&account, "requests").await, requests, "nothing was sent");
+}
+
+/// Label room counts AWSPREVIOUS (a first rotation), ROTATION_RESCUE and the record before the
+/// vendor is called: with 19 labels, nothing is sent.
+#[tokio::test]
+async fn label_room_counts_every_label_a_rotation_adds() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    let current = version_with(&bench, &arn, "AWSCURRENT").await.unwrap();
+    for n in 0..17 {
+        let label = format!("CUSTOM_{n}");
+        bench
+            .sm
+            .update_secret_version_stage()
+            .secret_id(&arn)
+            .version_stage(&label)
+            .move_to_version_id(&current)
+            .send()
+            .await
+            .expect("UpdateSecretVersionStage");
+    }
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("AWSPREVIOUS") && message.contains("ROTATION_TARGET.ringg."), "{message}");
+    assert_eq!(bench.counter(&account, "requests").await, 0);
+}
+
+/// The version that carries `stage`, if any.
+async fn version_with(bench: &Bench, arn: &str, stage: &str) -> Option<String> {
+    let stages = bench.stages(arn).await;
+    stages.into_iter().find(|(_, labels)| labels.iter().any(|l| l == stage)).map(|(version, _)| version)
+}

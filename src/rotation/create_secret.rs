@@ -28,8 +28,8 @@ use crate::notify::Notifier;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
 use crate::store::{
-    AWSCURRENT, AWSPENDING, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta, SecretStore,
-    Version,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta,
+    SecretStore, Version,
 };
 use crate::timing::{before, time_left};
 use crate::vendors::{RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
@@ -68,6 +68,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             return Ok(Outcome::AlreadyDone);
         }
         current.check_room_for_new_key().map_err(ErrorKind::config)?;
+        // A kept rotate answer may hold the only live key: rotating again would kill it.
+        if let Some(version) = meta.version_with(ROTATION_RESCUE) {
+            return Err(ErrorKind::config(Problem::RescuePending {
+                version: version.to_owned(),
+                secret: secret.clone(),
+            }));
+        }
         // The current key goes to no other vendor than the one that issued it (recorded on its
         // version when this function rotated it).
         if let Some(version) = current_id.as_deref() {
@@ -130,10 +137,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let until = before(deadline, timing.safety_margin);
         let early = config.promote == Promote::Early;
         let key_stages: &[&str] = if early { &[AWSPENDING, AWSCURRENT] } else { &[AWSPENDING] };
-        let mut attempts: Vec<Vec<&str>> = Vec::new();
-        if let Some(record) = &record {
-            attempts.push(key_stages.iter().copied().chain([record.as_str()]).collect());
-        }
+        let mut attempts: Vec<Vec<&str>> =
+            vec![key_stages.iter().copied().chain([record.as_str()]).collect()];
         attempts.push(key_stages.to_vec());
         if early {
             attempts.push(vec![AWSPENDING]);
@@ -278,25 +283,23 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         Err(VendorFailure::NothingRotated { attempts: timing.rotate_attempts, last_failure }.into())
     }
 
-    /// The labels a rotation may add must fit Secrets Manager's quota, checked before the vendor is
-    /// touched: ROTATION_RESCUE must (without it, an answer with no readable key could not be
-    /// kept); the record of the new key's target is left out, with a warning, when only it does not
-    /// fit. Returns the record's label when it fits.
-    fn label_room(&self, meta: &SecretMeta, config: &SecretConfig) -> Result<Option<String>, ErrorKind> {
+    /// Every label a rotation may add must fit Secrets Manager's quota, checked before the vendor
+    /// is touched: AWSPREVIOUS (a first rotation: without room, finishSecret could not move
+    /// AWSCURRENT onto a key the vendor already made live), ROTATION_RESCUE (without it, an answer
+    /// with no readable key could not be kept) and the record of the new key's target (without
+    /// it, the later steps could not tell where the key belongs). Returns the record's label.
+    fn label_room(&self, meta: &SecretMeta, config: &SecretConfig) -> Result<String, ErrorKind> {
         let record = Issued::new(&config.target, &config.key_field).label();
         let present = meta.distinct_labels();
-        let rescue = usize::from(!present.contains(ROTATION_RESCUE));
-        if present.len() + rescue > MAX_LABELS {
-            return Err(ErrorKind::config(Problem::NoRoomForLabels { labels: present.len() }));
+        let adds: Vec<String> = [AWSPREVIOUS, ROTATION_RESCUE, record.as_str()]
+            .into_iter()
+            .filter(|label| !present.contains(label))
+            .map(str::to_owned)
+            .collect();
+        if present.len() + adds.len() > MAX_LABELS {
+            return Err(ErrorKind::config(Problem::NoRoomForLabels { labels: present.len(), adds }));
         }
-        if present.len() + rescue + usize::from(!present.contains(record.as_str())) > MAX_LABELS {
-            warn!(
-                labels = present.len(),
-                "no room for the label that records the new key's target: storing the key without it, and the later steps check today's tags alone"
-            );
-            return Ok(None);
-        }
-        Ok(Some(record))
+        Ok(record)
     }
 
     /// Whether `pending` (a version other than AWSCURRENT's) holds the current key: the same

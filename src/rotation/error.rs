@@ -178,9 +178,16 @@ pub enum Problem {
     PendingValue(ValueError),
 
     #[error(
-        "the secret carries {labels} staging labels, Secrets Manager's limit is {MAX_LABELS}, and a rotation needs room for {ROTATION_RESCUE}; remove labels no version needs (aws secretsmanager update-secret-version-stage --remove-from-version-id)"
+        "the secret carries {labels} staging labels, Secrets Manager's limit is {MAX_LABELS}, and a rotation may add {}; remove labels no version needs (aws secretsmanager update-secret-version-stage --remove-from-version-id)",
+        adds.join(", ")
     )]
-    NoRoomForLabels { labels: usize },
+    NoRoomForLabels { labels: usize, adds: Vec<String> },
+
+    /// A rotate answer kept earlier may hold the only live key: rotating again would kill it.
+    #[error(
+        "version {version} of this secret, labelled {ROTATION_RESCUE}, holds a rotate answer kept by an earlier rotation, and it may hold the only live key: rotating now would kill it. Nothing was sent to the vendor. Read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label (`aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {version}`) and rotate again. See README.md, section \"Recovery: new key lost\""
+    )]
+    RescuePending { version: String, secret: String },
 }
 
 /// The event or the secret is not one this step can work on.
@@ -435,11 +442,23 @@ impl Kept {
 impl fmt::Display for Kept {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Kept::Stored { secret, token, form, cut } => write!(
-                f,
-                "The answer{} is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else: read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {token}`.",
-                if *cut { format!(", cut to its first {MAX_SECRET_BYTES} bytes,") } else { String::new() }
-            ),
+            Kept::Stored { secret, token, form, cut } => {
+                if *cut {
+                    write!(
+                        f,
+                        "The answer was larger than Secrets Manager's limit: only its first {MAX_SECRET_BYTES} bytes are stored, as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else; the rest is gone, and with it the new key if it was there."
+                    )?;
+                } else {
+                    write!(
+                        f,
+                        "The answer is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else."
+                    )?;
+                }
+                write!(
+                    f,
+                    " Read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {token}`."
+                )
+            }
             Kept::Empty => f.write_str("The answer brought no body, so there was nothing to keep."),
             Kept::Lost { token, failure } => write!(
                 f,
@@ -498,7 +517,11 @@ mod tests {
             NotRotatable::CopyOfCurrent { version: version(), secret: ARN.into() }.into(),
             ErrorKind::config(ConfigError::NoVendor),
             ErrorKind::config_later(Problem::PendingValue(ValueError::EmptyKeyField)),
-            ErrorKind::config(Problem::NoRoomForLabels { labels: 20 }),
+            ErrorKind::config(Problem::NoRoomForLabels {
+                labels: 18,
+                adds: vec!["AWSPREVIOUS".into(), ROTATION_RESCUE.into(), "ROTATION_TARGET.calcom.a.b".into()],
+            }),
+            ErrorKind::config(Problem::RescuePending { version: "rescue-0123".into(), secret: ARN.into() }),
             ErrorKind::config(ValueError::NotInPlace),
             TimedOut::Deadline { create_budget: Duration::from_secs(60) }.into(),
             TimedOut::NoRoomToStart {

@@ -62,7 +62,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let timing = &self.settings.timing;
         match put_pending(&self.store, &write, before(deadline, timing.safety_margin), timing).await {
             Ok(_) => {
-                info!(rescue_version = %token, label = ROTATION_RESCUE, "the rotate answer is stored");
+                if cut {
+                    error!(rescue_version = %token, label = ROTATION_RESCUE, stored_bytes = MAX_SECRET_BYTES, "only the start of the rotate answer is stored: the rest did not fit, and the new key is lost if it was there");
+                } else {
+                    info!(rescue_version = %token, label = ROTATION_RESCUE, "the rotate answer is stored");
+                }
                 Kept::Stored { secret: event.secret_id.clone(), token, form, cut }
             }
             Err(failure) => {

@@ -21,6 +21,7 @@ pub use sdk::{Store, sdk_config_loader};
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// Secrets Manager's quota of staging labels per secret.
 pub const MAX_LABELS: usize = 20;
 /// The label of a version that keeps a vendor's rotate answer from which no key could be read
