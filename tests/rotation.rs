@@ -470,9 +470,12 @@ async fn vendor_rotating_then_failing_is_reported_and_never_rotated_again() {
         assert!(message.contains("Recovery: new key lost") && message.contains(vendor), "{message}");
 
         // Secrets Manager retries the rotation: the vendor refuses the old key, rotate is not called.
+        // A kept answer (ROTATION_RESCUE) may hold the live key: then nothing is even asked.
+        let rescued = bench.stages(&arn).await.values().flatten().any(|label| label == "ROTATION_RESCUE");
+        let expected = if rescued { "Config" } else { "VendorRejectedKey" };
         for _ in 0..2 {
             let retry = bench.step(&rotator, "createSecret", &arn, &token).await;
-            assert_eq!(error_type(&retry), "VendorRejectedKey", "{faults}");
+            assert_eq!(error_type(&retry), expected, "{faults}");
         }
         assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "{faults}");
     }

@@ -133,3 +133,35 @@ async fn version_with(bench: &Bench, arn: &str, stage: &str) -> Option<String> {
     let stages = bench.stages(arn).await;
     stages.into_iter().find(|(_, labels)| labels.iter().any(|l| l == stage)).map(|(version, _)| version)
 }
+
+/// Two createSecret invocations of one rotation both got a key; the other stored first. This one's
+/// key, maybe the live one, goes into a version of its own (ROTATION_RESCUE), never into nothing.
+#[tokio::test]
+async fn a_write_conflict_keeps_the_live_key() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    bench.faults(&account, json!({"late_status": 1.0})).await;
+    let other = json_secret("api_key", "cal_live_other_invocation_key");
+    let (result, ()) = tokio::join!(bench.step(&rotator, "createSecret", &arn, &token), async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let put = bench.sm.put_secret_value().secret_id(&arn).client_request_token(&token);
+        put.secret_string(&other)
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .expect("the other invocation's write");
+    });
+    assert_eq!(error_type(&result), "KeyLost");
+    let message = result.unwrap_err().to_string();
+    let live = bench.live_key(&account).await;
+    assert!(message.contains("another invocation") && !message.contains(&live), "{message}");
+    let rescue = version_with(&bench, &arn, "ROTATION_RESCUE").await.expect("a rescue version");
+    assert!(message.contains(&rescue), "{message}");
+    assert_eq!(
+        bench.value(&arn, "ROTATION_RESCUE").await,
+        json_secret("api_key", &live),
+        "the live key is kept"
+    );
+    assert_eq!(bench.value(&arn, "AWSPENDING").await, other, "the other invocation's value is untouched");
+}

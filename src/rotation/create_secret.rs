@@ -173,8 +173,22 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             Ok(Stored::ReadBack(attempts)) => {
                 info!(attempts, key_fingerprint = %new_key.fingerprint(), "every write reported a failure, but reading back shows the new key stored as {staged_as}");
             }
+            Err(failure) if failure.conflict => {
+                // 5. Another invocation of this rotation stored another key under the token first.
+                // The vendor made one of the two live, maybe this one: it goes into a version of
+                // its own, never into nothing.
+                observed.current_key_rejected = Some(true);
+                error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the version already holds another key; keeping this one in a version of its own");
+                let kept = self.keep(call, value, false).await;
+                return Err(Lost::Conflict {
+                    fingerprint: new_key.fingerprint(),
+                    version: event.token.clone(),
+                    kept,
+                }
+                .into());
+            }
             Err(failure) => {
-                // 5. The key is lost with this process. Say which key, never what it is. The
+                // 6. The key is lost with this process. Say which key, never what it is. The
                 // vendor's 2xx killed the key consumers read.
                 observed.current_key_rejected = Some(true);
                 error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the vendor rotated the key but it could not be stored: the new key is lost");

@@ -348,6 +348,12 @@ pub enum Lost {
     )]
     NotStored { fingerprint: String, version: String, failure: Box<StoreError> },
 
+    /// Two invocations of one rotation each got a key; the other stored its key first.
+    #[error(
+        "another invocation of this rotation stored a different key in version {version} first, and the vendor also rotated for this one, so one of the two keys is dead and consumers may read it. testSecret tells which: if the vendor refuses the key in version {version}, the live key is this one (fingerprint {fingerprint}). {kept}"
+    )]
+    Conflict { fingerprint: String, version: String, kept: Kept },
+
     /// An unclear rotate answer (`reason`), after which the vendor refuses the previous key.
     #[error(
         "the rotate call failed ({reason}), and the vendor now refuses the previous key (HTTP {status}): it rotated, and the new key never reached this function, so it is lost. Do not retry the rotation: the vendor would refuse the old key again. {}",
@@ -568,6 +574,10 @@ mod tests {
                 failure: store(false),
             }
             .into(),
+            Lost::Conflict { fingerprint: "sha256:0123456789ab".into(), version: version(), kept: stored() }
+                .into(),
+            Lost::Conflict { fingerprint: "sha256:0123456789ab".into(), version: version(), kept: lost() }
+                .into(),
             Lost::OldKeyRefused { reason: reason(), status: 401, kept: None }.into(),
             Lost::OldKeyRefused { reason: reason(), status: 401, kept: Some(stored()) }.into(),
             Lost::Unreadable { status: 200, why: NoKey::NotJson, kept: cut }.into(),

@@ -36,7 +36,6 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// (token from [`rescue_token`]) labelled only ROTATION_RESCUE, as text or binary, cut to
     /// Secrets Manager's limit, with the same retries and read-back as a key.
     pub(super) async fn keep_answer(&self, call: Invocation<'_>, answer: RawAnswer) -> Kept {
-        let Invocation { event, deadline, .. } = call;
         let RawAnswer { status, body, why } = answer;
         let received = body.len();
         let broken_off = matches!(why, NoKey::TooLarge | NoKey::BrokenOff | NoKey::TimedOut);
@@ -45,13 +44,21 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             error!(http_status = status, reason = %why, "the rotate answer had no body: nothing to keep");
             return Kept::Empty;
         }
-        let token = rescue_token(&event.token, &value);
-        let form = if matches!(value, Payload::Text(_)) { Form::Text } else { Form::Binary };
         warn!(
-            http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut, form = form.as_str(),
-            rescue_version = %token, label = ROTATION_RESCUE,
+            http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut,
+            label = ROTATION_RESCUE,
             "a 2xx rotate answer without a usable key: storing the answer before anything else"
         );
+        self.keep(call, value, cut).await
+    }
+
+    /// Stores `value` (a rotate answer, or a secret value holding a key that has nowhere else to
+    /// go) in a version of its own labelled only ROTATION_RESCUE, with the same retries and
+    /// read-back as a key. `cut`: only the start of the answer fitted.
+    pub(super) async fn keep(&self, call: Invocation<'_>, value: Payload, cut: bool) -> Kept {
+        let Invocation { event, deadline, .. } = call;
+        let token = rescue_token(&event.token, &value);
+        let form = if matches!(value, Payload::Text(_)) { Form::Text } else { Form::Binary };
         let write = PendingWrite {
             secret_id: &event.secret_id,
             token: &token,
@@ -65,12 +72,12 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 if cut {
                     error!(rescue_version = %token, label = ROTATION_RESCUE, stored_bytes = MAX_SECRET_BYTES, "only the start of the rotate answer is stored: the rest did not fit, and the new key is lost if it was there");
                 } else {
-                    info!(rescue_version = %token, label = ROTATION_RESCUE, "the rotate answer is stored");
+                    info!(rescue_version = %token, label = ROTATION_RESCUE, "stored in a version of its own");
                 }
                 Kept::Stored { secret: event.secret_id.clone(), token, form, cut }
             }
             Err(failure) => {
-                error!(rescue_version = %token, label = ROTATION_RESCUE, error = %failure, "the rotate answer could not be stored");
+                error!(rescue_version = %token, label = ROTATION_RESCUE, error = %failure, "could not be stored in a version of its own");
                 Kept::Lost { token, failure: Box::new(failure) }
             }
         }
