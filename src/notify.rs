@@ -46,6 +46,19 @@ pub struct KeyRotated {
     /// RFC 3339: the vendor's answer (early), or the pending version's creation, which follows it
     /// by the time storing took (standard). `None` when Secrets Manager gave no creation time.
     pub dead_since: Option<String>,
+    /// What moved AWSCURRENT.
+    pub cause: Cause,
+}
+
+/// What moved AWSCURRENT: a rotation step, or an operator's command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    Rotation,
+    /// `api-key-rotator recover`.
+    Recover,
+    /// `api-key-rotator repair --apply`, finishing a rotation.
+    Repair,
 }
 
 /// Why an event was not put. Messages name the cause; EventBridge's own message is not kept.
@@ -301,6 +314,7 @@ mod tests {
             key_fingerprint: Some("sha256:0123456789ab".into()),
             promote: "standard",
             dead_since: Some("2026-11-30T15:00:00Z".into()),
+            cause: Cause::Recover,
         }
     }
 
@@ -318,8 +332,18 @@ mod tests {
         let fields: Vec<&str> = detail.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             fields,
-            ["secretArn", "secretName", "vendor", "versionId", "keyFingerprint", "promote", "deadSince"]
+            [
+                "secretArn",
+                "secretName",
+                "vendor",
+                "versionId",
+                "keyFingerprint",
+                "promote",
+                "deadSince",
+                "cause"
+            ]
         );
+        assert_eq!(detail["cause"], "recover");
     }
 
     #[test]

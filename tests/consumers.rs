@@ -221,7 +221,7 @@ async fn an_eventbridge_outage_never_fails_a_step() {
         let (_, arn) = bench.tagged("calcom", &[]).await;
         bench.moto_body("PutEvents", &arn, 10, status, body).await;
         bench.rotate(&rotator, &arn).await;
-        assert_eq!(bench.moto_requests("PutEvents", &arn).await.len(), attempts, "{body}");
+        told_again(bench.moto_requests("PutEvents", &arn).await.len(), attempts, body);
         assert_eq!(record_of(&records, moving_step())["NotifyFailed"], 1, "{body}");
     }
 
@@ -230,10 +230,20 @@ async fn an_eventbridge_outage_never_fails_a_step() {
     let (account, arn) = bench.tagged("ringg", &[]).await;
     bench.moto_faults("PutEvents", &arn, 10, 503, "ServiceUnavailable").await;
     bench.rotate(&rotator, &arn).await;
-    let attempts = bench.moto_requests("PutEvents", &arn).await.len() as u32;
-    assert_eq!(attempts, fast_timing().notify_attempts);
+    let attempts = bench.moto_requests("PutEvents", &arn).await.len();
+    told_again(attempts, fast_timing().notify_attempts as usize, "503 throughout");
     assert_eq!(record_of(&records, moving_step())["NotifyFailed"], 1);
     assert!(bench.value(&arn, "AWSCURRENT").await.contains(&bench.live_key(&account).await));
+}
+
+/// `attempts` PutEvents calls from the step that moved AWSCURRENT; with early promotion, each
+/// later step of the rotation finds the move untold and tries again.
+fn told_again(puts: usize, attempts: usize, case: &str) {
+    if early() {
+        assert!(puts > attempts, "{case}: {puts} PutEvents, the later steps tried again");
+    } else {
+        assert_eq!(puts, attempts, "{case}");
+    }
 }
 
 #[tokio::test]

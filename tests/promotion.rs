@@ -40,7 +40,10 @@ async fn early_promotion_is_one_write_and_keeps_everything_else() {
             assert_eq!(bench.step(&rotator, step, &arn, &token).await.unwrap(), expected, "{vendor} {step}");
         }
         assert_eq!(bench.counter(&account, "verify_calls").await, verifies + 2);
-        assert!(bench.moto_requests("UpdateSecretVersionStage", &arn).await.is_empty());
+        // No stage is moved; only the record that consumers were told rides onto the version, once.
+        let moves = bench.moto_requests("UpdateSecretVersionStage", &arn).await;
+        let labels: Vec<&Value> = moves.iter().map(|request| &request["VersionStage"]).collect();
+        assert_eq!(labels, [&json!("ROTATION_TOLD")], "{vendor}");
         assert_eq!(bench.value(&arn, "AWSCURRENT").await, live);
         assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
     }

@@ -101,15 +101,15 @@ async fn a_rescued_answer_blocks_the_next_rotation() {
     assert_eq!(bench.counter(&account, "requests").await, requests, "nothing was sent");
 }
 
-/// Label room counts AWSPREVIOUS (a first rotation), ROTATION_RESCUE and the record before the
-/// vendor is called: with 19 labels, nothing is sent.
+/// Label room counts AWSPREVIOUS (a first rotation), ROTATION_RESCUE, ROTATION_TOLD and the record before the
+/// vendor is called: with 18 labels, nothing is sent.
 #[tokio::test]
 async fn label_room_counts_every_label_a_rotation_adds() {
     let bench = bench().await;
     let rotator = bench.rotator();
     let Staged { account, arn, token } = bench.staged("ringg").await;
     let current = version_with(&bench, &arn, "AWSCURRENT").await.unwrap();
-    for n in 0..17 {
+    for n in 0..16 {
         let label = format!("CUSTOM_{n}");
         bench
             .sm
@@ -164,4 +164,137 @@ async fn a_write_conflict_keeps_the_live_key() {
         "the live key is kept"
     );
     assert_eq!(bench.value(&arn, "AWSPENDING").await, other, "the other invocation's value is untouched");
+}
+
+/// The `Vendor Key Rotated` events put for the secret `arn`, each entry's detail parsed.
+async fn events(bench: &Bench, arn: &str) -> Vec<serde_json::Value> {
+    let puts = bench.moto_requests("PutEvents", arn).await;
+    let entries = puts
+        .iter()
+        .filter(|put| put["InjectedFault"].is_null())
+        .flat_map(|put| put["Entries"].as_array().cloned().unwrap_or_default());
+    entries.map(|entry| serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap()).collect()
+}
+
+/// finishSecret's stage move lands but answers an error, and every read of the secret after it
+/// fails: the step never says "AWSCURRENT is unchanged". Secrets Manager's retry finds the move
+/// made with no event sent for it, and tells consumers.
+#[tokio::test]
+async fn a_move_that_landed_unseen_is_never_called_unchanged_and_is_told_on_retry() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let (account, arn) = bench.tagged("ringg", &[]).await;
+    bench.tag(&arn, "rotation:promote", "standard").await;
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    for step in ["createSecret", "setSecret", "testSecret"] {
+        bench.step(&rotator, step, &arn, &token).await.unwrap();
+    }
+    let (move_lost, reads_fail) = (
+        json!({"Operation": "UpdateSecretVersionStage", "SecretId": arn, "Status": 400, "Code": "InvalidParameterException", "After": true}),
+        json!({"Operation": "DescribeSecret", "SecretId": arn, "Skip": 1, "Count": 1000, "Status": 400, "Code": "AccessDeniedException"}),
+    );
+    bench.moto_fault(move_lost).await;
+    bench.moto_fault(reads_fail).await;
+    let result = bench
+        .step_with(&rotator, event("finishSecret", &arn, &token), std::time::Duration::from_secs(3))
+        .await;
+    assert_eq!(error_type(&result), "Store");
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("whether AWSCURRENT moved to it is unknown") && !message.contains("unchanged"),
+        "{message}"
+    );
+    bench.moto_fault(json!({"Operation": "DescribeSecret", "SecretId": arn, "Clear": true})).await;
+    let live = bench.live_key(&account).await;
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &live), "the move landed");
+    assert!(events(&bench, &arn).await.is_empty());
+
+    // Secrets Manager retries finishSecret: the move is made, nobody was told, so it tells.
+    assert_eq!(
+        bench.step(&rotator, "finishSecret", &arn, &token).await.unwrap(),
+        api_key_rotator::Outcome::AlreadyDone
+    );
+    let told = events(&bench, &arn).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!((&told[0]["versionId"], &told[0]["cause"]), (&json!(token), &json!("rotation")));
+    // Told once: a replay tells nobody again.
+    bench.step(&rotator, "finishSecret", &arn, &token).await.unwrap();
+    assert_eq!(events(&bench, &arn).await.len(), 1);
+}
+
+/// A process killed right after the step that moves AWSCURRENT (createSecret with early
+/// promotion, finishSecret otherwise) wrote the move, before the event: the retry and the later
+/// steps tell consumers exactly once.
+#[tokio::test]
+async fn a_process_killed_between_the_move_and_the_event_still_tells_consumers() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    // A bus that takes connections and never answers: the event hangs, and the step is cut there.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_url = format!("http://{}", hole.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+        }
+    });
+    let stuck = bench.rotator_on(bench.settings_from(bench.env()), bench.event_bus(&hole_url));
+    let Staged { account, arn, token } = bench.staged("projectdiscovery").await;
+    let mover = if early() { "createSecret" } else { "finishSecret" };
+    let steps = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+    let at = steps.iter().position(|step| *step == mover).unwrap();
+    for step in &steps[..at] {
+        bench.step(&rotator, step, &arn, &token).await.unwrap();
+    }
+    {
+        let killed = bench.step(&stuck, mover, &arn, &token);
+        tokio::pin!(killed);
+        loop {
+            tokio::select! {
+                result = &mut killed => panic!("{mover} finished before it was killed: {result:?}"),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {
+                    if version_with(&bench, &arn, "AWSCURRENT").await.as_deref() == Some(token.as_str()) {
+                        break;
+                    }
+                }
+            }
+        }
+    } // dropped here: the process is gone, between the move and the event.
+    assert!(events(&bench, &arn).await.is_empty());
+    // Secrets Manager retries the step, then runs the rest.
+    for step in &steps[at..] {
+        bench.step(&rotator, step, &arn, &token).await.unwrap();
+    }
+    let told = events(&bench, &arn).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    let live = bench.live_key(&account).await;
+    assert_eq!(told[0]["versionId"], json!(token));
+    assert_eq!(
+        told[0]["keyFingerprint"],
+        json!(api_key_rotator::sensitive::Sensitive::new(live.as_str()).fingerprint())
+    );
+}
+
+/// The promoting write (early promotion) lands but answers an error, and so does the first
+/// fallback: the write that finally answers carries no AWSCURRENT, yet AWSCURRENT moved. The
+/// step reads the secret again, and tells consumers at once.
+#[tokio::test]
+async fn a_promoting_write_that_landed_unseen_is_a_move() {
+    let bench = bench().await;
+    let (records, rotator) = bench.recorded(bench.rotator());
+    let Staged { account, arn, token } = bench.staged("calcom").await;
+    bench.moto_faults_after("PutSecretValue", &arn, 2, 400, "AccessDeniedException").await;
+    bench.step(&rotator, "createSecret", &arn, &token).await.unwrap();
+    let live = bench.live_key(&account).await;
+    let moved = bench.value(&arn, "AWSCURRENT").await == json_secret("api_key", &live);
+    assert_eq!(moved, early(), "only early promotion moves AWSCURRENT in createSecret");
+    let told = events(&bench, &arn).await;
+    assert_eq!(told.len(), usize::from(early()), "{told:?}");
+    let record = records.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(record.get("DeadKeyWindow").is_some(), early(), "{record}");
+    for step in ["setSecret", "testSecret", "finishSecret"] {
+        bench.step(&rotator, step, &arn, &token).await.unwrap();
+    }
+    assert_eq!(events(&bench, &arn).await.len(), 1, "one event for the move");
+    assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &live));
 }

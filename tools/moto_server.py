@@ -11,8 +11,10 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   "ScheduleExpression"?, "RotateImmediately"?}. With RotateImmediately = false the pending
   version carries the current value, as AWS does when it only runs testSecret.
 * `POST /_rotator/faults` queues failures for one operation: {"Operation": "PutSecretValue",
-  "Count": 4, "Status": 500, "Code": "InternalServiceError", "SecretId"?, "After"?}. Each
-  matching call consumes one; with "SecretId" only calls naming exactly that secret id match.
+  "Count": 4, "Status": 500, "Code": "InternalServiceError", "SecretId"?, "After"?, "Skip"?}.
+  Each matching call consumes one; with "SecretId" only calls naming exactly that secret id
+  match; "Skip": n lets the next n matching calls through before the failures start;
+  "Clear": true drops what is still queued for that operation and secret id.
   "Operation": "GetFunctionConfiguration" fails Lambda's call of that name instead, with
   "SecretId" naming the function (as the call names it: a name or an ARN).
   With "After": true the call is carried out first and only its answer is replaced by the
@@ -532,7 +534,11 @@ class Helper:
             }
             with LOCK:
                 key = (body["Operation"], body.get("SecretId"))
-                FAULTS.setdefault(key, []).extend([fault] * int(body.get("Count", 1)))
+                if body.get("Clear"):
+                    FAULTS.pop(key, None)
+                    return _json_response(start_response, 200, {"queued": 0})
+                # "Skip": n lets the next n matching calls through first (None is no fault).
+                FAULTS.setdefault(key, []).extend([None] * int(body.get("Skip", 0)) + [fault] * int(body.get("Count", 1)))
             return _json_response(start_response, 200, {"queued": int(body.get("Count", 1))})
         if method == "POST" and path == "/_rotator/replica":
             with LOCK:

@@ -249,6 +249,18 @@ def test_faults_fail_matching_calls_once_each(sm: Any, endpoint: str) -> None:
         assert (answer.status, answer.read()) == (200, b'{"SecretString": "x')
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "two"
 
+    # "Skip": the next calls go through, then the failures start.
+    helper(endpoint, "/_rotator/faults", {"Operation": "DescribeSecret", "SecretId": name, "Skip": 2, "Count": 1})
+    sm.describe_secret(SecretId=name)
+    sm.describe_secret(SecretId=name)
+    with pytest.raises(ClientError):
+        sm.describe_secret(SecretId=name)
+    sm.describe_secret(SecretId=name)
+    # "Clear": what is still queued is dropped.
+    helper(endpoint, "/_rotator/faults", {"Operation": "DescribeSecret", "SecretId": name, "Count": 5})
+    helper(endpoint, "/_rotator/faults", {"Operation": "DescribeSecret", "SecretId": name, "Clear": True})
+    sm.describe_secret(SecretId=name)
+
 
 def test_requests_lists_calls_without_their_values(sm: Any, endpoint: str) -> None:
     name, _ = new_secret(sm)

@@ -5,15 +5,15 @@
 
 use std::time::SystemTime;
 
-use tokio::time::{sleep, timeout_at};
+use tokio::time::{Instant, sleep, timeout_at};
 use tracing::{error, info, warn};
 
 use super::{Invocation, Observed, Rotator};
 use crate::config::{Issued, Promote, Settings, vendor_from_tags};
 use crate::metrics::Replication;
-use crate::notify::{KeyRotated, Notifier, NotifyError};
-use crate::store::{Replica, SecretMeta, SecretStore, Version};
-use crate::timing::{fits, since, time_left};
+use crate::notify::{Cause, KeyRotated, Notifier, NotifyError};
+use crate::store::{AWSCURRENT, ROTATION_TOLD, Replica, SecretMeta, SecretStore, Version};
+use crate::timing::{before, fits, since, time_left};
 use crate::vendors::VendorApi;
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
@@ -37,6 +37,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                         key_fingerprint = event.key_fingerprint.as_deref(),
                         "told consumers: the Vendor Key Rotated event is on the default bus"
                     );
+                    self.mark_told(call).await;
                     return false;
                 }
                 Err(failure)
@@ -52,6 +53,72 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         };
         warn!(attempts, error = %failure, "the Vendor Key Rotated event could not be put: consumers were not told (the key is stored; the rotation goes on)");
         true
+    }
+
+    /// Whether AWSCURRENT is on the rotation's version, read again (retried until `until`) after
+    /// a write or stage move that answered an error: `None` when no read succeeded.
+    pub(super) async fn moved_to_token(&self, call: Invocation<'_>, until: Instant) -> Option<bool> {
+        let timing = &self.settings.timing;
+        let mut backoff = timing.initial_backoff;
+        loop {
+            match timeout_at(until, self.store.describe(&call.meta.arn)).await {
+                Ok(Ok(now)) => return Some(now.has_stage(&call.event.token, AWSCURRENT)),
+                Ok(Err(error)) => warn!(error = %error, "could not read where AWSCURRENT is"),
+                Err(_) => return None,
+            }
+            if !fits(backoff, until) {
+                return None;
+            }
+            sleep(backoff).await;
+            backoff = timing.next_backoff(backoff);
+        }
+    }
+
+    /// Records on the version that consumers were told of its move ([`ROTATION_TOLD`]), so that
+    /// a later step tells them only when nobody did. A failure costs at most a repeated event.
+    async fn mark_told(&self, call: Invocation<'_>) {
+        let Invocation { event, meta, .. } = call;
+        let holder = meta.version_with(ROTATION_TOLD).filter(|holder| *holder != event.token);
+        let until = before(call.deadline, self.settings.timing.safety_margin);
+        let moved = self.store.move_label(&meta.arn, ROTATION_TOLD, &event.token, holder);
+        let error = match timeout_at(until, moved).await {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => "no answer in time".to_owned(),
+        };
+        warn!(
+            error,
+            label = ROTATION_TOLD,
+            "could not record that consumers were told; a later step may tell them again"
+        );
+    }
+
+    /// A step that finds AWSCURRENT on its version, moved by this function (the version carries
+    /// the record of issue) and never announced (no [`ROTATION_TOLD`]): an earlier invocation
+    /// stopped between the move and the event, or the event failed. Consumers are told now.
+    pub(super) async fn tell_if_untold(&self, call: Invocation<'_>, observed: &mut Observed) {
+        let Invocation { event, meta, .. } = call;
+        let labels = meta.labels(&event.token);
+        if meta.has_stage(&event.token, ROTATION_TOLD) || !matches!(Issued::from_labels(labels), Ok(Some(_)))
+        {
+            return;
+        }
+        let version = match self.store.value(&meta.arn, Some(&event.token), None).await {
+            Ok(Some(version)) => version,
+            Ok(None) => return,
+            Err(error) => {
+                warn!(error = %error, "AWSCURRENT moved to this version and consumers may not have been told, but it could not be read");
+                observed.notify_failed = Some(true);
+                return;
+            }
+        };
+        warn!(
+            "AWSCURRENT is on this version and no Vendor Key Rotated event is recorded for the move: telling consumers now"
+        );
+        let promote = observed.promote.unwrap_or(Promote::Standard);
+        let fingerprint = fingerprint_of(meta, &version, &self.settings);
+        let event = key_rotated(call, vendor_of(meta, &event.token), fingerprint, promote, version.created);
+        observed.notify_failed = Some(self.announce(event, call).await);
     }
 
     /// finishSecret, for a version that was already AWSCURRENT: createSecret promoted it early,
@@ -153,6 +220,7 @@ pub(super) fn key_rotated(
         key_fingerprint,
         promote: promote.as_str(),
         dead_since: dead_since.and_then(crate::timing::rfc3339),
+        cause: Cause::Rotation,
     }
 }
 

@@ -28,8 +28,8 @@ use crate::notify::Notifier;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
 use crate::store::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, SecretMeta,
-    SecretStore, Version,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, ROTATION_TOLD,
+    SecretMeta, SecretStore, Version,
 };
 use crate::timing::{before, time_left};
 use crate::vendors::{RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
@@ -161,11 +161,26 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 _ => break,
             }
         }
-        if early && !write.promotes() {
+        // Whether AWSCURRENT is on the new key now: a promoting write that answered at once says
+        // so; after any write that answered an error (it may have landed, a fallback may have
+        // found it), only reading the secret again can.
+        let clean = matches!(stored, Ok(Stored::Written(1))) && write.stages == attempts[0].as_slice();
+        let moved = match &stored {
+            Ok(_) if early && !clean => self.moved_to_token(call, until).await,
+            Ok(_) => Some(write.promotes()),
+            Err(_) => Some(false),
+        };
+        if early && moved == Some(false) {
             // finishSecret promotes it, the standard way.
             observed.promote = Some(Promote::Standard);
         }
-        let staged_as = if write.promotes() { "AWSPENDING and AWSCURRENT" } else { "AWSPENDING" };
+        let staged_as = match moved {
+            Some(true) => "AWSPENDING and AWSCURRENT",
+            Some(false) => "AWSPENDING",
+            None => {
+                "AWSPENDING (whether AWSCURRENT moved too could not be read; the next step tells consumers if it did)"
+            }
+        };
         match stored {
             Ok(Stored::Written(attempts)) => {
                 info!(attempts, key_fingerprint = %new_key.fingerprint(), "stored the new key as {staged_as}");
@@ -200,7 +215,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 .into());
             }
         }
-        if write.promotes() {
+        if moved == Some(true) {
             observed.dead_key_window = Some(answered.elapsed());
             // Stored and current: consumers may now be told. finishSecret waits for the replicas.
             let event = key_rotated(
@@ -300,12 +315,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// Every label a rotation may add must fit Secrets Manager's quota, checked before the vendor
     /// is touched: AWSPREVIOUS (a first rotation: without room, finishSecret could not move
     /// AWSCURRENT onto a key the vendor already made live), ROTATION_RESCUE (without it, an answer
-    /// with no readable key could not be kept) and the record of the new key's target (without
-    /// it, the later steps could not tell where the key belongs). Returns the record's label.
+    /// with no readable key could not be kept), ROTATION_TOLD (without it, a step could not tell
+    /// whether consumers heard of a move) and the record of the new key's target (without it, the
+    /// later steps could not tell where the key belongs). Returns the record's label.
     fn label_room(&self, meta: &SecretMeta, config: &SecretConfig) -> Result<String, ErrorKind> {
         let record = Issued::new(&config.target, &config.key_field).label();
         let present = meta.distinct_labels();
-        let adds: Vec<String> = [AWSPREVIOUS, ROTATION_RESCUE, record.as_str()]
+        let adds: Vec<String> = [AWSPREVIOUS, ROTATION_RESCUE, ROTATION_TOLD, record.as_str()]
             .into_iter()
             .filter(|label| !present.contains(label))
             .map(str::to_owned)

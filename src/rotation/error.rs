@@ -95,7 +95,7 @@ pub enum ErrorKind {
 
     /// A failed Secrets Manager call, the state it left, and what happens next (which depends on
     /// whether retrying can help).
-    #[error("{error}. {state} {}", if error.transient {
+    #[error("{error}. {state} {}", if error.transient || *state == State::MoveUnknown {
         "Secrets Manager will retry."
     } else {
         "Retrying will not help: fix the function's permissions or the secret first."
@@ -147,8 +147,11 @@ pub enum State {
     NothingChanged,
     /// Nothing changed, because the secret itself could not be read.
     SecretUnread,
-    /// The new key is stored; only its promotion failed.
+    /// The new key is stored; only its promotion failed (AWSCURRENT was read since).
     KeySafeInPending,
+    /// The new key is stored; its promotion answered an error, and reading the secret again
+    /// failed too, so whether AWSCURRENT moved is unknown.
+    MoveUnknown,
 }
 
 impl fmt::Display for State {
@@ -160,6 +163,9 @@ impl fmt::Display for State {
                 "Nothing was changed. Check that the secret exists and that the function's role may call secretsmanager:DescribeSecret on it."
             }
             State::KeySafeInPending => "The new key is safe in AWSPENDING; AWSCURRENT is unchanged.",
+            State::MoveUnknown => {
+                "The new key is safe in AWSPENDING; whether AWSCURRENT moved to it is unknown (the secret could not be read again). If it did, the next step tells consumers."
+            }
         })
     }
 }
@@ -604,6 +610,11 @@ mod tests {
                 true,
             )),
             ErrorKind::store(State::NothingChanged)(*store(true)),
+            ErrorKind::store(State::MoveUnknown)(StoreError::new(
+                "UpdateSecretVersionStage",
+                "InvalidParameterException",
+                false,
+            )),
         ];
         let text: String = kinds.iter().map(|kind| format!("{}: {kind}\n", kind.name())).collect();
         crate::golden::compare("error_variants.txt", &text);

@@ -13,7 +13,7 @@ use crate::config::Promote;
 use crate::event::RotationEvent;
 use crate::notify::Notifier;
 use crate::store::{AWSCURRENT, SecretMeta, SecretStore, Version};
-use crate::timing::since;
+use crate::timing::{before, since};
 use crate::vendors::VendorApi;
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
@@ -35,13 +35,16 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let current = meta.version_with(AWSCURRENT);
         if let Err(error) = self.store.make_current(&meta.arn, &event.token, current).await {
             // An attempt whose answer was lost may have landed (and made the SDK's retry fail): if
-            // AWSCURRENT is on the new version now, this invocation moved it.
-            let landed =
-                self.store.describe(&meta.arn).await.is_ok_and(|now| now.has_stage(&event.token, AWSCURRENT));
-            if !landed {
-                return Err(ErrorKind::store(State::KeySafeInPending)(error));
+            // AWSCURRENT is on the new version now, this invocation moved it. "Unchanged" is said
+            // only after reading it.
+            let until = before(call.deadline, self.settings.timing.safety_margin);
+            match self.moved_to_token(call, until).await {
+                Some(true) => {
+                    warn!(error = %error, "the stage move reported a failure, but AWSCURRENT is on the new version: it landed")
+                }
+                Some(false) => return Err(ErrorKind::store(State::KeySafeInPending)(error)),
+                None => return Err(ErrorKind::store(State::MoveUnknown)(error)),
             }
-            warn!(error = %error, "the stage move reported a failure, but AWSCURRENT is on the new version: it landed");
         }
         let moved = SystemTime::now();
         // Consumers read the dead key from the moment the vendor rotated (about when the pending

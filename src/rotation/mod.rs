@@ -214,6 +214,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
         let call = Invocation { event, meta: &meta, deadline };
         if meta.has_stage(&event.token, AWSCURRENT) {
+            // Moved, by an earlier invocation that may have stopped before telling consumers.
+            self.tell_if_untold(call, observed).await;
             // Promoted early, and not yet tested: testSecret still verifies the key.
             if event.step == Step::TestSecret && meta.has_stage(&event.token, AWSPENDING) {
                 return self.test_secret(call, observed).await;

@@ -758,27 +758,27 @@ async fn the_current_key_goes_to_no_other_vendor_than_the_one_that_issued_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_rotation_starts_only_with_room_for_every_label_it_adds() {
-    let custom: Vec<String> = (0..16).map(|n| format!("CUSTOM_{n}")).collect();
+    let custom: Vec<String> = (0..15).map(|n| format!("CUSTOM_{n}")).collect();
     let custom: Vec<&str> = custom.iter().map(String::as_str).collect();
-    // AWSCURRENT, AWSPENDING and 16 more: no room for AWSPREVIOUS, ROTATION_RESCUE and the record
-    // together, so nothing is sent.
+    // AWSCURRENT, AWSPENDING and 15 more: no room for AWSPREVIOUS, ROTATION_RESCUE, ROTATION_TOLD
+    // and the record together, so nothing is sent.
     let rotator = in_memory(calcom_store(), FakeVendor::new());
     rotator.store.add_labels("v1", &custom);
     let result = step(&rotator, "createSecret", MINIMUM).await;
     assert_eq!(kind(&result), "Config");
     let message = result.unwrap_err().to_string();
-    for label in ["AWSPREVIOUS", "ROTATION_RESCUE", "ROTATION_TARGET.calcom."] {
+    for label in ["AWSPREVIOUS", "ROTATION_RESCUE", "ROTATION_TOLD", "ROTATION_TARGET.calcom."] {
         assert!(message.contains(label), "{message}");
     }
     assert!(rotator.vendors.verify_times().is_empty());
-    // 15 more: room for all three; the key is stored with its record, and finishSecret moves it.
+    // 14 more: room for all four; the key is stored with its record.
     let rotator = in_memory(calcom_store(), FakeVendor::new());
-    rotator.store.add_labels("v1", &custom[..15]);
+    rotator.store.add_labels("v1", &custom[..14]);
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
     assert!(rotator.store.stages_of(TOKEN).iter().any(|label| label.starts_with("ROTATION_TARGET.")));
     // AWSPREVIOUS already on a version is no label added.
     let rotator = in_memory(calcom_store(), FakeVendor::new());
-    rotator.store.add_labels("v1", &custom[..15]);
+    rotator.store.add_labels("v1", &custom[..14]);
     rotator.store.add_labels("v1", &["AWSPREVIOUS"]);
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
 }

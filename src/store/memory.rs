@@ -263,6 +263,27 @@ impl SecretStore for MemoryStore {
         }
     }
 
+    async fn move_label(
+        &self,
+        _secret_id: &str,
+        label: &str,
+        to: &str,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let meta = state.meta.as_mut().unwrap();
+        if from.is_some_and(|from| !meta.has_stage(from, label)) || !meta.versions.contains_key(to) {
+            return Err(StoreError::new("UpdateSecretVersionStage", "InvalidParameterException", false));
+        }
+        for (version, stages) in meta.versions.iter_mut() {
+            stages.retain(|s| s != label);
+            if version == to {
+                stages.push(label.to_owned());
+            }
+        }
+        Ok(())
+    }
+
     async fn make_current(
         &self,
         _secret_id: &str,

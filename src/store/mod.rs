@@ -27,6 +27,9 @@ pub const MAX_LABELS: usize = 20;
 /// The label of a version that keeps a vendor's rotate answer from which no key could be read
 /// (never AWSPENDING or AWSCURRENT: it is not a key consumers could use).
 pub const ROTATION_RESCUE: &str = "ROTATION_RESCUE";
+/// Rides on the version whose move of AWSCURRENT consumers were told of (the `Vendor Key Rotated`
+/// event was put): a version AWSCURRENT labels without it was moved and not yet announced.
+pub const ROTATION_TOLD: &str = "ROTATION_TOLD";
 
 /// What DescribeSecret says about a secret, reduced to what the rotation and the operator's
 /// commands need.
@@ -162,6 +165,16 @@ pub trait SecretStore: Send + Sync {
     fn put_pending_once(
         &self,
         write: &PendingWrite<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Moves the custom label `label` onto version `to`, off `from` (the version that carries it
+    /// now, if any).
+    fn move_label(
+        &self,
+        secret_id: &str,
+        label: &str,
+        to: &str,
+        from: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Moves AWSCURRENT to `token` from `current`; Secrets Manager moves AWSPREVIOUS along.

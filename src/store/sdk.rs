@@ -204,6 +204,16 @@ impl SecretStore for Store {
         }
     }
 
+    async fn move_label(
+        &self,
+        secret_id: &str,
+        label: &str,
+        to: &str,
+        from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.move_stage(secret_id, label, Some(to), from).await
+    }
+
     async fn make_current(
         &self,
         secret_id: &str,

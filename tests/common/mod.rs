@@ -436,6 +436,12 @@ impl Bench {
         .await;
     }
 
+    /// Queues a fault as `/_rotator/faults` takes it (Operation, SecretId, Count, Status, Code,
+    /// After, Skip, Clear).
+    pub async fn moto_fault(&self, fault: Value) {
+        self.post(&format!("{}/_rotator/faults", self.moto), fault).await;
+    }
+
     /// Sets one tag on the secret, as an operator would mid-rotation.
     pub async fn tag(&self, arn: &str, key: &str, value: &str) {
         self.sm
