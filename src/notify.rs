@@ -18,6 +18,9 @@ use aws_types::service_config::ServiceConfigKey;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use tokio::time::{Instant, sleep, timeout_at};
+
+use crate::timing::{Timing, fits, time_left};
 use crate::vendors::describe_http_error;
 
 /// The event's `source`.
@@ -104,6 +107,35 @@ pub trait Notifier: Send + Sync {
         event: &KeyRotated,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
+
+/// Puts `event`, retried briefly (`timing.notify_attempts`, never past `until`) unless EventBridge
+/// refused the request itself. Returns the attempts made, with the last failure when none took it.
+/// (A retry after a lost answer may deliver the event twice; consumers tell by its `versionId`.)
+pub async fn put_retried<N: Notifier>(
+    notifier: &N,
+    event: &KeyRotated,
+    until: Instant,
+    timing: &Timing,
+) -> (u32, Result<(), NotifyError>) {
+    let mut backoff = timing.initial_backoff;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let put = notifier.put(event, time_left(until));
+        match timeout_at(until, put).await.unwrap_or(Err(NotifyError::TimedOut)) {
+            Ok(()) => return (attempts, Ok(())),
+            Err(failure)
+                if failure.is_final() || attempts >= timing.notify_attempts || !fits(backoff, until) =>
+            {
+                return (attempts, Err(failure));
+            }
+            Err(_) => {
+                sleep(backoff).await;
+                backoff = timing.next_backoff(backoff);
+            }
+        }
+    }
 }
 
 /// The account's default EventBridge bus, reached with one signed `PutEvents` request.

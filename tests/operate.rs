@@ -10,7 +10,7 @@ use std::process::Stdio;
 
 use api_key_rotator::sensitive::Sensitive;
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What one run of the binary printed, and its exit code.
 #[derive(Debug)]
@@ -587,7 +587,9 @@ async fn repair_clears_an_empty_placeholder_and_a_copy_of_the_current_value() {
     let stages = bench.stages(&staged.arn).await;
     assert_eq!(holder(&stages, "AWSPENDING"), None, "{stages:?}");
     assert_eq!(bench.value(&staged.arn, "AWSCURRENT").await, json_secret("api_key", &staged.account.key));
-    assert_eq!(bench.counter(&staged.account, "verify_calls").await, 0, "no key involved, no vendor call");
+    // No pending key to finish: the vendor is asked about the key consumers read.
+    assert_eq!(bench.counter(&staged.account, "verify_calls").await, 1, "{ran:?}");
+    assert!(!ran.stdout.contains("LOCKOUT"), "{ran:?}");
 
     let (account, arn) = rotated(&bench, "ringg").await;
     let current = bench.value(&arn, "AWSCURRENT").await;
@@ -681,14 +683,14 @@ async fn repair_verifies_an_early_promoted_key_and_fails_when_consumers_hold_a_r
 #[tokio::test]
 async fn repair_with_nothing_pending_has_nothing_to_do() {
     let bench = bench().await;
-    // Never rotated (its function named by hand): no AWSPENDING anywhere, and no vendor call.
+    // Never rotated (its function named by hand): no AWSPENDING anywhere; the key is asked about.
     let account = bench.account("calcom").await;
     let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, "calcom")]).await;
     let verifies = bench.counter(&account, "verify_calls").await;
     let ran = run(&bench, &["repair", &arn, "--apply", "--function", FUNCTION], "");
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("nothing to do"), "{ran:?}");
-    assert_eq!(bench.counter(&account, "verify_calls").await, verifies);
+    assert_eq!(bench.counter(&account, "verify_calls").await, verifies + 1, "the current key is asked about");
 
     // A finished rotation leaves AWSPENDING on AWSCURRENT, which is also what an early promotion
     // whose test failed looks like: the vendor is asked about that key, and accepts it.
@@ -935,4 +937,92 @@ async fn credentials_in_a_base_url_tag_are_refused_and_never_repeated() {
         }
     }
     assert_eq!(bench.counter(&account, "requests").await, 0);
+}
+
+/// The `Vendor Key Rotated` events put for the secret `arn`, each entry's detail parsed.
+async fn events(bench: &Bench, arn: &str) -> Vec<Value> {
+    let puts = bench.moto_requests("PutEvents", arn).await;
+    let entries = puts
+        .iter()
+        .filter(|put| put["InjectedFault"].is_null())
+        .flat_map(|put| put["Entries"].as_array().cloned().unwrap_or_default());
+    entries.map(|entry| serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap()).collect()
+}
+
+/// `recover` moves AWSCURRENT as a rotation does: consumers are told (cause `recover`), and the
+/// version records the target the key was verified against, so that after a wrong retag `check`
+/// sends the recovered key nowhere else.
+#[tokio::test]
+async fn recover_tells_consumers_and_records_where_the_key_was_issued() {
+    let bench = bench().await;
+    let staged = bench.staged("calcom").await;
+    bench.revoke(&staged.account).await;
+    let issued = bench.live_key(&staged.account).await;
+    let ran = run(&bench, &["recover", &staged.arn], &format!("{issued}\n"));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let current = holder(&bench.stages(&staged.arn).await, "AWSCURRENT").unwrap();
+    let told = events(&bench, &staged.arn).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        (&told[0]["cause"], &told[0]["versionId"], &told[0]["vendor"], &told[0]["keyFingerprint"]),
+        (&json!("recover"), &json!(current), &json!("calcom"), &json!(fingerprint(&issued)))
+    );
+    let labels = &bench.stages(&staged.arn).await[&current];
+    assert!(labels.iter().any(|l| l.starts_with("ROTATION_TARGET.calcom.")), "{labels:?}");
+    assert!(labels.iter().any(|l| l == "ROTATION_TOLD"), "{labels:?}");
+
+    // A wrong retag: check refuses to send the recovered key to Ringg.
+    bench.tag(&staged.arn, TAG_VENDOR, "ringg").await;
+    let calls = bench.calls_with(&issued).await;
+    let ran = run(&bench, &["check", &staged.arn], "");
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains("issued by calcom"), "{ran:?}");
+    assert_eq!(bench.calls_with(&issued).await, calls, "the recovered key went to another vendor");
+}
+
+/// `repair --apply` that finishes a rotation tells consumers (cause `repair`).
+#[tokio::test]
+async fn repair_that_finishes_a_rotation_tells_consumers() {
+    let bench = bench().await;
+    let (_, arn, token, new_key) = stranded(&bench, "ringg").await;
+    let ran = run(&bench, &["repair", &arn, "--apply"], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("consumers were told"), "{ran:?}");
+    let told = events(&bench, &arn).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        (&told[0]["cause"], &told[0]["versionId"], &told[0]["keyFingerprint"]),
+        (&json!("repair"), &json!(token), &json!(fingerprint(&new_key)))
+    );
+}
+
+/// repair starts from the worst thing it can see: after a rescued answer, the ROTATION_RESCUE
+/// version and `recover` come first, and repair exits 1 while the lock-out stands, whatever it
+/// applied; the next repair still says so.
+#[tokio::test]
+async fn repair_starts_from_a_rescued_answer_and_a_refused_current_key() {
+    let bench = bench().await;
+    let staged = bench.staged("calcom").await;
+    bench.faults(&staged.account, json!({"key_in_undocumented_field": 1})).await;
+    let result = bench.step(&rotator(&bench), "createSecret", &staged.arn, &staged.token).await;
+    assert_eq!(error_type(&result), "KeyLost");
+    let rescue = holder(&bench.stages(&staged.arn).await, "ROTATION_RESCUE").expect("a rescue version");
+    let live = bench.live_key(&staged.account).await;
+    for args in [
+        &["repair", &staged.arn][..],
+        &["repair", &staged.arn, "--apply"],
+        &["repair", &staged.arn, "--apply"],
+    ] {
+        let ran = run(&bench, args, "");
+        ran.shows_none_of(&[&live, &staged.account.key]);
+        assert_eq!(ran.code, 1, "{args:?}: {ran:?}");
+        let lines: Vec<&str> = ran.stdout.lines().collect();
+        assert!(lines[1].starts_with("LOCKOUT") && lines[1].contains(&rescue), "{ran:?}");
+        assert!(
+            lines[2].starts_with("LOCKOUT") && lines[2].contains("refuses the key in AWSCURRENT"),
+            "{ran:?}"
+        );
+        assert!(ran.stdout.contains(&format!("api-key-rotator recover {}", staged.arn)), "{ran:?}");
+    }
+    assert_eq!(holder(&bench.stages(&staged.arn).await, "AWSPENDING"), None, "the placeholder was cleared");
 }

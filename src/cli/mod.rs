@@ -22,6 +22,7 @@ use self::output::{Checks, Recovery, Repair, Statuses, to_json};
 use self::stdin::read_key;
 use crate::config::Settings;
 use crate::function::Functions;
+use crate::notify::EventBus;
 use crate::ops::{EnvRule, Operator};
 use crate::sensitive::Sensitive;
 use crate::store::{self, Store};
@@ -104,7 +105,8 @@ fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
         let region = aws.region().map(ToString::to_string);
         let store = Store::new(aws_sdk_secretsmanager::Client::new(&aws));
         let functions = Functions::new(aws_sdk_lambda::Client::new(&aws));
-        let operator = Operator::new(store, vendors, functions, rule);
+        let bus = EventBus::from_config(&aws, vendors.http().clone());
+        let operator = Operator::new(store, vendors, functions, bus, rule);
         let (output, code) = execute(&operator, cli.command, key, region).await?;
         Ok(emit(&output, code))
     })
@@ -176,8 +178,8 @@ mod tests {
     use super::*;
     use crate::config::ConfigError;
     use crate::ops::{
-        Applied, ApplyError, Check, CheckReport, EnvProblem, Plan, Recovered, Refusal, RepairReport, Status,
-        StatusReport,
+        Applied, ApplyError, Check, CheckReport, EnvProblem, Lockout, Plan, Recovered, Refusal, RepairReport,
+        Status, StatusReport,
     };
     use crate::secret::ValueError;
     use crate::store::{Replica, StoreError};
@@ -271,8 +273,39 @@ mod tests {
             ),
         ] {
             let findings = vec![("pending", "version v2 holds a key (sha256:ba9876543210)".into())];
-            let report = RepairReport { arn: ARN.into(), findings, plan, applied };
-            text += &Repair { report: &report, secret_id: ARN }.to_string();
+            let report = RepairReport { arn: ARN.into(), findings, lockouts: vec![], plan, applied };
+            let repair = Repair { report: &report, secret_id: ARN };
+            text += &format!("{repair}exit {}\n", repair.exit_code());
+        }
+        // Lock-outs come first, and keep the exit code at 1 whatever was applied.
+        for (lockouts, plan, applied) in [
+            (
+                vec![
+                    Lockout::Rescue { version: "rescue-0123".into(), arn: ARN.into() },
+                    Lockout::CurrentRefused { status: 401, arn: ARN.into() },
+                ],
+                Plan::Clear { version: "v2".into(), why: "it holds no key" },
+                Some(Ok(Applied::Cleared { arn: ARN.into(), version: "v2".into() })),
+            ),
+            (
+                vec![Lockout::Rescue { version: "rescue-0123".into(), arn: ARN.into() }],
+                Plan::Finish { pending: "v2".into(), current: "v1".into() },
+                Some(Ok(Applied::Finished { pending: "v2".into(), current: "v1".into(), not_told: None })),
+            ),
+            (
+                vec![],
+                Plan::Finish { pending: "v2".into(), current: "v1".into() },
+                Some(Ok(Applied::Finished {
+                    pending: "v2".into(),
+                    current: "v1".into(),
+                    not_told: Some("consumers were not told of the move: the Vendor Key Rotated event failed after 3 attempt(s) (EventBridge answered HTTP 503 ServiceUnavailable); restart or refresh the readers of ARN by hand".into()),
+                })),
+            ),
+        ] {
+            let findings = vec![("vendor", "calcom: current key (sha256:0123456789ab) refused (HTTP 401)".into())];
+            let report = RepairReport { arn: ARN.into(), findings, lockouts, plan, applied };
+            let repair = Repair { report: &report, secret_id: ARN };
+            text += &format!("{repair}exit {}\n", repair.exit_code());
         }
         for recovered in [
             Recovered {
@@ -315,7 +348,7 @@ mod tests {
                 problem: ValueError::NoField { key_field: "api_key".into() },
                 arn: arn(),
             },
-            Refusal::CurrentRefused { status: 401, arn: arn() },
+            Refusal::LockedOut,
             Refusal::NoVerdict,
             Refusal::NoEnvironment(EnvProblem::NoFunction),
         ] {

@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 
 use super::exit_codes::{PROBLEM, SUCCESS};
-use crate::ops::{CheckReport, Plan, Recovered, RepairReport, Status, StatusReport};
+use crate::ops::{Applied, CheckReport, Plan, Recovered, RepairReport, Status, StatusReport};
 
 /// `check`'s reports.
 pub struct Checks<'a>(pub &'a [CheckReport]);
@@ -36,9 +36,15 @@ impl Statuses<'_> {
 }
 
 impl Repair<'_> {
-    /// 0 when there is nothing to do or the plan was carried out; 1 for a plan not carried out.
+    /// 0 when there is nothing to do or the plan was carried out; 1 for a plan not carried out, a
+    /// move consumers were not told of, and while consumers are locked out, whatever was applied.
     pub fn exit_code(&self) -> u8 {
+        if !self.report.lockouts.is_empty() {
+            return PROBLEM;
+        }
         match (&self.report.plan, &self.report.applied) {
+            // Moved, and consumers not told: someone must tell them.
+            (_, Some(Ok(Applied::Finished { not_told: Some(_), .. }))) => PROBLEM,
             (Plan::NothingToDo, _) | (_, Some(Ok(_))) => SUCCESS,
             _ => PROBLEM,
         }
@@ -168,6 +174,10 @@ fn status_text(reports: &[StatusReport]) -> String {
 fn repair_text(report: &RepairReport, secret_id: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "secret   {}", report.arn);
+    // The worst first.
+    for lockout in &report.lockouts {
+        let _ = writeln!(out, "LOCKOUT  {lockout}");
+    }
     for (subject, finding) in &report.findings {
         let _ = writeln!(out, "{subject:<8} {finding}");
     }

@@ -10,6 +10,7 @@ use crate::config::{
     ConfigError, Issued, Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags,
 };
 use crate::function::FunctionReader;
+use crate::notify::Notifier;
 use crate::secret::SecretValue;
 use crate::store::{OperatorStore, ROTATION_RESCUE, Replica};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
@@ -64,7 +65,7 @@ impl Check {
     }
 }
 
-impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
     /// Checks one secret; `vendor_calls: false` (`--no-vendor`) skips the one vendor call.
     pub async fn check(&self, secret_id: &str, vendor_calls: bool) -> CheckReport {
         let found = match self.find(secret_id).await {

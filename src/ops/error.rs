@@ -84,7 +84,7 @@ mod tests {
             ClearError::Raced { arn: arn(), version: version(), put_back: Some(store(true)) }.to_string(),
             ClearError::NotReadAgain { arn: arn(), version: version(), problem: store(false) }.to_string(),
             ClearError::TookTheLabel { version: version() }.to_string(),
-            Applied::Finished { pending: version(), current: "v1".into() }.to_string(),
+            Applied::Finished { pending: version(), current: "v1".into(), not_told: None }.to_string(),
             Applied::Cleared { arn: arn(), version: version() }.to_string(),
             Applied::Nothing.to_string(),
             ApplyError::Store(store(false)).to_string(),

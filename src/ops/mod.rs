@@ -16,7 +16,7 @@ pub use check::{Check, CheckReport, Status};
 pub use environment::{EnvProblem, EnvRule, EnvSource, Environment};
 pub use error::{ClearError, StoreProblem};
 pub use recover::{RecoverError, Recovered};
-pub use repair::{Applied, ApplyError, Plan, Refusal, RepairReport};
+pub use repair::{Applied, ApplyError, Lockout, Plan, Refusal, RepairReport};
 pub use status::StatusReport;
 
 use std::collections::HashMap;
@@ -24,17 +24,23 @@ use std::sync::Mutex;
 
 use crate::config::{TAG_VENDOR, Target};
 use crate::function::{FunctionConfig, FunctionReader, Functions};
+use crate::notify::Notifier;
+use crate::notify::{EventBus, KeyRotated, put_retried};
 use crate::sensitive::Sensitive;
-use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, SecretMeta, Store, StoreError, Version};
+use crate::store::{
+    AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_TOLD, SecretMeta, Store, StoreError, Version,
+};
 use crate::timing::{Timing, later};
 use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
 
 /// The operator's view of Secrets Manager, the vendors and the rotation functions. Each secret is
 /// judged in its rotation function's environment (or as [`EnvRule`] says).
-pub struct Operator<S = Store, V = VendorClient, F = Functions> {
+pub struct Operator<S = Store, V = VendorClient, F = Functions, N = EventBus> {
     store: S,
     vendors: V,
     functions: F,
+    /// Where consumers hear of a move of AWSCURRENT a command makes.
+    notifier: N,
     rule: EnvRule,
     timing: Timing,
     /// Each function's configuration, read once per run (secrets may share a function).
@@ -78,9 +84,27 @@ impl Found {
     }
 }
 
-impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
-    pub fn new(store: S, vendors: V, functions: F, rule: EnvRule) -> Self {
-        Operator { store, vendors, functions, rule, timing: Timing::default(), read: Mutex::default() }
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
+    pub fn new(store: S, vendors: V, functions: F, notifier: N, rule: EnvRule) -> Self {
+        let timing = Timing::default();
+        Operator { store, vendors, functions, notifier, rule, timing, read: Mutex::default() }
+    }
+
+    /// Tells consumers of a move of AWSCURRENT this command made (the `Vendor Key Rotated` event,
+    /// retried briefly), and records it on the version (`ROTATION_TOLD`). `Err` says why they
+    /// were not told, and what to do.
+    async fn tell(&self, meta: &SecretMeta, event: KeyRotated) -> Result<(), String> {
+        let until = later(self.timing.notify_budget);
+        if let (attempts, Err(failure)) = put_retried(&self.notifier, &event, until, &self.timing).await {
+            return Err(format!(
+                "consumers were not told of the move: the Vendor Key Rotated event failed after {attempts} attempt(s) ({failure}); restart or refresh the readers of {} by hand",
+                meta.arn
+            ));
+        }
+        let holder = meta.version_with(ROTATION_TOLD).filter(|holder| *holder != event.version_id);
+        // Not recorded: at worst a later rotation step tells them again.
+        let _ = self.store.move_label(&meta.arn, ROTATION_TOLD, &event.version_id, holder).await;
+        Ok(())
     }
 
     /// `--all`: every secret that has a `rotation:vendor` tag.

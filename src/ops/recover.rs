@@ -4,8 +4,9 @@
 //! A pending version whose key the vendor still accepts is never cleared here: that is `repair`'s.
 
 use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
-use crate::config::{ConfigError, Issued, Settings, Target};
+use crate::config::{ConfigError, Issued, Promote, Settings, Target, key_field_from_tags};
 use crate::function::FunctionReader;
+use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{NotAKey, ValueError, check_bare, check_key};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSPENDING, OperatorStore};
@@ -104,7 +105,7 @@ pub struct Recovered {
     pub environment: String,
 }
 
-impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
     /// `Err` says why nothing was written.
     pub async fn recover(&self, secret_id: &str, key: &Sensitive) -> Result<Recovered, RecoverError> {
         if key.expose().len() > MAX_KEY_LEN {
@@ -131,20 +132,53 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
             Verdict::Refused(status) => return Err(RecoverError::Refused { vendor, fingerprint, status }),
             verdict => return Err(RecoverError::NoVerdict { vendor, verdict }),
         }
+        // The key goes with the record of the target it was verified against, as createSecret's.
+        let key_field = key_field_from_tags(&meta.tags).map_err(|e| RecoverError::Tags(e.into()))?;
+        let record = Issued::new(&target, &key_field).label();
         let stored = match current_value.key() == key {
             true => None,
-            false => {
-                Some(self.store.put_current(&meta.arn, &current_value.with_key(key)).await.map_err(|e| {
-                    RecoverError::NotStored {
+            false => Some(
+                self.store.put_current(&meta.arn, &current_value.with_key(key), &[&record]).await.map_err(
+                    |e| RecoverError::NotStored {
                         problem: e.into(),
                         arn: meta.arn.clone(),
                         fingerprint: fingerprint.clone(),
-                    }
-                })?)
-            }
+                    },
+                )?,
+            ),
         };
         let previous = stored.as_ref().and(found.current_version().map(str::to_owned));
-        let (cleared, problems) = self.clear_after(&found, clearable).await;
+        let mut problems = Vec::new();
+        match (&stored, found.current_version()) {
+            // AWSCURRENT moved: consumers are told, as after a rotation.
+            (Some(version), _) => {
+                let promote = Promote::from_tags(&meta.tags, &env.settings).unwrap_or(Promote::Standard);
+                let event = KeyRotated {
+                    secret_arn: meta.arn.clone(),
+                    secret_name: meta.name.clone(),
+                    vendor: vendor.to_owned(),
+                    version_id: version.clone(),
+                    key_fingerprint: Some(fingerprint.clone()),
+                    promote: promote.as_str(),
+                    dead_since: None,
+                    cause: Cause::Recover,
+                };
+                problems.extend(self.tell(meta, event).await.err());
+            }
+            // The key was already in AWSCURRENT: nothing moved, but its record is written.
+            (None, Some(current)) if !meta.labels(current).contains(&record) => {
+                let holder = meta.version_with(&record);
+                if let Err(e) = self.store.move_label(&meta.arn, &record, current, holder).await {
+                    problems.push(format!(
+                        "the record of where the key was issued ({record}) could not be put on version {current}: {}",
+                        StoreProblem(e)
+                    ));
+                }
+            }
+            (None, _) => {}
+        }
+        let (cleared, clear_problems) = self.clear_after(&found, clearable).await;
+        problems.extend(clear_problems);
         let environment = env.source.to_string();
         Ok(Recovered { fingerprint, stored, previous, cleared, problems, environment })
     }

@@ -6,10 +6,12 @@
 use std::fmt;
 
 use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
-use crate::config::{ConfigError, Issued, Settings, Target};
+use crate::config::{ConfigError, Issued, Promote, Settings, Target, vendor_from_tags};
 use crate::function::FunctionReader;
+use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{SecretValue, ValueError};
-use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, StoreError, Version};
+use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_RESCUE, StoreError, Version};
+use crate::timing::rfc3339;
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// What `repair` found and what it would do (or did).
@@ -18,6 +20,9 @@ pub struct RepairReport {
     pub arn: String,
     /// What was found, as (subject, finding): the pending version, the current one, the vendor.
     pub findings: Vec<(&'static str, String)>,
+    /// What locks consumers out, or may: said before the plan, and `repair` exits 1 while any
+    /// stands, whatever it applied.
+    pub lockouts: Vec<Lockout>,
     pub plan: Plan,
     /// With `--apply`: what applying the plan did, or why it failed.
     pub applied: Option<Result<Applied, ApplyError>>,
@@ -26,16 +31,28 @@ pub struct RepairReport {
 /// What applying a plan did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Applied {
-    Finished { pending: String, current: String },
-    Cleared { arn: String, version: String },
+    /// AWSCURRENT moved; `not_told` says why consumers were not told of it, when they were not.
+    Finished {
+        pending: String,
+        current: String,
+        not_told: Option<String>,
+    },
+    Cleared {
+        arn: String,
+        version: String,
+    },
     Nothing,
 }
 
 impl fmt::Display for Applied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Applied::Finished { pending, current } => {
-                write!(f, "AWSCURRENT is on version {pending}; version {current} is AWSPREVIOUS")
+            Applied::Finished { pending, current, not_told } => {
+                write!(f, "AWSCURRENT is on version {pending}; version {current} is AWSPREVIOUS; ")?;
+                match not_told {
+                    None => f.write_str("consumers were told (Vendor Key Rotated, cause repair)"),
+                    Some(why) => f.write_str(why),
+                }
             }
             Applied::Cleared { arn, version } => write!(
                 f,
@@ -98,11 +115,8 @@ pub enum Refusal {
         problem: ValueError,
         arn: String,
     },
-    /// AWSCURRENT holds an early-promoted key the vendor refuses: consumers hold a dead key.
-    CurrentRefused {
-        status: u16,
-        arn: String,
-    },
+    /// Consumers are locked out (the lock-outs above say how to get out), and nothing here helps.
+    LockedOut,
     NoVerdict,
     /// No environment to judge the secret in: nothing is sent to any vendor.
     NoEnvironment(EnvProblem),
@@ -141,12 +155,36 @@ impl fmt::Display for Refusal {
             Refusal::CurrentNotAKey { problem, arn } => {
                 write!(f, "the AWSCURRENT value cannot be read: {problem}; {}", fix_tags(arn))
             }
-            Refusal::CurrentRefused { status, arn } => write!(
-                f,
-                "the vendor refuses the key in AWSCURRENT (HTTP {status}), so consumers hold a key that no longer works, and no other version carries AWSPENDING. A version labelled ROTATION_RESCUE, if `api-key-rotator status {arn}` shows one, may hold the live key (README, Recovery: new key lost); otherwise get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
+            Refusal::LockedOut => f.write_str(
+                "no version holds a key to finish the rotation with; only what the lock-out above says helps",
             ),
             Refusal::NoVerdict => write!(f, "the vendor gave no verdict on one of the keys: {AGAIN}"),
             Refusal::NoEnvironment(problem) => f.write_str(&problem.explained()),
+        }
+    }
+}
+
+/// What locks consumers out, or may: `repair` names it first, with the way out.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lockout {
+    /// A rotate answer kept when no key could be read from it: it may hold the only live key,
+    /// and no rotation starts while it is there.
+    Rescue { version: String, arn: String },
+    /// The vendor refuses the key consumers read from AWSCURRENT.
+    CurrentRefused { status: u16, arn: String },
+}
+
+impl fmt::Display for Lockout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lockout::Rescue { version, arn } => write!(
+                f,
+                "version {version} is labelled {ROTATION_RESCUE}: a rotate answer kept because no key could be read from it, which may hold the only live key, and no rotation starts while it is there. Read it with `aws secretsmanager get-secret-value --secret-id {arn} --version-stage {ROTATION_RESCUE}`; if a key is in it, store it with `api-key-rotator recover {arn}`; then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {arn} --version-stage {ROTATION_RESCUE} --remove-from-version-id {version}` (README, Recovery: new key lost)"
+            ),
+            Lockout::CurrentRefused { status, arn } => write!(
+                f,
+                "the vendor refuses the key in AWSCURRENT (HTTP {status}): consumers hold a key that no longer works. If a version is labelled {ROTATION_RESCUE} (above), the live key may be in it; otherwise get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
+            ),
         }
     }
 }
@@ -171,7 +209,7 @@ impl Plan {
     }
 }
 
-impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
     pub async fn repair(&self, secret_id: &str, apply: bool) -> RepairReport {
         let found = match self.find(secret_id).await {
             Ok(found) => found,
@@ -179,6 +217,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
                 return RepairReport {
                     arn: secret_id.to_owned(),
                     findings: Vec::new(),
+                    lockouts: Vec::new(),
                     plan: Plan::Refuse(Refusal::Unreadable {
                         what: "the secret",
                         problem: Box::new(error.into()),
@@ -188,15 +227,29 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
             }
         };
         let mut findings = Vec::new();
-        let plan = self.plan(&found, &mut findings).await;
+        let mut lockouts = Vec::new();
+        // The worst first: a kept answer may hold the only live key.
+        if let Some(version) = found.meta.version_with(ROTATION_RESCUE) {
+            lockouts.push(Lockout::Rescue { version: version.to_owned(), arn: found.meta.arn.clone() });
+        }
+        let plan = self.plan(&found, &mut findings, &mut lockouts).await;
         let applied = match apply && plan.changes() {
             true => Some(self.apply(&found, &plan).await),
             false => None,
         };
-        RepairReport { arn: found.meta.arn.clone(), findings, plan, applied }
+        if matches!(applied, Some(Ok(Applied::Finished { .. }))) {
+            // AWSCURRENT now holds the key the vendor accepted.
+            lockouts.retain(|lockout| !matches!(lockout, Lockout::CurrentRefused { .. }));
+        }
+        RepairReport { arn: found.meta.arn.clone(), findings, lockouts, plan, applied }
     }
 
-    async fn plan(&self, found: &Found, findings: &mut Vec<(&'static str, String)>) -> Plan {
+    async fn plan(
+        &self,
+        found: &Found,
+        findings: &mut Vec<(&'static str, String)>,
+        lockouts: &mut Vec<Lockout>,
+    ) -> Plan {
         let meta = &found.meta;
         // Without the function's environment, repair neither asks a vendor nor changes anything.
         let settings = match judged_in(found, findings) {
@@ -210,19 +263,19 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
             }
             Ok(Pending::None) => {
                 let promoted = found.current_version().filter(|v| meta.has_stage(v, AWSPENDING));
-                return match promoted {
-                    Some(version) => self.plan_promoted(found, settings, version, findings).await,
-                    None => {
-                        findings
-                            .push(("pending", "no version carries AWSPENDING apart from AWSCURRENT".into()));
-                        Plan::NothingToDo
-                    }
-                };
+                findings.push(("pending", match promoted {
+                    Some(version) => format!(
+                        "version {version} carries AWSPENDING and AWSCURRENT: a finished rotation, or one promoted early whose test has not passed"
+                    ),
+                    None => "no version carries AWSPENDING apart from AWSCURRENT".into(),
+                }));
+                return self.plan_current(found, settings, findings, lockouts, Plan::NothingToDo).await;
             }
             Ok(Pending::Empty(version)) => {
                 findings
                     .push(("pending", format!("version {version} carries AWSPENDING and holds no value")));
-                return Plan::Clear { version: version.clone(), why: "it holds no key" };
+                let clear = Plan::Clear { version: version.clone(), why: "it holds no key" };
+                return self.plan_current(found, settings, findings, lockouts, clear).await;
             }
             Ok(Pending::Stored(version, pending)) => (version, pending),
         };
@@ -233,7 +286,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
         let current_id = found.current_version().unwrap_or_default().to_owned();
         if current.text == pending.text {
             findings.push(("pending", format!("version {version} holds a copy of the AWSCURRENT value")));
-            return Plan::Clear { version: version.clone(), why: "it is a copy of AWSCURRENT" };
+            let clear = Plan::Clear { version: version.clone(), why: "it is a copy of AWSCURRENT" };
+            return self.plan_current(found, settings, findings, lockouts, clear).await;
         }
         // The pending key goes only where it was issued (createSecret recorded it on the version).
         if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, settings) {
@@ -276,6 +330,9 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
                 current_verdict.as_ref().map_or("not asked (no key)".into(), Verdict::to_string)
             ),
         ));
+        if let Some(Verdict::Refused(status)) = current_verdict {
+            lockouts.push(Lockout::CurrentRefused { status, arn: meta.arn.clone() });
+        }
         match (pending_verdict, current_verdict) {
             (Verdict::Accepted, None | Some(Verdict::Refused(_))) => {
                 Plan::Finish { pending: version.clone(), current: current_id }
@@ -292,30 +349,25 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
         }
     }
 
-    /// AWSPENDING rides on AWSCURRENT: a finished rotation, or an early promotion whose testSecret
-    /// has not passed (the two look the same). Consumers read its key either way, so the vendor is
-    /// asked about it (refusals retried: a new key can take seconds to propagate). Accepted:
-    /// nothing to do. Refused: consumers hold a dead key, and only a working key stored with
-    /// `recover` helps.
-    async fn plan_promoted(
+    /// No pending key to finish: the vendor is asked about the key consumers read from AWSCURRENT
+    /// (refusals retried: a new key can take seconds to propagate), and `plan` stands only while it
+    /// accepts it. Refused: consumers hold a dead key, a lock-out only a working key stored with
+    /// `recover` ends.
+    async fn plan_current(
         &self,
         found: &Found,
         settings: &Settings,
-        version: &str,
         findings: &mut Vec<(&'static str, String)>,
+        lockouts: &mut Vec<Lockout>,
+        plan: Plan,
     ) -> Plan {
         let meta = &found.meta;
-        findings.push((
-            "pending",
-            format!(
-                "version {version} carries AWSPENDING and AWSCURRENT: a finished rotation, or one promoted early whose test has not passed"
-            ),
-        ));
         let current = match current_value(found) {
             Ok(current) => current,
             Err(refusal) => return Plan::Refuse(*refusal),
         };
-        // Its key goes only where it was issued (createSecret recorded it on the version).
+        // Its key goes only where it was issued (the version's record, when it has one).
+        let version = found.current_version().unwrap_or_default();
         if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, settings) {
             return Plan::Refuse(Refusal::NotIssuedThere(problem));
         }
@@ -335,9 +387,13 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
             format!("{}: current key ({}) {verdict}", target.vendor.name(), key.key().fingerprint()),
         ));
         match verdict {
-            Verdict::Accepted => Plan::NothingToDo,
+            Verdict::Accepted => plan,
             Verdict::Refused(status) => {
-                Plan::Refuse(Refusal::CurrentRefused { status, arn: meta.arn.clone() })
+                lockouts.push(Lockout::CurrentRefused { status, arn: meta.arn.clone() });
+                match plan {
+                    Plan::NothingToDo => Plan::Refuse(Refusal::LockedOut),
+                    clear => clear,
+                }
             }
             _ => Plan::Refuse(Refusal::NoVerdict),
         }
@@ -364,8 +420,15 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
         let failed = |e: StoreError| ApplyError::Store(e.into());
         match plan {
             Plan::Finish { pending, current } => {
-                self.store.make_current(arn, pending, Some(current)).await.map_err(failed)?;
-                Ok(Applied::Finished { pending: pending.clone(), current: current.clone() })
+                if let Err(error) = self.store.make_current(arn, pending, Some(current)).await {
+                    // A move whose answer was lost may have landed: only reading again tells.
+                    let now = self.store.describe(arn).await;
+                    if !now.is_ok_and(|now| now.has_stage(pending, AWSCURRENT)) {
+                        return Err(failed(error));
+                    }
+                }
+                let not_told = self.tell(&found.meta, finished(found, pending)).await.err();
+                Ok(Applied::Finished { pending: pending.clone(), current: current.clone(), not_told })
             }
             Plan::Clear { version, .. } => {
                 if matches!(found.pending, Ok(Pending::Empty(_))) {
@@ -389,6 +452,32 @@ fn judged_in<'a>(
     let env = found.env.as_ref().map_err(Clone::clone)?;
     findings.push(("env", env.source.to_string()));
     Ok(&env.settings)
+}
+
+/// The event for a rotation `repair --apply` finished by moving AWSCURRENT to `pending`.
+fn finished(found: &Found, pending: &str) -> KeyRotated {
+    let meta = &found.meta;
+    let value = match &found.pending {
+        Ok(Pending::Stored(version, value)) if version == pending => Some(value),
+        _ => None,
+    };
+    let issued = Issued::from_labels(meta.labels(pending)).ok().flatten();
+    let vendor = issued
+        .map(|issued| issued.vendor().to_owned())
+        .or_else(|| vendor_from_tags(&meta.tags).ok().map(|vendor| vendor.name().to_owned()))
+        .unwrap_or_else(|| crate::metrics::UNKNOWN.to_owned());
+    KeyRotated {
+        secret_arn: meta.arn.clone(),
+        secret_name: meta.name.clone(),
+        vendor,
+        version_id: pending.to_owned(),
+        key_fingerprint: value
+            .and_then(|value| value.key(&meta.tags).ok())
+            .map(|value| value.key().fingerprint()),
+        promote: Promote::Standard.as_str(),
+        dead_since: value.and_then(|value| value.created).and_then(rfc3339),
+        cause: Cause::Repair,
+    }
 }
 
 /// The AWSCURRENT value, or why repair cannot go on without it.

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::{Operator, Pending, StoreProblem, schedule_text};
 use crate::config::vendor_from_tags;
 use crate::function::FunctionReader;
+use crate::notify::Notifier;
 use crate::store::{OperatorStore, ROTATION_RESCUE, Replica, Version};
 use crate::timing::rfc3339;
 use crate::vendors::VendorApi;
@@ -41,7 +42,7 @@ pub struct StatusReport {
     pub problems: Vec<String>,
 }
 
-impl<S: OperatorStore, V: VendorApi, F: FunctionReader> Operator<S, V, F> {
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
     pub async fn status(&self, secret_id: &str) -> StatusReport {
         let found = match self.find(secret_id).await {
             Ok(found) => found,

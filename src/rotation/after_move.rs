@@ -11,9 +11,9 @@ use tracing::{error, info, warn};
 use super::{Invocation, Observed, Rotator};
 use crate::config::{Issued, Promote, Settings, vendor_from_tags};
 use crate::metrics::Replication;
-use crate::notify::{Cause, KeyRotated, Notifier, NotifyError};
+use crate::notify::{Cause, KeyRotated, Notifier, put_retried};
 use crate::store::{AWSCURRENT, ROTATION_TOLD, Replica, SecretMeta, SecretStore, Version};
-use crate::timing::{before, fits, since, time_left};
+use crate::timing::{before, fits, since};
 use crate::vendors::VendorApi;
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
@@ -24,35 +24,21 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     pub(super) async fn announce(&self, event: KeyRotated, call: Invocation<'_>) -> bool {
         let timing = &self.settings.timing;
         let until = timing.notify_until(call.deadline);
-        let mut backoff = timing.initial_backoff;
-        let mut attempts = 0;
-        let failure = loop {
-            attempts += 1;
-            let put = self.notifier.put(&event, time_left(until));
-            let result = timeout_at(until, put).await.unwrap_or(Err(NotifyError::TimedOut));
-            match result {
-                Ok(()) => {
-                    info!(
-                        attempts,
-                        key_fingerprint = event.key_fingerprint.as_deref(),
-                        "told consumers: the Vendor Key Rotated event is on the default bus"
-                    );
-                    self.mark_told(call).await;
-                    return false;
-                }
-                Err(failure)
-                    if failure.is_final() || attempts >= timing.notify_attempts || !fits(backoff, until) =>
-                {
-                    break failure;
-                }
-                Err(_) => {
-                    sleep(backoff).await;
-                    backoff = timing.next_backoff(backoff);
-                }
+        match put_retried(&self.notifier, &event, until, timing).await {
+            (attempts, Ok(())) => {
+                info!(
+                    attempts,
+                    key_fingerprint = event.key_fingerprint.as_deref(),
+                    "told consumers: the Vendor Key Rotated event is on the default bus"
+                );
+                self.mark_told(call).await;
+                false
             }
-        };
-        warn!(attempts, error = %failure, "the Vendor Key Rotated event could not be put: consumers were not told (the key is stored; the rotation goes on)");
-        true
+            (attempts, Err(failure)) => {
+                warn!(attempts, error = %failure, "the Vendor Key Rotated event could not be put: consumers were not told (the key is stored; the rotation goes on)");
+                true
+            }
+        }
     }
 
     /// Whether AWSCURRENT is on the rotation's version, read again (retried until `until`) after

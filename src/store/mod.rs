@@ -207,12 +207,13 @@ pub trait OperatorStore: SecretStore {
         version: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Stores `value` as a new version labelled AWSCURRENT (Secrets Manager moves AWSPREVIOUS
-    /// along) and returns its id.
+    /// Stores `value` as a new version labelled AWSCURRENT and `labels` (Secrets Manager moves
+    /// AWSPREVIOUS along) and returns its id.
     fn put_current(
         &self,
         secret_id: &str,
         value: &Sensitive,
+        labels: &[&str],
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 }
 

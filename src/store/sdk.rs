@@ -249,14 +249,20 @@ impl OperatorStore for Store {
         self.move_stage(secret_id, stage, Some(version), None).await
     }
 
-    async fn put_current(&self, secret_id: &str, value: &Sensitive) -> Result<String, StoreError> {
+    async fn put_current(
+        &self,
+        secret_id: &str,
+        value: &Sensitive,
+        labels: &[&str],
+    ) -> Result<String, StoreError> {
         // No ClientRequestToken: the SDK makes one, and keeps it across its own retries.
+        let stages = [AWSCURRENT].iter().chain(labels).map(|label| label.to_string()).collect();
         let out = self
             .client
             .put_secret_value()
             .secret_id(secret_id)
             .secret_string(value.expose())
-            .version_stages(AWSCURRENT)
+            .set_version_stages(Some(stages))
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("PutSecretValue", &e))?;

@@ -274,6 +274,7 @@ impl Bench {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.moto)
             .env("AWS_ENDPOINT_URL_LAMBDA", &self.moto)
+            .env("AWS_ENDPOINT_URL_EVENTBRIDGE", &self.moto)
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stderr(Stdio::piped());
