@@ -20,6 +20,9 @@
 //!   regions: 1 when one reported `Failed` or was not `InSync` when the wait ended, named in the
 //!   property `FailedRegions` (every region waited for is in `ReplicaRegions`). It pages: consumers
 //!   there read a dead key;
+//! * `ReplicaStateUnknown` (Count, 0 or 1), on every record that waited for the replica regions: 1
+//!   when DescribeSecret never answered during the wait, so whether the regions hold the new key
+//!   is unknown (then `ReplicationFailed` is 0: nothing says they failed);
 //! * `ReplicaSyncTime` (Milliseconds): from the move of AWSCURRENT until every replica was seen
 //!   `InSync` (to the poll that saw it);
 //! * `NotifyFailed` (Count, 0 or 1), on every record that sent the `Vendor Key Rotated` event: 1
@@ -43,6 +46,7 @@ pub const NAMES: &[&str] = &[
     "KeyStateUnknown",
     "DeadKeyWindow",
     "ReplicationFailed",
+    "ReplicaStateUnknown",
     "ReplicaSyncTime",
     "NotifyFailed",
 ];
@@ -83,6 +87,8 @@ pub struct Replication {
     /// From the move until every replica was seen `InSync`, when all were and the move's time is
     /// known.
     pub sync_time: Option<Duration>,
+    /// DescribeSecret never answered during the wait: the regions' state is unknown.
+    pub unknown: bool,
 }
 
 impl Record {
@@ -106,6 +112,7 @@ impl Record {
         }
         if let Some(replication) = &self.replication {
             metrics.push(("ReplicationFailed", "Count", json!(u8::from(!replication.failed.is_empty()))));
+            metrics.push(("ReplicaStateUnknown", "Count", json!(u8::from(replication.unknown))));
             if let Some(sync_time) = replication.sync_time {
                 metrics.push(("ReplicaSyncTime", "Milliseconds", json!(millis(sync_time))));
             }
@@ -290,12 +297,20 @@ mod tests {
             regions: vec!["eu-west-1".into(), "ap-south-1".into()],
             failed: vec![],
             sync_time: Some(Duration::from_millis(2500)),
+            unknown: false,
         };
         let doc = emf(&finish(Some(synced), Some(false)));
         assert!(metric_names(&doc).iter().all(|name| NAMES.contains(name)), "NAMES lists every metric");
         assert_eq!(
             metric_names(&doc),
-            ["Duration", "Failure", "ReplicationFailed", "ReplicaSyncTime", "NotifyFailed"]
+            [
+                "Duration",
+                "Failure",
+                "ReplicationFailed",
+                "ReplicaStateUnknown",
+                "ReplicaSyncTime",
+                "NotifyFailed"
+            ]
         );
         assert_eq!(
             (doc["ReplicationFailed"].as_u64(), doc["ReplicaSyncTime"].as_f64()),
@@ -311,9 +326,21 @@ mod tests {
             regions: vec!["eu-west-1".into()],
             failed: vec!["eu-west-1".into()],
             sync_time: None,
+            unknown: false,
         };
         let doc = emf(&finish(Some(failed), Some(true)));
         assert_eq!((doc["ReplicationFailed"].as_u64(), doc.get("ReplicaSyncTime")), (Some(1), None));
         assert_eq!((&doc["FailedRegions"], &doc["NotifyFailed"]), (&json!(["eu-west-1"]), &json!(1)));
+        assert_eq!(doc["ReplicaStateUnknown"], json!(0));
+
+        // Never read: unknown, and nothing says the regions failed.
+        let unread =
+            Replication { regions: vec!["eu-west-1".into()], failed: vec![], sync_time: None, unknown: true };
+        let doc = emf(&finish(Some(unread), Some(false)));
+        assert_eq!(
+            (doc["ReplicationFailed"].as_u64(), doc["ReplicaStateUnknown"].as_u64()),
+            (Some(0), Some(1))
+        );
+        assert!(doc.get("FailedRegions").is_none());
     }
 }

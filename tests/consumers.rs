@@ -262,3 +262,27 @@ async fn a_stage_move_whose_answer_was_lost_still_tells_consumers() {
     let record = record_of(&records, "finishSecret");
     assert!(record["DeadKeyWindow"].is_number() && record["NotifyFailed"] == 0, "{record}");
 }
+
+/// A replica wait during which DescribeSecret never answered says the replicas' state is unknown
+/// (ReplicaStateUnknown), never that consumers there read a dead key (ReplicationFailed 0, no
+/// FailedRegions).
+#[tokio::test]
+async fn a_replica_wait_that_could_never_read_says_unknown_not_failed() {
+    let bench = bench().await;
+    let (records, rotator) = bench.recorded(bench.rotator());
+    let Staged { arn, token, .. } = up_to_finish(&bench, &rotator, &["eu-west-1"]).await;
+    // finishSecret's own guard reads the secret; every read after it fails.
+    let fault = json!({"Operation": "DescribeSecret", "SecretId": arn, "Skip": 1, "Count": 1000, "Status": 400, "Code": "AccessDeniedException"});
+    bench.moto_fault(fault).await;
+    let outcome = bench.step(&rotator, "finishSecret", &arn, &token).await;
+    bench.moto_fault(json!({"Operation": "DescribeSecret", "SecretId": arn, "Clear": true})).await;
+    assert_eq!(outcome.ok(), Some(expected_outcome("finishSecret")));
+    let record = record_of(&records, "finishSecret");
+    assert_eq!(
+        (&record["ReplicaStateUnknown"], &record["ReplicationFailed"]),
+        (&json!(1), &json!(0)),
+        "{record}"
+    );
+    assert!(record.get("FailedRegions").is_none(), "{record}");
+    assert_eq!(sorted(&record["ReplicaRegions"]), ["eu-west-1"]);
+}

@@ -90,7 +90,10 @@ fn every_alarm_watches_a_metric_the_function_writes() {
         "Type: AWS::CloudWatch::Alarm",
         "Namespace: !Ref MetricsNamespace",
         "MetricName: ReplicationFailed",
-        "Statistic: Sum",
+        // Regions whose state nobody could read page too, said as unknown.
+        "MetricName: ReplicaStateUnknown",
+        "Expression: FILL(failed, 0) + FILL(unknown, 0)",
+        "Stat: Sum",
         "DatapointsToAlarm: 1",
         "Threshold: 1",
         "TreatMissingData: notBreaching",

@@ -127,9 +127,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     }
 
     /// Once AWSCURRENT holds the new key (since `moved`, when known): waits until every replica
-    /// region reports `InSync` or one reports `Failed`, within `replica_budget`. Regions not seen
-    /// `InSync` after the move count as failed: the code cannot say they hold the new key. `None`
-    /// for a secret without replicas (no call is made).
+    /// region reports `InSync` or one reports `Failed`, within `replica_budget`. Regions read but
+    /// not seen `InSync` count as failed; when no read answered at all, their state is unknown,
+    /// and said so. `None` for a secret without replicas (no call is made).
     pub(super) async fn await_replicas(
         &self,
         call: Invocation<'_>,
@@ -155,21 +155,24 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
             sleep(timing.replica_poll).await;
         }
-        // Never read since the move: every region counts as not InSync, whatever it said before.
-        let read = seen.is_some();
-        let replicas = seen.as_deref().unwrap_or(&meta.replicas);
+        let Some(replicas) = seen else {
+            // Never read since the move: nothing says whether the regions hold the new key.
+            let regions: Vec<String> = meta.replicas.iter().map(|replica| replica.region.clone()).collect();
+            error!(regions = ?regions, "the replica regions' state is unknown: DescribeSecret never answered while waiting for them, so whether consumers there read the new key is not known (README, multi-region secrets: `api-key-rotator check` tells); the key is safe in the primary region");
+            return Some(Replication { regions, failed: Vec::new(), sync_time: None, unknown: true });
+        };
         let regions: Vec<String> = replicas.iter().map(|replica| replica.region.clone()).collect();
         let unsynced: Vec<&Replica> =
-            replicas.iter().filter(|replica| !read || replica.status != Replica::IN_SYNC).collect();
+            replicas.iter().filter(|replica| replica.status != Replica::IN_SYNC).collect();
         let failed: Vec<String> = unsynced.iter().map(|replica| replica.region.clone()).collect();
         let sync_time = if failed.is_empty() { moved.map(since) } else { None };
         if failed.is_empty() {
             info!(regions = ?regions, replica_sync_ms = sync_time.map(|t| t.as_millis() as u64), "every replica region holds the new version");
         } else {
-            let statuses: Vec<String> = unsynced.iter().map(|replica| describe(replica, read)).collect();
+            let statuses: Vec<String> = unsynced.iter().map(|replica| describe(replica)).collect();
             error!(failed_regions = ?failed, statuses = ?statuses, "replica regions do not hold the new version: consumers there read a dead key (README, multi-region secrets); the key is safe in the primary region");
         }
-        Some(Replication { regions, failed, sync_time })
+        Some(Replication { regions, failed, sync_time, unknown: false })
     }
 }
 
@@ -179,11 +182,8 @@ fn settled(replicas: &[Replica]) -> bool {
         || replicas.iter().any(|replica| replica.status == Replica::FAILED)
 }
 
-/// One region's state for the log: its status and AWS's message, or that it was never read.
-fn describe(replica: &Replica, read: bool) -> String {
-    if !read {
-        return format!("{}: not read since the move", replica.region);
-    }
+/// One region's state for the log: its status and AWS's message.
+fn describe(replica: &Replica) -> String {
     match &replica.message {
         Some(message) => format!("{}: {} ({message})", replica.region, replica.status),
         None => format!("{}: {}", replica.region, replica.status),
