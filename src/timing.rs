@@ -58,6 +58,9 @@ pub struct Timing {
     /// The `Vendor Key Rotated` event: attempts at PutEvents, all within `notify_budget`.
     pub notify_attempts: u32,
     pub notify_budget: Duration,
+    /// createSecret's search of the other secrets the function rotates for the current key
+    /// (ListSecrets, BatchGetSecretValue): part of the pre-check, never past the rotate's reserve.
+    pub shared_scan_budget: Duration,
 }
 
 impl Default for Timing {
@@ -86,6 +89,7 @@ impl Default for Timing {
             replica_poll: Duration::from_secs(1),
             notify_attempts: 3,
             notify_budget: Duration::from_secs(3),
+            shared_scan_budget: Duration::from_secs(4),
         }
     }
 }
@@ -117,6 +121,12 @@ impl Timing {
     /// Until when finishSecret waits for the replicas: its own budget, never past the margin.
     pub fn replica_until(&self, deadline: Instant) -> Instant {
         later(self.replica_budget).min(before(deadline, self.safety_margin))
+    }
+
+    /// Until when createSecret searches other secrets for the current key: its own budget, never
+    /// into what a rotate call needs.
+    pub fn shared_scan_until(&self, deadline: Instant) -> Instant {
+        later(self.shared_scan_budget).min(before(deadline, self.rotate_reserve()))
     }
 
     /// Until when the event may be retried: its own budget, never past the margin.

@@ -1026,3 +1026,32 @@ async fn repair_starts_from_a_rescued_answer_and_a_refused_current_key() {
     }
     assert_eq!(holder(&bench.stages(&staged.arn).await, "AWSPENDING"), None, "the placeholder was cleared");
 }
+
+/// `check` has a `shared` line: it fails naming the other secrets of the same function that hold
+/// the key, and a run over several secrets explains each pair once.
+#[tokio::test]
+async fn check_fails_a_shared_key_and_lists_each_pair_once() {
+    let bench = bench().await;
+    let account = bench.account("projectdiscovery").await;
+    let tags = [(TAG_VENDOR, "projectdiscovery")];
+    let a = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
+    let b = bench.create_secret(&account.key, &tags).await;
+    for arn in [&a, &b] {
+        bench.begin_rotation(arn, json!({})).await;
+    }
+    let ran = run(&bench, &["check", &a, "--no-vendor"], "");
+    ran.shows_none_of(&[&account.key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let shared: Vec<&str> = ran.stdout.lines().filter(|line| line.contains("shared")).collect();
+    assert!(shared[0].contains("FAIL") && shared[0].contains(&b), "{ran:?}");
+    assert!(ran.stdout.contains("README, Shared keys"), "{ran:?}");
+
+    for args in [&["check", &a, &b, "--no-vendor"][..], &["check", "--all", "--no-vendor"]] {
+        let ran = run(&bench, args, "");
+        ran.shows_none_of(&[&account.key]);
+        assert_eq!(ran.code, 1, "{ran:?}");
+        let explained = ran.stdout.matches("createSecret refuses to rotate it").count();
+        let named_again = ran.stdout.matches("(the pair is listed above)").count();
+        assert_eq!((explained, named_again), (1, 1), "{args:?}: {ran:?}");
+    }
+}

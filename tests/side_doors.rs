@@ -298,3 +298,50 @@ async fn a_promoting_write_that_landed_unseen_is_a_move() {
     assert_eq!(events(&bench, &arn).await.len(), 1, "one event for the move");
     assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &live));
 }
+
+/// Two secrets rotated by this function hold the same key (one as a JSON field, one as a plain
+/// string): createSecret on either refuses before any vendor call, naming the other. A secret the
+/// search cannot read is skipped, and never blocks a rotation alone.
+#[tokio::test]
+async fn a_key_another_secret_holds_is_never_rotated_blind() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let account = bench.account("ringg").await;
+    let as_field = bench
+        .create_secret(
+            &json_secret("token", &account.key),
+            &[(TAG_VENDOR, "ringg"), (TAG_KEY_FIELD, "token")],
+        )
+        .await;
+    let as_string = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
+    let (first, second) =
+        (bench.begin_rotation(&as_field, json!({})).await, bench.begin_rotation(&as_string, json!({})).await);
+    for (arn, token, other) in [(&as_field, &first, &as_string), (&as_string, &second, &as_field)] {
+        let result = bench.step(&rotator, "createSecret", arn, token).await;
+        assert_eq!(error_type(&result), "Config");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(other.as_str()) && message.contains("Shared keys"), "{message}");
+        assert!(!message.contains(&account.key), "{message}");
+    }
+    assert_eq!(bench.counter(&account, "requests").await, 0, "nothing was sent");
+
+    // A secret of the same function that cannot be read (binary) is skipped: the rotation goes on.
+    let unreadable = bench
+        .sm
+        .create_secret()
+        .name(unique("binary"))
+        .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(vec![0xff, 0xfe]))
+        .tags(aws_sdk_secretsmanager::types::Tag::builder().key(TAG_VENDOR).value("ringg").build())
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    bench.begin_rotation(&unreadable, json!({})).await;
+    let Staged { arn, token, .. } = bench.staged("ringg").await;
+    assert_eq!(
+        bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(),
+        api_key_rotator::Outcome::Done
+    );
+}

@@ -132,6 +132,16 @@ fn key_rotated_events_reach_a_topic_and_the_function_may_put_them_on_the_default
 }
 
 #[test]
+fn the_shared_key_search_is_granted_list_and_batch_reads_only() {
+    let function = resource("RotationFunction");
+    let grants: Vec<&str> =
+        function.lines().map(str::trim).filter(|line| line.starts_with("- secretsmanager:")).collect();
+    assert_eq!(grants, ["- secretsmanager:ListSecrets", "- secretsmanager:BatchGetSecretValue"]);
+    // GetSecretValue itself stays on the rotation policy's secrets (those this function rotates).
+    assert!(function.contains("AWSSecretsManagerRotationPolicy"), "{function}");
+}
+
+#[test]
 fn the_function_gets_the_promotion_mode_and_the_alarm_watches_its_namespace() {
     for wanted in [
         format!("{ENV_PROMOTE}: !Ref Promote"),

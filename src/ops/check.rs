@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use super::{EnvSource, Found, Operator, Pending, StoreProblem, schedule_text};
 use crate::config::{
-    ConfigError, Issued, Promote, TAG_KEY_FIELD, Target, key_field_from_tags, vendor_from_tags,
+    ConfigError, Issued, Promote, TAG_KEY_FIELD, TAG_VENDOR, Target, key_field_from_tags, vendor_from_tags,
 };
 use crate::function::FunctionReader;
 use crate::notify::Notifier;
 use crate::secret::SecretValue;
+use crate::sensitive::Sensitive;
+use crate::store::shared::holders_of;
 use crate::store::{OperatorStore, ROTATION_RESCUE, Replica};
+use crate::timing::later;
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// The AWS managed key Secrets Manager uses when a secret names none.
@@ -114,6 +117,10 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                 "not asked: the tags or the value above are wrong, and only a key is ever sent to a vendor",
             ),
         });
+        checks.push(match &current {
+            Ok(value) => self.shared_check(&found, value.key()).await,
+            Err(_) => Check::new("shared", Status::Skip, "not compared: AWSCURRENT holds no readable key"),
+        });
         checks.push(pending(&found));
         checks.push(rescue(&found));
         checks.push(replicas(&found));
@@ -126,6 +133,68 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             ok: checks.iter().all(|check| check.status != Status::Fail),
             checks,
         }
+    }
+
+    /// No other secret this function rotates holds the current key (createSecret refuses to rotate
+    /// a shared key). A pair already reported in this run (`check --all`) is named, not explained
+    /// again.
+    async fn shared_check(&self, found: &Found, key: &Sensitive) -> Check {
+        let meta = &found.meta;
+        let Some(function) = meta.rotation_function.as_deref() else {
+            return Check::new("shared", Status::Skip, "not compared: the secret has no rotation function");
+        };
+        let until = later(self.timing.shared_scan_budget);
+        let found = match holders_of(&self.store, TAG_VENDOR, function, &meta.arn, key, until).await {
+            Ok(found) => found,
+            Err(error) => {
+                return Check::new(
+                    "shared",
+                    Status::Note,
+                    format!(
+                        "not compared: the secrets {function} rotates could not be listed ({}); createSecret rotates anyway",
+                        StoreProblem(error)
+                    ),
+                );
+            }
+        };
+        if !found.holders.is_empty() {
+            let mut seen = self.shared_pairs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (new, listed): (Vec<&String>, Vec<&String>) =
+                found.holders.iter().partition(|other| seen.insert(pair(&meta.arn, other)));
+            if new.is_empty() {
+                let names: Vec<&str> = listed.iter().map(|other| other.as_str()).collect();
+                return Check::new(
+                    "shared",
+                    Status::Fail,
+                    format!("its key is shared with {} (the pair is listed above)", names.join(", ")),
+                );
+            }
+            let names: Vec<&str> = found.holders.iter().map(String::as_str).collect();
+            return Check::fail(
+                "shared",
+                format!(
+                    "the key in AWSCURRENT is also held by {}, rotated by the same function: createSecret refuses to rotate it, since the vendor would kill it for them",
+                    names.join(", ")
+                ),
+                "Give each secret a key of its own: create one in the vendor's dashboard and store it in one of them with `api-key-rotator recover` (README, Shared keys).",
+            );
+        }
+        if !found.unread.is_empty() {
+            return Check::new(
+                "shared",
+                Status::Note,
+                format!(
+                    "compared with {} other secret(s) {function} rotates; not with {}, which could not be read (createSecret skips them too)",
+                    found.compared,
+                    found.unread.join(", ")
+                ),
+            );
+        }
+        Check::new(
+            "shared",
+            Status::Ok,
+            format!("no other secret {function} rotates holds the key ({} compared)", found.compared),
+        )
     }
 
     async fn vendor_check(&self, found: &Found, target: &Target, current: &SecretValue) -> Check {
@@ -175,6 +244,11 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             ),
         }
     }
+}
+
+/// Two secrets, in one order whichever is named first.
+fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b { (a.to_owned(), b.to_owned()) } else { (b.to_owned(), a.to_owned()) }
 }
 
 /// Said by the lines that need the function's environment when there is none.

@@ -19,7 +19,7 @@ pub use recover::{RecoverError, Recovered};
 pub use repair::{Applied, ApplyError, Lockout, Plan, Refusal, RepairReport};
 pub use status::StatusReport;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::config::{TAG_VENDOR, Target};
@@ -45,6 +45,8 @@ pub struct Operator<S = Store, V = VendorClient, F = Functions, N = EventBus> {
     timing: Timing,
     /// Each function's configuration, read once per run (secrets may share a function).
     read: Mutex<HashMap<String, Result<FunctionConfig, EnvProblem>>>,
+    /// The pairs of secrets `check` found sharing a key in this run: each is explained once.
+    shared_pairs: Mutex<HashSet<(String, String)>>,
 }
 
 /// The state of a secret's rotation, from its AWSPENDING label.
@@ -87,7 +89,8 @@ impl Found {
 impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
     pub fn new(store: S, vendors: V, functions: F, notifier: N, rule: EnvRule) -> Self {
         let timing = Timing::default();
-        Operator { store, vendors, functions, notifier, rule, timing, read: Mutex::default() }
+        let (read, shared_pairs) = (Mutex::default(), Mutex::default());
+        Operator { store, vendors, functions, notifier, rule, timing, read, shared_pairs }
     }
 
     /// Tells consumers of a move of AWSCURRENT this command made (the `Vendor Key Rotated` event,

@@ -23,10 +23,11 @@ use super::after_move::key_rotated;
 use super::error::{ErrorKind, Lost, NotRotatable, Problem, Rejected, State, TimedOut, VendorFailure};
 use super::write::{Stored, put_pending};
 use super::{Invocation, Observed, Outcome, Rotator};
-use crate::config::{Issued, Promote, SecretConfig, Target};
+use crate::config::{Issued, Promote, SecretConfig, TAG_VENDOR, Target};
 use crate::notify::Notifier;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
+use crate::store::shared::holders_of;
 use crate::store::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, ROTATION_TOLD,
     SecretMeta, SecretStore, Version,
@@ -95,7 +96,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             .into());
         }
 
-        // 2. The vendor must still accept the current key, or rotating is impossible anyway. The
+        // 2. A key another secret of this function holds is never rotated blind: rotating it
+        // would kill that secret's key.
+        self.not_shared(call, current.key()).await?;
+
+        // 3. The vendor must still accept the current key, or rotating is impossible anyway. The
         // check stops in time to leave a rotate call all it needs.
         let until = before(deadline, timing.rotate_reserve());
         match self.verify_until(&config.target, current.key(), until, VerifyPolicy::Check).await {
@@ -116,7 +121,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             (verdict, tries) => return Err(VendorFailure::CurrentUnconfirmed { tries, verdict }.into()),
         }
 
-        // 3. Rotate.
+        // 4. Rotate.
         observed.rotate_called = true;
         let new_key = self.rotate(call, &config, current.key(), observed).await?;
         let (answered, answered_at) = (Instant::now(), SystemTime::now());
@@ -129,7 +134,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             warn!(key_fingerprint = %new_key.fingerprint(), problem = %problem, "storing the new key anyway, since the vendor made it live; testSecret will not be able to send it, so finish this rotation by hand (README, stuck rotation)");
         }
 
-        // 4. Store it at once, with the label that records what it was issued for; early
+        // 5. Store it at once, with the label that records what it was issued for; early
         // promotion makes it AWSCURRENT in the same write. Extra labels never risk custody: a
         // write that retrying cannot fix (an IAM condition on the stages, the label quota) falls
         // back at once to one with fewer: the record goes first, then AWSCURRENT.
@@ -189,7 +194,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 info!(attempts, key_fingerprint = %new_key.fingerprint(), "every write reported a failure, but reading back shows the new key stored as {staged_as}");
             }
             Err(failure) if failure.conflict => {
-                // 5. Another invocation of this rotation stored another key under the token first.
+                // 6. Another invocation of this rotation stored another key under the token first.
                 // The vendor made one of the two live, maybe this one: it goes into a version of
                 // its own, never into nothing.
                 observed.current_key_rejected = Some(true);
@@ -203,7 +208,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 .into());
             }
             Err(failure) => {
-                // 6. The key is lost with this process. Say which key, never what it is. The
+                // 7. The key is lost with this process. Say which key, never what it is. The
                 // vendor's 2xx killed the key consumers read.
                 observed.current_key_rejected = Some(true);
                 error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the vendor rotated the key but it could not be stored: the new key is lost");
@@ -310,6 +315,31 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
         }
         Err(VendorFailure::NothingRotated { attempts: timing.rotate_attempts, last_failure }.into())
+    }
+
+    /// Compares the current key with the keys of the other secrets this function rotates (tagged
+    /// `rotation:vendor`, same rotation function): another holding it is a `Config` error naming
+    /// them, before any vendor call. A secret that cannot be read is skipped with a warning, and
+    /// so is the whole search when the list cannot be read: that alone never blocks a rotation.
+    async fn not_shared(&self, call: Invocation<'_>, key: &Sensitive) -> Result<(), ErrorKind> {
+        let meta = call.meta;
+        let Some(function) = meta.rotation_function.as_deref() else { return Ok(()) };
+        let until = self.settings.timing.shared_scan_until(call.deadline);
+        match holders_of(&self.store, TAG_VENDOR, function, &meta.arn, key, until).await {
+            Ok(found) => {
+                if !found.unread.is_empty() {
+                    warn!(unread = ?found.unread, compared = found.compared, "these secrets rotated by this function could not be read, so whether they hold the current key is unknown; rotating anyway");
+                }
+                if !found.holders.is_empty() {
+                    return Err(ErrorKind::config(Problem::SharedKey { others: found.holders }));
+                }
+                Ok(())
+            }
+            Err(error) => {
+                warn!(error = %error, "the other secrets rotated by this function could not be listed, so whether one holds the current key is unknown; rotating anyway");
+                Ok(())
+            }
+        }
     }
 
     /// Every label a rotation may add must fit Secrets Manager's quota, checked before the vendor

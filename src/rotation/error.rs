@@ -189,6 +189,13 @@ pub enum Problem {
     )]
     NoRoomForLabels { labels: usize, adds: Vec<String> },
 
+    /// Other secrets this function rotates hold the current key: rotating it would kill theirs.
+    #[error(
+        "the key in AWSCURRENT is also held by {}, rotated by this function too: the vendor would kill it for them the moment it rotates this one. Nothing was sent to the vendor. Give each secret a key of its own (create one in the vendor's dashboard and store it in one of them with `api-key-rotator recover`), then rotate again. See README.md, section \"Shared keys\"",
+        others.join(", ")
+    )]
+    SharedKey { others: Vec<String> },
+
     /// A rotate answer kept earlier may hold the only live key: rotating again would kill it.
     #[error(
         "version {version} of this secret, labelled {ROTATION_RESCUE}, holds a rotate answer kept by an earlier rotation, and it may hold the only live key: rotating now would kill it. Nothing was sent to the vendor. Read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label (`aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {version}`) and rotate again. See README.md, section \"Recovery: new key lost\""
@@ -534,6 +541,12 @@ mod tests {
                 adds: vec!["AWSPREVIOUS".into(), ROTATION_RESCUE.into(), "ROTATION_TARGET.calcom.a.b".into()],
             }),
             ErrorKind::config(Problem::RescuePending { version: "rescue-0123".into(), secret: ARN.into() }),
+            ErrorKind::config(Problem::SharedKey {
+                others: vec![
+                    format!("{ARN}-other"),
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:third".into(),
+                ],
+            }),
             ErrorKind::config(ValueError::NotInPlace),
             TimedOut::Deadline { create_budget: Duration::from_secs(60) }.into(),
             TimedOut::NoRoomToStart {

@@ -30,6 +30,8 @@ struct State {
     /// A replica's view for the next DescribeSecret, and for the next read of a version by id.
     stale: Option<SecretMeta>,
     stale_version_read: bool,
+    /// Other secrets the same function rotates, with their values.
+    others: Vec<(String, Sensitive)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -112,6 +114,11 @@ impl MemoryStore {
     }
 
     /// Puts `labels` on `version`, as a person might with UpdateSecretVersionStage.
+    /// Another secret the same function rotates, holding `value`.
+    pub fn add_other(&self, arn: &str, value: &str) {
+        self.state.lock().unwrap().others.push((arn.to_owned(), Sensitive::new(value)));
+    }
+
     pub fn add_labels(&self, version: &str, labels: &[&str]) {
         let mut state = self.state.lock().unwrap();
         let stages = state.meta.as_mut().unwrap().versions.entry(version.into()).or_default();
@@ -261,6 +268,17 @@ impl SecretStore for MemoryStore {
             Some(Put::LandUnseen) => Err(StoreError::new("PutSecretValue", super::codes::TIMEOUT, true)),
             _ => Ok(()),
         }
+    }
+
+    async fn rotated_by(&self, _tag_key: &str, _function: &str) -> Result<Vec<String>, StoreError> {
+        let state = self.state.lock().unwrap();
+        Ok(state.others.iter().map(|(arn, _)| arn.clone()).collect())
+    }
+
+    async fn values_of(&self, arns: &[String]) -> Result<super::shared::Batch, StoreError> {
+        let state = self.state.lock().unwrap();
+        let values = state.others.iter().filter(|(arn, _)| arns.contains(arn)).cloned().collect();
+        Ok(super::shared::Batch { values, unread: Vec::new() })
     }
 
     async fn move_label(

@@ -15,6 +15,7 @@ mod error;
 #[cfg(test)]
 pub mod memory;
 mod sdk;
+pub mod shared;
 
 pub use error::{ReadBack, StoreError, codes, is_transient};
 pub use sdk::{Store, sdk_config_loader};
@@ -166,6 +167,18 @@ pub trait SecretStore: Send + Sync {
         &self,
         write: &PendingWrite<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every secret with the tag `tag_key` whose rotation function is `function`, by ARN, all
+    /// pages (ListSecrets).
+    fn rotated_by(
+        &self,
+        tag_key: &str,
+        function: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// The AWSCURRENT SecretStrings of at most [`shared::BATCH`] secrets, in one
+    /// BatchGetSecretValue call.
+    fn values_of(&self, arns: &[String]) -> impl Future<Output = Result<shared::Batch, StoreError>> + Send;
 
     /// Moves the custom label `label` onto version `to`, off `from` (the version that carries it
     /// now, if any).

@@ -5,8 +5,9 @@ use std::time::SystemTime;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::primitives::Blob;
-use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 
+use super::shared::Batch;
 use super::{
     AWSCURRENT, OperatorStore, Payload, PendingWrite, Replica, SecretMeta, SecretStore, StoreError, Version,
     codes,
@@ -40,6 +41,27 @@ pub struct Store {
 impl Store {
     pub fn new(client: Client) -> Self {
         Store { client }
+    }
+
+    /// ListSecrets, all pages: the ARNs of the secrets that have the tag `tag_key` and pass `keep`.
+    async fn tagged(
+        &self,
+        tag_key: &str,
+        keep: impl Fn(&SecretListEntry) -> bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let filter = Filter::builder().key(FilterNameStringType::TagKey).values(tag_key).build();
+        let mut pages = self.client.list_secrets().filters(filter).into_paginator().send();
+        let mut arns = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| StoreError::from_sdk("ListSecrets", &e))?;
+            // The tag-key filter matches prefixes: keep the exact key only.
+            let tagged = page
+                .secret_list()
+                .iter()
+                .filter(|entry| entry.tags().iter().any(|t| t.key() == Some(tag_key)) && keep(entry));
+            arns.extend(tagged.filter_map(|entry| entry.arn().map(str::to_owned)));
+        }
+        Ok(arns)
     }
 
     /// UpdateSecretVersionStage: `stage` onto `to` and off `from`. Naming `from` makes it a
@@ -204,6 +226,34 @@ impl SecretStore for Store {
         }
     }
 
+    async fn rotated_by(&self, tag_key: &str, function: &str) -> Result<Vec<String>, StoreError> {
+        self.tagged(tag_key, |entry| entry.rotation_lambda_arn() == Some(function)).await
+    }
+
+    async fn values_of(&self, arns: &[String]) -> Result<Batch, StoreError> {
+        let out = self
+            .client
+            .batch_get_secret_value()
+            .set_secret_id_list(Some(arns.to_vec()))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("BatchGetSecretValue", &e))?;
+        let mut batch = Batch::default();
+        for value in out.secret_values() {
+            let arn = value.arn().unwrap_or_default().to_owned();
+            match value.secret_string() {
+                Some(text) => batch.values.push((arn, Sensitive::new(text))),
+                None => batch.unread.push(arn),
+            }
+        }
+        batch.unread.extend(out.errors().iter().filter_map(|error| error.secret_id().map(str::to_owned)));
+        // A secret neither read nor reported counts as unread.
+        let seen: Vec<&String> = batch.values.iter().map(|(arn, _)| arn).chain(&batch.unread).collect();
+        let missing: Vec<String> = arns.iter().filter(|arn| !seen.contains(arn)).cloned().collect();
+        batch.unread.extend(missing);
+        Ok(batch)
+    }
+
     async fn move_label(
         &self,
         secret_id: &str,
@@ -226,19 +276,7 @@ impl SecretStore for Store {
 
 impl OperatorStore for Store {
     async fn list_tagged(&self, tag_key: &str) -> Result<Vec<String>, StoreError> {
-        let filter = Filter::builder().key(FilterNameStringType::TagKey).values(tag_key).build();
-        let mut pages = self.client.list_secrets().filters(filter).into_paginator().send();
-        let mut arns = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StoreError::from_sdk("ListSecrets", &e))?;
-            // The tag-key filter matches prefixes: keep the exact key only.
-            let tagged = page
-                .secret_list()
-                .iter()
-                .filter(|entry| entry.tags().iter().any(|t| t.key() == Some(tag_key)));
-            arns.extend(tagged.filter_map(|entry| entry.arn().map(str::to_owned)));
-        }
-        Ok(arns)
+        self.tagged(tag_key, |_| true).await
     }
 
     async fn remove_stage(&self, secret_id: &str, stage: &str, version: &str) -> Result<(), StoreError> {
