@@ -36,7 +36,7 @@ async fn lambda() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env().map_err(|e| format!("invalid function configuration: {e}"))?;
     let aws = store::sdk_config_loader(&settings.timing).load().await;
     let vendors = VendorClient::new(&settings.timing)?;
-    let bus = EventBus::from_config(&aws, vendors.http().clone());
+    let bus = EventBus::from_config(&aws);
     let rotator =
         Arc::new(Rotator::new(Store::new(aws_sdk_secretsmanager::Client::new(&aws)), vendors, bus, settings));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

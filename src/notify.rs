@@ -1,27 +1,27 @@
 //! Telling consumers the moment their key died: one `Vendor Key Rotated` event on the account's
-//! default EventBridge bus whenever the function moves AWSCURRENT to a new key ([`KeyRotated`]).
+//! default EventBridge bus whenever AWSCURRENT moves to a new key ([`KeyRotated`]).
 //!
 //! The event is sent after the key is stored, never on the custody path, and it names the key only
-//! by its fingerprint. [`EventBus`] is one signed `PutEvents` request (SigV4 over the HTTP client
-//! the vendors already use): the Lambda SDK alone added 181 kB to the package, more than the 113 kB
-//! its 5 MB limit then left, and an EventBridge SDK would cost about as much. Tests also use an
-//! in-memory [`Notifier`].
+//! by its fingerprint. [`EventBus`] is `aws-sdk-eventbridge`'s PutEvents (partitions, FIPS and
+//! dual-stack endpoints, signing and error parsing are the SDK's); its retries are
+//! [`put_retried`]'s, bounded by the step's budget. Tests also use an in-memory [`Notifier`].
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::config::http::HttpResponse;
+use aws_sdk_eventbridge::config::retry::RetryConfig;
+use aws_sdk_eventbridge::config::{BehaviorVersion, Region};
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_types::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-
+use serde::Serialize;
 use tokio::time::{Instant, sleep, timeout_at};
 
 use crate::timing::{Timing, fits, time_left};
-use crate::vendors::describe_http_error;
 
 /// The event's `source`.
 pub const SOURCE: &str = "api-key-rotator";
@@ -138,23 +138,19 @@ pub async fn put_retried<N: Notifier>(
     }
 }
 
-/// The account's default EventBridge bus, reached with one signed `PutEvents` request.
+/// The account's default EventBridge bus, through `aws-sdk-eventbridge`.
 #[derive(Clone, Debug)]
 pub struct EventBus {
-    http: reqwest::Client,
-    /// An http(s) URL with a host, or why the configured one is not (every put then fails with
-    /// it: a misconfigured endpoint costs the notification, never a rotation).
-    endpoint: Result<url::Url, String>,
-    region: String,
-    credentials: Option<SharedCredentialsProvider>,
+    /// The client, or why the configured endpoint is not used (every put then fails with it: a
+    /// misconfigured endpoint costs the notification, never a rotation).
+    client: Result<Client, String>,
 }
 
 impl EventBus {
-    /// The bus of the function's account and region, with the SDK's credentials, and the endpoint
-    /// as any AWS SDK would choose it ([`ENV_ENDPOINT`], then `AWS_ENDPOINT_URL`, then AWS's).
-    /// `http` is the vendors' client (no redirects, no proxies; [`crate::vendors::VendorClient::http`]).
-    pub fn from_config(config: &SdkConfig, http: reqwest::Client) -> Self {
-        let region = config.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
+    /// The bus of the function's account and region, with the SDK's credentials, HTTP client and
+    /// endpoint resolution ([`ENV_ENDPOINT`], then `AWS_ENDPOINT_URL`, then AWS's for the
+    /// partition). The SDK's own retries are off: [`put_retried`] retries within the step's budget.
+    pub fn from_config(config: &SdkConfig) -> Self {
         let configured = config
             .service_config()
             .and_then(|services| {
@@ -167,131 +163,88 @@ impl EventBus {
                 services.load_config(key)
             })
             .or_else(|| config.endpoint_url().map(str::to_owned));
-        let endpoint = configured.unwrap_or_else(|| aws_endpoint(&region));
-        Self::new(http, &endpoint, region, config.credentials_provider())
+        if let Some(Err(problem)) = configured.as_deref().map(usable) {
+            return EventBus { client: Err(problem) };
+        }
+        let conf = aws_sdk_eventbridge::config::Builder::from(config).retry_config(RetryConfig::disabled());
+        EventBus { client: Ok(Client::from_conf(conf.build())) }
     }
 
-    pub fn new(
-        http: reqwest::Client,
-        endpoint: &str,
-        region: String,
-        credentials: Option<SharedCredentialsProvider>,
-    ) -> Self {
-        // aws-sigv4 needs a host; user information would add a second Authorization header (and
-        // is not repeated in the message).
-        let endpoint = url::Url::parse(endpoint)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
-            .filter(|url| url.username().is_empty() && url.password().is_none())
-            .ok_or_else(|| {
-                "the EventBridge endpoint is not an http(s) URL with a host and no user information"
-                    .to_owned()
-            });
-        EventBus { http, endpoint, region, credentials }
-    }
-
-    /// The PutEvents body: one entry, on the default bus, naming the secret as its resource.
-    fn body(event: &KeyRotated) -> Vec<u8> {
-        let detail = serde_json::to_string(event).unwrap_or_default();
-        let entry = json!({
-            "Source": SOURCE,
-            "DetailType": DETAIL_TYPE,
-            "Detail": detail,
-            "Resources": [event.secret_arn],
-        });
-        json!({ "Entries": [entry] }).to_string().into_bytes()
-    }
-
-    /// The SigV4 headers for `body` (service `events`), at `now`.
-    async fn signed_headers(
-        &self,
-        endpoint: &url::Url,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Result<Vec<(String, String)>, NotifyError> {
-        let provider =
-            self.credentials.as_ref().ok_or_else(|| NotifyError::Credentials("none configured".into()))?;
-        let credentials =
-            provider.provide_credentials().await.map_err(|e| NotifyError::Credentials(e.to_string()))?;
-        let identity = credentials.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("events")
-            .time(now)
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| NotifyError::Signing(e.to_string()))?
-            .into();
-        let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", TARGET)];
-        let request =
-            SignableRequest::new("POST", endpoint.as_str(), headers.into_iter(), SignableBody::Bytes(body))
-                .map_err(|e| NotifyError::Signing(e.to_string()))?;
-        let (instructions, _) =
-            sign(request, &params).map_err(|e| NotifyError::Signing(e.to_string()))?.into_parts();
-        let mut signed: Vec<(String, String)> =
-            headers.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
-        signed.extend(instructions.headers().map(|(name, value)| (name.to_owned(), value.to_owned())));
-        Ok(signed)
+    /// A bus at `endpoint` in `region`, signed with `credentials` (tests, and a local emulator).
+    pub fn new(endpoint: &str, region: String, credentials: Option<SharedCredentialsProvider>) -> Self {
+        if let Err(problem) = usable(endpoint) {
+            return EventBus { client: Err(problem) };
+        }
+        let mut conf = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .endpoint_url(endpoint)
+            .retry_config(RetryConfig::disabled());
+        conf.set_credentials_provider(credentials);
+        EventBus { client: Ok(Client::from_conf(conf.build())) }
     }
 }
 
-const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
-const TARGET: &str = "AWSEvents.PutEvents";
-
-/// EventBridge's public endpoint in `region`.
-fn aws_endpoint(region: &str) -> String {
-    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
-    format!("https://events.{region}.{suffix}")
+/// An endpoint the bus may be sent to: an http(s) URL with a host and no user information (which
+/// is not repeated in the message).
+fn usable(endpoint: &str) -> Result<(), String> {
+    url::Url::parse(endpoint)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+        .filter(|url| url.username().is_empty() && url.password().is_none())
+        .map(|_| ())
+        .ok_or_else(|| "the EventBridge endpoint is not an http(s) URL with a host and no user information".to_owned())
 }
 
-/// What PutEvents answers, reduced to what says whether the entry was taken.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Answer {
-    #[serde(default)]
-    failed_entry_count: u32,
-    #[serde(default)]
-    entries: Vec<AnswerEntry>,
+/// The one PutEvents entry: on the default bus, naming the secret as its resource.
+fn entry(event: &KeyRotated) -> PutEventsRequestEntry {
+    PutEventsRequestEntry::builder()
+        .source(SOURCE)
+        .detail_type(DETAIL_TYPE)
+        .detail(serde_json::to_string(event).unwrap_or_default())
+        .resources(&event.secret_arn)
+        .build()
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct AnswerEntry {
-    error_code: Option<String>,
+/// AWS's error codes are short; anything longer is cut, and control characters are dropped.
+fn code(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
-/// An error answer's code (`__type`, without its namespace).
-#[derive(Deserialize)]
-struct Fault {
-    #[serde(rename = "__type", default)]
-    kind: String,
+/// A failed PutEvents call as data. Nothing is kept of an answer but its status and error code.
+fn failure<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> NotifyError {
+    let status = err.raw_response().map_or(0, |response| response.status().as_u16());
+    match err {
+        SdkError::ServiceError(_) => match err.code() {
+            Some(found) => NotifyError::Refused { status, code: code(found) },
+            None => NotifyError::Unreadable { status },
+        },
+        SdkError::ResponseError(_) => NotifyError::Unreadable { status },
+        SdkError::TimeoutError(_) => NotifyError::TimedOut,
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => NotifyError::TimedOut,
+        SdkError::DispatchFailure(failure) if failure.is_io() => {
+            NotifyError::Transport("could not connect or the connection broke".into())
+        }
+        SdkError::DispatchFailure(failure) if failure.is_user() => {
+            NotifyError::Signing("the request could not be sent as built (credentials or endpoint)".into())
+        }
+        SdkError::DispatchFailure(_) => NotifyError::Transport("the request could not be sent".into()),
+        SdkError::ConstructionFailure(_) => {
+            NotifyError::Signing("the request could not be built (credentials, region or endpoint)".into())
+        }
+        _ => NotifyError::Transport("an unknown failure".into()),
+    }
 }
 
 impl Notifier for EventBus {
     async fn put(&self, event: &KeyRotated, timeout: Duration) -> Result<(), NotifyError> {
-        let endpoint = self.endpoint.as_ref().map_err(|problem| NotifyError::Endpoint(problem.clone()))?;
-        let body = Self::body(event);
-        let headers = self.signed_headers(endpoint, &body, SystemTime::now()).await?;
-        let mut request = self.http.post(endpoint.clone()).timeout(timeout).body(body);
-        for (name, value) in &headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(|e| NotifyError::Transport(describe_http_error(&e)))?;
-        let status = response.status().as_u16();
-        let text = response.bytes().await.map_err(|e| NotifyError::Transport(describe_http_error(&e)))?;
-        if !(200..300).contains(&status) {
-            let code = serde_json::from_slice::<Fault>(&text).map(|fault| fault.kind).unwrap_or_default();
-            let code = code.rsplit('#').next().unwrap_or_default();
-            let code =
-                if code.is_empty() { "(no error code)".to_owned() } else { code.chars().take(80).collect() };
-            return Err(NotifyError::Refused { status, code });
-        }
-        let answer: Answer = serde_json::from_slice(&text).map_err(|_| NotifyError::Unreadable { status })?;
-        if answer.failed_entry_count > 0 {
-            let code = answer.entries.iter().find_map(|entry| entry.error_code.clone());
-            let code = code.unwrap_or_else(|| "(no error code)".into()).chars().take(80).collect();
-            return Err(NotifyError::EntryFailed { code });
+        let client = self.client.as_ref().map_err(|problem| NotifyError::Endpoint(problem.clone()))?;
+        let put = client.put_events().entries(entry(event)).send();
+        let answer = tokio::time::timeout(timeout, put).await.map_err(|_| NotifyError::TimedOut)?;
+        let answer = answer.map_err(|err| failure(&err))?;
+        if answer.failed_entry_count() > 0 {
+            let found = answer.entries().iter().find_map(|entry| entry.error_code());
+            return Err(NotifyError::EntryFailed { code: found.map_or_else(|| "(no error code)".into(), code) });
         }
         Ok(())
     }
@@ -352,15 +305,11 @@ mod tests {
 
     #[test]
     fn the_entry_carries_the_detail_as_a_string_on_the_default_bus() {
-        let body: serde_json::Value = serde_json::from_slice(&EventBus::body(&event())).unwrap();
-        let entry = &body["Entries"][0];
-        assert_eq!(
-            (entry["Source"].as_str(), entry["DetailType"].as_str()),
-            (Some(SOURCE), Some(DETAIL_TYPE))
-        );
-        assert!(entry.get("EventBusName").is_none(), "the default bus, which the template grants");
-        assert_eq!(entry["Resources"], json!(["arn:aws:secretsmanager:us-east-1:1:secret:s"]));
-        let detail: serde_json::Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+        let entry = entry(&event());
+        assert_eq!((entry.source(), entry.detail_type()), (Some(SOURCE), Some(DETAIL_TYPE)));
+        assert!(entry.event_bus_name().is_none(), "the default bus, which the template grants");
+        assert_eq!(entry.resources(), ["arn:aws:secretsmanager:us-east-1:1:secret:s"]);
+        let detail: serde_json::Value = serde_json::from_str(entry.detail().unwrap()).unwrap();
         let fields: Vec<&str> = detail.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             fields,
@@ -381,11 +330,11 @@ mod tests {
     #[test]
     fn an_endpoint_without_a_host_or_with_user_information_is_never_sent_to() {
         for endpoint in ["events", "ftp://events.invalid", "https://user:pass@events.invalid", "http://"] {
-            let bus = EventBus::new(reqwest::Client::new(), endpoint, "us-east-1".into(), None);
-            assert!(bus.endpoint.is_err(), "{endpoint}");
+            let bus = EventBus::new(endpoint, "us-east-1".into(), None);
+            let problem = bus.client.unwrap_err();
+            assert!(!problem.contains("pass"), "{problem}");
         }
-        let bus = EventBus::new(reqwest::Client::new(), "http://127.0.0.1:4566", "us-east-1".into(), None);
-        assert_eq!(bus.endpoint.unwrap().as_str(), "http://127.0.0.1:4566/");
+        assert!(EventBus::new("http://127.0.0.1:4566", "us-east-1".into(), None).client.is_ok());
     }
 
     #[test]
@@ -395,11 +344,5 @@ mod tests {
         assert!(!refused(400, "ThrottlingException").is_final() && !refused(429, "").is_final());
         assert!(!refused(500, "InternalException").is_final());
         assert!(!NotifyError::Transport("no connection".into()).is_final());
-    }
-
-    #[test]
-    fn the_public_endpoint_follows_the_partition() {
-        assert_eq!(aws_endpoint("eu-west-1"), "https://events.eu-west-1.amazonaws.com");
-        assert_eq!(aws_endpoint("cn-north-1"), "https://events.cn-north-1.amazonaws.com.cn");
     }
 }

@@ -105,7 +105,7 @@ fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
         let region = aws.region().map(ToString::to_string);
         let store = Store::new(aws_sdk_secretsmanager::Client::new(&aws));
         let functions = Functions::new(aws_sdk_lambda::Client::new(&aws));
-        let bus = EventBus::from_config(&aws, vendors.http().clone());
+        let bus = EventBus::from_config(&aws);
         let operator = Operator::new(store, vendors, functions, bus, rule);
         let (output, code) = execute(&operator, cli.command, key, region).await?;
         Ok(emit(&output, code))

@@ -257,8 +257,7 @@ impl Bench {
     pub fn event_bus(&self, endpoint: &str) -> EventBus {
         let credentials =
             Credentials::new("ASIATESTING", "ASIATESTING", Some("session".into()), None, "tests");
-        let http = reqwest::Client::builder().no_proxy().build().expect("HTTP client");
-        EventBus::new(http, endpoint, "us-east-1".into(), Some(SharedCredentialsProvider::new(credentials)))
+        EventBus::new(endpoint, "us-east-1".into(), Some(SharedCredentialsProvider::new(credentials)))
     }
 
     /// `api-key-rotator ARGS` in the shell of an operator who has not exported the stack's
