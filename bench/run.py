@@ -16,6 +16,12 @@
   guards; the replica wait adds none without replicas), and the milliseconds from the move to the
   event. `--baseline` with a build before issue 16 shows the cost in step durations.
 
+* the shared-key search (issue 21): before each rotation createSecret lists the secrets the
+  function rotates and reads them in batches; `--tagged N` first creates N other secrets tagged
+  `rotation:vendor` and rotated by the same function (default 200), and the report gives the
+  ListSecrets and BatchGetSecretValue calls per rotation. `--tagged 0` against the same build, or
+  `--baseline` (a build before issue 21) in the same run, gives the time it adds to createSecret.
+
 Targets (issue 2): cold init <= 25 ms, peak RSS <= 32 MB. This reports numbers; it asserts nothing.
 Run it with scripts/bench, which builds the release binary first. `--baseline OTHER_BINARY`
 measures another build (say, main's) in the same run: its cold starts interleaved with this one's,
@@ -142,6 +148,26 @@ def after_move(moto: str, arn: str, calls: list[tuple[float, str, dict[str, Any]
     return len(puts), len(describes), ((min(puts) - moved) * 1000 if puts else float("nan"))
 
 
+SCAN_OPERATIONS = ["ListSecrets", "BatchGetSecretValue"]
+
+
+def scan_calls(moto: str) -> int:
+    """Every ListSecrets and BatchGetSecretValue call so far (they name no one secret)."""
+    return sum(len(http("GET", f"{moto}/_rotator/requests?Operation={op}")["Requests"]) for op in SCAN_OPERATIONS)
+
+
+def tagged_others(moto: str, sm: Any, count: int) -> None:
+    """`count` secrets tagged rotation:vendor, each with its own key, rotated by the function
+    begin-rotation names (as the bench's own secrets are)."""
+    for i in range(count):
+        arn = sm.create_secret(
+            Name=f"bench-other-{os.getpid()}-{i}",
+            SecretString=json.dumps({"api_key": f"other_{os.getpid()}_{i:04d}_0123456789abcdef", "note": "bench"}),
+            Tags=[{"Key": "rotation:vendor", "Value": "ringg"}],
+        )["ARN"]
+        http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})
+
+
 def cold_init(binary: Path, env_for: Any, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -176,6 +202,7 @@ def warm(binary: Path, mode: str, rotations: int, moto: str, sim: str, sm: Any, 
     events: list[int] = []
     describes: list[int] = []
     to_event_ms: list[float] = []
+    scans: list[int] = []
     for i in range(rotations + 1):
         vendor = vendors[i % len(vendors)]
         account = http("POST", f"{sim}/_sim/accounts", {"vendor": vendor})
@@ -186,6 +213,7 @@ def warm(binary: Path, mode: str, rotations: int, moto: str, sim: str, sm: Any, 
         )["ARN"]
         token = http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})["VersionId"]
         total = 0.0
+        scans_before = scan_calls(moto)
         for step in STEPS:
             answer = http("POST", f"{emulator}/_emu/invoke", {"event": {"Step": step, "SecretId": arn, "ClientRequestToken": token}, "timeout_ms": 90000})
             if not answer.get("ok"):
@@ -194,6 +222,7 @@ def warm(binary: Path, mode: str, rotations: int, moto: str, sim: str, sm: Any, 
                 per_step[step].append(answer["duration_ms"])
             total += answer["duration_ms"]
         if i > 0:
+            scans.append(scan_calls(moto) - scans_before)
             totals.append(total)
             calls_of_arn = sm_calls(moto, arn)
             n, ms, all_calls = dead_key_window(calls_of_arn, sim, account["account"])
@@ -218,6 +247,7 @@ def warm(binary: Path, mode: str, rotations: int, moto: str, sim: str, sm: Any, 
         "events": events,
         "describes": describes,
         "to_event_ms": to_event_ms,
+        "scans": scans,
     }
     return result, peak_kb
 
@@ -228,6 +258,7 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=30, help="cold starts to time")
     parser.add_argument("--rotations", type=int, default=30, help="warm rotations to time")
     parser.add_argument("--baseline", help="another build of the binary (say, main's), measured in the same run: its cold starts interleaved with --binary's in rounds of 10, its warm rotations beside --binary's, mode by mode")
+    parser.add_argument("--tagged", type=int, default=200, help="other secrets tagged rotation:vendor and rotated by the same function, created before the warm rotations (the shared-key search reads them all)")
     args = parser.parse_args()
     binary = Path(args.binary)
     if not binary.exists():
@@ -246,6 +277,7 @@ def main() -> None:
         if args.baseline:
             baseline += cold_init(Path(args.baseline), env_for, args.cold // rounds)
 
+    tagged_others(moto, sm, args.tagged)
     # The warm measurements, each mode in turn, alternating the builds so that both see the same
     # machine and the same peers.
     builds = [binary] + ([Path(args.baseline)] if args.baseline else [])
@@ -277,6 +309,7 @@ def main() -> None:
             print(f"    after the move, no replicas: PutEvents calls:      {summary([float(n) for n in result['events']])}")
             print(f"    DescribeSecret calls per rotation (4 = the guards): {summary([float(n) for n in result['describes']])}")
             print(f"    after the move, ms from the move to the event:     {summary(result['to_event_ms'])}")
+            print(f"    shared-key search, ListSecrets + BatchGetSecretValue calls per rotation ({args.tagged}+ other tagged secrets): {summary([float(n) for n in result['scans']])}")
         print(f"  peak RSS (VmHWM) of the warm process: {peak_kb[build] / 1024:.1f} MiB   target <= 32 MB")
 
 if __name__ == "__main__":

@@ -939,16 +939,6 @@ async fn credentials_in_a_base_url_tag_are_refused_and_never_repeated() {
     assert_eq!(bench.counter(&account, "requests").await, 0);
 }
 
-/// The `Vendor Key Rotated` events put for the secret `arn`, each entry's detail parsed.
-async fn events(bench: &Bench, arn: &str) -> Vec<Value> {
-    let puts = bench.moto_requests("PutEvents", arn).await;
-    let entries = puts
-        .iter()
-        .filter(|put| put["InjectedFault"].is_null())
-        .flat_map(|put| put["Entries"].as_array().cloned().unwrap_or_default());
-    entries.map(|entry| serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap()).collect()
-}
-
 /// `recover` moves AWSCURRENT as a rotation does: consumers are told (cause `recover`), and the
 /// version records the target the key was verified against, so that after a wrong retag `check`
 /// sends the recovered key nowhere else.
@@ -961,7 +951,7 @@ async fn recover_tells_consumers_and_records_where_the_key_was_issued() {
     let ran = run(&bench, &["recover", &staged.arn], &format!("{issued}\n"));
     assert_eq!(ran.code, 0, "{ran:?}");
     let current = holder(&bench.stages(&staged.arn).await, "AWSCURRENT").unwrap();
-    let told = events(&bench, &staged.arn).await;
+    let told = bench.events(&staged.arn).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(
         (&told[0]["cause"], &told[0]["versionId"], &told[0]["vendor"], &told[0]["keyFingerprint"]),
@@ -988,7 +978,7 @@ async fn repair_that_finishes_a_rotation_tells_consumers() {
     let ran = run(&bench, &["repair", &arn, "--apply"], "");
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("consumers were told"), "{ran:?}");
-    let told = events(&bench, &arn).await;
+    let told = bench.events(&arn).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(
         (&told[0]["cause"], &told[0]["versionId"], &told[0]["keyFingerprint"]),

@@ -166,16 +166,6 @@ async fn a_write_conflict_keeps_the_live_key() {
     assert_eq!(bench.value(&arn, "AWSPENDING").await, other, "the other invocation's value is untouched");
 }
 
-/// The `Vendor Key Rotated` events put for the secret `arn`, each entry's detail parsed.
-async fn events(bench: &Bench, arn: &str) -> Vec<serde_json::Value> {
-    let puts = bench.moto_requests("PutEvents", arn).await;
-    let entries = puts
-        .iter()
-        .filter(|put| put["InjectedFault"].is_null())
-        .flat_map(|put| put["Entries"].as_array().cloned().unwrap_or_default());
-    entries.map(|entry| serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap()).collect()
-}
-
 /// finishSecret's stage move lands but answers an error, and every read of the secret after it
 /// fails: the step never says "AWSCURRENT is unchanged". Secrets Manager's retry finds the move
 /// made with no event sent for it, and tells consumers.
@@ -207,19 +197,19 @@ async fn a_move_that_landed_unseen_is_never_called_unchanged_and_is_told_on_retr
     bench.moto_fault(json!({"Operation": "DescribeSecret", "SecretId": arn, "Clear": true})).await;
     let live = bench.live_key(&account).await;
     assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &live), "the move landed");
-    assert!(events(&bench, &arn).await.is_empty());
+    assert!(bench.events(&arn).await.is_empty());
 
     // Secrets Manager retries finishSecret: the move is made, nobody was told, so it tells.
     assert_eq!(
         bench.step(&rotator, "finishSecret", &arn, &token).await.unwrap(),
         api_key_rotator::Outcome::AlreadyDone
     );
-    let told = events(&bench, &arn).await;
+    let told = bench.events(&arn).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!((&told[0]["versionId"], &told[0]["cause"]), (&json!(token), &json!("rotation")));
     // Told once: a replay tells nobody again.
     bench.step(&rotator, "finishSecret", &arn, &token).await.unwrap();
-    assert_eq!(events(&bench, &arn).await.len(), 1);
+    assert_eq!(bench.events(&arn).await.len(), 1);
 }
 
 /// A process killed right after the step that moves AWSCURRENT (createSecret with early
@@ -260,12 +250,12 @@ async fn a_process_killed_between_the_move_and_the_event_still_tells_consumers()
             }
         }
     } // dropped here: the process is gone, between the move and the event.
-    assert!(events(&bench, &arn).await.is_empty());
+    assert!(bench.events(&arn).await.is_empty());
     // Secrets Manager retries the step, then runs the rest.
     for step in &steps[at..] {
         bench.step(&rotator, step, &arn, &token).await.unwrap();
     }
-    let told = events(&bench, &arn).await;
+    let told = bench.events(&arn).await;
     assert_eq!(told.len(), 1, "{told:?}");
     let live = bench.live_key(&account).await;
     assert_eq!(told[0]["versionId"], json!(token));
@@ -288,14 +278,14 @@ async fn a_promoting_write_that_landed_unseen_is_a_move() {
     let live = bench.live_key(&account).await;
     let moved = bench.value(&arn, "AWSCURRENT").await == json_secret("api_key", &live);
     assert_eq!(moved, early(), "only early promotion moves AWSCURRENT in createSecret");
-    let told = events(&bench, &arn).await;
+    let told = bench.events(&arn).await;
     assert_eq!(told.len(), usize::from(early()), "{told:?}");
     let record = records.lock().unwrap().last().cloned().unwrap();
     assert_eq!(record.get("DeadKeyWindow").is_some(), early(), "{record}");
     for step in ["setSecret", "testSecret", "finishSecret"] {
         bench.step(&rotator, step, &arn, &token).await.unwrap();
     }
-    assert_eq!(events(&bench, &arn).await.len(), 1, "one event for the move");
+    assert_eq!(bench.events(&arn).await.len(), 1, "one event for the move");
     assert_eq!(bench.value(&arn, "AWSCURRENT").await, json_secret("api_key", &live));
 }
 

@@ -459,6 +459,17 @@ impl Bench {
         all["Requests"].as_array().unwrap().iter().filter(|r| r["SecretId"] == arn).cloned().collect()
     }
 
+    /// The `Vendor Key Rotated` events EventBridge took for the secret `arn` (injected failures
+    /// left out), each entry's detail parsed.
+    pub async fn events(&self, arn: &str) -> Vec<Value> {
+        let puts = self.moto_requests("PutEvents", arn).await;
+        let entries = puts
+            .iter()
+            .filter(|put| put["InjectedFault"].is_null())
+            .flat_map(|put| put["Entries"].as_array().cloned().unwrap_or_default());
+        entries.map(|entry| serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap()).collect()
+    }
+
     pub async fn stages(&self, arn: &str) -> HashMap<String, Vec<String>> {
         let out = self.sm.describe_secret().secret_id(arn).send().await.expect("DescribeSecret");
         out.version_ids_to_stages().cloned().unwrap_or_default()
