@@ -193,7 +193,9 @@ fn usable(endpoint: &str) -> Result<(), String> {
         .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
         .filter(|url| url.username().is_empty() && url.password().is_none())
         .map(|_| ())
-        .ok_or_else(|| "the EventBridge endpoint is not an http(s) URL with a host and no user information".to_owned())
+        .ok_or_else(|| {
+            "the EventBridge endpoint is not an http(s) URL with a host and no user information".to_owned()
+        })
 }
 
 /// The one PutEvents entry: on the default bus, naming the secret as its resource.
@@ -244,7 +246,9 @@ impl Notifier for EventBus {
         let answer = answer.map_err(|err| failure(&err))?;
         if answer.failed_entry_count() > 0 {
             let found = answer.entries().iter().find_map(|entry| entry.error_code());
-            return Err(NotifyError::EntryFailed { code: found.map_or_else(|| "(no error code)".into(), code) });
+            return Err(NotifyError::EntryFailed {
+                code: found.map_or_else(|| "(no error code)".into(), code),
+            });
         }
         Ok(())
     }

@@ -335,3 +335,40 @@ async fn a_key_another_secret_holds_is_never_rotated_blind() {
         api_key_rotator::Outcome::Done
     );
 }
+
+/// The record of issue is a staging label, so storing a pending key for the same target takes it
+/// off AWSCURRENT. An abandoned rotation leaves it on a version nobody reads; it still names where
+/// the current key was issued, and testSecret alone sends nothing after a retag.
+#[tokio::test]
+async fn a_record_left_on_an_abandoned_version_still_speaks_for_the_current_key() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let (account, arn) = bench.tagged("calcom", &[]).await;
+    bench.tag(&arn, "rotation:promote", "standard").await;
+    let first = bench.begin_rotation(&arn, json!({})).await;
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        bench.step(&rotator, step, &arn, &first).await.unwrap();
+    }
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    bench.step(&rotator, "createSecret", &arn, &token).await.unwrap();
+    let current = version_with(&bench, &arn, "AWSCURRENT").await.unwrap();
+    let stages = bench.stages(&arn).await;
+    assert!(!stages[&current].iter().any(|l| l.starts_with("ROTATION_TARGET.")), "{stages:?}");
+    // Abandoned by hand: AWSPENDING removed, the record stays on that version.
+    let clear = bench.sm.update_secret_version_stage().secret_id(&arn).version_stage("AWSPENDING");
+    clear.remove_from_version_id(&token).send().await.unwrap();
+    let pending_key = bench.live_key(&account).await;
+    bench.tag(&arn, TAG_VENDOR, "ringg").await;
+    let calls = bench.calls_with(&pending_key).await;
+    let old_key = serde_json::from_str::<serde_json::Value>(&bench.value(&arn, "AWSCURRENT").await).unwrap()
+        ["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_calls = bench.calls_with(&old_key).await;
+    let test = bench.begin_rotation(&arn, json!({"RotateImmediately": false})).await;
+    let result = bench.step(&rotator, "testSecret", &arn, &test).await;
+    assert_eq!(error_type(&result), "Config");
+    assert!(result.unwrap_err().to_string().contains("issued by calcom"));
+    assert_eq!((bench.calls_with(&pending_key).await, bench.calls_with(&old_key).await), (calls, old_calls));
+}

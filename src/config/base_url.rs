@@ -69,12 +69,13 @@ pub fn parse_base_url(text: &str) -> Result<Url, UrlProblem> {
     }
 }
 
-/// `text` as it may be shown: user information (`user:password@`) in what would be its authority
-/// replaced by `***`, whether or not the rest parses as a URL.
+/// `text` as it may be shown: user information (`user:password@`) replaced by `***`, whether or not
+/// the rest parses as a URL. The URL parser is lenient (`https:///u:p@host` and `https:/u:p@host`
+/// carry user information too), so anything up to the last `@` counts: over-masking a path is the
+/// safe mistake.
 pub fn without_userinfo(text: &str) -> String {
     let start = text.find("://").map_or(0, |scheme| scheme + 3);
-    let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |end| start + end);
-    match text[start..end].rfind('@') {
+    match text[start..].rfind('@') {
         Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
         None => text.to_owned(),
     }
@@ -101,6 +102,9 @@ fn host_text(url: &Url) -> String {
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`.
 pub(super) fn parse_allowed_host(entry: &str) -> Result<AllowedHost, HostProblem> {
+    // An entry is repeated in its error: never with user information in it.
+    let shown = without_userinfo(entry);
+    let entry = shown.as_str();
     let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
         let (host, after) =
             rest.split_once(']').ok_or_else(|| HostProblem::MissingBracket { entry: entry.to_owned() })?;
@@ -168,14 +172,32 @@ mod tests {
             "deploy:TOKEN@api.cal.com",
             "https://deploy:TO KEN@api.cal.com",
             "ftp://a:TOKEN@b@api.cal.com",
+            // The parser takes these as user information too.
+            "https:///deploy:TOKEN@api.cal.com",
+            "https:/deploy:TOKEN@api.cal.com",
+            "https:deploy:TOKEN@api.cal.com",
         ] {
             let error = s.base_url(calcom(), Some(text)).unwrap_err();
             let shown = format!("{error} {error:?}");
             assert!(!shown.contains("TOKEN") && !shown.contains("TO KEN"), "{shown}");
             assert!(shown.contains("***@"), "{shown}");
         }
-        assert_eq!(without_userinfo("https://api.cal.com/a@b"), "https://api.cal.com/a@b");
+        assert_eq!(without_userinfo("https://api.cal.com/a"), "https://api.cal.com/a");
+        assert_eq!(without_userinfo("https://api.cal.com/a@b"), "https://***@b");
         assert_eq!(without_userinfo("http://u:p@[::1]:9/x"), "http://***@[::1]:9/x");
+        assert_eq!(without_userinfo("user:p@host:8080"), "***@host:8080");
+        assert_eq!(without_userinfo("host:8080"), "host:8080");
+    }
+
+    #[test]
+    fn an_allow_list_entry_with_credentials_is_refused_and_never_repeated() {
+        use super::super::{ENV_ALLOWED_HOSTS, Settings};
+        for entry in ["deploy:TOKEN@cal.internal.invalid", "https://deploy:TOKEN@cal.internal.invalid:8443"] {
+            let error = Settings::from_lookup(|name| (name == ENV_ALLOWED_HOSTS).then(|| entry.to_owned()))
+                .unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("TOKEN") && !shown.contains("deploy"), "{shown}");
+        }
     }
 
     #[test]

@@ -60,6 +60,21 @@ impl Issued {
         Ok(found)
     }
 
+    /// The labels that speak for the key in AWSCURRENT: its version's own (`current`) when they
+    /// hold a record; else every version's (`all`). A record is a staging label, one per secret,
+    /// so storing a pending key issued for the same target takes it off AWSCURRENT, and an
+    /// abandoned rotation leaves it on a version nobody reads: it still names where the current
+    /// key was issued.
+    pub fn labels_for_current<'a>(
+        current: &'a [String],
+        all: impl IntoIterator<Item = &'a String>,
+    ) -> Vec<&'a String> {
+        if current.iter().any(|label| label.starts_with(TARGET_LABEL_PREFIX)) {
+            return current.iter().collect();
+        }
+        all.into_iter().filter(|label| label.starts_with(TARGET_LABEL_PREFIX)).collect()
+    }
+
     /// The record among `labels` against today's tags: `Ok(true)` it still matches, `Ok(false)`
     /// there is none, `Err` names the tag that changed or what is wrong with the record.
     pub fn check<'a>(

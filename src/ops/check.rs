@@ -13,8 +13,8 @@ use crate::function::FunctionReader;
 use crate::notify::Notifier;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
-use crate::store::shared::holders_of;
-use crate::store::{OperatorStore, ROTATION_RESCUE, Replica};
+use crate::store::shared::{Batch, read_all};
+use crate::store::{OperatorStore, ROTATION_RESCUE, Replica, StoreError};
 use crate::timing::later;
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
@@ -143,9 +143,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         let Some(function) = meta.rotation_function.as_deref() else {
             return Check::new("shared", Status::Skip, "not compared: the secret has no rotation function");
         };
-        let until = later(self.timing.shared_scan_budget);
-        let found = match holders_of(&self.store, TAG_VENDOR, function, &meta.arn, key, until).await {
-            Ok(found) => found,
+        let found = match self.rotated_by(function).await {
+            Ok(all) => all.holders(&meta.arn, key),
             Err(error) => {
                 return Check::new(
                     "shared",
@@ -197,11 +196,26 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         )
     }
 
+    /// Every secret `function` rotates, read once per run (`check --all` compares each secret
+    /// with all the others, and must not read them all again for each).
+    async fn rotated_by(&self, function: &str) -> Result<Batch, StoreError> {
+        let known = self.shared_reads.lock().ok().and_then(|reads| reads.get(function).cloned());
+        if let Some(read) = known {
+            return read;
+        }
+        let read = read_all(&self.store, TAG_VENDOR, function, later(self.timing.shared_scan_budget)).await;
+        if let Ok(mut reads) = self.shared_reads.lock() {
+            reads.insert(function.to_owned(), read.clone());
+        }
+        read
+    }
+
     async fn vendor_check(&self, found: &Found, target: &Target, current: &SecretValue) -> Check {
         // The current key goes to no other vendor than the one that issued it.
-        let mismatch = found
-            .current_version()
-            .and_then(|version| Issued::check_vendor(found.meta.labels(version), &found.meta.tags).err());
+        let mismatch = found.current_version().and_then(|version| {
+            let labels = Issued::labels_for_current(found.meta.labels(version), found.meta.all_labels());
+            Issued::check_vendor(labels, &found.meta.tags).err()
+        });
         if let Some(problem) = mismatch {
             return Check::fail(
                 "vendor",

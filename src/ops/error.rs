@@ -88,6 +88,7 @@ mod tests {
             Applied::Cleared { arn: arn(), version: version() }.to_string(),
             Applied::Nothing.to_string(),
             ApplyError::Store(store(false)).to_string(),
+            ApplyError::MoveUnknown { problem: store(true), pending: version(), arn: arn() }.to_string(),
             ApplyError::Clear(ClearError::TookTheLabel { version: version() }).to_string(),
             RecoverError::TooLong.to_string(),
             RecoverError::NotAKey(NotAKey {

@@ -27,6 +27,7 @@ use crate::function::{FunctionConfig, FunctionReader, Functions};
 use crate::notify::Notifier;
 use crate::notify::{EventBus, KeyRotated, put_retried};
 use crate::sensitive::Sensitive;
+use crate::store::shared::Batch;
 use crate::store::{
     AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_TOLD, SecretMeta, Store, StoreError, Version,
 };
@@ -47,6 +48,8 @@ pub struct Operator<S = Store, V = VendorClient, F = Functions, N = EventBus> {
     read: Mutex<HashMap<String, Result<FunctionConfig, EnvProblem>>>,
     /// The pairs of secrets `check` found sharing a key in this run: each is explained once.
     shared_pairs: Mutex<HashSet<(String, String)>>,
+    /// The secrets each rotation function rotates, read once per run for `check`'s shared line.
+    shared_reads: Mutex<HashMap<String, Result<Batch, StoreError>>>,
 }
 
 /// The state of a secret's rotation, from its AWSPENDING label.
@@ -89,8 +92,8 @@ impl Found {
 impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
     pub fn new(store: S, vendors: V, functions: F, notifier: N, rule: EnvRule) -> Self {
         let timing = Timing::default();
-        let (read, shared_pairs) = (Mutex::default(), Mutex::default());
-        Operator { store, vendors, functions, notifier, rule, timing, read, shared_pairs }
+        let (read, shared_pairs, shared_reads) = (Mutex::default(), Mutex::default(), Mutex::default());
+        Operator { store, vendors, functions, notifier, rule, timing, read, shared_pairs, shared_reads }
     }
 
     /// Tells consumers of a move of AWSCURRENT this command made (the `Vendor Key Rotated` event,

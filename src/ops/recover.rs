@@ -4,12 +4,14 @@
 //! A pending version whose key the vendor still accepts is never cleared here: that is `repair`'s.
 
 use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
-use crate::config::{ConfigError, Issued, Promote, Settings, Target, key_field_from_tags};
+use crate::config::{
+    ConfigError, Issued, Promote, Settings, TARGET_LABEL_PREFIX, Target, key_field_from_tags,
+};
 use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{NotAKey, ValueError, check_bare, check_key};
 use crate::sensitive::Sensitive;
-use crate::store::{AWSPENDING, OperatorStore};
+use crate::store::{AWSPENDING, OperatorStore, StoreError};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// Said with every refusal that comes before any vendor call.
@@ -135,20 +137,34 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         // The key goes with the record of the target it was verified against, as createSecret's.
         let key_field = key_field_from_tags(&meta.tags).map_err(|e| RecoverError::Tags(e.into()))?;
         let record = Issued::new(&target, &key_field).label();
+        let mut problems = Vec::new();
         let stored = match current_value.key() == key {
             true => None,
-            false => Some(
-                self.store.put_current(&meta.arn, &current_value.with_key(key), &[&record]).await.map_err(
-                    |e| RecoverError::NotStored {
-                        problem: e.into(),
-                        arn: meta.arn.clone(),
-                        fingerprint: fingerprint.clone(),
-                    },
-                )?,
-            ),
+            false => {
+                let value = current_value.with_key(key);
+                let not_stored = |e: StoreError| RecoverError::NotStored {
+                    problem: e.into(),
+                    arn: meta.arn.clone(),
+                    fingerprint: fingerprint.clone(),
+                };
+                match self.store.put_current(&meta.arn, &value, &[&record]).await {
+                    Ok(version) => Some(version),
+                    // A refusal no retry fixes (the label quota, an IAM condition on the stages):
+                    // the key goes in without its record, and that is said.
+                    Err(refused) if !refused.transient => {
+                        let version =
+                            self.store.put_current(&meta.arn, &value, &[]).await.map_err(not_stored)?;
+                        problems.push(format!(
+                            "the key is stored without the record of where it was issued ({record}): {}; until it is added, a changed tag could send this key elsewhere",
+                            StoreProblem(refused)
+                        ));
+                        Some(version)
+                    }
+                    Err(e) => return Err(not_stored(e)),
+                }
+            }
         };
         let previous = stored.as_ref().and(found.current_version().map(str::to_owned));
-        let mut problems = Vec::new();
         match (&stored, found.current_version()) {
             // AWSCURRENT moved: consumers are told, as after a rotation.
             (Some(version), _) => {
@@ -165,8 +181,19 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                 };
                 problems.extend(self.tell(meta, event).await.err());
             }
-            // The key was already in AWSCURRENT: nothing moved, but its record is written.
+            // The key was already in AWSCURRENT: nothing moved, but its record is written, in
+            // place of one naming another target (two would disagree, and stop every rotation).
             (None, Some(current)) if !meta.labels(current).contains(&record) => {
+                let others =
+                    meta.labels(current).iter().filter(|label| label.starts_with(TARGET_LABEL_PREFIX));
+                for other in others {
+                    if let Err(e) = self.store.remove_stage(&meta.arn, other, current).await {
+                        problems.push(format!(
+                            "the record {other} on version {current} could not be removed: {}",
+                            StoreProblem(e)
+                        ));
+                    }
+                }
                 let holder = meta.version_with(&record);
                 if let Err(e) = self.store.move_label(&meta.arn, &record, current, holder).await {
                     problems.push(format!(

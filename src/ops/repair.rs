@@ -71,6 +71,13 @@ pub enum ApplyError {
 
     #[error(transparent)]
     Clear(#[from] ClearError),
+
+    /// The stage move answered an error, and reading the secret again did not settle whether it
+    /// landed.
+    #[error(
+        "{problem}; whether AWSCURRENT moved to version {pending} is unknown (the secret could not be read again, or it moved elsewhere meanwhile). Run `api-key-rotator status {arn}`: if AWSCURRENT is on {pending}, it moved, and the secret's readers were not told"
+    )]
+    MoveUnknown { problem: StoreProblem, pending: String, arn: String },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -366,9 +373,10 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             Ok(current) => current,
             Err(refusal) => return Plan::Refuse(*refusal),
         };
-        // Its key goes only where it was issued (the version's record, when it has one).
+        // Its key goes only where it was issued (the version's record, when there is one).
         let version = found.current_version().unwrap_or_default();
-        if let Err(problem) = Issued::check(meta.labels(version), &meta.tags, settings) {
+        let labels = Issued::labels_for_current(meta.labels(version), meta.all_labels());
+        if let Err(problem) = Issued::check(labels, &meta.tags, settings) {
             return Plan::Refuse(Refusal::NotIssuedThere(problem));
         }
         let key = match current.key(&meta.tags) {
@@ -395,7 +403,11 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                     clear => clear,
                 }
             }
-            _ => Plan::Refuse(Refusal::NoVerdict),
+            // Clearing a placeholder or a copy is safe whatever the verdict; nothing else is.
+            _ => match plan {
+                clear @ Plan::Clear { .. } => clear,
+                _ => Plan::Refuse(Refusal::NoVerdict),
+            },
         }
     }
 
@@ -421,10 +433,15 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         match plan {
             Plan::Finish { pending, current } => {
                 if let Err(error) = self.store.make_current(arn, pending, Some(current)).await {
-                    // A move whose answer was lost may have landed: only reading again tells.
-                    let now = self.store.describe(arn).await;
-                    if !now.is_ok_and(|now| now.has_stage(pending, AWSCURRENT)) {
-                        return Err(failed(error));
+                    // A move whose answer was lost may have landed: only reading again tells, and
+                    // "stage not found" says AWSCURRENT moved since it was read.
+                    match self.moved_to(arn, pending).await {
+                        Some(true) => {}
+                        Some(false) if !error.is("InvalidParameterException") => return Err(failed(error)),
+                        _ => {
+                            let (pending, arn) = (pending.clone(), arn.clone());
+                            return Err(ApplyError::MoveUnknown { problem: error.into(), pending, arn });
+                        }
                     }
                 }
                 let not_told = self.tell(&found.meta, finished(found, pending)).await.err();
@@ -440,6 +457,24 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             }
             Plan::NothingToDo | Plan::Refuse(_) => Ok(Applied::Nothing),
         }
+    }
+}
+
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
+    /// Whether AWSCURRENT is on `version`, read up to three times a backoff apart: `None` when no
+    /// read answered.
+    async fn moved_to(&self, arn: &str, version: &str) -> Option<bool> {
+        let mut backoff = self.timing.initial_backoff;
+        for attempt in 0..3 {
+            if attempt > 0 {
+                tokio::time::sleep(backoff).await;
+                backoff = self.timing.next_backoff(backoff);
+            }
+            if let Ok(now) = self.store.describe(arn).await {
+                return Some(now.has_stage(version, AWSCURRENT));
+            }
+        }
+        None
     }
 }
 

@@ -79,14 +79,12 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         );
     }
 
-    /// A step that finds AWSCURRENT on its version, moved by this function (the version carries
-    /// the record of issue) and never announced (no [`ROTATION_TOLD`]): an earlier invocation
-    /// stopped between the move and the event, or the event failed. Consumers are told now.
+    /// A step that finds AWSCURRENT on its rotation's version and never announced (no
+    /// [`ROTATION_TOLD`]): an earlier invocation stopped between the move and the event, or the
+    /// event failed. Consumers are told now.
     pub(super) async fn tell_if_untold(&self, call: Invocation<'_>, observed: &mut Observed) {
         let Invocation { event, meta, .. } = call;
-        let labels = meta.labels(&event.token);
-        if meta.has_stage(&event.token, ROTATION_TOLD) || !matches!(Issued::from_labels(labels), Ok(Some(_)))
-        {
+        if meta.has_stage(&event.token, ROTATION_TOLD) {
             return;
         }
         let version = match self.store.value(&meta.arn, Some(&event.token), None).await {

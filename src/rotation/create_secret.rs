@@ -78,9 +78,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
         // The current key goes to no other vendor than the one that issued it (recorded on its
         // version when this function rotated it).
-        if let Some(version) = current_id.as_deref() {
-            Issued::check_vendor(meta.labels(version), &meta.tags).map_err(ErrorKind::config)?;
-        }
+        let current_labels = current_id.as_deref().map_or(&[][..], |version| meta.labels(version));
+        Issued::check_vendor(Issued::labels_for_current(current_labels, meta.all_labels()), &meta.tags)
+            .map_err(ErrorKind::config)?;
         let record = self.label_room(meta, &config)?;
         let timing = &self.settings.timing;
         let (left, needed) = (time_left(deadline), timing.create_budget());
@@ -319,8 +319,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
 
     /// Compares the current key with the keys of the other secrets this function rotates (tagged
     /// `rotation:vendor`, same rotation function): another holding it is a `Config` error naming
-    /// them, before any vendor call. A secret that cannot be read is skipped with a warning, and
-    /// so is the whole search when the list cannot be read: that alone never blocks a rotation.
+    /// them, before any vendor call. A secret that cannot be read is skipped with a warning (that
+    /// alone never blocks a rotation); a list that cannot be read stops the step, nothing sent.
     async fn not_shared(&self, call: Invocation<'_>, key: &Sensitive) -> Result<(), ErrorKind> {
         let meta = call.meta;
         let Some(function) = meta.rotation_function.as_deref() else { return Ok(()) };
@@ -335,10 +335,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 }
                 Ok(())
             }
-            Err(error) => {
-                warn!(error = %error, "the other secrets rotated by this function could not be listed, so whether one holds the current key is unknown; rotating anyway");
-                Ok(())
-            }
+            // Without the list, a key another secret holds could be rotated blind: nothing is sent.
+            Err(error) => Err(ErrorKind::store(State::NothingSent)(error)),
         }
     }
 

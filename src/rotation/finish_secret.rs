@@ -42,6 +42,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 Some(true) => {
                     warn!(error = %error, "the stage move reported a failure, but AWSCURRENT is on the new version: it landed")
                 }
+                // "Stage not found" says AWSCURRENT moved since it was read: maybe here, and a
+                // read just after may lag behind.
+                Some(false) if error.is("InvalidParameterException") => {
+                    return Err(ErrorKind::store(State::MoveUnknown)(error));
+                }
                 Some(false) => return Err(ErrorKind::store(State::KeySafeInPending)(error)),
                 None => return Err(ErrorKind::store(State::MoveUnknown)(error)),
             }

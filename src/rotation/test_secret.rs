@@ -33,7 +33,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         };
         let (key, which) = match pending {
             Some(pending) => {
-                self.still_issued(meta, &event.token)?;
+                self.still_issued(meta, meta.labels(&event.token))?;
                 let value = SecretValue::parse(&pending.text, &key_field)
                     .map_err(|e| ErrorKind::config_later(Problem::PendingValue(e)))?;
                 (value.key().clone(), Tested::Pending)
@@ -46,9 +46,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                     .current_value(&meta.arn, &key_field, State::NothingChanged, ErrorKind::config_later)
                     .await?;
                 // The key consumers read goes only where it was issued, as a pending one does.
-                if let Some(version) = current_id.as_deref() {
-                    self.still_issued(meta, version)?;
-                }
+                let labels = Issued::labels_for_current(
+                    current_id.as_deref().map_or(&[], |version| meta.labels(version)),
+                    meta.all_labels(),
+                );
+                self.still_issued(meta, labels)?;
                 (current.key().clone(), Tested::Current)
             }
         };
@@ -124,11 +126,14 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// key field createSecret recorded on its version (`Config` names the tag that changed;
     /// nothing is sent and the version is kept). A version without the record (stored by an earlier
     /// release, or with its label refused) is checked against today's tags alone.
-    fn still_issued(&self, meta: &SecretMeta, version: &str) -> Result<(), ErrorKind> {
-        let recorded = Issued::check(meta.labels(version), &meta.tags, &self.settings)
-            .map_err(ErrorKind::config_later)?;
+    fn still_issued<'a>(
+        &self,
+        meta: &SecretMeta,
+        labels: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), ErrorKind> {
+        let recorded = Issued::check(labels, &meta.tags, &self.settings).map_err(ErrorKind::config_later)?;
         if !recorded {
-            warn!(version, "the version records no vendor, base URL or key field: trusting today's tags");
+            warn!("the key's version records no vendor, base URL or key field: trusting today's tags");
         }
         Ok(())
     }

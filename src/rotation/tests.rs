@@ -783,6 +783,37 @@ async fn a_rotation_starts_only_with_room_for_every_label_it_adds() {
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_shared_key_or_an_unreadable_list_stops_create_secret_before_any_vendor_call() {
+    const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:api-key-rotator";
+    // Another secret of the same function holds the key, as a plain string.
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.rotated_by_function(FUNCTION, false);
+    rotator
+        .store
+        .add_other("arn:aws:secretsmanager:us-east-1:123456789012:secret:other", &format!(" {OLD} "));
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "Config");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("secret:other") && !message.contains(OLD), "{message}");
+    assert!(rotator.vendors.verify_times().is_empty() && rotator.vendors.rotate_timeouts().is_empty());
+    // The list cannot be read: a key could be rotated blind, so nothing is sent.
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.rotated_by_function(FUNCTION, true);
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "Store");
+    assert!(result.unwrap_err().to_string().contains("ListSecrets failed"));
+    assert!(rotator.vendors.verify_times().is_empty() && rotator.vendors.rotate_timeouts().is_empty());
+    // Others with other keys: the rotation goes on.
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.rotated_by_function(FUNCTION, false);
+    rotator.store.add_other(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:other",
+        r#"{"api_key":"cal_live_other"}"#,
+    );
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+}
+
 // -- Golden text ---------------------------------------------------------------------------------
 //
 // Every errorType, from fixed inputs, as Secrets Manager and the log receive it. A refactor of how

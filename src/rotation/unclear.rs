@@ -45,6 +45,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let started = Instant::now();
         let probe = self.probe(target, current, deadline).await;
         let over = started.elapsed();
+        // Fewer accepts than the probe wants, or none, settle nothing: consumers may hold a dead
+        // key, whatever else is found below.
+        observed.key_state_unknown = match probe {
+            Probe::Refused(_) => false,
+            Probe::Accepted(accepts) => accepts < self.settings.timing.probe_accepts,
+            Probe::NoVerdict(_) => true,
+        };
         if self.stored_elsewhere(call).await {
             // Two invocations of one rotation: the other one's key is safe; this one's is unknown.
             return Unknown::StoredElsewhere { reason, version: event.token.clone(), kept }.into();
@@ -55,10 +62,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 Lost::OldKeyRefused { reason, status, kept }.into()
             }
             Probe::Accepted(accepts) => Unknown::OldKeyAccepted { reason, accepts, over, kept }.into(),
-            Probe::NoVerdict(why) => {
-                observed.key_state_unknown = true;
-                Unknown::NoVerdict { reason, why, kept }.into()
-            }
+            Probe::NoVerdict(why) => Unknown::NoVerdict { reason, why, kept }.into(),
         }
     }
 

@@ -32,6 +32,8 @@ struct State {
     stale_version_read: bool,
     /// Other secrets the same function rotates, with their values.
     others: Vec<(String, Sensitive)>,
+    /// ListSecrets fails.
+    list_fails: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -114,6 +116,14 @@ impl MemoryStore {
     }
 
     /// Puts `labels` on `version`, as a person might with UpdateSecretVersionStage.
+    /// The secret's rotation function (`RotationLambdaARN`), and whether listing the secrets it
+    /// rotates fails.
+    pub fn rotated_by_function(&self, function: &str, list_fails: bool) {
+        let mut state = self.state.lock().unwrap();
+        state.meta.as_mut().unwrap().rotation_function = Some(function.to_owned());
+        state.list_fails = list_fails;
+    }
+
     /// Another secret the same function rotates, holding `value`.
     pub fn add_other(&self, arn: &str, value: &str) {
         self.state.lock().unwrap().others.push((arn.to_owned(), Sensitive::new(value)));
@@ -272,6 +282,9 @@ impl SecretStore for MemoryStore {
 
     async fn rotated_by(&self, _tag_key: &str, _function: &str) -> Result<Vec<String>, StoreError> {
         let state = self.state.lock().unwrap();
+        if state.list_fails {
+            return Err(StoreError::new("ListSecrets", "AccessDeniedException", false));
+        }
         Ok(state.others.iter().map(|(arn, _)| arn.clone()).collect())
     }
 
@@ -290,7 +303,14 @@ impl SecretStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().unwrap();
         let meta = state.meta.as_mut().unwrap();
-        if from.is_some_and(|from| !meta.has_stage(from, label)) || !meta.versions.contains_key(to) {
+        // As Secrets Manager: `from` must hold the label, and a label on another version must be
+        // named there.
+        let elsewhere =
+            meta.versions.iter().any(|(version, stages)| version != to && stages.iter().any(|s| s == label));
+        if from.is_some_and(|from| !meta.has_stage(from, label))
+            || (from.is_none() && elsewhere)
+            || !meta.versions.contains_key(to)
+        {
             return Err(StoreError::new("UpdateSecretVersionStage", "InvalidParameterException", false));
         }
         for (version, stages) in meta.versions.iter_mut() {

@@ -80,6 +80,11 @@ impl SecretMeta {
         self.versions.values().flatten().map(String::as_str).collect()
     }
 
+    /// Every label on every version.
+    pub fn all_labels(&self) -> impl Iterator<Item = &String> {
+        self.versions.values().flatten()
+    }
+
     /// The labels on `version` (none for a version that is not there).
     pub fn labels(&self, version: &str) -> &[String] {
         self.versions.get(version).map_or(&[], Vec::as_slice)

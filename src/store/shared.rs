@@ -33,32 +33,56 @@ pub async fn holders_of<S: SecretStore>(
     key: &Sensitive,
     until: Instant,
 ) -> Result<Holders, StoreError> {
+    Ok(read_all(store, tag_key, function, until).await?.holders(arn, key))
+}
+
+/// Every secret tagged `tag_key` whose rotation function is `function`, read (ListSecrets, then
+/// BatchGetSecretValue in batches of [`BATCH`]) until `until`. `Err`: the list could not be read.
+pub async fn read_all<S: SecretStore>(
+    store: &S,
+    tag_key: &str,
+    function: &str,
+    until: Instant,
+) -> Result<Batch, StoreError> {
     let listed = match timeout_at(until, store.rotated_by(tag_key, function)).await {
         Ok(listed) => listed?,
         Err(_) => return Err(StoreError::new("ListSecrets", super::codes::TIMEOUT, true)),
     };
-    let others: Vec<String> = listed.into_iter().filter(|other| other != arn).collect();
-    let mut found = Holders::default();
-    for batch in others.chunks(BATCH) {
+    let mut all = Batch::default();
+    for batch in listed.chunks(BATCH) {
         match timeout_at(until, store.values_of(batch)).await {
             Ok(Ok(read)) => {
-                found.compared += read.values.len();
-                found.unread.extend(read.unread);
-                let holding = read.values.into_iter().filter(|(_, text)| holds(text.expose(), key.expose()));
-                found.holders.extend(holding.map(|(other, _)| other));
+                all.values.extend(read.values);
+                all.unread.extend(read.unread);
             }
-            Ok(Err(_)) | Err(_) => found.unread.extend(batch.iter().cloned()),
+            Ok(Err(_)) | Err(_) => all.unread.extend(batch.iter().cloned()),
         }
     }
-    Ok(found)
+    Ok(all)
 }
 
-/// What one BatchGetSecretValue call read: each secret's SecretString, and the secrets it could
-/// not (an error entry, or a binary value).
-#[derive(Debug, Default)]
+/// What BatchGetSecretValue read: each secret's SecretString, and the secrets it could not (an
+/// error entry, a binary value, a failed call).
+#[derive(Clone, Debug, Default)]
 pub struct Batch {
     pub values: Vec<(String, Sensitive)>,
     pub unread: Vec<String>,
+}
+
+impl Batch {
+    /// Which secrets but `arn` hold `key`, and which could not be read.
+    pub fn holders(&self, arn: &str, key: &Sensitive) -> Holders {
+        let others = self.values.iter().filter(|(other, _)| other != arn);
+        Holders {
+            holders: others
+                .clone()
+                .filter(|(_, text)| holds(text.expose(), key.expose()))
+                .map(|(other, _)| other.clone())
+                .collect(),
+            unread: self.unread.iter().filter(|other| *other != arn).cloned().collect(),
+            compared: others.count(),
+        }
+    }
 }
 
 /// Whether a secret value holds `key`: as any string field at any depth of a JSON value, or as
