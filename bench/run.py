@@ -31,6 +31,7 @@ and its warm rotations mode by mode beside this one's (a before/after comparison
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +170,14 @@ def tagged_others(moto: str, sm: Any, count: int) -> None:
         http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})
 
 
+def zipped(binary: Path) -> int:
+    """The binary's size zipped as scripts/package zips the deployable one (deflate, level 9)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.write(binary, "bootstrap")
+    return len(buffer.getvalue())
+
+
 def cold_init(binary: Path, env_for: Any, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -291,8 +301,9 @@ def main() -> None:
         peer.stdin.close()
         peer.wait(timeout=10)
 
-    size = binary.stat().st_size / 1e6
-    print(f"binary: {binary} ({size:.1f} MB)")
+    for build in builds:
+        name = "this build" if build == binary else "baseline"
+        print(f"{name}: {build}: {build.stat().st_size:,} bytes, zipped as scripts/package zips it {zipped(build):,} bytes (this machine's architecture; scripts/package reports the arm64 one)")
     print(f"cold init, spawn to first Runtime API poll, ms ({len(cold)} runs): {summary(cold)}   target <= 25")
     if baseline:
         print(f"  baseline {args.baseline}, interleaved ({len(baseline)} runs): {summary(baseline)}")
