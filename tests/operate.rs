@@ -1045,3 +1045,21 @@ async fn check_fails_a_shared_key_and_lists_each_pair_once() {
         assert_eq!((explained, named_again), (1, 1), "{args:?}: {ran:?}");
     }
 }
+
+/// The record of issue is a staging label: storing a pending key for the same target takes it off
+/// AWSCURRENT while the rotation is under way. Then the pending version's record speaks for the
+/// current key: after a wrong retag, `check` sends it nowhere.
+#[tokio::test]
+async fn mid_rotation_the_pending_record_speaks_for_the_current_key() {
+    let bench = bench().await;
+    let (account, arn, _token, new_key) = stranded(&bench, "calcom").await;
+    let stages = bench.stages(&arn).await;
+    let current = holder(&stages, "AWSCURRENT").unwrap();
+    assert!(!stages[&current].iter().any(|l| l.starts_with("ROTATION_TARGET.")), "{stages:?}");
+    bench.tag(&arn, TAG_VENDOR, "ringg").await;
+    let calls = (bench.calls_with(&account.key).await, bench.calls_with(&new_key).await);
+    let ran = run(&bench, &["check", &arn], "");
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains("issued by calcom"), "{ran:?}");
+    assert_eq!((bench.calls_with(&account.key).await, bench.calls_with(&new_key).await), calls);
+}

@@ -288,7 +288,10 @@ mod tests {
                 Some(Ok(Applied::Cleared { arn: ARN.into(), version: "v2".into() })),
             ),
             (
-                vec![Lockout::Rescue { version: "rescue-0123".into(), arn: ARN.into() }],
+                vec![
+                    Lockout::Rescue { version: "rescue-0123".into(), arn: ARN.into() },
+                    Lockout::CurrentUnverified { verdict: "unavailable (HTTP 503)".into() },
+                ],
                 Plan::Finish { pending: "v2".into(), current: "v1".into() },
                 Some(Ok(Applied::Finished { pending: "v2".into(), current: "v1".into(), not_told: None })),
             ),

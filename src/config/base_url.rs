@@ -69,16 +69,30 @@ pub fn parse_base_url(text: &str) -> Result<Url, UrlProblem> {
     }
 }
 
-/// `text` as it may be shown: user information (`user:password@`) replaced by `***`, whether or not
-/// the rest parses as a URL. The URL parser is lenient (`https:///u:p@host` and `https:/u:p@host`
-/// carry user information too), so anything up to the last `@` counts: over-masking a path is the
-/// safe mistake.
+/// `text` as it may be shown: user information (`user:password@`) replaced by `***`. A URL is
+/// shown as the parser reads it (it finds user information in `https:///u:p@host` too), host and
+/// path kept; text that does not parse is masked up to its last `@`, over-masking being the safe
+/// mistake.
 pub fn without_userinfo(text: &str) -> String {
-    let start = text.find("://").map_or(0, |scheme| scheme + 3);
-    match text[start..].rfind('@') {
-        Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
-        None => text.to_owned(),
+    if let Ok(url) =
+        Url::parse(text).map_err(|_| ()).and_then(|url| if url.has_host() { Ok(url) } else { Err(()) })
+    {
+        if url.username().is_empty() && url.password().is_none() {
+            return text.to_owned();
+        }
+        return format!("{}://***@{}", url.scheme(), &url[url::Position::BeforeHost..]);
     }
+    let Some(at) = text.rfind('@') else { return text.to_owned() };
+    // A scheme with its slashes (`https://`) before the `@` may stay; `user:` without one may not.
+    let scheme = text.find(':').filter(|&colon| {
+        colon > 0
+            && text.as_bytes()[0].is_ascii_alphabetic()
+            && text[..colon].chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    });
+    let slashes = |colon: usize| text[colon + 1..].bytes().take_while(|b| *b == b'/').count();
+    let keep = scheme.filter(|&colon| slashes(colon) > 0).map_or(0, |colon| colon + 1 + slashes(colon));
+    let keep = if keep <= at { keep } else { 0 };
+    format!("{}***{}", &text[..keep], &text[at..])
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -176,6 +190,9 @@ mod tests {
             "https:///deploy:TOKEN@api.cal.com",
             "https:/deploy:TOKEN@api.cal.com",
             "https:deploy:TOKEN@api.cal.com",
+            "https:/deploy:TOKEN@api.cal.com/p://x",
+            "https://deploy:TOKEN@api.cal.com/?next=https://x",
+            "not a url deploy:TOKEN@api.cal.com",
         ] {
             let error = s.base_url(calcom(), Some(text)).unwrap_err();
             let shown = format!("{error} {error:?}");
@@ -183,10 +200,13 @@ mod tests {
             assert!(shown.contains("***@"), "{shown}");
         }
         assert_eq!(without_userinfo("https://api.cal.com/a"), "https://api.cal.com/a");
-        assert_eq!(without_userinfo("https://api.cal.com/a@b"), "https://***@b");
+        // An `@` in a path is no user information: the host stays, for the operator to fix.
+        assert_eq!(without_userinfo("https://api.cal.com/a@b"), "https://api.cal.com/a@b");
         assert_eq!(without_userinfo("http://u:p@[::1]:9/x"), "http://***@[::1]:9/x");
+        assert_eq!(without_userinfo("https:/u:TOKEN@api.cal.com/p://x"), "https://***@api.cal.com/p://x");
         assert_eq!(without_userinfo("user:p@host:8080"), "***@host:8080");
         assert_eq!(without_userinfo("host:8080"), "host:8080");
+        assert_eq!(without_userinfo("h\u{e9}:p\u{e9}@h\u{f6}st"), "***@h\u{f6}st");
     }
 
     #[test]

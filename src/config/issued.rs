@@ -61,18 +61,15 @@ impl Issued {
     }
 
     /// The labels that speak for the key in AWSCURRENT: its version's own (`current`) when they
-    /// hold a record; else every version's (`all`). A record is a staging label, one per secret,
-    /// so storing a pending key issued for the same target takes it off AWSCURRENT, and an
-    /// abandoned rotation leaves it on a version nobody reads: it still names where the current
-    /// key was issued.
-    pub fn labels_for_current<'a>(
-        current: &'a [String],
-        all: impl IntoIterator<Item = &'a String>,
-    ) -> Vec<&'a String> {
-        if current.iter().any(|label| label.starts_with(TARGET_LABEL_PREFIX)) {
+    /// hold a record; else the pending version's (`pending`). A record is a staging label, one per
+    /// secret, so storing a pending key issued for the same target takes it off AWSCURRENT while
+    /// the rotation is under way. (Records left on older versions say nothing about AWSCURRENT.)
+    pub fn labels_for_current<'a>(current: &'a [String], pending: &'a [String]) -> Vec<&'a String> {
+        let is_record = |label: &&String| label.starts_with(TARGET_LABEL_PREFIX);
+        if current.iter().any(|label| is_record(&label)) {
             return current.iter().collect();
         }
-        all.into_iter().filter(|label| label.starts_with(TARGET_LABEL_PREFIX)).collect()
+        pending.iter().filter(is_record).collect()
     }
 
     /// The record among `labels` against today's tags: `Ok(true)` it still matches, `Ok(false)`

@@ -146,13 +146,13 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         let found = match self.rotated_by(function).await {
             Ok(all) => all.holders(&meta.arn, key),
             Err(error) => {
-                return Check::new(
+                return Check::fail(
                     "shared",
-                    Status::Note,
                     format!(
-                        "not compared: the secrets {function} rotates could not be listed ({}); createSecret rotates anyway",
+                        "not compared: the secrets {function} rotates could not be listed ({}); createSecret, when it cannot list them either, stops before calling the vendor",
                         StoreProblem(error)
                     ),
+                    "Grant secretsmanager:ListSecrets and secretsmanager:BatchGetSecretValue to the function's role (the template does) and to yours, then run check again.",
                 );
             }
         };
@@ -203,7 +203,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         if let Some(read) = known {
             return read;
         }
-        let read = read_all(&self.store, TAG_VENDOR, function, later(self.timing.shared_scan_budget)).await;
+        let read =
+            read_all(&self.store, TAG_VENDOR, function, None, later(self.timing.shared_scan_budget)).await;
         if let Ok(mut reads) = self.shared_reads.lock() {
             reads.insert(function.to_owned(), read.clone());
         }
@@ -213,7 +214,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
     async fn vendor_check(&self, found: &Found, target: &Target, current: &SecretValue) -> Check {
         // The current key goes to no other vendor than the one that issued it.
         let mismatch = found.current_version().and_then(|version| {
-            let labels = Issued::labels_for_current(found.meta.labels(version), found.meta.all_labels());
+            let labels = Issued::labels_for_current(found.meta.labels(version), found.meta.pending_labels());
             Issued::check_vendor(labels, &found.meta.tags).err()
         });
         if let Some(problem) = mismatch {

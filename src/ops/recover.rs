@@ -85,6 +85,11 @@ pub enum RecoverError {
     NotStored { problem: StoreProblem, arn: String, fingerprint: String },
 }
 
+/// The records of issue among a version's labels.
+fn records_on(labels: &[String]) -> Vec<&String> {
+    labels.iter().filter(|label| label.starts_with(TARGET_LABEL_PREFIX)).collect()
+}
+
 /// What the key recover stores is called in its errors.
 const KEY_READ: &str = "the key read from standard input";
 
@@ -155,7 +160,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                         let version =
                             self.store.put_current(&meta.arn, &value, &[]).await.map_err(not_stored)?;
                         problems.push(format!(
-                            "the key is stored without the record of where it was issued ({record}): {}; until it is added, a changed tag could send this key elsewhere",
+                            "the key is stored without the record of where it was issued ({record}): {}; until it is added, where the key belongs is read from today's tags",
                             StoreProblem(refused)
                         ));
                         Some(version)
@@ -183,23 +188,26 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             }
             // The key was already in AWSCURRENT: nothing moved, but its record is written, in
             // place of one naming another target (two would disagree, and stop every rotation).
-            (None, Some(current)) if !meta.labels(current).contains(&record) => {
-                let others =
-                    meta.labels(current).iter().filter(|label| label.starts_with(TARGET_LABEL_PREFIX));
-                for other in others {
+            (None, Some(current)) if records_on(meta.labels(current)) != [&record] => {
+                let mut removed = true;
+                for other in records_on(meta.labels(current)).into_iter().filter(|label| **label != record) {
                     if let Err(e) = self.store.remove_stage(&meta.arn, other, current).await {
+                        removed = false;
                         problems.push(format!(
-                            "the record {other} on version {current} could not be removed: {}",
+                            "the record {other} on version {current} could not be removed ({}): run recover again",
                             StoreProblem(e)
                         ));
                     }
                 }
-                let holder = meta.version_with(&record);
-                if let Err(e) = self.store.move_label(&meta.arn, &record, current, holder).await {
-                    problems.push(format!(
-                        "the record of where the key was issued ({record}) could not be put on version {current}: {}",
-                        StoreProblem(e)
-                    ));
+                // Never two records on one version: they would disagree, and stop every rotation.
+                if removed && !meta.labels(current).contains(&record) {
+                    let holder = meta.version_with(&record);
+                    if let Err(e) = self.store.move_label(&meta.arn, &record, current, holder).await {
+                        problems.push(format!(
+                            "the record of where the key was issued ({record}) could not be put on version {current}: {}",
+                            StoreProblem(e)
+                        ));
+                    }
                 }
             }
             (None, _) => {}

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
-use crate::config::{ConfigError, Issued, Promote, Settings, Target, vendor_from_tags};
+use crate::config::{ConfigError, Issued, Promote, Settings, TARGET_LABEL_PREFIX, Target, vendor_from_tags};
 use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{SecretValue, ValueError};
@@ -179,6 +179,8 @@ pub enum Lockout {
     Rescue { version: String, arn: String },
     /// The vendor refuses the key consumers read from AWSCURRENT.
     CurrentRefused { status: u16, arn: String },
+    /// The vendor gave no verdict on that key: whether consumers are locked out is unknown.
+    CurrentUnverified { verdict: String },
 }
 
 impl fmt::Display for Lockout {
@@ -187,6 +189,10 @@ impl fmt::Display for Lockout {
             Lockout::Rescue { version, arn } => write!(
                 f,
                 "version {version} is labelled {ROTATION_RESCUE}: a rotate answer kept because no key could be read from it, which may hold the only live key, and no rotation starts while it is there. Read it with `aws secretsmanager get-secret-value --secret-id {arn} --version-stage {ROTATION_RESCUE}`; if a key is in it, store it with `api-key-rotator recover {arn}`; then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {arn} --version-stage {ROTATION_RESCUE} --remove-from-version-id {version}` (README, Recovery: new key lost)"
+            ),
+            Lockout::CurrentUnverified { verdict } => write!(
+                f,
+                "the vendor gave no verdict on the key in AWSCURRENT ({verdict}): whether consumers hold a key that no longer works is unknown; {AGAIN}"
             ),
             Lockout::CurrentRefused { status, arn } => write!(
                 f,
@@ -375,7 +381,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         };
         // Its key goes only where it was issued (the version's record, when there is one).
         let version = found.current_version().unwrap_or_default();
-        let labels = Issued::labels_for_current(meta.labels(version), meta.all_labels());
+        let labels = Issued::labels_for_current(meta.labels(version), meta.pending_labels());
         if let Err(problem) = Issued::check(labels, &meta.tags, settings) {
             return Plan::Refuse(Refusal::NotIssuedThere(problem));
         }
@@ -403,9 +409,13 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                     clear => clear,
                 }
             }
-            // Clearing a placeholder or a copy is safe whatever the verdict; nothing else is.
-            _ => match plan {
-                clear @ Plan::Clear { .. } => clear,
+            // Clearing a placeholder or a copy is safe whatever the verdict; nothing else is, and
+            // repair does not exit 0 without knowing.
+            verdict => match plan {
+                clear @ Plan::Clear { .. } => {
+                    lockouts.push(Lockout::CurrentUnverified { verdict: verdict.to_string() });
+                    clear
+                }
                 _ => Plan::Refuse(Refusal::NoVerdict),
             },
         }
@@ -452,6 +462,9 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                     self.clear_placeholder(arn, version).await?;
                 } else {
                     self.store.remove_stage(arn, AWSPENDING, version).await.map_err(failed)?;
+                    // Storing the pending key took the record off AWSCURRENT (same target, same
+                    // label): it goes back, or nothing would say where the current key belongs.
+                    self.restore_record(found, version).await;
                 }
                 Ok(Applied::Cleared { arn: arn.clone(), version: version.clone() })
             }
@@ -461,6 +474,20 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
 }
 
 impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
+    /// Moves the record of issue from the cleared `version` back onto AWSCURRENT, when AWSCURRENT
+    /// carries none. Best effort: without it, the current key's target is read from today's tags.
+    async fn restore_record(&self, found: &Found, version: &str) {
+        let meta = &found.meta;
+        let Some(current) = found.current_version() else { return };
+        let is_record = |label: &&String| label.starts_with(TARGET_LABEL_PREFIX);
+        if meta.labels(current).iter().any(|label| is_record(&label)) {
+            return;
+        }
+        for record in meta.labels(version).iter().filter(is_record) {
+            let _ = self.store.move_label(&meta.arn, record, current, Some(version)).await;
+        }
+    }
+
     /// Whether AWSCURRENT is on `version`, read up to three times a backoff apart: `None` when no
     /// read answered.
     async fn moved_to(&self, arn: &str, version: &str) -> Option<bool> {

@@ -164,7 +164,7 @@ impl fmt::Display for State {
             }
             State::KeySafeInPending => "The new key is safe in AWSPENDING; AWSCURRENT is unchanged.",
             State::MoveUnknown => {
-                "The new key is safe in AWSPENDING; whether AWSCURRENT moved to it is unknown (the secret could not be read again). If it did, the next step tells consumers."
+                "The new key is safe in AWSPENDING; whether AWSCURRENT moved to it is unknown (the secret could not be read again, or Secrets Manager answered that AWSCURRENT had moved since it was read). If it did, the next step tells consumers."
             }
         })
     }

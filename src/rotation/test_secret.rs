@@ -48,7 +48,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 // The key consumers read goes only where it was issued, as a pending one does.
                 let labels = Issued::labels_for_current(
                     current_id.as_deref().map_or(&[], |version| meta.labels(version)),
-                    meta.all_labels(),
+                    meta.pending_labels(),
                 );
                 self.still_issued(meta, labels)?;
                 (current.key().clone(), Tested::Current)

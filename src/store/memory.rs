@@ -115,7 +115,6 @@ impl MemoryStore {
         state.stale_version_read = true;
     }
 
-    /// Puts `labels` on `version`, as a person might with UpdateSecretVersionStage.
     /// The secret's rotation function (`RotationLambdaARN`), and whether listing the secrets it
     /// rotates fails.
     pub fn rotated_by_function(&self, function: &str, list_fails: bool) {
@@ -129,6 +128,7 @@ impl MemoryStore {
         self.state.lock().unwrap().others.push((arn.to_owned(), Sensitive::new(value)));
     }
 
+    /// Puts `labels` on `version`, as a person might with UpdateSecretVersionStage.
     pub fn add_labels(&self, version: &str, labels: &[&str]) {
         let mut state = self.state.lock().unwrap();
         let stages = state.meta.as_mut().unwrap().versions.entry(version.into()).or_default();

@@ -80,9 +80,9 @@ impl SecretMeta {
         self.versions.values().flatten().map(String::as_str).collect()
     }
 
-    /// Every label on every version.
-    pub fn all_labels(&self) -> impl Iterator<Item = &String> {
-        self.versions.values().flatten()
+    /// The labels on the pending version (none when no rotation is under way).
+    pub fn pending_labels(&self) -> &[String] {
+        self.pending_version().map_or(&[], |version| self.labels(version))
     }
 
     /// The labels on `version` (none for a version that is not there).

@@ -33,21 +33,24 @@ pub async fn holders_of<S: SecretStore>(
     key: &Sensitive,
     until: Instant,
 ) -> Result<Holders, StoreError> {
-    Ok(read_all(store, tag_key, function, until).await?.holders(arn, key))
+    Ok(read_all(store, tag_key, function, Some(arn), until).await?.holders(arn, key))
 }
 
-/// Every secret tagged `tag_key` whose rotation function is `function`, read (ListSecrets, then
-/// BatchGetSecretValue in batches of [`BATCH`]) until `until`. `Err`: the list could not be read.
+/// Every secret tagged `tag_key` whose rotation function is `function` (but `except`), read
+/// (ListSecrets, then BatchGetSecretValue in batches of [`BATCH`]) until `until`. `Err`: the list
+/// could not be read.
 pub async fn read_all<S: SecretStore>(
     store: &S,
     tag_key: &str,
     function: &str,
+    except: Option<&str>,
     until: Instant,
 ) -> Result<Batch, StoreError> {
     let listed = match timeout_at(until, store.rotated_by(tag_key, function)).await {
         Ok(listed) => listed?,
         Err(_) => return Err(StoreError::new("ListSecrets", super::codes::TIMEOUT, true)),
     };
+    let listed: Vec<String> = listed.into_iter().filter(|arn| Some(arn.as_str()) != except).collect();
     let mut all = Batch::default();
     for batch in listed.chunks(BATCH) {
         match timeout_at(until, store.values_of(batch)).await {
