@@ -14,7 +14,7 @@ use common::*;
 const TEMPLATE: &str = include_str!("../template.yaml");
 const CARGO_TOML: &str = include_str!("../Cargo.toml");
 /// The simulator's address in the demo (tools/demo.py).
-const DEMO_SIM: &str = "http://127.0.0.1:47102";
+const DEMO_SIM: &str = "http://127.0.0.1:27102";
 
 /// The `NAME = "value"` lines of one TOML table.
 fn toml_table(text: &str, table: &str) -> Vec<(String, String)> {

@@ -33,7 +33,7 @@ from vendor_sim import VENDORS
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "target" / "demo"
 # Keep in step with [package.metadata.lambda.env] in Cargo.toml.
-MOTO_PORT, SIM_PORT, INVOKE_PORT = 47101, 47102, 47100
+MOTO_PORT, SIM_PORT, INVOKE_PORT = 27101, 27102, 27100
 MOTO = f"http://127.0.0.1:{MOTO_PORT}"
 SIM = f"http://127.0.0.1:{SIM_PORT}"
 STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
