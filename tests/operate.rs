@@ -447,6 +447,20 @@ async fn check_covers_the_function_timeout_and_memory_and_function_names_it_befo
     assert_eq!(ran.code, 1, "{ran:?}");
     assert!(ran.stdout.contains("is invalid") && ran.stdout.contains("CALCOM_BASE_URL"), "{ran:?}");
     assert_eq!(bench.calls_with(&account.key).await, sent);
+
+    // A broken ROTATION_VENDORS declaration: the environment line names the vendor and the field,
+    // and repeats no credentials.
+    let declaring = unique("declaring-rotator");
+    let mut env = function_env(&bench);
+    let declaration =
+        r#"{"acme": {"base_url": "https://deploy:TOKEN@api.acme.example", "auth": {"header": "X-Key"}}}"#;
+    env.insert("ROTATION_VENDORS".into(), declaration.into());
+    bench.deploy(&declaring, &env, 90, 256).await;
+    let ran = run(&bench, &["check", &arn, "--function", &declaring], "");
+    ran.shows_none_of(&["TOKEN", &account.key]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stdout.contains(r#"ROTATION_VENDORS: vendor "acme", field "base_url""#), "{ran:?}");
+    assert_eq!(bench.calls_with(&account.key).await, sent);
 }
 
 #[tokio::test]

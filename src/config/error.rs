@@ -3,7 +3,7 @@
 
 use reqwest::Url;
 
-use super::{ENV_ALLOWED_HOSTS, TAG_BASE_URL, TAG_KEY_FIELD, TAG_VENDOR};
+use super::{DeclarationError, ENV_ALLOWED_HOSTS, TAG_BASE_URL, TAG_KEY_FIELD, TAG_VENDOR};
 use crate::secret::ValueError;
 use crate::vendors::{self, ExpiryError};
 
@@ -23,6 +23,10 @@ pub enum ConfigError {
 
     #[error("{ENV_ALLOWED_HOSTS}: {0}")]
     AllowedHost(HostProblem),
+
+    /// `ROTATION_VENDORS`.
+    #[error(transparent)]
+    Declaration(#[from] DeclarationError),
 
     #[error("{TAG_BASE_URL} {text:?}: {problem}")]
     BaseUrlTag { text: String, problem: UrlProblem },

@@ -1,9 +1,11 @@
 //! Configuration: the function's environment (parsed once at start-up, [`Settings`]) and each
 //! secret's tags. One file a concept: the environment and the promotion mode here; base URLs and
 //! the allow-list in `base_url.rs`; what a rotation needs from the tags in `target.rs`; the record of
-//! what a pending key was issued for in `issued.rs`; what can be wrong, as data, in `error.rs`.
+//! what a pending key was issued for in `issued.rs`; vendors the deployer declares
+//! (`ROTATION_VENDORS`) in `declared.rs`; what can be wrong, as data, in `error.rs`.
 
 mod base_url;
+mod declared;
 mod error;
 mod issued;
 mod target;
@@ -14,6 +16,10 @@ use reqwest::Url;
 
 use self::base_url::{AllowedHost, parse_allowed_host};
 pub use self::base_url::{parse_base_url, without_userinfo};
+pub use self::declared::{
+    DEFAULT_GRACE_SECONDS, DeclarationError, Declared, ENV_VENDORS, Overlap, Rotate, Verify,
+    parse_declarations,
+};
 pub use self::error::{ConfigError, HostProblem, UrlProblem};
 pub use self::issued::{Issued, TARGET_LABEL_PREFIX};
 pub use self::target::{SecretConfig, Target, vendor_from_tags};
@@ -74,6 +80,9 @@ pub struct Settings {
     pub promote: Promote,
     /// `METRICS_NAMESPACE`, else `ApiKeyRotator`.
     pub metrics_namespace: String,
+    /// `ROTATION_VENDORS`: the vendors the deployer declares (checked against the contract; not
+    /// yet rotated: see issue 22).
+    pub declared: Vec<Declared>,
     pub timing: Timing,
 }
 
@@ -83,7 +92,7 @@ impl Settings {
     }
 
     /// Reads `CALCOM_BASE_URL` and the other vendors' variables, `ROTATION_ALLOWED_HOSTS`,
-    /// `ROTATION_PROMOTE` and `METRICS_NAMESPACE`. Empty values mean "not set".
+    /// `ROTATION_PROMOTE`, `METRICS_NAMESPACE` and `ROTATION_VENDORS`. Empty values mean "not set".
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut base_urls = HashMap::new();
@@ -112,7 +121,12 @@ impl Settings {
         };
         let metrics_namespace =
             get(metrics::ENV_NAMESPACE).unwrap_or_else(|| metrics::DEFAULT_NAMESPACE.to_owned());
-        Ok(Settings { base_urls, allowed_hosts, promote, metrics_namespace, timing: Timing::default() })
+        let declared = match get(ENV_VENDORS) {
+            Some(text) => parse_declarations(&text)?,
+            None => Vec::new(),
+        };
+        let timing = Timing::default();
+        Ok(Settings { base_urls, allowed_hosts, promote, metrics_namespace, declared, timing })
     }
 }
 
