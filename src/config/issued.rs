@@ -60,16 +60,33 @@ impl Issued {
         Ok(found)
     }
 
+    /// Whether `label` is a record of issue (`ROTATION_TARGET.*`).
+    pub fn is_record(label: &str) -> bool {
+        label.starts_with(TARGET_LABEL_PREFIX)
+    }
+
+    /// The vendor whose key a version holds: the one its record (`labels`) names, else today's
+    /// `rotation:vendor` tag, else `unknown`.
+    pub fn vendor_of<'a>(
+        labels: impl IntoIterator<Item = &'a String>,
+        tags: &HashMap<String, String>,
+    ) -> String {
+        let issued = Issued::from_labels(labels).ok().flatten();
+        issued
+            .map(|issued| issued.vendor)
+            .or_else(|| vendor_from_tags(tags).ok().map(|vendor| vendor.name().to_owned()))
+            .unwrap_or_else(|| crate::metrics::UNKNOWN.to_owned())
+    }
+
     /// The labels that speak for the key in AWSCURRENT: its version's own (`current`) when they
     /// hold a record; else the pending version's (`pending`). A record is a staging label, one per
     /// secret, so storing a pending key issued for the same target takes it off AWSCURRENT while
     /// the rotation is under way. (Records left on older versions say nothing about AWSCURRENT.)
     pub fn labels_for_current<'a>(current: &'a [String], pending: &'a [String]) -> Vec<&'a String> {
-        let is_record = |label: &&String| label.starts_with(TARGET_LABEL_PREFIX);
-        if current.iter().any(|label| is_record(&label)) {
+        if current.iter().any(|label| Issued::is_record(label)) {
             return current.iter().collect();
         }
-        pending.iter().filter(is_record).collect()
+        pending.iter().filter(|label| Issued::is_record(label)).collect()
     }
 
     /// The record among `labels` against today's tags: `Ok(true)` it still matches, `Ok(false)`

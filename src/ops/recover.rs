@@ -4,9 +4,7 @@
 //! A pending version whose key the vendor still accepts is never cleared here: that is `repair`'s.
 
 use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
-use crate::config::{
-    ConfigError, Issued, Promote, Settings, TARGET_LABEL_PREFIX, Target, key_field_from_tags,
-};
+use crate::config::{ConfigError, Issued, Promote, Settings, Target, key_field_from_tags};
 use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{NotAKey, ValueError, check_bare, check_key};
@@ -87,7 +85,7 @@ pub enum RecoverError {
 
 /// The records of issue among a version's labels.
 fn records_on(labels: &[String]) -> Vec<&String> {
-    labels.iter().filter(|label| label.starts_with(TARGET_LABEL_PREFIX)).collect()
+    labels.iter().filter(|label| Issued::is_record(label)).collect()
 }
 
 /// What the key recover stores is called in its errors.

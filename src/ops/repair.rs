@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
-use crate::config::{ConfigError, Issued, Promote, Settings, TARGET_LABEL_PREFIX, Target, vendor_from_tags};
+use crate::config::{ConfigError, Issued, Promote, Settings, Target};
 use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{SecretValue, ValueError};
@@ -479,11 +479,10 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
     async fn restore_record(&self, found: &Found, version: &str) {
         let meta = &found.meta;
         let Some(current) = found.current_version() else { return };
-        let is_record = |label: &&String| label.starts_with(TARGET_LABEL_PREFIX);
-        if meta.labels(current).iter().any(|label| is_record(&label)) {
+        if meta.labels(current).iter().any(|label| Issued::is_record(label)) {
             return;
         }
-        for record in meta.labels(version).iter().filter(is_record) {
+        for record in meta.labels(version).iter().filter(|label| Issued::is_record(label)) {
             let _ = self.store.move_label(&meta.arn, record, current, Some(version)).await;
         }
     }
@@ -523,15 +522,10 @@ fn finished(found: &Found, pending: &str) -> KeyRotated {
         Ok(Pending::Stored(version, value)) if version == pending => Some(value),
         _ => None,
     };
-    let issued = Issued::from_labels(meta.labels(pending)).ok().flatten();
-    let vendor = issued
-        .map(|issued| issued.vendor().to_owned())
-        .or_else(|| vendor_from_tags(&meta.tags).ok().map(|vendor| vendor.name().to_owned()))
-        .unwrap_or_else(|| crate::metrics::UNKNOWN.to_owned());
     KeyRotated {
         secret_arn: meta.arn.clone(),
         secret_name: meta.name.clone(),
-        vendor,
+        vendor: Issued::vendor_of(meta.labels(pending), &meta.tags),
         version_id: pending.to_owned(),
         key_fingerprint: value
             .and_then(|value| value.key(&meta.tags).ok())

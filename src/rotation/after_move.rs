@@ -9,7 +9,7 @@ use tokio::time::{Instant, sleep, timeout_at};
 use tracing::{error, info, warn};
 
 use super::{Invocation, Observed, Rotator};
-use crate::config::{Issued, Promote, Settings, vendor_from_tags};
+use crate::config::{Issued, Promote, Settings};
 use crate::metrics::Replication;
 use crate::notify::{Cause, KeyRotated, Notifier, put_retried};
 use crate::store::{AWSCURRENT, ROTATION_TOLD, Replica, SecretMeta, SecretStore, Version};
@@ -220,9 +220,5 @@ pub(super) fn fingerprint_of(meta: &SecretMeta, version: &Version, settings: &Se
 /// The vendor whose key the version holds: the one its record of issue names, else today's tag
 /// (`unknown` when neither reads).
 pub(super) fn vendor_of(meta: &SecretMeta, version: &str) -> String {
-    let issued = Issued::from_labels(meta.labels(version)).ok().flatten();
-    issued
-        .map(|issued| issued.vendor().to_owned())
-        .or_else(|| vendor_from_tags(&meta.tags).ok().map(|vendor| vendor.name().to_owned()))
-        .unwrap_or_else(|| crate::metrics::UNKNOWN.to_owned())
+    Issued::vendor_of(meta.labels(version), &meta.tags)
 }
