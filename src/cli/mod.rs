@@ -344,7 +344,10 @@ mod tests {
                 arn: arn(),
             },
             Refusal::SameKeyOtherFields,
-            Refusal::VendorNotAskable { problem: ConfigError::NoVendor, arn: arn() },
+            Refusal::VendorNotAskable {
+                problem: ConfigError::NoVendor { known: crate::vendors::names() },
+                arn: arn(),
+            },
             Refusal::BothAccepted,
             Refusal::NeitherAccepted { arn: arn() },
             Refusal::CurrentNotAKey {

@@ -20,10 +20,16 @@ pub(super) struct AllowedHost {
 impl Settings {
     /// The base URL for one secret: its `rotation:base-url` tag if the host is approved, else the
     /// deployer's default for the vendor.
-    pub fn base_url(&self, vendor: &dyn Vendor, tag: Option<&str>) -> Result<Url, ConfigError> {
+    pub fn base_url(&self, vendor: &'static dyn Vendor, tag: Option<&str>) -> Result<Url, ConfigError> {
         let Some(text) = tag.map(str::trim) else {
-            return Ok(self.base_urls[vendor.name()].clone());
+            return match self.base_urls.get(vendor.name()) {
+                Some(url) => Ok(url.clone()),
+                None => Url::parse(vendor.default_base_url()).map_err(ConfigError::DefaultBaseUrl),
+            };
         };
+        if vendor.declared() {
+            return Err(ConfigError::BaseUrlTagOnDeclared { vendor: vendor.name() });
+        }
         // Credentials in the tag are refused below, and never repeated: errors show the text
         // without them.
         let shown = without_userinfo(text);

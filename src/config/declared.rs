@@ -5,65 +5,17 @@
 //! beyond the names of vendors and fields.
 
 use reqwest::Method;
-use reqwest::Url;
 use reqwest::header::HeaderName;
 use serde_json::{Map, Value};
 
 use super::parse_base_url;
-use crate::vendors;
+use crate::vendors::{self, Declared, Overlap, Rotate, Verify};
 
 /// The environment variable that declares vendors.
 pub const ENV_VENDORS: &str = "ROTATION_VENDORS";
 
 /// How long a replaced key stays live when `grace_seconds` is not given.
 pub const DEFAULT_GRACE_SECONDS: u64 = 3600;
-
-/// One declared vendor.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Declared {
-    /// The `rotation:vendor` tag value.
-    pub name: String,
-    pub base_url: Url,
-    /// The one header the key goes into, after `prefix`.
-    pub header: HeaderName,
-    pub prefix: String,
-    pub rotate: Rotate,
-    pub verify: Verify,
-    pub overlap: Option<Overlap>,
-}
-
-/// The call that makes a new key.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Rotate {
-    pub method: Method,
-    pub path: String,
-    /// Sent as it is.
-    pub body: Option<Value>,
-    /// RFC 6901: where the new key is in a 2xx answer.
-    pub key: String,
-}
-
-/// A read-only call that succeeds only with a live key.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Verify {
-    pub method: Method,
-    pub path: String,
-    /// Statuses that mean "this key is refused".
-    pub refused: Vec<u16>,
-    /// RFC 6901: a 2xx answer whose pointer finds no non-empty value also means refused.
-    pub vouch: Option<String>,
-}
-
-/// Create-then-revoke: the rotate call leaves the presented key valid.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Overlap {
-    /// RFC 6901: the new key's id in the rotate answer.
-    pub key_id: String,
-    pub revoke_method: Method,
-    /// Holds `{key_id}` as one whole segment.
-    pub revoke_path: String,
-    pub grace_seconds: u64,
-}
 
 /// Why `ROTATION_VENDORS` is refused: the vendor and the field, and the rule broken.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -130,8 +82,14 @@ fn declaration(name: &str, body: &Value) -> Result<Declared, DeclarationError> {
         .optional_str(verify, "vouch")?
         .map(|text| pointer(&verify_at, "vouch", text))
         .transpose()?;
+    let verify_method = method(&verify_at, verify, &[Method::GET, Method::HEAD])?;
+    if verify_method == Method::HEAD && vouch.is_some() {
+        return Err(
+            verify_at.fail("vouch", "cannot be read from a HEAD answer, which has no body; use GET".into())
+        );
+    }
     let verify = Verify {
-        method: method(&verify_at, verify, &[Method::GET, Method::HEAD])?,
+        method: verify_method,
         path: path(&verify_at, verify_at.required_str(verify, "path")?, None)?,
         refused,
         vouch,
@@ -426,6 +384,7 @@ mod tests {
             ("/verify/refused", Some(json!([])), "verify.refused", "non-empty"),
             ("/verify/refused", Some(json!([700])), "verify.refused", "100 to 599"),
             ("/verify/vouch", Some(json!(3)), "verify.vouch", "string"),
+            ("/verify/method", Some(json!("HEAD")), "verify.vouch", "HEAD answer"),
             ("/overlap/revoke/path", Some(json!("/keys")), "overlap.revoke.path", "{key_id} once"),
             ("/overlap/revoke/path", Some(json!("/keys/id-{key_id}")), "overlap.revoke.path", "placeholder"),
             ("/overlap/revoke/method", Some(json!("GET")), "overlap.revoke.method", "DELETE"),
@@ -469,5 +428,28 @@ mod tests {
                 .unwrap_err();
         assert!(error.to_string().contains("field \"auth\": is missing"), "{error}");
         assert!(super::super::Settings::from_lookup(env("  ")).unwrap().declared.is_empty());
+    }
+
+    #[test]
+    fn a_declared_vendor_is_looked_up_as_a_built_in_is_and_takes_no_base_url_tag() {
+        use super::super::{Settings, TAG_BASE_URL, TAG_VENDOR, Target};
+        let vendors = json!({ "acme": acme() }).to_string();
+        let settings = Settings::from_lookup(|name| (name == ENV_VENDORS).then(|| vendors.clone())).unwrap();
+        let tags =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let target = Target::from_tags(&tags(&[(TAG_VENDOR, "acme")]), &settings).unwrap();
+        assert_eq!((target.vendor.name(), target.base_url.as_str()), ("acme", "https://api.acme.example/v1"));
+        assert!(target.vendor.declared() && settings.vendor("ringg").is_some_and(|v| !v.declared()));
+        // A declared vendor's keys go to its declaration's base URL only.
+        let tagged = tags(&[(TAG_VENDOR, "acme"), (TAG_BASE_URL, "https://api.acme.example/v1")]);
+        let refused = Target::from_tags(&tagged, &settings).unwrap_err().to_string();
+        assert!(refused.contains("remove the rotation:base-url tag"), "{refused}");
+        let unknown = Target::from_tags(&tags(&[(TAG_VENDOR, "acme2")]), &settings).unwrap_err().to_string();
+        assert!(unknown.contains("calcom, ringg, projectdiscovery, acme"), "{unknown}");
+        // Without the declaration, the name is unknown: a vendor is what the environment says.
+        assert!(
+            Target::from_tags(&tags(&[(TAG_VENDOR, "acme")]), &Settings::from_lookup(|_| None).unwrap())
+                .is_err()
+        );
     }
 }

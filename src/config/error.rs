@@ -3,9 +3,9 @@
 
 use reqwest::Url;
 
-use super::{DeclarationError, ENV_ALLOWED_HOSTS, TAG_BASE_URL, TAG_KEY_FIELD, TAG_VENDOR};
+use super::{DeclarationError, ENV_ALLOWED_HOSTS, ENV_VENDORS, TAG_BASE_URL, TAG_KEY_FIELD, TAG_VENDOR};
 use crate::secret::ValueError;
-use crate::vendors::{self, ExpiryError};
+use crate::vendors::ExpiryError;
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -37,11 +37,20 @@ pub enum ConfigError {
     )]
     HostNotAllowed { text: String, vendor: &'static str, official: &'static [&'static str] },
 
-    #[error("the secret has no {TAG_VENDOR} tag; set it to one of {}", vendors::names())]
-    NoVendor,
+    /// `known`: the built-in vendors and the declared ones.
+    #[error("the secret has no {TAG_VENDOR} tag; set it to one of {known}")]
+    NoVendor { known: String },
 
-    #[error("{TAG_VENDOR} is {name:?}; expected one of {}", vendors::names())]
-    UnknownVendor { name: String },
+    #[error(
+        "{TAG_VENDOR} is {name:?}; expected one of {known} (a vendor of your own is declared in the function's {ENV_VENDORS})"
+    )]
+    UnknownVendor { name: String, known: String },
+
+    /// A declared vendor's base URL is its declaration's.
+    #[error(
+        "{vendor} is declared in the function's {ENV_VENDORS}, whose base_url is the only one its keys are sent to: remove the {TAG_BASE_URL} tag (a second base URL is a second declaration, under another name)"
+    )]
+    BaseUrlTagOnDeclared { vendor: &'static str },
 
     /// `rotation:key-field`.
     #[error(transparent)]

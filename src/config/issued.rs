@@ -70,11 +70,12 @@ impl Issued {
     pub fn vendor_of<'a>(
         labels: impl IntoIterator<Item = &'a String>,
         tags: &HashMap<String, String>,
+        settings: &Settings,
     ) -> String {
         let issued = Issued::from_labels(labels).ok().flatten();
         issued
             .map(|issued| issued.vendor)
-            .or_else(|| vendor_from_tags(tags).ok().map(|vendor| vendor.name().to_owned()))
+            .or_else(|| vendor_from_tags(tags, settings).ok().map(|vendor| vendor.name().to_owned()))
             .unwrap_or_else(|| crate::metrics::UNKNOWN.to_owned())
     }
 
@@ -108,16 +109,21 @@ impl Issued {
     pub fn check_vendor<'a>(
         labels: impl IntoIterator<Item = &'a String>,
         tags: &HashMap<String, String>,
+        settings: &Settings,
     ) -> Result<(), ConfigError> {
         match Issued::from_labels(labels)? {
-            Some(issued) => issued.same_vendor(tags),
+            Some(issued) => issued.same_vendor(tags, settings),
             None => Ok(()),
         }
     }
 
     /// Whether today's `rotation:vendor` tag still names the vendor the key was issued by.
-    pub fn same_vendor(&self, tags: &HashMap<String, String>) -> Result<(), ConfigError> {
-        let vendor = vendor_from_tags(tags)?;
+    pub fn same_vendor(
+        &self,
+        tags: &HashMap<String, String>,
+        settings: &Settings,
+    ) -> Result<(), ConfigError> {
+        let vendor = vendor_from_tags(tags, settings)?;
         if vendor.name() != self.vendor {
             return Err(ConfigError::VendorChanged { issued: self.vendor.clone(), now: vendor.name() });
         }
@@ -131,7 +137,7 @@ impl Issued {
         tags: &HashMap<String, String>,
         settings: &Settings,
     ) -> Result<(), ConfigError> {
-        self.same_vendor(tags)?;
+        self.same_vendor(tags, settings)?;
         let target = Target::from_tags(tags, settings)?;
         let vendor = target.vendor;
         if short_hash(target.base_url.as_str()) != self.base_url {

@@ -16,17 +16,14 @@ use reqwest::Url;
 
 use self::base_url::{AllowedHost, parse_allowed_host};
 pub use self::base_url::{parse_base_url, without_userinfo};
-pub use self::declared::{
-    DEFAULT_GRACE_SECONDS, DeclarationError, Declared, ENV_VENDORS, Overlap, Rotate, Verify,
-    parse_declarations,
-};
+pub use self::declared::{DEFAULT_GRACE_SECONDS, DeclarationError, ENV_VENDORS, parse_declarations};
 pub use self::error::{ConfigError, HostProblem, UrlProblem};
 pub use self::issued::{Issued, TARGET_LABEL_PREFIX};
 pub use self::target::{SecretConfig, Target, vendor_from_tags};
 use crate::metrics;
 pub use crate::secret::{TAG_KEY_FIELD, key_field_from_tags};
 use crate::timing::Timing;
-use crate::vendors;
+use crate::vendors::{self, Declared, Vendor};
 
 pub const TAG_VENDOR: &str = "rotation:vendor";
 pub const TAG_BASE_URL: &str = "rotation:base-url";
@@ -80,9 +77,8 @@ pub struct Settings {
     pub promote: Promote,
     /// `METRICS_NAMESPACE`, else `ApiKeyRotator`.
     pub metrics_namespace: String,
-    /// `ROTATION_VENDORS`: the vendors the deployer declares (checked against the contract; not
-    /// yet rotated: see issue 22).
-    pub declared: Vec<Declared>,
+    /// `ROTATION_VENDORS`: the vendors the deployer declares, rotated as the built-ins are.
+    pub declared: Vec<&'static Declared>,
     pub timing: Timing,
 }
 
@@ -121,12 +117,31 @@ impl Settings {
         };
         let metrics_namespace =
             get(metrics::ENV_NAMESPACE).unwrap_or_else(|| metrics::DEFAULT_NAMESPACE.to_owned());
-        let declared = match get(ENV_VENDORS) {
-            Some(text) => parse_declarations(&text)?,
+        let declared: Vec<&'static Declared> = match get(ENV_VENDORS) {
+            Some(text) => parse_declarations(&text)?.into_iter().map(vendors::intern).collect(),
             None => Vec::new(),
         };
+        for vendor in &declared {
+            base_urls.insert(vendor.name.as_str(), vendor.base_url.clone());
+        }
         let timing = Timing::default();
         Ok(Settings { base_urls, allowed_hosts, promote, metrics_namespace, declared, timing })
+    }
+
+    /// The vendor a `rotation:vendor` tag names: a built-in one, or one the deployer declared.
+    pub fn vendor(&self, name: &str) -> Option<&'static dyn Vendor> {
+        vendors::lookup(name).or_else(|| {
+            self.declared
+                .iter()
+                .find(|vendor| vendor.name == name)
+                .map(|vendor| *vendor as &'static dyn Vendor)
+        })
+    }
+
+    /// Every `rotation:vendor` value this function accepts, for error messages.
+    pub fn vendor_names(&self) -> String {
+        let declared = self.declared.iter().map(|vendor| format!(", {}", vendor.name));
+        format!("{}{}", vendors::names(), declared.collect::<String>())
     }
 }
 

@@ -8,7 +8,7 @@ use reqwest::Url;
 use super::{ConfigError, Promote, Settings, TAG_BASE_URL, TAG_VENDOR};
 use crate::schedule::{Interval, UnreadableSchedule};
 use crate::secret::key_field_from_tags;
-use crate::vendors::{self, Vendor};
+use crate::vendors::Vendor;
 
 /// Where a secret's key may be sent: its vendor and that vendor's approved base URL.
 #[derive(Clone, Debug)]
@@ -19,16 +19,21 @@ pub struct Target {
 
 impl Target {
     pub fn from_tags(tags: &HashMap<String, String>, settings: &Settings) -> Result<Self, ConfigError> {
-        let vendor = vendor_from_tags(tags)?;
+        let vendor = vendor_from_tags(tags, settings)?;
         let base_url = settings.base_url(vendor, tags.get(TAG_BASE_URL).map(String::as_str))?;
         Ok(Target { vendor, base_url })
     }
 }
 
-/// The `rotation:vendor` tag's vendor.
-pub fn vendor_from_tags(tags: &HashMap<String, String>) -> Result<&'static dyn Vendor, ConfigError> {
-    let name = tags.get(TAG_VENDOR).map(|v| v.trim()).ok_or(ConfigError::NoVendor)?;
-    vendors::lookup(name).ok_or_else(|| ConfigError::UnknownVendor { name: name.to_owned() })
+/// The `rotation:vendor` tag's vendor, built in or declared in the function's environment.
+pub fn vendor_from_tags(
+    tags: &HashMap<String, String>,
+    settings: &Settings,
+) -> Result<&'static dyn Vendor, ConfigError> {
+    let known = || settings.vendor_names();
+    let name =
+        tags.get(TAG_VENDOR).map(|v| v.trim()).ok_or_else(|| ConfigError::NoVendor { known: known() })?;
+    settings.vendor(name).ok_or_else(|| ConfigError::UnknownVendor { name: name.to_owned(), known: known() })
 }
 
 /// Everything a rotation needs from the tags, checked before anything is sent anywhere. Only

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::{EnvSource, Found, Operator, Pending, StoreProblem, schedule_text};
 use crate::config::{
-    ConfigError, Issued, Promote, TAG_KEY_FIELD, TAG_VENDOR, Target, key_field_from_tags, vendor_from_tags,
+    ConfigError, Issued, Promote, Settings, TAG_KEY_FIELD, TAG_VENDOR, Target, key_field_from_tags,
+    vendor_from_tags,
 };
 use crate::function::FunctionReader;
 use crate::notify::Notifier;
@@ -106,11 +107,17 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             ),
             Err(check) => Check::fail("value", check.0.clone(), check.1.clone()),
         });
-        checks.push(expiry(&found));
+        checks.push(match env {
+            Some(env) => expiry(&found, &env.settings),
+            None => Check::new("expiry", Status::Skip, NO_ENVIRONMENT),
+        });
         checks.push(match (&target, &current, vendor_calls) {
             (_, _, false) => Check::new("vendor", Status::Skip, "not asked (--no-vendor)"),
             (None, _, true) => Check::new("vendor", Status::Skip, NO_ENVIRONMENT),
-            (Some(Ok(target)), Ok(value), true) => self.vendor_check(&found, target, value).await,
+            (Some(Ok(target)), Ok(value), true) => match env {
+                Some(env) => self.vendor_check(&found, target, &env.settings, value).await,
+                None => Check::new("vendor", Status::Skip, NO_ENVIRONMENT),
+            },
             _ => Check::new(
                 "vendor",
                 Status::Skip,
@@ -128,7 +135,9 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         CheckReport {
             arn: meta.arn.clone(),
             name: Some(meta.name.clone()),
-            vendor: vendor_from_tags(&meta.tags).ok().map(|vendor| vendor.name()),
+            vendor: env
+                .and_then(|env| vendor_from_tags(&meta.tags, &env.settings).ok())
+                .map(|vendor| vendor.name()),
             environment: env.map(|env| env.source.to_string()),
             ok: checks.iter().all(|check| check.status != Status::Fail),
             checks,
@@ -211,11 +220,17 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         read
     }
 
-    async fn vendor_check(&self, found: &Found, target: &Target, current: &SecretValue) -> Check {
+    async fn vendor_check(
+        &self,
+        found: &Found,
+        target: &Target,
+        settings: &Settings,
+        current: &SecretValue,
+    ) -> Check {
         // The current key goes to no other vendor than the one that issued it.
         let mismatch = found.current_version().and_then(|version| {
             let labels = Issued::labels_for_current(found.meta.labels(version), found.meta.pending_labels());
-            Issued::check_vendor(labels, &found.meta.tags).err()
+            Issued::check_vendor(labels, &found.meta.tags, settings).err()
         });
         if let Some(problem) = mismatch {
             return Check::fail(
@@ -429,9 +444,9 @@ fn current_key(found: &Found) -> Result<SecretValue, (String, String)> {
 }
 
 /// What the rotate call will ask for, checked against the schedule (Cal.com's key lifetime).
-fn expiry(found: &Found) -> Check {
+fn expiry(found: &Found, settings: &Settings) -> Check {
     let meta = &found.meta;
-    let Ok(vendor) = vendor_from_tags(&meta.tags) else {
+    let Ok(vendor) = vendor_from_tags(&meta.tags, settings) else {
         return Check::new("expiry", Status::Skip, "no vendor to ask for an expiry");
     };
     match vendor.rotate_body(&meta.tags, meta.interval()) {

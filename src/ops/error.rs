@@ -97,7 +97,7 @@ mod tests {
             })
             .to_string(),
             RecoverError::SecretUnreadable(store(false)).to_string(),
-            RecoverError::Tags(ConfigError::NoVendor).to_string(),
+            RecoverError::Tags(ConfigError::NoVendor { known: crate::vendors::names() }).to_string(),
             RecoverError::NoCurrentValue.to_string(),
             RecoverError::CurrentUnreadable(store(true)).to_string(),
             RecoverError::CurrentNotInPlace(ValueError::NoField { key_field: "api_key".into() }).to_string(),

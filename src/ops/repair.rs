@@ -525,7 +525,11 @@ fn finished(found: &Found, pending: &str) -> KeyRotated {
     KeyRotated {
         secret_arn: meta.arn.clone(),
         secret_name: meta.name.clone(),
-        vendor: Issued::vendor_of(meta.labels(pending), &meta.tags),
+        // Apply runs only in an environment (the plan needs one).
+        vendor: found.env.as_ref().map_or_else(
+            |_| crate::metrics::UNKNOWN.to_owned(),
+            |env| Issued::vendor_of(meta.labels(pending), &meta.tags, &env.settings),
+        ),
         version_id: pending.to_owned(),
         key_fingerprint: value
             .and_then(|value| value.key(&meta.tags).ok())

@@ -63,12 +63,14 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                 None
             }
         };
-        let vendor = match vendor_from_tags(&meta.tags) {
-            Ok(vendor) => Some(vendor.name()),
-            Err(problem) => {
+        let vendor = match found.env.as_ref().map(|env| vendor_from_tags(&meta.tags, &env.settings)) {
+            Ok(Ok(vendor)) => Some(vendor.name()),
+            Ok(Err(problem)) => {
                 problems.push(problem.to_string());
                 None
             }
+            // The environment's problem is said above.
+            Err(_) => None,
         };
         let fingerprint = |which: &str, version: &Version, problems: &mut Vec<String>| {
             version

@@ -101,7 +101,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         );
         let promote = observed.promote.unwrap_or(Promote::Standard);
         let fingerprint = fingerprint_of(meta, &version, &self.settings);
-        let event = key_rotated(call, vendor_of(meta, &event.token), fingerprint, promote, version.created);
+        let event = key_rotated(
+            call,
+            vendor_of(meta, &event.token, &self.settings),
+            fingerprint,
+            promote,
+            version.created,
+        );
         observed.notify_failed = Some(self.announce(event, call).await);
     }
 
@@ -219,6 +225,6 @@ pub(super) fn fingerprint_of(meta: &SecretMeta, version: &Version, settings: &Se
 
 /// The vendor whose key the version holds: the one its record of issue names, else today's tag
 /// (`unknown` when neither reads).
-pub(super) fn vendor_of(meta: &SecretMeta, version: &str) -> String {
-    Issued::vendor_of(meta.labels(version), &meta.tags)
+pub(super) fn vendor_of(meta: &SecretMeta, version: &str, settings: &Settings) -> String {
+    Issued::vendor_of(meta.labels(version), &meta.tags, settings)
 }

@@ -79,8 +79,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // The current key goes to no other vendor than the one that issued it (recorded on its
         // version when this function rotated it).
         let current_labels = current_id.as_deref().map_or(&[][..], |version| meta.labels(version));
-        Issued::check_vendor(Issued::labels_for_current(current_labels, meta.pending_labels()), &meta.tags)
-            .map_err(ErrorKind::config)?;
+        let current_labels = Issued::labels_for_current(current_labels, meta.pending_labels());
+        Issued::check_vendor(current_labels, &meta.tags, &self.settings).map_err(ErrorKind::config)?;
         let record = self.label_room(meta, &config)?;
         let timing = &self.settings.timing;
         let (left, needed) = (time_left(deadline), timing.create_budget());

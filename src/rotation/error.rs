@@ -499,7 +499,7 @@ mod tests {
                 step: Some(Step::CreateSecret),
                 vendor: Some("calcom"),
             },
-            kind: ErrorKind::config(ConfigError::NoVendor),
+            kind: ErrorKind::config(ConfigError::NoVendor { known: crate::vendors::names() }),
         };
         let diagnostic = Diagnostic::from(error);
         assert_eq!(diagnostic.error_type, "Config");
@@ -534,7 +534,7 @@ mod tests {
             NotRotatable::NoPendingValue { version: version() }.into(),
             NotRotatable::NoCurrentValue { state: State::NothingSent }.into(),
             NotRotatable::CopyOfCurrent { version: version(), secret: ARN.into() }.into(),
-            ErrorKind::config(ConfigError::NoVendor),
+            ErrorKind::config(ConfigError::NoVendor { known: crate::vendors::names() }),
             ErrorKind::config_later(Problem::PendingValue(ValueError::EmptyKeyField)),
             ErrorKind::config(Problem::NoRoomForLabels {
                 labels: 18,

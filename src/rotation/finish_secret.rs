@@ -63,8 +63,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // Then, with nothing left to lose and side by side: tell consumers, and wait for the
         // replica regions (whose time counts from the move, not from the event).
         let fingerprint = fingerprint_of(meta, &pending, &self.settings);
-        let event =
-            key_rotated(call, vendor_of(meta, &event.token), fingerprint, Promote::Standard, pending.created);
+        let event = key_rotated(
+            call,
+            vendor_of(meta, &event.token, &self.settings),
+            fingerprint,
+            Promote::Standard,
+            pending.created,
+        );
         let (notify_failed, replication) =
             tokio::join!(self.announce(event, call), self.await_replicas(call, Some(moved)));
         (observed.notify_failed, observed.replication) = (Some(notify_failed), replication);

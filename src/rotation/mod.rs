@@ -201,7 +201,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         context.secret = Some(meta.arn.clone());
         // For the error's context, the logs and the metrics only: each step reads the tags it
         // needs itself.
-        if let Ok(vendor) = config::vendor_from_tags(&meta.tags) {
+        if let Ok(vendor) = config::vendor_from_tags(&meta.tags, &self.settings) {
             context.vendor = Some(vendor.name());
             tracing::Span::current().record("vendor", vendor.name());
         }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use reqwest::Method;
+use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
 
 use super::{Auth, Endpoint, Vendor};
@@ -47,25 +48,25 @@ pub enum ExpiryError {
 }
 
 impl Vendor for CalCom {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "calcom"
     }
-    fn env_base_url(&self) -> &'static str {
+    fn env_base_url(&self) -> &str {
         "CALCOM_BASE_URL"
     }
-    fn default_base_url(&self) -> &'static str {
+    fn default_base_url(&self) -> &str {
         "https://api.cal.com"
     }
-    fn official_hosts(&self) -> &'static [&'static str] {
+    fn official_hosts(&self) -> &[&'static str] {
         &["api.cal.com", "api.cal.eu"]
     }
-    fn auth(&self) -> Auth {
-        Auth::Bearer
+    fn auth(&self) -> Auth<'_> {
+        Auth { header: AUTHORIZATION, prefix: "Bearer " }
     }
-    fn rotate(&self) -> Endpoint {
+    fn rotate(&self) -> Endpoint<'_> {
         Endpoint { method: Method::POST, path: "/v2/api-keys/refresh" }
     }
-    fn verify(&self) -> Endpoint {
+    fn verify(&self) -> Endpoint<'_> {
         Endpoint { method: Method::GET, path: "/v2/me" }
     }
 

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT_ENCODING, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::Value;
 use tokio::time::{Instant, timeout_at};
@@ -62,18 +62,16 @@ impl VendorClient {
         &self,
         vendor: &dyn Vendor,
         base: &Url,
-        endpoint: &Endpoint,
+        endpoint: &Endpoint<'_>,
         key: &Sensitive,
         body: Option<&Value>,
         timeout: Option<Duration>,
     ) -> Result<Response, Failure> {
         let url = format!("{}{}", base.as_str().trim_end_matches('/'), endpoint.path);
-        let (name, value) = match vendor.auth() {
-            Auth::Bearer => (AUTHORIZATION, format!("Bearer {}", key.expose())),
-            Auth::Header(name) => (name, key.expose().to_owned()),
-        };
+        let Auth { header: name, prefix } = vendor.auth();
         // A key with bytes a header cannot carry is never sent, not even mangled or empty.
-        let mut value = HeaderValue::from_str(&value).map_err(|_| Failure::Unsendable)?;
+        let mut value =
+            HeaderValue::from_str(&format!("{prefix}{}", key.expose())).map_err(|_| Failure::Unsendable)?;
         value.set_sensitive(true);
         // identity: a 2xx must never arrive in an encoding this client cannot read.
         let mut request = self
@@ -127,6 +125,7 @@ impl VendorApi for VendorClient {
         match status {
             s if vendor.refuses_key(s.as_u16()) => Verdict::Refused(s.as_u16()),
             StatusCode::TOO_MANY_REQUESTS => Verdict::RateLimited(self.rate_limit_wait(response.headers())),
+            s if s.is_success() && !vendor.reads_verify_answer() => Verdict::Accepted,
             s if s.is_success() => match read_json(response).await.map(|body| vendor.verify_vouches(&body)) {
                 Ok(Some(true)) => Verdict::Accepted,
                 Ok(Some(false)) => Verdict::Refused(status.as_u16()),

@@ -8,6 +8,7 @@
 mod api;
 mod calcom;
 mod client;
+mod declared;
 mod projectdiscovery;
 mod ringg;
 
@@ -22,51 +23,58 @@ pub use api::{NoKey, RawAnswer, RotateOutcome, VendorApi, Verdict, VerifyPolicy,
 pub use client::{VendorClient, describe as describe_http_error};
 
 pub use calcom::ExpiryError;
+pub use declared::{Declared, Overlap, Rotate, Verify, intern};
 
 use crate::schedule::{Interval, UnreadableSchedule};
 
-/// Every vendor this function can rotate. A fourth vendor is a new file and a line here.
+/// The built-in vendors. Any other is declared by the deployer in `ROTATION_VENDORS`
+/// ([`Declared`]); the function's settings look up both.
 pub static ALL: &[&dyn Vendor] = &[&calcom::CalCom, &ringg::Ringg, &projectdiscovery::ProjectDiscovery];
 
+/// The built-in vendor named `name`.
 pub fn lookup(name: &str) -> Option<&'static dyn Vendor> {
     ALL.iter().copied().find(|vendor| vendor.name() == name)
 }
 
-/// The accepted `rotation:vendor` values, for error messages.
+/// The built-in vendors' names, for error messages.
 pub fn names() -> String {
     ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
 }
 
-/// How a vendor expects the key on a request.
+/// How a vendor expects the key on a request: in one header, after a prefix (`Bearer `, or
+/// nothing). Header names are case-insensitive; `http` keeps them in lower case.
 #[derive(Clone, Debug)]
-pub enum Auth {
-    /// `Authorization: Bearer <key>`
-    Bearer,
-    /// `<header>: <key>` (header names are case-insensitive; `http` keeps them in lower case)
-    Header(HeaderName),
+pub struct Auth<'a> {
+    pub header: HeaderName,
+    pub prefix: &'a str,
 }
 
 /// A method and a path below the vendor's base URL.
 #[derive(Clone, Debug)]
-pub struct Endpoint {
+pub struct Endpoint<'a> {
     pub method: Method,
-    pub path: &'static str,
+    pub path: &'a str,
 }
 
 pub trait Vendor: Send + Sync + fmt::Debug {
     /// The `rotation:vendor` tag value.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// The environment variable with the deployer's default base URL.
-    fn env_base_url(&self) -> &'static str;
+    fn env_base_url(&self) -> &str;
     /// The vendor's public API base URL.
-    fn default_base_url(&self) -> &'static str;
+    fn default_base_url(&self) -> &str;
     /// Hosts a `rotation:base-url` tag may name without being listed in ROTATION_ALLOWED_HOSTS.
-    fn official_hosts(&self) -> &'static [&'static str];
-    fn auth(&self) -> Auth;
+    fn official_hosts(&self) -> &[&'static str];
+    /// Whether the deployer declared this vendor (`ROTATION_VENDORS`): its base URL is the
+    /// declaration's, and a `rotation:base-url` tag is refused.
+    fn declared(&self) -> bool {
+        false
+    }
+    fn auth(&self) -> Auth<'_>;
     /// The call that makes a new key and invalidates the one presented.
-    fn rotate(&self) -> Endpoint;
+    fn rotate(&self) -> Endpoint<'_>;
     /// A read-only call that succeeds only with a live key.
-    fn verify(&self) -> Endpoint;
+    fn verify(&self) -> Endpoint<'_>;
     /// The rotate call's JSON body, from the secret's tags and rotation schedule; `Err` explains
     /// a tag that cannot be honoured.
     fn rotate_body(
@@ -88,6 +96,11 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     /// more: a 403 usually means a valid key without the right to do something.
     fn refuses_key(&self, status: u16) -> bool {
         status == 401
+    }
+    /// Whether a 2xx verify answer must be read (as JSON, by [`Vendor::verify_vouches`]) before it
+    /// counts as an acceptance.
+    fn reads_verify_answer(&self) -> bool {
+        true
     }
     /// What a 2xx verify answer says about the key: `Some(true)` it vouches for it, `Some(false)`
     /// it says the key is not valid, `None` it cannot be read either way.

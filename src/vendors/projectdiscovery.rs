@@ -11,25 +11,25 @@ use super::{Auth, Endpoint, Vendor, is_uuid_shaped};
 pub struct ProjectDiscovery;
 
 impl Vendor for ProjectDiscovery {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "projectdiscovery"
     }
-    fn env_base_url(&self) -> &'static str {
+    fn env_base_url(&self) -> &str {
         "PROJECTDISCOVERY_BASE_URL"
     }
-    fn default_base_url(&self) -> &'static str {
+    fn default_base_url(&self) -> &str {
         "https://api.projectdiscovery.io"
     }
-    fn official_hosts(&self) -> &'static [&'static str] {
+    fn official_hosts(&self) -> &[&'static str] {
         &["api.projectdiscovery.io", "api.dev.projectdiscovery.io"]
     }
-    fn auth(&self) -> Auth {
-        Auth::Header(HeaderName::from_static("x-api-key"))
+    fn auth(&self) -> Auth<'_> {
+        Auth { header: HeaderName::from_static("x-api-key"), prefix: "" }
     }
-    fn rotate(&self) -> Endpoint {
+    fn rotate(&self) -> Endpoint<'_> {
         Endpoint { method: Method::POST, path: "/v1/user/apikey/rotate" }
     }
-    fn verify(&self) -> Endpoint {
+    fn verify(&self) -> Endpoint<'_> {
         Endpoint { method: Method::GET, path: "/v1/user" }
     }
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {

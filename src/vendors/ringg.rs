@@ -11,25 +11,25 @@ use super::{Auth, Endpoint, Vendor, is_uuid_shaped};
 pub struct Ringg;
 
 impl Vendor for Ringg {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "ringg"
     }
-    fn env_base_url(&self) -> &'static str {
+    fn env_base_url(&self) -> &str {
         "RINGG_BASE_URL"
     }
-    fn default_base_url(&self) -> &'static str {
+    fn default_base_url(&self) -> &str {
         "https://prod-api.ringg.ai/ca/api/v0"
     }
-    fn official_hosts(&self) -> &'static [&'static str] {
+    fn official_hosts(&self) -> &[&'static str] {
         &["prod-api.ringg.ai"]
     }
-    fn auth(&self) -> Auth {
-        Auth::Header(HeaderName::from_static("x-api-key"))
+    fn auth(&self) -> Auth<'_> {
+        Auth { header: HeaderName::from_static("x-api-key"), prefix: "" }
     }
-    fn rotate(&self) -> Endpoint {
+    fn rotate(&self) -> Endpoint<'_> {
         Endpoint { method: Method::PATCH, path: "/workspace/api-key" }
     }
-    fn verify(&self) -> Endpoint {
+    fn verify(&self) -> Endpoint<'_> {
         Endpoint { method: Method::GET, path: "/workspace" }
     }
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
