@@ -30,7 +30,9 @@ UNDOCUMENTED = {
     "calcom": lambda key: {"status": "success", "data": {"key": key}},
     "ringg": lambda key: {"api_key_v2": key},
     "projectdiscovery": lambda key: {"message": "API key rotated successfully", "apiKey": key},
+    "acme": lambda key: {"data": {"token": key}},
 }
+SINGLE_PHASE = sorted(name for name, vendor in VENDORS.items() if not vendor.overlap)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ def rotate_request(sim: str, vendor: str, key: str) -> http.client.HTTPConnectio
     method, path = next(route for route, action in VENDORS[vendor].routes.items() if action == "rotate")
     url = urlsplit(sim)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
-    body = b"{}" if vendor == "calcom" else None
+    body = b"{}" if vendor in ("calcom", "acme", "dualkey") else None
     headers = vendor_sim.auth_header(vendor, key) | ({"Content-Type": "application/json"} if body else {})
     conn.request(method, VENDORS[vendor].prefix + path, body=body, headers=headers)
     return conn
@@ -94,7 +96,7 @@ def rotated_to(sim: str, account_id: str, old: str) -> str:
     return now["live_key"]
 
 
-@pytest.mark.parametrize("vendor", sorted(VENDORS))
+@pytest.mark.parametrize("vendor", SINGLE_PHASE)
 def test_key_in_undocumented_field(sim: str, vendor: str) -> None:
     account_id, key = account(sim, vendor, key_in_undocumented_field=2)
     for _ in range(2):
@@ -103,10 +105,10 @@ def test_key_in_undocumented_field(sim: str, vendor: str) -> None:
         assert status == 200
         assert headers["Content-Type"] == "application/json"
         assert json.loads(body) == UNDOCUMENTED[vendor](fresh)
-        assert json.loads(body) != VENDORS[vendor].rotated(fresh)
+        assert json.loads(body) != VENDORS[vendor].rotated(fresh, "")
         key = fresh
     status, _, body = rotate(sim, vendor, key)  # spent: the documented shape again
-    assert (status, json.loads(body)) == (200, VENDORS[vendor].rotated(rotated_to(sim, account_id, key)))
+    assert (status, json.loads(body)) == (200, VENDORS[vendor].rotated(rotated_to(sim, account_id, key), ""))
     final = state(sim, account_id)
     assert final["faults"]["key_in_undocumented_field"] == 0
     assert [e["answer"] for e in final["rotation_log"]] == ["key_in_undocumented_field"] * 2 + ["documented"]
@@ -175,7 +177,7 @@ def test_late_status(sim: str) -> None:
     conn.close()
     assert status_at - started >= wait
     fresh = rotated_to(sim, account_id, key)
-    assert (answer.status, json.loads(body)) == (200, VENDORS["calcom"].rotated(fresh))
+    assert (answer.status, json.loads(body)) == (200, VENDORS["calcom"].rotated(fresh, ""))
     after = state(sim, account_id)
     entry = after["rotation_log"][-1]
     assert entry["answered_at"] - entry["rotated_at"] >= wait
@@ -200,7 +202,7 @@ def test_late_body(sim: str) -> None:
     assert body_at - headers_at >= wait - 0.05  # the slack: headers_at is after the headers came
     fresh = rotated_to(sim, account_id, key)
     assert int(answer.headers["Content-Length"]) == len(body)
-    assert (answer.status, json.loads(body)) == (200, VENDORS["ringg"].rotated(fresh))
+    assert (answer.status, json.loads(body)) == (200, VENDORS["ringg"].rotated(fresh, ""))
     after = state(sim, account_id)
     entry = after["rotation_log"][-1]
     assert entry["late_body"] == wait and after["faults"]["late_body"] == 0
@@ -212,13 +214,13 @@ def test_echo_old_key(sim: str) -> None:
     for _ in range(2):
         status, _, body = rotate(sim, "calcom", key)
         fresh = rotated_to(sim, account_id, key)
-        assert (status, json.loads(body)) == (200, VENDORS["calcom"].rotated(key))  # the old key
+        assert (status, json.loads(body)) == (200, VENDORS["calcom"].rotated(key, ""))  # the old key
         assert rotate(sim, "calcom", key)[0] == 401  # which is dead
         entry = state(sim, account_id)["rotation_log"][-1]
         assert (entry["answer"], entry["answered_key"]) == ("echo_old_key", key)
         key = fresh
     status, _, body = rotate(sim, "calcom", key)
-    assert json.loads(body) == VENDORS["calcom"].rotated(rotated_to(sim, account_id, key))
+    assert json.loads(body) == VENDORS["calcom"].rotated(rotated_to(sim, account_id, key), "")
 
 
 def test_kill_after_rotate(sim: str) -> None:
@@ -241,7 +243,7 @@ def test_kill_after_rotate(sim: str) -> None:
     assert entry["answered_at"] is None and after["rotate_answered"] is None
     assert after["faults"]["kill_after_rotate"] == 0
     status, _, body = rotate(sim, "projectdiscovery", fresh)  # once
-    assert (status, json.loads(body)) == (200, VENDORS["projectdiscovery"].rotated(rotated_to(sim, account_id, fresh)))
+    assert (status, json.loads(body)) == (200, VENDORS["projectdiscovery"].rotated(rotated_to(sim, account_id, fresh), ""))
 
 
 @pytest.mark.parametrize("pid", [-1, True, "1234", 1.5])
@@ -257,7 +259,7 @@ def test_hang_after_rotate_still_waits_before_the_status(sim: str) -> None:
     started = time.monotonic()
     status, _, body = rotate(sim, "ringg", key)
     assert time.monotonic() - started >= wait
-    assert (status, json.loads(body)) == (200, VENDORS["ringg"].rotated(rotated_to(sim, account_id, key)))
+    assert (status, json.loads(body)) == (200, VENDORS["ringg"].rotated(rotated_to(sim, account_id, key), ""))
     assert state(sim, account_id)["faults"]["hang_after_rotate"] == 0
 
 
@@ -273,7 +275,7 @@ def verify(sim: str, vendor: str, key: str) -> int:
         return err.code
 
 
-@pytest.mark.parametrize("vendor", sorted(VENDORS))
+@pytest.mark.parametrize("vendor", SINGLE_PHASE)
 def test_fail_verifications_answers_500_for_live_and_dead_keys(sim: str, vendor: str) -> None:
     account_id, key = account(sim, vendor)
     assert rotate(sim, vendor, key)[0] in (200, 201)
@@ -287,3 +289,64 @@ def test_fail_verifications_answers_500_for_live_and_dead_keys(sim: str, vendor:
     assert rotate(sim, vendor, live)[0] in (200, 201)
     fresh = rotated_to(sim, account_id, live)
     assert (verify(sim, vendor, fresh), verify(sim, vendor, fresh)) == (500, 200)
+
+
+def vendor_request(sim: str, vendor: str, method: str, path: str, key: str) -> tuple[int, Any]:
+    url = urlsplit(sim)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+        conn.request(method, VENDORS[vendor].prefix + path, body=body, headers=vendor_sim.auth_header(vendor, key))
+        answer = conn.getresponse()
+        data = answer.read()
+        return answer.status, json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+def test_dualkey_creates_beside_the_presented_key_and_revokes_by_id(sim: str) -> None:
+    status, created = control(sim, "POST", "/_sim/accounts", {"vendor": "dualkey"})
+    assert status == 200
+    account_id, first, first_id = created["account"], created["key"], created["key_id"]
+    status, answer = vendor_request(sim, "dualkey", "POST", "/v2/keys", first)
+    assert status == 200, answer
+    second, second_id = answer["key"]["secret"], answer["key"]["id"]
+    # Both keys work; a third create is refused until one is revoked.
+    for key in (first, second):
+        assert vendor_request(sim, "dualkey", "GET", "/v2/me", key)[0] == 200
+    status, answer = vendor_request(sim, "dualkey", "POST", "/v2/keys", second)
+    assert status == 409, answer
+    assert state(sim, account_id)["live_keys"] == {first_id: first, second_id: second}
+    # Revoked by id with the other key: 204, then the id is unknown (404) and the key dead (401).
+    assert vendor_request(sim, "dualkey", "DELETE", f"/v2/keys/{first_id}", second)[0] == 204
+    assert vendor_request(sim, "dualkey", "DELETE", f"/v2/keys/{first_id}", second)[0] == 404
+    assert vendor_request(sim, "dualkey", "GET", "/v2/me", first)[0] == 401
+    now = state(sim, account_id)
+    assert (now["live_keys"], now["revoked"], now["live_key"]) == ({second_id: second}, [first_id], second)
+    assert vendor_request(sim, "dualkey", "POST", "/v2/keys", second)[0] == 200
+
+
+def test_dualkey_faults_no_overlap_ignore_and_fail_revoke(sim: str) -> None:
+    status, created = control(sim, "POST", "/_sim/accounts", {"vendor": "dualkey"})
+    account_id, first, first_id = created["account"], created["key"], created["key_id"]
+    control(sim, "POST", f"/_sim/accounts/{account_id}/faults", {"no_overlap": 1, "ignore_revoke": 1, "fail_revoke": 1})
+    status, answer = vendor_request(sim, "dualkey", "POST", "/v2/keys", first)
+    second, second_id = answer["key"]["secret"], answer["key"]["id"]
+    assert vendor_request(sim, "dualkey", "GET", "/v2/me", first)[0] == 401, "no_overlap: the presented key died"
+    third = vendor_request(sim, "dualkey", "POST", "/v2/keys", second)[1]["key"]
+    assert vendor_request(sim, "dualkey", "DELETE", f"/v2/keys/{second_id}", third["secret"])[0] == 500
+    assert vendor_request(sim, "dualkey", "DELETE", f"/v2/keys/{second_id}", third["secret"])[0] == 204
+    assert vendor_request(sim, "dualkey", "GET", "/v2/me", second)[0] == 200, "ignore_revoke: still live"
+    assert vendor_request(sim, "dualkey", "DELETE", f"/v2/keys/{second_id}", third["secret"])[0] == 204
+    assert vendor_request(sim, "dualkey", "GET", "/v2/me", second)[0] == 401
+    assert state(sim, account_id)["revoked"] == [second_id]
+    assert first_id not in state(sim, account_id)["live_keys"]
+
+
+def test_every_declarable_vendor_is_listed_with_its_declaration(sim: str) -> None:
+    status, vendors = control(sim, "GET", "/_sim/vendors")
+    assert status == 200
+    assert vendors["calcom"]["declaration"] is None and vendors["calcom"]["env"] == "CALCOM_BASE_URL"
+    assert vendors["acme"]["env"] is None and vendors["acme"]["declaration"]["rotate"]["key"] == "/data/secret"
+    assert vendors["dualkey"]["declaration"]["overlap"]["revoke"]["path"] == "/v2/keys/{key_id}"
+    assert vendors["ringg"]["declaration"]["rotate"]["path"] == "/workspace/api-key"

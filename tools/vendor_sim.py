@@ -5,16 +5,23 @@ We own this contract (shared/reference/vendor-apis.md describes the real service
 serves every vendor in VENDORS, each under its own prefix, so a base URL is
 `http://HOST:PORT/<prefix>`; each vendor's class below has its routes and answer shapes.
 
-Each account has exactly one live key. Rotating creates a new key and invalidates the old one at
-once; a request with a dead or unknown key gets that vendor's 401. Cal.com also enforces its body
+Each account of a single-phase vendor has exactly one live key. Rotating creates a new key and
+invalidates the old one at once; a request with a dead or unknown key gets that vendor's 401.
+A create-then-revoke vendor (`overlap = True`: DualKey) keeps every key live until it is revoked by
+id, and holds at most two live keys per account: a third create is refused with 409 until one is
+revoked. Vendors a deployer would declare in ROTATION_VENDORS carry that declaration
+(`declaration`, without its base_url): Acme (single-phase), DualKey (create-then-revoke), and
+Ringg and ProjectDiscovery written in that form. Cal.com also enforces its body
 rules (apiKeyDaysValid >= 1, not together with apiKeyNeverExpires) and its 120 requests per
 minute per key limit.
 
 Control routes (JSON):
-* `GET /_sim/vendors` -> {vendor: {"prefix", "env"}}: the simulated vendors, their base paths here
-  and the function's base-URL variable for each
-* `POST /_sim/accounts` {"vendor", "key"?} -> {"account", "key", "base_path"}
-* `GET /_sim/accounts/<id>` -> the account: live key, counters, last rotate body, expiry, and
+* `GET /_sim/vendors` -> {vendor: {"prefix", "env", "declaration"}}: the simulated vendors, their
+  base paths here, the function's base-URL variable for each built-in one (null for the others),
+  and the ROTATION_VENDORS declaration of each vendor that can be declared (without base_url)
+* `POST /_sim/accounts` {"vendor", "key"?} -> {"account", "key", "key_id", "base_path"}
+* `GET /_sim/accounts/<id>` -> the account: live key (the newest), `live_keys` ({key id: key}, every
+  key that works), `revoked` (ids revoked, in order), counters, last rotate body, expiry, and
   `rotation_log`, one entry per rotation (a rotate call that made a new key):
     {"rotated_at", "old_key", "new_key",  when (monotonic clock) and what it replaced
      "answer",          what answered: "documented", the fault that shaped it ("odd_rotate_answer",
@@ -66,6 +73,10 @@ Control routes (JSON):
                                 and storing the key), then close the connection without answering
                                 (once; a positive process id other than the simulator's, 0 clears)
     {"big_rotate_answer": b}    rotate, then answer 200 text/plain `key=NEW` and b bytes more (once)
+    {"no_overlap": n}           (create-then-revoke vendors) the next n creates also invalidate the
+                                presented key, as a single-phase vendor does (a misdeclared overlap)
+    {"ignore_revoke": n}        answer the next n revokes 204 and revoke nothing
+    {"fail_revoke": n}          answer the next n revokes 500 and revoke nothing
     {"broken_rotate_answer": n} rotate, then send the documented answer (padded) with its full
                                 Content-Length but only its first half, and close the connection
                                 (the key is in the half that arrives), n times
@@ -129,6 +140,9 @@ FAULT_NAMES = (
     "kill_after_rotate",
     "big_rotate_answer",
     "broken_rotate_answer",
+    "no_overlap",
+    "ignore_revoke",
+    "fail_revoke",
 )
 
 LOCK = threading.Lock()
@@ -146,15 +160,20 @@ class SimVendor:
     state machine (accounts, keys, faults) in Handler is shared."""
 
     prefix = ""
-    env = ""
+    env: str | None = None
     auth = ("", "")
+    # A path segment `{id}` matches any one segment (a key id).
     routes: dict[tuple[str, str], str] = {}
+    # Create-then-revoke: a rotate call leaves the presented key live.
+    overlap = False
+    # The ROTATION_VENDORS declaration of this vendor, without base_url (None: built in only).
+    declaration: dict[str, Any] | None = None
 
     def new_key(self, old: str | None) -> str:
         return str(uuid.uuid4())
 
-    def rotated(self, key: str) -> dict[str, Any]:
-        """A successful rotate answer."""
+    def rotated(self, key: str, key_id: str) -> dict[str, Any]:
+        """A successful rotate answer for the key `key` with the id `key_id`."""
         raise NotImplementedError
 
     def rotated_without_key(self) -> dict[str, Any]:
@@ -222,7 +241,7 @@ class CalCom(SimVendor):
         prefix = old[:-32] if old and len(old) > 32 else "cal_live_"
         return prefix + secrets.token_hex(16)
 
-    def rotated(self, key: str) -> dict[str, Any]:
+    def rotated(self, key: str, key_id: str) -> dict[str, Any]:
         return {"status": "success", "data": {"apiKey": key}}
 
     def rotated_without_key(self) -> dict[str, Any]:
@@ -291,8 +310,13 @@ class Ringg(SimVendor):
     env = "RINGG_BASE_URL"
     auth = ("X-API-KEY", "")
     routes = {("PATCH", "/workspace/api-key"): "rotate", ("GET", "/workspace"): "verify"}
+    declaration = {
+        "auth": {"header": "X-API-KEY"},
+        "rotate": {"method": "PATCH", "path": "/workspace/api-key", "key": "/new_api_key"},
+        "verify": {"method": "GET", "path": "/workspace"},
+    }
 
-    def rotated(self, key: str) -> dict[str, Any]:
+    def rotated(self, key: str, key_id: str) -> dict[str, Any]:
         return {"new_api_key": key}
 
     def undocumented(self, key: str) -> dict[str, Any]:
@@ -327,8 +351,13 @@ class ProjectDiscovery(SimVendor):
         ("GET", "/v1/user"): "verify",
         ("GET", "/v1/user/apikey"): "read_key",
     }
+    declaration = {
+        "auth": {"header": "X-API-Key"},
+        "rotate": {"method": "POST", "path": "/v1/user/apikey/rotate", "key": "/api_key"},
+        "verify": {"method": "GET", "path": "/v1/user", "vouch": "/email"},
+    }
 
-    def rotated(self, key: str) -> dict[str, Any]:
+    def rotated(self, key: str, key_id: str) -> dict[str, Any]:
         return {"message": "API key rotated successfully", "api_key": key}
 
     def undocumented(self, key: str) -> dict[str, Any]:
@@ -346,9 +375,116 @@ class ProjectDiscovery(SimVendor):
         return {"message": "rate limit exceeded"}, {"x-ratelimit-reset": str(int(time.time()) + seconds)}
 
 
+class Acme(SimVendor):
+    """A single-phase vendor no release knows, declared by the deployer: the key after a `Token `
+    prefix, the new key deep in the answer, a body on the rotate call, and a profile that vouches
+    for the key by an account id (a 200 with an empty profile means a dead key)."""
+
+    prefix = "/acme/api"
+    auth = ("Authorization", "Token ")
+    routes = {("POST", "/v1/keys/rotate"): "rotate", ("GET", "/v1/whoami"): "verify"}
+    declaration = {
+        "auth": {"header": "Authorization", "prefix": "Token "},
+        "rotate": {"method": "POST", "path": "/v1/keys/rotate", "body": {"reason": "scheduled"}, "key": "/data/secret"},
+        "verify": {"method": "GET", "path": "/v1/whoami", "refused": [401, 403], "vouch": "/account/id"},
+    }
+
+    def new_key(self, old: str | None) -> str:
+        return "acme_" + secrets.token_hex(20)
+
+    def rotated(self, key: str, key_id: str) -> dict[str, Any]:
+        return {"data": {"secret": key, "scope": "all"}}
+
+    def undocumented(self, key: str) -> dict[str, Any]:
+        return {"data": {"token": key}}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"account": {"id": account["account"], "plan": "team"}}
+
+    def rotate_body(self, raw: bytes, account: dict[str, Any]) -> dict[str, Any]:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise BadRequest("request body must be a JSON object")
+        return body
+
+
+class DualKey(SimVendor):
+    """A create-then-revoke vendor: POST /v2/keys makes a second key and leaves the presented one
+    live; DELETE /v2/keys/<id> revokes a key by id; at most two live keys per account."""
+
+    prefix = "/dualkey"
+    auth = ("X-Dual-Key", "")
+    overlap = True
+    routes = {
+        ("POST", "/v2/keys"): "rotate",
+        ("GET", "/v2/me"): "verify",
+        ("DELETE", "/v2/keys/{id}"): "revoke",
+    }
+    declaration = {
+        "auth": {"header": "X-Dual-Key"},
+        "rotate": {"method": "POST", "path": "/v2/keys", "body": {"name": "rotated"}, "key": "/key/secret"},
+        "verify": {"method": "GET", "path": "/v2/me", "vouch": "/user/id"},
+        "overlap": {
+            "key_id": "/key/id",
+            "revoke": {"method": "DELETE", "path": "/v2/keys/{key_id}"},
+            "grace_seconds": 0,
+        },
+    }
+
+    def new_key(self, old: str | None) -> str:
+        return "dk_" + secrets.token_urlsafe(24)
+
+    def rotated(self, key: str, key_id: str) -> dict[str, Any]:
+        return {"key": {"id": key_id, "secret": key, "name": "rotated"}}
+
+    def rotated_without_key(self) -> dict[str, Any]:
+        return {"key": {"name": "rotated"}}
+
+    def undocumented(self, key: str) -> dict[str, Any]:
+        return {"key": {"token": key}}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"user": {"id": account["account"], "keys": len(account["live_keys"])}}
+
+
 # The simulated vendors: the one list of them outside the Rust code (tools/demo.py and
 # bench/run.py import it; the Rust tests read it from `GET /_sim/vendors`).
-VENDORS: dict[str, SimVendor] = {"calcom": CalCom(), "ringg": Ringg(), "projectdiscovery": ProjectDiscovery()}
+VENDORS: dict[str, SimVendor] = {
+    "calcom": CalCom(),
+    "ringg": Ringg(),
+    "projectdiscovery": ProjectDiscovery(),
+    "acme": Acme(),
+    "dualkey": DualKey(),
+}
+
+
+def new_key_id() -> str:
+    return "k-" + secrets.token_hex(6)
+
+
+def is_live(account: dict[str, Any], key: str | None) -> bool:
+    return key is not None and key in account["live_keys"].values()
+
+
+def route(spec: SimVendor, method: str, rest: str) -> tuple[str | None, str | None]:
+    """The action for `method rest` at the vendor, and the id a `{id}` segment matched."""
+    parts = rest.split("/")
+    for (route_method, pattern), action in spec.routes.items():
+        wanted = pattern.split("/")
+        if route_method != method or len(wanted) != len(parts):
+            continue
+        matched = None
+        for want, got in zip(wanted, parts):
+            if want == "{id}" and got:
+                matched = got
+            elif want != got:
+                break
+        else:
+            return action, matched
+    return None, None
 
 
 def verify_route(vendor: str) -> tuple[str, str]:
@@ -367,10 +503,14 @@ def create_account(vendor: str, key: str | None) -> dict[str, Any]:
         raise ValueError(f"unknown vendor {vendor!r}")
     account = uuid.uuid4().hex[:12]
     key = key or VENDORS[vendor].new_key(None)
+    key_id = new_key_id()
     ACCOUNTS[account] = {
         "account": account,
         "vendor": vendor,
         "live_key": key,
+        "live_keys": {key_id: key},
+        "revoked": [],
+        "revoke_calls": 0,
         "email": f"owner-{account}@example.test",
         "rotate_calls": 0,
         "rotations": 0,
@@ -391,7 +531,7 @@ def create_account(vendor: str, key: str | None) -> dict[str, Any]:
         "rotate_answered": None,
     }
     KEY_OWNER[(vendor, key)] = account
-    return {"account": account, "key": key, "base_path": VENDORS[vendor].prefix}
+    return {"account": account, "key": key, "key_id": key_id, "base_path": VENDORS[vendor].prefix}
 
 
 def public(account: dict[str, Any]) -> dict[str, Any]:
@@ -418,6 +558,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self.dispatch("PATCH")
+
+    def do_PUT(self) -> None:
+        self.dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self.dispatch("DELETE")
 
     def body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -466,9 +612,9 @@ class Handler(BaseHTTPRequestHandler):
         for vendor, spec in VENDORS.items():
             prefix = spec.prefix
             if path.startswith(prefix + "/"):
-                action = spec.routes.get((method, path[len(prefix) :]))
+                action, key_id = route(spec, method, path[len(prefix) :])
                 if action:
-                    return self.vendor_call(vendor, action, path, raw)
+                    return self.vendor_call(vendor, action, path, raw, key_id)
         self.reply(404, {"message": f"no route {method} {path}"})
 
     def log_call(self, method: str, path: str) -> None:
@@ -492,7 +638,11 @@ class Handler(BaseHTTPRequestHandler):
             if method == "GET" and parts == ["_sim", "health"]:
                 return self.reply(200, {"ok": True})
             if method == "GET" and parts == ["_sim", "vendors"]:
-                return self.reply(200, {name: {"prefix": v.prefix, "env": v.env} for name, v in VENDORS.items()})
+                vendors = {
+                    name: {"prefix": v.prefix, "env": v.env, "declaration": v.declaration}
+                    for name, v in VENDORS.items()
+                }
+                return self.reply(200, vendors)
             if method == "POST" and parts == ["_sim", "accounts"]:
                 try:
                     return self.reply(200, create_account(body.get("vendor", ""), body.get("key")))
@@ -513,7 +663,10 @@ class Handler(BaseHTTPRequestHandler):
                     account["faults"].update({k: v for k, v in body.items()})
                     return self.reply(200, public(account))
                 if method == "POST" and parts[3:] == ["revoke"]:
-                    account["live_key"] = VENDORS[account["vendor"]].new_key(account["live_key"])
+                    old = account["live_key"]
+                    account["live_key"] = VENDORS[account["vendor"]].new_key(old)
+                    account["live_keys"] = {i: k for i, k in account["live_keys"].items() if k != old}
+                    account["live_keys"][new_key_id()] = account["live_key"]
                     KEY_OWNER[(account["vendor"], account["live_key"])] = account["account"]
                     return self.reply(200, {"revoked": True})
         self.reply(404, {"message": f"no control route {method} {path}"})
@@ -526,7 +679,7 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return value[len(before) :] or None
 
-    def vendor_call(self, vendor: str, action: str, path: str, raw: bytes) -> None:
+    def vendor_call(self, vendor: str, action: str, path: str, raw: bytes, key_id: str | None = None) -> None:
         key = self.presented_key(vendor)
         hang = 0.0
         with LOCK:
@@ -555,11 +708,11 @@ class Handler(BaseHTTPRequestHandler):
                     return self.rate_limited(vendor, limited)
             stale = (
                 account is not None
-                and account["live_key"] != key
+                and not is_live(account, key)
                 and key == account["stale_key"]
                 and time.monotonic() < account["stale_until"]
             )
-            if account is None or (account["live_key"] != key and not stale):
+            if account is None or (not is_live(account, key) and not stale):
                 return self.unauthorized(vendor, path)
             if stale and action != "verify":
                 return self.server_error(vendor, path)
@@ -573,6 +726,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, VENDORS[vendor].profile(account))
             if action == "read_key":
                 return self.reply(200, {"message": "ok", "api_key": account["live_key"]})
+            if action == "revoke":
+                return self.revoke_key(vendor, path, account, key_id or "")
 
             # rotate
             if faults["fail_before_rotate"] > 0:
@@ -582,10 +737,19 @@ class Handler(BaseHTTPRequestHandler):
                 body = VENDORS[vendor].rotate_body(raw, account)
             except BadRequest as refused:
                 return self.reply(400, VENDORS[vendor].error(400, path, str(refused)))
+            spec = VENDORS[vendor]
             if faults["same_key_rotate"] > 0:
                 faults["same_key_rotate"] -= 1
-                return self.reply(200, VENDORS[vendor].rotated(key))
-            fresh = VENDORS[vendor].new_key(key)
+                return self.reply(200, spec.rotated(key, self.id_of(account, key)))
+            if spec.overlap and len(account["live_keys"]) >= 2:
+                return self.reply(409, spec.error(409, path, "an account holds at most two live keys: revoke one first"))
+            fresh, fresh_id = spec.new_key(key), new_key_id()
+            keep_presented = spec.overlap and not (faults["no_overlap"] > 0)
+            if faults["no_overlap"] > 0:
+                faults["no_overlap"] -= 1
+            if not keep_presented:
+                account["live_keys"] = {i: k for i, k in account["live_keys"].items() if k != key}
+            account["live_keys"][fresh_id] = fresh
             account["live_key"] = fresh
             account["rotations"] += 1
             account["last_rotate_body"] = body
@@ -620,7 +784,9 @@ class Handler(BaseHTTPRequestHandler):
                     rotation["kill_error"] = str(err)
                 self.close_connection = True  # and no answer: the connection just closes
                 return None
-            status, data, content_type, shape, carried = self.rotate_answer(vendor, path, faults, key, fresh)
+            status, data, content_type, shape, carried = self.rotate_answer(
+                vendor, path, faults, (key, self.id_of(account, key)), (fresh, fresh_id)
+            )
             late_status = late_body = 0.0
             if status == 200 and carried is not None:
                 # hang_after_rotate and late_status are the same wait; both are consumed.
@@ -649,12 +815,38 @@ class Handler(BaseHTTPRequestHandler):
             truncate=len(data) // 2 if shape == "broken_rotate_answer" else None,
         )
 
+    @staticmethod
+    def id_of(account: dict[str, Any], key: str) -> str:
+        return next((i for i, k in account["live_keys"].items() if k == key), "")
+
+    def revoke_key(self, vendor: str, path: str, account: dict[str, Any], key_id: str) -> None:
+        """DELETE /keys/<id>: 204 once the key is revoked, 404 for an id that is not live."""
+        faults = account["faults"]
+        account["revoke_calls"] += 1
+        if faults["fail_revoke"] > 0:
+            faults["fail_revoke"] -= 1
+            return self.server_error(vendor, path)
+        if key_id not in account["live_keys"]:
+            return self.reply(404, VENDORS[vendor].error(404, path, "no such key"))
+        if faults["ignore_revoke"] > 0:
+            faults["ignore_revoke"] -= 1
+        else:
+            del account["live_keys"][key_id]
+            account["revoked"].append(key_id)
+        self.reply_raw(204, b"", "application/json")
+
     def rotate_answer(
-        self, vendor: str, path: str, faults: dict[str, Any], old: str, fresh: str
+        self,
+        vendor: str,
+        path: str,
+        faults: dict[str, Any],
+        old_with_id: tuple[str, str],
+        fresh_with_id: tuple[str, str],
     ) -> tuple[int, bytes, str, str, str | None]:
         """After a rotation, what the vendor answers, consuming the fault that shapes it: status,
         body, Content-Type, what shaped it (a fault's name or "documented"), and the key it carries."""
         spec = VENDORS[vendor]
+        (old, old_id), (fresh, fresh_id) = old_with_id, fresh_with_id
 
         def take(name: str) -> bool:
             if faults[name] > 0:
@@ -670,9 +862,9 @@ class Handler(BaseHTTPRequestHandler):
         if take("empty_after_rotate"):
             return 200, *as_json(spec.rotated_without_key()), "empty_after_rotate", None
         shape, carried = "documented", fresh
-        answer = spec.rotated(fresh)
+        answer = spec.rotated(fresh, fresh_id)
         if take("echo_old_key"):
-            shape, carried, answer = "echo_old_key", old, spec.rotated(old)
+            shape, carried, answer = "echo_old_key", old, spec.rotated(old, old_id)
         elif take("key_in_undocumented_field"):
             shape, answer = "key_in_undocumented_field", spec.undocumented(fresh)
         elif take("odd_rotate_answer"):
