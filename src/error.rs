@@ -12,6 +12,9 @@ pub enum ErrorType {
     Timeout,
     VendorRejectedKey,
     KeyLost,
+    /// A create-then-revoke vendor may hold a key no one has (a create whose key was never
+    /// stored); it is never created again for the same rotation.
+    KeyOrphaned,
     OutcomeUnknown,
     Vendor,
     Store,
@@ -26,6 +29,7 @@ impl ErrorType {
             ErrorType::Timeout => "Timeout",
             ErrorType::VendorRejectedKey => "VendorRejectedKey",
             ErrorType::KeyLost => "KeyLost",
+            ErrorType::KeyOrphaned => "KeyOrphaned",
             ErrorType::OutcomeUnknown => "OutcomeUnknown",
             ErrorType::Vendor => "Vendor",
             ErrorType::Store => "Store",

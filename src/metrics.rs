@@ -15,7 +15,12 @@
 //!   outcome is unknown and nothing afterwards told whether the key consumers read still works (the
 //!   probe got no verdict, or the step was cut short). Consumers may hold a dead key, so the paging
 //!   alarm watches it too;
-//! * `DeadKeyWindow` (Milliseconds), whenever AWSCURRENT moves to the new key;
+//! * `KeyOrphaned` (Count, 0 or 1), on every createSecret record of a create-then-revoke vendor: 1
+//!   when the vendor may hold a key no one has (a create whose key was never stored);
+//! * `RevokeFailed` (Count, 0 or 1), on every record of a step that revoked a previous key: 1
+//!   when the revoke did not take;
+//! * `DeadKeyWindow` (Milliseconds), whenever AWSCURRENT moves to the new key (0 under overlap:
+//!   the replaced key still works), with the property `Mode` (`single-phase` or `overlap`);
 //! * `ReplicationFailed` (Count, 0 or 1), on every record that waited for the secret's replica
 //!   regions: 1 when one reported `Failed` or was not `InSync` when the wait ended, named in the
 //!   property `FailedRegions` (every region waited for is in `ReplicaRegions`). It pages: consumers
@@ -44,6 +49,8 @@ pub const NAMES: &[&str] = &[
     "KeyLost",
     "CurrentKeyRejected",
     "KeyStateUnknown",
+    "KeyOrphaned",
+    "RevokeFailed",
     "DeadKeyWindow",
     "ReplicationFailed",
     "ReplicaStateUnknown",
@@ -67,6 +74,10 @@ pub struct Record {
     pub dead_key_window: Option<Duration>,
     /// `standard` or `early`, when the invocation knew the secret's mode.
     pub promote: Option<&'static str>,
+    /// `single-phase` or `overlap`, when the invocation knew the vendor.
+    pub mode: Option<&'static str>,
+    /// Whether a revoke of the previous key failed, when the invocation revoked one.
+    pub revoke_failed: Option<bool>,
     /// Whether the vendor refused the key in AWSCURRENT, when the invocation asked it.
     pub current_key_rejected: Option<bool>,
     /// createSecret: the rotate outcome is unknown, and whether the AWSCURRENT key still works too.
@@ -107,6 +118,13 @@ impl Record {
         if self.step == Some(Step::CreateSecret) {
             metrics.push(("KeyStateUnknown", "Count", json!(u8::from(self.key_state_unknown))));
         }
+        if self.step == Some(Step::CreateSecret) && self.mode == Some("overlap") {
+            let orphaned = self.error_type == Some(ErrorType::KeyOrphaned);
+            metrics.push(("KeyOrphaned", "Count", json!(u8::from(orphaned))));
+        }
+        if let Some(failed) = self.revoke_failed {
+            metrics.push(("RevokeFailed", "Count", json!(u8::from(failed))));
+        }
         if let Some(window) = self.dead_key_window {
             metrics.push(("DeadKeyWindow", "Milliseconds", json!(millis(window))));
         }
@@ -145,6 +163,9 @@ impl Record {
         }
         if let Some(promote) = self.promote {
             root.insert("Promote".into(), json!(promote));
+        }
+        if let Some(mode) = self.mode {
+            root.insert("Mode".into(), json!(mode));
         }
         if let Some(secret) = &self.secret {
             root.insert("Secret".into(), json!(secret));
@@ -205,6 +226,8 @@ mod tests {
             error_type: Some(ErrorType::KeyLost),
             dead_key_window: None,
             promote: Some("standard"),
+            mode: None,
+            revoke_failed: None,
             current_key_rejected: None,
             key_state_unknown: false,
             replication: None,

@@ -51,6 +51,9 @@ pub struct KeyRotated {
     pub dead_since: Option<String>,
     /// What moved AWSCURRENT.
     pub cause: Cause,
+    /// `single-phase` (the key consumers held before is dead) or `overlap` (it still works until a
+    /// later rotation revokes it).
+    pub mode: &'static str,
 }
 
 /// What moved AWSCURRENT: a rotation step, or an operator's command.
@@ -304,6 +307,7 @@ mod tests {
             promote: "standard",
             dead_since: Some("2026-11-30T15:00:00Z".into()),
             cause: Cause::Recover,
+            mode: "single-phase",
         }
     }
 
@@ -325,7 +329,8 @@ mod tests {
                 "keyFingerprint",
                 "promote",
                 "deadSince",
-                "cause"
+                "cause",
+                "mode"
             ]
         );
         assert_eq!(detail["cause"], "recover");

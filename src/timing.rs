@@ -134,6 +134,13 @@ impl Timing {
         later(self.notify_budget).min(before(deadline, self.safety_margin))
     }
 
+    /// What createSecret needs besides [`Timing::create_budget`] at a create-then-revoke vendor
+    /// whose previous key is due to be revoked: the revoke call, then asking about the revoked key
+    /// until the vendor refuses it (a replica may lag), within the probe's budget.
+    pub fn revoke_budget(&self) -> Duration {
+        self.vendor_timeout + self.probe_budget
+    }
+
     /// The pause after `current`: doubled, capped at `max_backoff`.
     pub fn next_backoff(&self, current: Duration) -> Duration {
         current.saturating_mul(2).min(self.max_backoff)

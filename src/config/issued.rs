@@ -154,6 +154,58 @@ impl Issued {
     }
 }
 
+/// The prefix of the staging label that records the id of the key a version holds, at a
+/// create-then-revoke vendor ([`KeyId`]).
+pub const KEY_ID_LABEL_PREFIX: &str = "ROTATION_KEY_ID.";
+
+/// The id of the key a version holds, and who issued it: the vendor and the base URL. It rides on
+/// the version as `ROTATION_KEY_ID.<vendor>.<12 hex of the base URL's SHA-256>.<id>`, written with
+/// the key, so a later rotation revokes that id only at the vendor and base URL that issued it.
+/// Ids are not secret (they are checked never to hold a key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyId {
+    vendor: String,
+    base_url: String,
+    pub id: String,
+}
+
+impl KeyId {
+    pub fn new(target: &Target, id: &str) -> Self {
+        KeyId {
+            vendor: target.vendor.name().to_owned(),
+            base_url: short_hash(target.base_url.as_str()),
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{KEY_ID_LABEL_PREFIX}{}.{}.{}", self.vendor, self.base_url, self.id)
+    }
+
+    /// Whether `label` records a key id.
+    pub fn is_label(label: &str) -> bool {
+        label.starts_with(KEY_ID_LABEL_PREFIX)
+    }
+
+    /// The key ids among a version's labels that read (normally one).
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a String>) -> Vec<KeyId> {
+        labels
+            .into_iter()
+            .filter_map(|label| label.strip_prefix(KEY_ID_LABEL_PREFIX))
+            .filter_map(|record| {
+                let mut parts = record.splitn(3, '.');
+                let (vendor, base_url, id) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(KeyId { vendor: vendor.into(), base_url: base_url.into(), id: id.into() })
+            })
+            .collect()
+    }
+
+    /// Whether the key was issued by `target`'s vendor at its base URL.
+    pub fn issued_by(&self, target: &Target) -> bool {
+        self.vendor == target.vendor.name() && self.base_url == short_hash(target.base_url.as_str())
+    }
+}
+
 fn short_hash(text: &str) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(text.as_bytes())[..6].iter().map(|b| format!("{b:02x}")).collect()

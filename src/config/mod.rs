@@ -18,18 +18,20 @@ use self::base_url::{AllowedHost, parse_allowed_host};
 pub use self::base_url::{parse_base_url, without_userinfo};
 pub use self::declared::{DEFAULT_GRACE_SECONDS, DeclarationError, ENV_VENDORS, parse_declarations};
 pub use self::error::{ConfigError, HostProblem, UrlProblem};
-pub use self::issued::{Issued, TARGET_LABEL_PREFIX};
+pub use self::issued::{Issued, KEY_ID_LABEL_PREFIX, KeyId, TARGET_LABEL_PREFIX};
 pub use self::target::{SecretConfig, Target, vendor_from_tags};
 use crate::metrics;
 pub use crate::secret::{TAG_KEY_FIELD, key_field_from_tags};
 use crate::timing::Timing;
-use crate::vendors::{self, Declared, Vendor};
+use crate::vendors::{self, Declared, Mode, Vendor};
 
 pub const TAG_VENDOR: &str = "rotation:vendor";
 pub const TAG_BASE_URL: &str = "rotation:base-url";
 pub const ENV_ALLOWED_HOSTS: &str = "ROTATION_ALLOWED_HOSTS";
 pub const TAG_PROMOTE: &str = "rotation:promote";
 pub const ENV_PROMOTE: &str = "ROTATION_PROMOTE";
+/// The id of the starting key at a create-then-revoke vendor (bound by the first rotation).
+pub const TAG_KEY_ID: &str = "rotation:key-id";
 
 /// When AWSCURRENT moves to the new key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,8 +61,12 @@ impl Promote {
         }
     }
 
-    /// The secret's mode: its `rotation:promote` tag, else the function's default.
+    /// The secret's mode: its `rotation:promote` tag, else the function's default. A
+    /// create-then-revoke vendor's secret has no dead-key window to shorten: always standard.
     pub fn from_tags(tags: &HashMap<String, String>, settings: &Settings) -> Result<Self, ConfigError> {
+        if vendor_from_tags(tags, settings).is_ok_and(|vendor| vendor.overlap().is_some()) {
+            return Ok(Promote::Standard);
+        }
         match tags.get(TAG_PROMOTE) {
             None => Ok(settings.promote),
             Some(text) => Promote::parse(TAG_PROMOTE, text),
@@ -136,6 +142,12 @@ impl Settings {
                 .find(|vendor| vendor.name == name)
                 .map(|vendor| *vendor as &'static dyn Vendor)
         })
+    }
+
+    /// How the vendor named `name` replaces keys (single-phase for a name this environment does
+    /// not know).
+    pub fn mode_of(&self, name: &str) -> Mode {
+        self.vendor(name).map_or(Mode::SinglePhase, Mode::of)
     }
 
     /// Every `rotation:vendor` value this function accepts, for error messages.

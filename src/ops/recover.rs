@@ -181,6 +181,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                     promote: promote.as_str(),
                     dead_since: None,
                     cause: Cause::Recover,
+                    mode: env.settings.mode_of(vendor).as_str(),
                 };
                 problems.extend(self.tell(meta, event).await.err());
             }

@@ -12,7 +12,7 @@ use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{SecretValue, ValueError};
 use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_RESCUE, StoreError, Version};
 use crate::timing::rfc3339;
-use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
+use crate::vendors::{Mode, VendorApi, Verdict, VerifyPolicy};
 
 /// What `repair` found and what it would do (or did).
 #[derive(Debug)]
@@ -522,14 +522,17 @@ fn finished(found: &Found, pending: &str) -> KeyRotated {
         Ok(Pending::Stored(version, value)) if version == pending => Some(value),
         _ => None,
     };
+    // Apply runs only in an environment (the plan needs one).
+    let vendor = found.env.as_ref().map_or_else(
+        |_| crate::metrics::UNKNOWN.to_owned(),
+        |env| Issued::vendor_of(meta.labels(pending), &meta.tags, &env.settings),
+    );
+    let mode = found.env.as_ref().map_or(Mode::SinglePhase, |env| env.settings.mode_of(&vendor));
     KeyRotated {
         secret_arn: meta.arn.clone(),
         secret_name: meta.name.clone(),
-        // Apply runs only in an environment (the plan needs one).
-        vendor: found.env.as_ref().map_or_else(
-            |_| crate::metrics::UNKNOWN.to_owned(),
-            |env| Issued::vendor_of(meta.labels(pending), &meta.tags, &env.settings),
-        ),
+        vendor,
+        mode: mode.as_str(),
         version_id: pending.to_owned(),
         key_fingerprint: value
             .and_then(|value| value.key(&meta.tags).ok())

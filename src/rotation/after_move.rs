@@ -14,7 +14,7 @@ use crate::metrics::Replication;
 use crate::notify::{Cause, KeyRotated, Notifier, put_retried};
 use crate::store::{AWSCURRENT, ROTATION_TOLD, Replica, SecretMeta, SecretStore, Version};
 use crate::timing::{before, fits, since};
-use crate::vendors::VendorApi;
+use crate::vendors::{Mode, VendorApi};
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// Puts `event` on the bus, retried briefly (`notify_attempts` within `notify_budget`) unless
@@ -101,13 +101,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         );
         let promote = observed.promote.unwrap_or(Promote::Standard);
         let fingerprint = fingerprint_of(meta, &version, &self.settings);
-        let event = key_rotated(
-            call,
-            vendor_of(meta, &event.token, &self.settings),
-            fingerprint,
-            promote,
-            version.created,
-        );
+        let vendor = vendor_of(meta, &event.token, &self.settings);
+        let mode = self.settings.mode_of(&vendor);
+        let event = key_rotated(call, vendor, mode, fingerprint, promote, version.created);
         observed.notify_failed = Some(self.announce(event, call).await);
     }
 
@@ -198,6 +194,7 @@ fn describe(replica: &Replica) -> String {
 pub(super) fn key_rotated(
     call: Invocation<'_>,
     vendor: String,
+    mode: Mode,
     key_fingerprint: Option<String>,
     promote: Promote,
     dead_since: Option<SystemTime>,
@@ -211,6 +208,7 @@ pub(super) fn key_rotated(
         promote: promote.as_str(),
         dead_since: dead_since.and_then(crate::timing::rfc3339),
         cause: Cause::Rotation,
+        mode: mode.as_str(),
     }
 }
 

@@ -14,16 +14,17 @@
 //!
 //! [`Timing::create_budget`]: crate::timing::Timing::create_budget
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::{Instant, sleep};
 use tracing::{error, info, warn};
 
 use super::after_move::key_rotated;
 use super::error::{ErrorKind, Lost, NotRotatable, Problem, Rejected, State, TimedOut, VendorFailure};
+use super::overlap::{Plan, nothing_created};
 use super::write::{Stored, put_pending};
 use super::{Invocation, Observed, Outcome, Rotator};
-use crate::config::{Issued, Promote, SecretConfig, TAG_VENDOR, Target};
+use crate::config::{Issued, KeyId, Promote, SecretConfig, TAG_VENDOR, Target};
 use crate::notify::Notifier;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
@@ -33,7 +34,7 @@ use crate::store::{
     SecretMeta, SecretStore, Version,
 };
 use crate::timing::{before, time_left};
-use crate::vendors::{RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
+use crate::vendors::{Mode, RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     pub(super) async fn create_secret(
@@ -81,9 +82,19 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let current_labels = current_id.as_deref().map_or(&[][..], |version| meta.labels(version));
         let current_labels = Issued::labels_for_current(current_labels, meta.pending_labels());
         Issued::check_vendor(current_labels, &meta.tags, &self.settings).map_err(ErrorKind::config)?;
-        let record = self.label_room(meta, &config)?;
+        // A create-then-revoke vendor: its mark, the previous key due to be revoked, the bound id.
+        let plan = match config.target.vendor.overlap() {
+            Some(overlap) => {
+                let current_id = current_id.as_deref();
+                Some(self.overlap_plan(call, &config.target, overlap, &current, current_id).await?)
+            }
+            None => None,
+        };
+        let record = self.label_room(meta, &config, plan.as_ref().map(Plan::adds).unwrap_or_default())?;
         let timing = &self.settings.timing;
-        let (left, needed) = (time_left(deadline), timing.create_budget());
+        let revoking = plan.as_ref().and_then(|plan| plan.revoke.as_ref());
+        let revoke_budget = if revoking.is_some() { timing.revoke_budget() } else { Duration::ZERO };
+        let (left, needed) = (time_left(deadline), timing.create_budget() + revoke_budget);
         if left < needed {
             return Err(TimedOut::NoRoomToStart {
                 left,
@@ -100,7 +111,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // would kill that secret's key.
         self.not_shared(call, current.key()).await?;
 
-        // 3. The vendor must still accept the current key, or rotating is impossible anyway. The
+        // 3. A create-then-revoke vendor: the previous key is revoked first, and must be dead
+        // before a new key is made (an account holds two keys at most).
+        if let Some(previous) = revoking {
+            self.revoke_previous(call, &config.target, previous, current.key(), observed).await?;
+        }
+
+        // 4. The vendor must still accept the current key, or rotating is impossible anyway. The
         // check stops in time to leave a rotate call all it needs.
         let until = before(deadline, timing.rotate_reserve());
         match self.verify_until(&config.target, current.key(), until, VerifyPolicy::Check).await {
@@ -121,9 +138,29 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             (verdict, tries) => return Err(VendorFailure::CurrentUnconfirmed { tries, verdict }.into()),
         }
 
-        // 4. Rotate.
+        // 5. Rotate. At a create-then-revoke vendor, a mark first says that a create is under way
+        // (with the starting key's id, on a first rotation), so a retry never creates twice.
+        if let Some(plan) = &plan {
+            let Some(on) = current_id.as_deref() else {
+                return Err(NotRotatable::NoCurrentValue { state: State::NothingSent }.into());
+            };
+            for label in plan.bind.iter().chain([&plan.mark]) {
+                self.store
+                    .move_label(secret, label, on, None)
+                    .await
+                    .map_err(ErrorKind::store(State::NothingSent))?;
+            }
+        }
         observed.rotate_called = true;
-        let new_key = self.rotate(call, &config, current.key(), observed).await?;
+        let (new_key, key_id) = match self.rotate(call, &config, current.key(), observed).await {
+            Ok(rotated) => rotated,
+            Err(kind) => {
+                if let Some(plan) = plan.as_ref().filter(|_| nothing_created(&kind)) {
+                    self.clear_mark(call, &plan.mark, current_id.as_deref()).await;
+                }
+                return Err(kind);
+            }
+        };
         let (answered, answered_at) = (Instant::now(), SystemTime::now());
         info!(key_fingerprint = %new_key.fingerprint(), "the vendor rotated the key; storing it");
         let vendor = config.target.vendor;
@@ -134,7 +171,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             warn!(key_fingerprint = %new_key.fingerprint(), problem = %problem, "storing the new key anyway, since the vendor made it live; testSecret will not be able to send it, so finish this rotation by hand (README, stuck rotation)");
         }
 
-        // 5. Store it at once, with the label that records what it was issued for; early
+        // 6. Store it at once, with the label that records what it was issued for; early
         // promotion makes it AWSCURRENT in the same write. Extra labels never risk custody: a
         // write that retrying cannot fix (an IAM condition on the stages, the label quota) falls
         // back at once to one with fewer: the record goes first, then AWSCURRENT.
@@ -142,8 +179,12 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let until = before(deadline, timing.safety_margin);
         let early = config.promote == Promote::Early;
         let key_stages: &[&str] = if early { &[AWSPENDING, AWSCURRENT] } else { &[AWSPENDING] };
+        let id_label = key_id.as_deref().map(|id| KeyId::new(&config.target, id).label());
+        if plan.is_some() && id_label.is_none() {
+            warn!(key_fingerprint = %new_key.fingerprint(), "the new key's id does not read from the answer: no later rotation can revoke it; revoke it by hand once it is replaced");
+        }
         let mut attempts: Vec<Vec<&str>> =
-            vec![key_stages.iter().copied().chain([record.as_str()]).collect()];
+            vec![key_stages.iter().copied().chain([record.as_str()]).chain(id_label.as_deref()).collect()];
         attempts.push(key_stages.to_vec());
         if early {
             attempts.push(vec![AWSPENDING]);
@@ -194,7 +235,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 info!(attempts, key_fingerprint = %new_key.fingerprint(), "every write reported a failure, but reading back shows the new key stored as {staged_as}");
             }
             Err(failure) if failure.conflict => {
-                // 6. Another invocation of this rotation stored another key under the token first.
+                // 7. Another invocation of this rotation stored another key under the token first.
                 // The vendor made one of the two live, maybe this one: it goes into a version of
                 // its own, never into nothing.
                 observed.current_key_rejected = Some(true);
@@ -208,7 +249,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 .into());
             }
             Err(failure) => {
-                // 7. The key is lost with this process. Say which key, never what it is. The
+                // 8. The key is lost with this process. Say which key, never what it is. The
                 // vendor's 2xx killed the key consumers read.
                 observed.current_key_rejected = Some(true);
                 error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the vendor rotated the key but it could not be stored: the new key is lost");
@@ -220,12 +261,20 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 .into());
             }
         }
+        if let Some(plan) = &plan {
+            self.clear_mark(call, &plan.mark, current_id.as_deref()).await;
+            let answered = (&new_key, answered, answered_at);
+            let current_id = current_id.as_deref();
+            self.previous_still_live(call, &config.target, current.key(), current_id, answered, observed)
+                .await;
+        }
         if moved == Some(true) {
             observed.dead_key_window = Some(answered.elapsed());
             // Stored and current: consumers may now be told. finishSecret waits for the replicas.
             let event = key_rotated(
                 call,
                 vendor.name().to_owned(),
+                Mode::of(vendor),
                 Some(new_key.fingerprint()),
                 Promote::Early,
                 Some(answered_at),
@@ -243,7 +292,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         config: &SecretConfig,
         current: &Sensitive,
         observed: &mut Observed,
-    ) -> Result<Sensitive, ErrorKind> {
+    ) -> Result<(Sensitive, Option<String>), ErrorKind> {
         let deadline = call.deadline;
         let timing = &self.settings.timing;
         let target = &config.target;
@@ -276,11 +325,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                     let reason = "a 2xx whose key is the current key itself".to_owned();
                     return Err(self.after_unknown(call, target, current, reason, None, observed).await);
                 }
-                RotateOutcome::Rotated { key, odd } => {
+                RotateOutcome::Rotated { key, odd, key_id } => {
                     if odd {
                         warn!(key_fingerprint = %key.fingerprint(), "the rotate answer holds a key but not the shape the vendor documents; storing the key");
                     }
-                    return Ok(key);
+                    return Ok((key, key_id));
                 }
                 RotateOutcome::Refused(status) => {
                     let hint = refusal_hint(*vendor, status);
@@ -345,14 +394,21 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// AWSCURRENT onto a key the vendor already made live), ROTATION_RESCUE (without it, an answer
     /// with no readable key could not be kept), ROTATION_TOLD (without it, a step could not tell
     /// whether consumers heard of a move) and the record of the new key's target (without it, the
-    /// later steps could not tell where the key belongs). Returns the record's label.
-    fn label_room(&self, meta: &SecretMeta, config: &SecretConfig) -> Result<String, ErrorKind> {
+    /// later steps could not tell where the key belongs); at a create-then-revoke vendor, also the
+    /// create mark, the new key's id and a bound starting id. Returns the record's label.
+    fn label_room(
+        &self,
+        meta: &SecretMeta,
+        config: &SecretConfig,
+        overlap: Vec<String>,
+    ) -> Result<String, ErrorKind> {
         let record = Issued::new(&config.target, &config.key_field).label();
         let present = meta.distinct_labels();
         let adds: Vec<String> = [AWSPREVIOUS, ROTATION_RESCUE, ROTATION_TOLD, record.as_str()]
             .into_iter()
-            .filter(|label| !present.contains(label))
             .map(str::to_owned)
+            .chain(overlap)
+            .filter(|label| !present.contains(label.as_str()))
             .collect();
         if present.len() + adds.len() > MAX_LABELS {
             return Err(ErrorKind::config(Problem::NoRoomForLabels { labels: present.len(), adds }));

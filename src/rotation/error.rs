@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, TAG_KEY_ID};
 use crate::error::ErrorType;
 use crate::event::{EventFault, Step};
 use crate::secret::{MAX_SECRET_BYTES, ValueError};
@@ -90,6 +90,9 @@ pub enum ErrorKind {
     #[error("{0} See README.md, section \"Recovery: rotate outcome unknown\".")]
     OutcomeUnknown(#[from] Unknown),
 
+    #[error("{0} See README.md, section \"Declared vendors\", \"An orphaned key\".")]
+    KeyOrphaned(#[from] Orphaned),
+
     #[error("{0}")]
     Vendor(#[from] VendorFailure),
 
@@ -129,6 +132,7 @@ impl ErrorKind {
             ErrorKind::VendorRejectedKey(_) => ErrorType::VendorRejectedKey,
             ErrorKind::KeyLost(_) => ErrorType::KeyLost,
             ErrorKind::OutcomeUnknown(_) => ErrorType::OutcomeUnknown,
+            ErrorKind::KeyOrphaned(_) => ErrorType::KeyOrphaned,
             ErrorKind::Vendor(_) => ErrorType::Vendor,
             ErrorKind::Store { .. } => ErrorType::Store,
         }
@@ -201,6 +205,34 @@ pub enum Problem {
         "version {version} of this secret, labelled {ROTATION_RESCUE}, holds a rotate answer kept by an earlier rotation, and it may hold the only live key: rotating now would kill it. Nothing was sent to the vendor. Read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label (`aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {version}`) and rotate again. See README.md, section \"Recovery: new key lost\""
     )]
     RescuePending { version: String, secret: String },
+
+    /// Create-then-revoke: the key AWSPREVIOUS holds is still inside its grace.
+    #[error(
+        "too soon, the previous key may still be in use until {until} ({grace_seconds} s, the vendor's grace_seconds, after the rotation that replaced it). Nothing was sent to the vendor; the next scheduled rotation after that time goes ahead (rotate less often than the grace, or lower grace_seconds)"
+    )]
+    TooSoon { until: String, grace_seconds: u64 },
+
+    /// Create-then-revoke: the `rotation:key-id` tag cannot be an id.
+    #[error(
+        "{TAG_KEY_ID} is not a key id this function can record and send (1 to 128 of A-Z a-z 0-9 . _ ~ : -, not . or .., and not holding the key). Nothing was sent to the vendor; set it to the id the vendor gives the key in AWSCURRENT, or remove it (the starting key is then revoked by hand)"
+    )]
+    KeyIdTag,
+}
+
+/// Create-then-revoke: the vendor may hold a key no one has.
+#[derive(Debug, thiserror::Error)]
+pub enum Orphaned {
+    /// A retry found the mark an earlier invocation left before its create, and no stored key.
+    #[error(
+        "an earlier invocation of this rotation (version {version}) called {vendor}'s create and stopped before a key was stored, so {vendor} may hold a new key no one has. The create was not called again. The previous key still works. Revoke that key by hand at {vendor} (it is the one whose id no ROTATION_KEY_ID label of this secret names), then run `api-key-rotator repair {secret} --apply` to clear the mark ({label}) and rotate again"
+    )]
+    Retried { vendor: &'static str, version: String, secret: String, label: String },
+
+    /// This invocation's create answered with no key, or with an outcome unknown.
+    #[error(
+        "{vendor}'s create call's outcome is unknown ({reason}); the key consumers read still works, but {vendor} may hold a new key no one has. The create will not be called again for version {version}. Revoke that key by hand at {vendor} (it is the one whose id no ROTATION_KEY_ID label of this secret names), then run `api-key-rotator repair {secret} --apply` to clear the mark ({label}) and rotate again"
+    )]
+    Unknown { vendor: &'static str, reason: String, version: String, secret: String, label: String },
 }
 
 /// The event or the secret is not one this step can work on.
@@ -351,6 +383,12 @@ pub enum VendorFailure {
         "{attempts} rotate attempt(s) never reached the vendor or were rate limited, the last with: {last_failure}. Nothing was rotated; Secrets Manager will retry"
     )]
     NothingRotated { attempts: u32, last_failure: String },
+
+    /// Create-then-revoke: the previous key's revoke did not take.
+    #[error(
+        "revoking the previous key (id {key_id}) at the vendor failed: {why}. No new key was made, and the previous key may still be live. Secrets Manager will retry; if it keeps failing, revoke id {key_id} at the vendor by hand, then rotate again"
+    )]
+    RevokeFailed { key_id: String, why: String },
 }
 
 /// The vendor rotated, and the new key did not reach Secrets Manager.

@@ -2,7 +2,7 @@
 //! that the pending version has one, and finishSecret moves AWSCURRENT onto it in one
 //! compare-and-swap stage move, then tells consumers and waits for the replicas (`after_move.rs`).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tracing::{info, warn};
 
@@ -14,7 +14,7 @@ use crate::event::RotationEvent;
 use crate::notify::Notifier;
 use crate::store::{AWSCURRENT, SecretMeta, SecretStore, Version};
 use crate::timing::{before, since};
-use crate::vendors::VendorApi;
+use crate::vendors::{Mode, VendorApi};
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// setSecret: the vendor already holds the new key. Confirm the pending version has one.
@@ -53,8 +53,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
         let moved = SystemTime::now();
         // Consumers read the dead key from the moment the vendor rotated (about when the pending
-        // version was created) until now.
-        observed.dead_key_window = pending.created.map(since);
+        // version was created) until now; under overlap, the key they read still works.
+        let vendor = vendor_of(meta, &event.token, &self.settings);
+        let mode = self.settings.mode_of(&vendor);
+        observed.dead_key_window = match mode {
+            Mode::Overlap => Some(Duration::ZERO),
+            Mode::SinglePhase => pending.created.map(since),
+        };
         info!(
             previous_version = current,
             dead_key_window_ms = observed.dead_key_window.map(|w| w.as_millis() as u64),
@@ -63,13 +68,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // Then, with nothing left to lose and side by side: tell consumers, and wait for the
         // replica regions (whose time counts from the move, not from the event).
         let fingerprint = fingerprint_of(meta, &pending, &self.settings);
-        let event = key_rotated(
-            call,
-            vendor_of(meta, &event.token, &self.settings),
-            fingerprint,
-            Promote::Standard,
-            pending.created,
-        );
+        let event = key_rotated(call, vendor, mode, fingerprint, Promote::Standard, pending.created);
         let (notify_failed, replication) =
             tokio::join!(self.announce(event, call), self.await_replicas(call, Some(moved)));
         (observed.notify_failed, observed.replication) = (Some(notify_failed), replication);

@@ -14,6 +14,7 @@ mod after_move;
 mod create_secret;
 pub mod error;
 mod finish_secret;
+mod overlap;
 mod rescue;
 mod test_secret;
 #[cfg(test)]
@@ -35,7 +36,7 @@ use crate::secret::{SecretValue, ValueError};
 use crate::sensitive::Sensitive;
 use crate::store::{AWSCURRENT, AWSPENDING, SecretMeta, SecretStore, Store, Version};
 use crate::timing::{before, later};
-use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
+use crate::vendors::{Mode, VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
 
 pub use self::error::{Context, Error, ErrorKind};
 use self::error::{NotRotatable, State, TimedOut, Unknown};
@@ -97,6 +98,10 @@ struct Observed {
     replication: Option<Replication>,
     /// Whether the `Vendor Key Rotated` event failed, when this invocation sent it.
     notify_failed: Option<bool>,
+    /// How the secret's vendor replaces keys, when the invocation knew the vendor.
+    mode: Option<Mode>,
+    /// Whether revoking the previous key failed, when this invocation revoked one.
+    revoke_failed: Option<bool>,
 }
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
@@ -128,6 +133,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             error_type: result.as_ref().err().map(|error| error.kind.error_type()),
             dead_key_window: observed.dead_key_window,
             promote: observed.promote.map(Promote::as_str),
+            mode: observed.mode.map(Mode::as_str),
+            revoke_failed: observed.revoke_failed,
             current_key_rejected: observed.current_key_rejected,
             key_state_unknown: observed.key_state_unknown,
             replication: observed.replication.take(),
@@ -203,6 +210,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // needs itself.
         if let Ok(vendor) = config::vendor_from_tags(&meta.tags, &self.settings) {
             context.vendor = Some(vendor.name());
+            observed.mode = Some(Mode::of(vendor));
             tracing::Span::current().record("vendor", vendor.name());
         }
         observed.promote = Promote::from_tags(&meta.tags, &self.settings).ok();

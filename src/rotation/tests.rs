@@ -32,7 +32,7 @@ use crate::sensitive::SensitiveBytes;
 use crate::store::memory::{ARN, MemoryStore, Put};
 use crate::store::{Payload, ROTATION_RESCUE};
 use crate::timing::{RotateWait, Timing};
-use crate::vendors::{NoKey, RawAnswer, RotateOutcome, Vendor};
+use crate::vendors::{NoKey, RawAnswer, Revoke, RotateOutcome, Vendor};
 
 const OLD: &str = "cal_live_0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "token-0001";
@@ -117,6 +117,18 @@ impl FakeVendor {
 }
 
 impl VendorApi for FakeVendor {
+    /// The fake's vendors are single-phase: nothing to revoke.
+    async fn revoke(
+        &self,
+        _vendor: &'static dyn Vendor,
+        _base: &Url,
+        _key: &Sensitive,
+        _key_id: &str,
+        _timeout: Duration,
+    ) -> Revoke {
+        Revoke::Failed("single-phase".into())
+    }
+
     async fn verify(
         &self,
         _vendor: &'static dyn Vendor,
@@ -158,7 +170,9 @@ impl VendorApi for FakeVendor {
             match script {
                 Rotate::RateLimited(wait) => return RotateOutcome::RateLimited(wait),
                 Rotate::FailsFirst => return RotateOutcome::Unknown("HTTP 500".into()),
-                Rotate::SameKey => return RotateOutcome::Rotated { key: key.clone(), odd: false },
+                Rotate::SameKey => {
+                    return RotateOutcome::Rotated { key: key.clone(), odd: false, key_id: None };
+                }
                 Rotate::NotSent(_) => {}
                 Rotate::Hangs => {
                     state.issued += 1;
@@ -217,9 +231,9 @@ impl VendorApi for FakeVendor {
             }
             Rotate::SlowBody(body_delay) => {
                 sleep(body_delay).await;
-                RotateOutcome::Rotated { key: Sensitive::new(self.live()), odd: false }
+                RotateOutcome::Rotated { key: Sensitive::new(self.live()), odd: false, key_id: None }
             }
-            _ => RotateOutcome::Rotated { key: Sensitive::new(self.live()), odd: false },
+            _ => RotateOutcome::Rotated { key: Sensitive::new(self.live()), odd: false, key_id: None },
         }
     }
 }

@@ -5,7 +5,8 @@
 use tokio::time::{Instant, sleep, timeout};
 use tracing::warn;
 
-use super::error::{ErrorKind, Kept, Lost, Unknown};
+use super::error::{ErrorKind, Kept, Lost, Orphaned, Unknown};
+use super::overlap::mark_label;
 use super::{Invocation, Observed, Rotator};
 use crate::config::Target;
 use crate::notify::Notifier;
@@ -47,8 +48,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let over = started.elapsed();
         // Fewer accepts than the probe wants, or none, settle nothing: consumers may hold a dead
         // key, whatever else is found below.
+        // At a create-then-revoke vendor one accept settles it: the key consumers read works.
+        let overlap = target.vendor.overlap().is_some();
         observed.key_state_unknown = match probe {
             Probe::Refused(_) => false,
+            Probe::Accepted(_) if overlap => false,
             Probe::Accepted(accepts) => accepts < self.settings.timing.probe_accepts,
             Probe::NoVerdict(_) => true,
         };
@@ -61,6 +65,15 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 observed.current_key_rejected = Some(true);
                 Lost::OldKeyRefused { reason, status, kept }.into()
             }
+            // The create may have made a key no one has; the mark stays, so no retry creates again.
+            Probe::Accepted(_) if overlap && kept.is_none() => Orphaned::Unknown {
+                vendor: target.vendor.name(),
+                reason,
+                version: event.token.clone(),
+                secret: call.meta.arn.clone(),
+                label: mark_label(&event.token),
+            }
+            .into(),
             Probe::Accepted(accepts) => Unknown::OldKeyAccepted { reason, accepts, over, kept }.into(),
             Probe::NoVerdict(why) => Unknown::NoVerdict { reason, why, kept }.into(),
         }

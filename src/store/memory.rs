@@ -322,6 +322,18 @@ impl SecretStore for MemoryStore {
         Ok(())
     }
 
+    async fn remove_label(&self, _secret_id: &str, label: &str, version: &str) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let meta = state.meta.as_mut().unwrap();
+        if !meta.has_stage(version, label) {
+            return Err(StoreError::new("UpdateSecretVersionStage", "InvalidParameterException", false));
+        }
+        if let Some(stages) = meta.versions.get_mut(version) {
+            stages.retain(|s| s != label);
+        }
+        Ok(())
+    }
+
     async fn make_current(
         &self,
         _secret_id: &str,

@@ -31,6 +31,10 @@ pub const ROTATION_RESCUE: &str = "ROTATION_RESCUE";
 /// Rides on the version whose move of AWSCURRENT consumers were told of (the `Vendor Key Rotated`
 /// event was put): a version AWSCURRENT labels without it was moved and not yet announced.
 pub const ROTATION_TOLD: &str = "ROTATION_TOLD";
+/// The prefix of the label that marks, on the AWSCURRENT version, that createSecret for the
+/// version named after it is calling a create-then-revoke vendor's create: a retry that finds it
+/// and no stored key knows the vendor may hold a key no one has (`ROTATION_CREATING.<version>`).
+pub const ROTATION_CREATING: &str = "ROTATION_CREATING.";
 
 /// What DescribeSecret says about a secret, reduced to what the rotation and the operator's
 /// commands need.
@@ -88,6 +92,19 @@ impl SecretMeta {
     /// The labels on `version` (none for a version that is not there).
     pub fn labels(&self, version: &str) -> &[String] {
         self.versions.get(version).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every (version, label) whose label starts with `prefix`.
+    pub fn labels_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.versions.iter().flat_map(move |(version, labels)| {
+            labels
+                .iter()
+                .filter(move |label| label.starts_with(prefix))
+                .map(move |label| (version.as_str(), label.as_str()))
+        })
     }
 
     pub fn has_stage(&self, version: &str, stage: &str) -> bool {
@@ -193,6 +210,14 @@ pub trait SecretStore: Send + Sync {
         label: &str,
         to: &str,
         from: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the custom label `label` off `version`.
+    fn remove_label(
+        &self,
+        secret_id: &str,
+        label: &str,
+        version: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Moves AWSCURRENT to `token` from `current`; Secrets Manager moves AWSPREVIOUS along.

@@ -264,6 +264,10 @@ impl SecretStore for Store {
         self.move_stage(secret_id, label, Some(to), from).await
     }
 
+    async fn remove_label(&self, secret_id: &str, label: &str, version: &str) -> Result<(), StoreError> {
+        self.move_stage(secret_id, label, None, Some(version)).await
+    }
+
     async fn make_current(
         &self,
         secret_id: &str,

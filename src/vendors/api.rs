@@ -45,7 +45,8 @@ impl fmt::Display for Verdict {
 pub enum RotateOutcome {
     /// The vendor rotated and handed over the new key. `odd` when the answer had the key but not
     /// the shape the vendor documents (the key is stored all the same: the vendor made it live).
-    Rotated { key: Sensitive, odd: bool },
+    /// `key_id`: the new key's id, at a create-then-revoke vendor, when it reads.
+    Rotated { key: Sensitive, odd: bool, key_id: Option<String> },
     /// The request never left this process (no connection): nothing rotated.
     NotSent(String),
     /// 429: the vendor did not rotate; wait this long before asking again.
@@ -101,6 +102,15 @@ impl fmt::Display for NoKey {
     }
 }
 
+/// What a revoke call (create-then-revoke vendors) said.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Revoke {
+    /// 2xx, or 404 (the id is gone already): the key is to be verified dead.
+    Done(u16),
+    /// Any other answer, or none: the key may still be live.
+    Failed(String),
+}
+
 /// The vendor calls the rotation makes. [`VendorClient`] is the real one; tests also run the
 /// rotation against an in-memory vendor on a paused clock.
 pub trait VendorApi: Send + Sync {
@@ -111,6 +121,16 @@ pub trait VendorApi: Send + Sync {
         key: &Sensitive,
         timeout: Duration,
     ) -> impl Future<Output = Verdict> + Send;
+
+    /// Revokes the key `key_id` (create-then-revoke vendors), authenticated with `key`.
+    fn revoke(
+        &self,
+        vendor: &'static dyn Vendor,
+        base: &Url,
+        key: &Sensitive,
+        key_id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Revoke> + Send;
 
     /// The rotate call, waiting for its status and then its body as `wait` says.
     fn rotate(

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::time::{Instant, timeout_at};
 use tracing::debug;
 
-use super::api::{NoKey, RawAnswer, RotateOutcome, VendorApi, Verdict};
+use super::api::{NoKey, RawAnswer, Revoke, RotateOutcome, VendorApi, Verdict};
 use super::{Auth, Endpoint, Vendor};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::timing::{RotateWait, Timing};
@@ -139,6 +139,29 @@ impl VendorApi for VendorClient {
         }
     }
 
+    async fn revoke(
+        &self,
+        vendor: &'static dyn Vendor,
+        base: &Url,
+        key: &Sensitive,
+        key_id: &str,
+        timeout: Duration,
+    ) -> Revoke {
+        let Some(overlap) = vendor.overlap() else {
+            return Revoke::Failed(format!("{} revokes no key by id", vendor.name()));
+        };
+        let path = overlap.revoke_path(key_id);
+        let endpoint = Endpoint { method: overlap.revoke_method.clone(), path: &path };
+        match self.send(vendor, base, &endpoint, key, None, Some(timeout)).await {
+            Ok(response) if response.status().is_success() || response.status() == StatusCode::NOT_FOUND => {
+                Revoke::Done(response.status().as_u16())
+            }
+            Ok(response) => Revoke::Failed(format!("HTTP {}", response.status())),
+            Err(Failure::Unsendable) => Revoke::Failed(UNSENDABLE.into()),
+            Err(Failure::Http(err)) => Revoke::Failed(describe(&err)),
+        }
+    }
+
     async fn rotate(
         &self,
         vendor: &'static dyn Vendor,
@@ -173,9 +196,12 @@ impl VendorApi for VendorClient {
                 let why = match new_key.map(str::trim).filter(|k| !k.is_empty()) {
                     Some(new_key) if new_key == key.expose() => NoKey::EchoedKey,
                     Some(new_key) => {
+                        let key_id =
+                            answer.as_ref().and_then(|a| vendor.new_key_id(a, [new_key, key.expose()]));
                         return RotateOutcome::Rotated {
                             key: Sensitive::new(new_key),
                             odd: !answer.as_ref().is_some_and(|answer| vendor.answer_is_expected(answer)),
+                            key_id,
                         };
                     }
                     None if answer.is_some() => ended.unwrap_or(NoKey::NoKeyField),

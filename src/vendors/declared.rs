@@ -11,7 +11,7 @@ use reqwest::Url;
 use reqwest::header::HeaderName;
 use serde_json::Value;
 
-use super::{Auth, Endpoint, ExpiryError, Vendor};
+use super::{Auth, Endpoint, ExpiryError, Vendor, is_readable_key_id};
 use crate::schedule::{Interval, UnreadableSchedule};
 
 /// The variable a declared vendor's base URL is written in (there is no variable of its own).
@@ -64,6 +64,13 @@ pub struct Overlap {
     pub grace_seconds: u64,
 }
 
+impl Overlap {
+    /// The revoke call's path for the key `id` (already checked readable: one path segment).
+    pub fn revoke_path(&self, id: &str) -> String {
+        self.revoke_path.replace("{key_id}", id)
+    }
+}
+
 /// `declared` for the life of the process. The rotation holds vendors as `&'static dyn Vendor`
 /// (the built-ins are statics), so a declaration is made to live as long: once per distinct
 /// declaration, however often the environment is read (each `check` of a function reads it
@@ -107,6 +114,18 @@ impl Vendor for Declared {
     }
     fn declared(&self) -> bool {
         true
+    }
+    fn overlap(&self) -> Option<&Overlap> {
+        self.overlap.as_ref()
+    }
+    /// A string, or a whole number written as one; anything else is unreadable.
+    fn new_key_id(&self, body: &Value, keys: [&str; 2]) -> Option<String> {
+        let id = match body.pointer(&self.overlap.as_ref()?.key_id)? {
+            Value::String(id) => id.clone(),
+            Value::Number(number) if number.is_u64() || number.is_i64() => number.to_string(),
+            _ => return None,
+        };
+        is_readable_key_id(&id, keys).then_some(id)
     }
     fn auth(&self) -> Auth<'_> {
         Auth { header: self.header.clone(), prefix: &self.prefix }

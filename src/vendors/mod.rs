@@ -19,7 +19,7 @@ use reqwest::Method;
 use reqwest::header::HeaderName;
 use serde_json::Value;
 
-pub use api::{NoKey, RawAnswer, RotateOutcome, VendorApi, Verdict, VerifyPolicy, verify_until};
+pub use api::{NoKey, RawAnswer, Revoke, RotateOutcome, VendorApi, Verdict, VerifyPolicy, verify_until};
 pub use client::{VendorClient, describe as describe_http_error};
 
 pub use calcom::ExpiryError;
@@ -70,6 +70,16 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     fn declared(&self) -> bool {
         false
     }
+    /// Create-then-revoke: the rotate call leaves the presented key live, and a key is revoked by
+    /// id. `None`: single-phase (the rotate call kills the presented key).
+    fn overlap(&self) -> Option<&Overlap> {
+        None
+    }
+    /// The new key's id in a successful rotate answer (overlap only), as the contract allows it:
+    /// `None` when there is none that reads.
+    fn new_key_id(&self, _body: &Value, _keys: [&str; 2]) -> Option<String> {
+        None
+    }
     fn auth(&self) -> Auth<'_>;
     /// The call that makes a new key and invalidates the one presented.
     fn rotate(&self) -> Endpoint<'_>;
@@ -115,6 +125,38 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     /// A sanity check on the new key's format. Only ever warns: a key the vendor made live is
     /// always stored.
     fn looks_like_key(&self, old: &str, new: &str) -> bool;
+}
+
+/// How a vendor's keys are replaced, as the event (`detail.mode`) and the metrics (`Mode`) say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The rotate call kills the presented key: consumers hold a dead key until AWSCURRENT moves.
+    SinglePhase,
+    /// Create-then-revoke: the replaced key stays live until a later rotation revokes it.
+    Overlap,
+}
+
+impl Mode {
+    pub fn of(vendor: &dyn Vendor) -> Mode {
+        if vendor.overlap().is_some() { Mode::Overlap } else { Mode::SinglePhase }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::SinglePhase => "single-phase",
+            Mode::Overlap => "overlap",
+        }
+    }
+}
+
+/// Whether `id` may be recorded and sent as a key's id: `^[A-Za-z0-9._~:-]{1,128}$`, not `.` or
+/// `..`, and none of `keys` inside it (an id is not secret; a key is).
+pub fn is_readable_key_id(id: &str, keys: [&str; 2]) -> bool {
+    (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~:-".contains(&b))
+        && id != "."
+        && id != ".."
+        && keys.iter().all(|key| key.is_empty() || !id.contains(key))
 }
 
 /// `8-4-4-4-12` hex digits, the shape of Ringg's and ProjectDiscovery's keys.

@@ -223,13 +223,38 @@ impl Bench {
     }
 
     /// The environment a deployer would give the function: every vendor pointed at the simulator,
-    /// and the promotion mode the suite runs in (`ROTATOR_TEST_PROMOTE`, see [`early`]).
+    /// the simulator's vendors declared in `ROTATION_VENDORS`, and the promotion mode the suite
+    /// runs in (`ROTATOR_TEST_PROMOTE`, see [`early`]).
     pub fn env(&self) -> HashMap<String, String> {
         let mut env = self.vendor_env();
+        env.insert("ROTATION_VENDORS".into(), self.declarations().to_string());
         if early() {
             env.insert("ROTATION_PROMOTE".into(), "early".into());
         }
         env
+    }
+
+    /// `ROTATION_VENDORS` for the simulator: every vendor it serves that is not built in, under
+    /// its own name, and Ringg and ProjectDiscovery written as declarations under
+    /// [`declared_name`]s; each at the simulator.
+    pub fn declarations(&self) -> Value {
+        let mut declared = serde_json::Map::new();
+        for (name, vendor) in self.sim_vendors.as_object().expect("the simulator's vendors") {
+            let Some(declaration) = vendor["declaration"].as_object() else { continue };
+            let mut declaration = declaration.clone();
+            declaration.insert("base_url".into(), json!(self.sim_base(name)));
+            let name = if vendor["env"].is_null() { name.clone() } else { declared_name(name) };
+            declared.insert(name, Value::Object(declaration));
+        }
+        Value::Object(declared)
+    }
+
+    /// The `rotation:vendor` value a test's secret of `vendor` (a simulator vendor) gets in this
+    /// run: the built-in's own, or with `ROTATOR_TEST_VENDORS=declared` its declared form.
+    pub fn tag_name(&self, vendor: &str) -> String {
+        let declarable =
+            !self.sim_vendors[vendor]["env"].is_null() && !self.sim_vendors[vendor]["declaration"].is_null();
+        if declared_forms() && declarable { declared_name(vendor) } else { vendor.to_owned() }
     }
 
     pub fn settings_from(&self, env: HashMap<String, String>) -> Settings {
@@ -341,7 +366,20 @@ impl Bench {
         tags: &[(&str, &str)],
         regions: &[&str],
     ) -> String {
-        let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
+        // In the run with declared forms, a built-in vendor's secret names its declared form,
+        // unless it takes a base-URL tag (which only a built-in vendor's secret may).
+        let declared = declared_forms() && !tags.iter().any(|(k, _)| *k == TAG_BASE_URL);
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| {
+                let v = if *k == TAG_VENDOR && declared && self.sim_vendors.get(*v).is_some() {
+                    self.tag_name(v)
+                } else {
+                    v.to_string()
+                };
+                Tag::builder().key(*k).value(v).build()
+            })
+            .collect();
         let regions: Vec<ReplicaRegionType> =
             regions.iter().map(|region| ReplicaRegionType::builder().region(*region).build()).collect();
         let out = self
@@ -537,6 +575,18 @@ impl Bench {
 /// in each mode (`ROTATOR_TEST_PROMOTE=early` for the second).
 pub fn early() -> bool {
     std::env::var("ROTATOR_TEST_PROMOTE").is_ok_and(|mode| mode == "early")
+}
+
+/// Whether this run of the protocol suite rotates Ringg's and ProjectDiscovery's secrets through
+/// their declared forms (`ROTATOR_TEST_VENDORS=declared`; scripts/test runs the suite that way
+/// once more).
+pub fn declared_forms() -> bool {
+    std::env::var("ROTATOR_TEST_VENDORS").is_ok_and(|mode| mode == "declared")
+}
+
+/// The name a built-in vendor's declared form goes by.
+pub fn declared_name(vendor: &str) -> String {
+    format!("{vendor}-declared")
 }
 
 /// What a step that works returns in this run's mode.

@@ -1,0 +1,291 @@
+//! Create-then-revoke vendors (a declaration with `overlap`): the rotate call makes a second key
+//! and leaves the presented one live, so consumers holding it keep working; the key it replaced is
+//! revoked by id at the start of the next rotation, once its grace has passed.
+//!
+//! What createSecret adds for them, in order:
+//! * before any vendor call: a retry that finds this rotation's create mark and no stored key
+//!   stops as `KeyOrphaned` (the vendor may hold a key no one has; it is never created twice); a
+//!   previous key still inside its grace stops it as `Config` ("too soon");
+//! * the previous key (AWSPREVIOUS's, its id recorded, issued by the same vendor and base URL) is
+//!   revoked, then verified dead; a revoke that does not take stops the step (`RevokeFailed`);
+//! * the first rotation binds the `rotation:key-id` tag to the AWSCURRENT version;
+//! * the create mark goes on before the create, and comes off once the new key is stored or
+//!   nothing was created;
+//! * the new key's id is written with the key, as a [`KeyId`] label;
+//! * after storing, the previous key is asked about: refused means the vendor did not keep two
+//!   keys, and the new key is promoted at once.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::time::{Instant, sleep};
+use tracing::{error, info, warn};
+
+use super::after_move::key_rotated;
+use super::error::{ErrorKind, Orphaned, Problem, State, TimedOut, VendorFailure};
+use super::{Invocation, Observed, Rotator};
+use crate::config::{KeyId, Promote, TAG_KEY_ID, TARGET_LABEL_PREFIX, Target};
+use crate::notify::Notifier;
+use crate::secret::SecretValue;
+use crate::sensitive::Sensitive;
+use crate::store::{AWSPREVIOUS, ROTATION_CREATING, SecretStore};
+use crate::timing::{before, fits, later, rfc3339, time_left};
+use crate::vendors::{Mode, Overlap, Revoke, VendorApi, Verdict, is_readable_key_id};
+
+/// What a create-then-revoke rotation does besides a single-phase one, decided before any vendor
+/// call.
+pub(super) struct Plan {
+    /// The label marking this rotation's create as under way.
+    pub mark: String,
+    /// The `rotation:key-id` tag's id, to bind to the AWSCURRENT version (first rotation only).
+    pub bind: Option<String>,
+    /// The previous key, due to be revoked.
+    pub revoke: Option<Previous>,
+}
+
+/// The key AWSPREVIOUS holds, due to be revoked.
+pub(super) struct Previous {
+    version: String,
+    label: String,
+    key_id: String,
+    key: Sensitive,
+}
+
+impl Plan {
+    /// The labels the plan may add to the secret (for the label quota): the mark, the new key's
+    /// id, and the bound one.
+    pub fn adds(&self) -> Vec<String> {
+        let new_id = format!("{}<new key's id>", crate::config::KEY_ID_LABEL_PREFIX);
+        [Some(self.mark.clone()), Some(new_id), self.bind.clone()].into_iter().flatten().collect()
+    }
+}
+
+/// The label that marks a create under way for `version`.
+pub(super) fn mark_label(version: &str) -> String {
+    format!("{ROTATION_CREATING}{version}")
+}
+
+/// Whether a rotate call that failed with `kind` provably created nothing (so the mark may go).
+pub(super) fn nothing_created(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Vendor(
+            VendorFailure::RotateRefused { .. }
+                | VendorFailure::RateLimited { .. }
+                | VendorFailure::NothingRotated { .. }
+        ) | ErrorKind::Timeout(TimedOut::NoRoomToRotate { .. })
+    )
+}
+
+impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
+    /// What a create-then-revoke rotation must do before its create, or why it must not start.
+    /// Reads only Secrets Manager.
+    pub(super) async fn overlap_plan(
+        &self,
+        call: Invocation<'_>,
+        target: &Target,
+        overlap: &Overlap,
+        current: &SecretValue,
+        current_id: Option<&str>,
+    ) -> Result<Plan, ErrorKind> {
+        let Invocation { event, meta, .. } = call;
+        let mark = mark_label(&event.token);
+        if meta.labels_with_prefix(&mark).next().is_some() {
+            return Err(Orphaned::Retried {
+                vendor: target.vendor.name(),
+                version: event.token.clone(),
+                secret: meta.arn.clone(),
+                label: mark,
+            }
+            .into());
+        }
+        let current_ids =
+            current_id.map_or_else(Vec::new, |version| KeyId::from_labels(meta.labels(version)));
+        // The starting key's id: only before this function stored any key in the secret.
+        let first = meta.labels_with_prefix(TARGET_LABEL_PREFIX).next().is_none();
+        let bind = match meta.tags.get(TAG_KEY_ID).map(|id| id.trim()) {
+            Some(id) if first && current_ids.is_empty() && current_id.is_some() => {
+                if !is_readable_key_id(id, [current.key().expose(), ""]) {
+                    return Err(ErrorKind::config(Problem::KeyIdTag));
+                }
+                Some(KeyId::new(target, id).label())
+            }
+            _ => None,
+        };
+        let revoke = self.previous_due(call, target, overlap, current, current_id, &current_ids).await?;
+        Ok(Plan { mark, bind, revoke })
+    }
+
+    /// The key AWSPREVIOUS holds, if it is to be revoked now: its id recorded, issued by this
+    /// target, held by neither AWSCURRENT nor AWSPENDING, and replaced at least `grace_seconds`
+    /// ago (else "too soon").
+    async fn previous_due(
+        &self,
+        call: Invocation<'_>,
+        target: &Target,
+        overlap: &Overlap,
+        current: &SecretValue,
+        current_id: Option<&str>,
+        current_ids: &[KeyId],
+    ) -> Result<Option<Previous>, ErrorKind> {
+        let meta = call.meta;
+        let Some(previous) = meta.version_with(AWSPREVIOUS).filter(|version| Some(*version) != current_id)
+        else {
+            return Ok(None);
+        };
+        let Some((label, key_id)) = KeyId::from_labels(meta.labels(previous))
+            .into_iter()
+            .find(|id| id.issued_by(target))
+            .map(|id| (id.label(), id.id))
+        else {
+            return Ok(None);
+        };
+        // An id AWSCURRENT or AWSPENDING holds is never revoked.
+        let pending_ids = KeyId::from_labels(meta.pending_labels());
+        if current_ids.iter().chain(&pending_ids).any(|held| held.id == key_id) {
+            warn!(key_id, "the previous key's id is also recorded on AWSCURRENT or AWSPENDING: not revoked");
+            return Ok(None);
+        }
+        let read = |version: String| async move { self.store.value(&meta.arn, Some(&version), None).await };
+        let stored = read(previous.to_owned()).await.map_err(ErrorKind::store(State::NothingSent))?;
+        let Some(key) =
+            stored.and_then(|version| version.key(&meta.tags).ok()).map(|value| value.key().clone())
+        else {
+            warn!(key_id, "the previous version's key does not read: not revoked (revoke it by hand)");
+            return Ok(None);
+        };
+        if key == *current.key() {
+            return Ok(None);
+        }
+        // Replaced when the key that replaced it was stored: the AWSCURRENT version's creation.
+        let replaced = match current_id {
+            Some(version) => read(version.to_owned())
+                .await
+                .map_err(ErrorKind::store(State::NothingSent))?
+                .and_then(|version| version.created),
+            None => None,
+        };
+        let grace = Duration::from_secs(overlap.grace_seconds);
+        let until = replaced.map(|replaced| replaced + grace);
+        match until {
+            Some(until) if SystemTime::now() >= until => {}
+            // No creation time: the grace cannot be shown to have passed.
+            _ => {
+                let until = until
+                    .and_then(rfc3339)
+                    .unwrap_or_else(|| "an unknown time (AWSCURRENT's version has no creation date)".into());
+                return Err(ErrorKind::config(Problem::TooSoon {
+                    until,
+                    grace_seconds: overlap.grace_seconds,
+                }));
+            }
+        }
+        Ok(Some(Previous { version: previous.to_owned(), label, key_id, key }))
+    }
+
+    /// Revokes the previous key with the current one, then asks about it until the vendor refuses
+    /// it. A revoke that does not take stops the step before any new key is made. The recorded id
+    /// comes off the previous version once its revoke is confirmed.
+    pub(super) async fn revoke_previous(
+        &self,
+        call: Invocation<'_>,
+        target: &Target,
+        previous: &Previous,
+        current: &Sensitive,
+        observed: &mut Observed,
+    ) -> Result<(), ErrorKind> {
+        let timing = &self.settings.timing;
+        let Previous { version, label, key_id, key } = previous;
+        observed.revoke_failed = Some(true);
+        let failed =
+            |why: String| ErrorKind::from(VendorFailure::RevokeFailed { key_id: key_id.clone(), why });
+        let until = before(call.deadline, timing.create_budget()).min(later(timing.revoke_budget()));
+        let timeout = timing.vendor_timeout.min(time_left(until));
+        match self.vendors.revoke(target.vendor, &target.base_url, current, key_id, timeout).await {
+            Revoke::Done(status) => {
+                info!(key_id, status, "revoked the previous key; asking the vendor whether it is dead")
+            }
+            Revoke::Failed(why) => return Err(failed(why)),
+        }
+        let mut last = String::from("no time left to ask");
+        loop {
+            let left = time_left(until);
+            if left.is_zero() {
+                break;
+            }
+            let verdict = self
+                .vendors
+                .verify(target.vendor, &target.base_url, key, timing.vendor_timeout.min(left))
+                .await;
+            let pause = match verdict {
+                Verdict::Refused(_) => {
+                    observed.revoke_failed = Some(false);
+                    if let Err(problem) = self.store.remove_label(&call.meta.arn, label, version).await {
+                        warn!(key_id, error = %problem, "the previous key is revoked, but its id could not be taken off its version; the next rotation revokes it again (the vendor answers 404)");
+                    }
+                    return Ok(());
+                }
+                Verdict::Accepted => {
+                    last = "the vendor still accepts the key".into();
+                    timing.probe_interval
+                }
+                Verdict::RateLimited(wait) => {
+                    last = verdict.to_string();
+                    wait.max(timing.probe_interval)
+                }
+                Verdict::Unavailable(reason) => {
+                    last = format!("no verdict on the revoked key ({reason})");
+                    timing.probe_interval
+                }
+            };
+            if !fits(pause, until) {
+                break;
+            }
+            sleep(pause).await;
+        }
+        Err(failed(last))
+    }
+
+    /// Takes this rotation's create mark off (best effort: a mark left behind only makes a retry
+    /// of this same rotation stop as `KeyOrphaned`).
+    pub(super) async fn clear_mark(&self, call: Invocation<'_>, mark: &str, on: Option<&str>) {
+        let Some(version) = on else { return };
+        if let Err(problem) = self.store.remove_label(&call.meta.arn, mark, version).await {
+            warn!(label = mark, error = %problem, "the create mark could not be taken off; repair --apply clears it");
+        }
+    }
+
+    /// After the new key is stored: the vendor must still accept the previous key, or it did not
+    /// keep two keys (a misdeclared overlap). Then consumers hold a dead key: that is a lock-out
+    /// (`CurrentKeyRejected`), and the new key is promoted at once.
+    pub(super) async fn previous_still_live(
+        &self,
+        call: Invocation<'_>,
+        target: &Target,
+        previous: &Sensitive,
+        current_id: Option<&str>,
+        (new_key, answered, answered_at): (&Sensitive, Instant, SystemTime),
+        observed: &mut Observed,
+    ) {
+        let timing = &self.settings.timing;
+        let until = before(call.deadline, timing.safety_margin + timing.notify_budget);
+        let verdict = self
+            .vendors
+            .verify(target.vendor, &target.base_url, previous, timing.vendor_timeout.min(time_left(until)))
+            .await;
+        let Verdict::Refused(status) = verdict else { return };
+        observed.current_key_rejected = Some(true);
+        error!(
+            status,
+            "the vendor refuses the key consumers read after creating the new one: it did not keep two keys (is overlap declared right?); promoting the new key at once"
+        );
+        if let Err(problem) = self.store.make_current(&call.meta.arn, &call.event.token, current_id).await {
+            error!(error = %problem, "the new key could not be promoted at once; finishSecret promotes it");
+            return;
+        }
+        observed.dead_key_window = Some(answered.elapsed());
+        let vendor = target.vendor.name().to_owned();
+        let fingerprint = Some(new_key.fingerprint());
+        let event = key_rotated(call, vendor, Mode::Overlap, fingerprint, Promote::Early, Some(answered_at));
+        observed.notify_failed = Some(self.announce(event, call).await);
+    }
+}
