@@ -1,0 +1,251 @@
+//! Vendors the deployer declares in `ROTATION_VENDORS` (issue 22), rotated by the same engine as
+//! the built-ins, against moto and the vendor simulator: a single-phase one (Acme) and a
+//! create-then-revoke one (DualKey, at most two live keys per account).
+
+mod common;
+
+use std::collections::HashMap;
+
+use api_key_rotator::Outcome;
+use common::*;
+use serde_json::{Value, json};
+
+/// The ids of the account's live keys at the simulator, by key.
+async fn live_keys(bench: &Bench, account: &Account) -> HashMap<String, String> {
+    let state = bench.state(account).await;
+    let live = state["live_keys"].as_object().expect("live_keys");
+    live.iter().map(|(id, key)| (key.as_str().unwrap().to_owned(), id.clone())).collect()
+}
+
+/// The key a stage holds in a secret made with [`json_secret`].
+async fn key_in(bench: &Bench, arn: &str, stage: &str) -> String {
+    let value: Value = serde_json::from_str(&bench.value(arn, stage).await).unwrap();
+    value["api_key"].as_str().unwrap().to_owned()
+}
+
+/// A rotator whose function environment declares `extra` besides the simulator's vendors.
+fn rotator_declaring(bench: &Bench, extra: Value) -> api_key_rotator::Rotator {
+    let mut env = bench.env();
+    let mut declared = bench.declarations();
+    declared.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    env.insert("ROTATION_VENDORS".into(), declared.to_string());
+    bench.rotator_with(bench.settings_from(env))
+}
+
+/// DualKey declared under another name with a grace of `seconds`.
+fn dualkey_with_grace(bench: &Bench, name: &str, seconds: u64) -> Value {
+    let mut declaration = bench.declarations()["dualkey"].clone();
+    declaration["overlap"]["grace_seconds"] = json!(seconds);
+    json!({ name: declaration })
+}
+
+#[tokio::test]
+async fn a_declared_single_phase_vendor_rotates_several_times_in_a_row() {
+    let bench = bench().await;
+    let (records, rotator) = bench.recorded(bench.rotator());
+    let (account, arn) = bench.tagged("acme", &[]).await;
+    let mut previous = account.key.clone();
+    for round in 1..=3 {
+        bench.rotate(&rotator, &arn).await;
+        let live = bench.live_key(&account).await;
+        assert_ne!(live, previous, "round {round}: the vendor rotated");
+        assert_eq!(key_in(&bench, &arn, "AWSCURRENT").await, live, "round {round}");
+        assert_eq!(key_in(&bench, &arn, "AWSPREVIOUS").await, previous, "round {round}");
+        assert_eq!(live_keys(&bench, &account).await.len(), 1, "single-phase: one live key");
+        previous = live;
+    }
+    let state = bench.state(&account).await;
+    assert_eq!(state["rotate_calls"], 3);
+    assert_eq!(state["last_rotate_body"], json!({"reason": "scheduled"}), "the declared body, as it is");
+    let events = bench.events(&arn).await;
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e["vendor"] == "acme" && e["mode"] == "single-phase"), "{events:?}");
+    let records = records.lock().unwrap();
+    assert!(records.iter().all(|r| r["Vendor"] == "acme" && r["Failure"] == 0), "{records:?}");
+    let finish = records.iter().filter(|r| r["Step"] == "finishSecret").collect::<Vec<_>>();
+    assert!(finish.iter().all(|r| r["Mode"] == "single-phase" && r["DeadKeyWindow"].as_f64().is_some()));
+}
+
+/// With grace_seconds 0 and the starting key's id in rotation:key-id: three rotations leave
+/// exactly the keys of AWSCURRENT and AWSPREVIOUS live, every revoked id was bound from the tag or
+/// recorded by the function, and the key consumers held before each rotation works throughout it.
+#[tokio::test]
+async fn overlap_rotations_keep_the_previous_key_live_and_revoke_only_recorded_ids() {
+    let bench = bench().await;
+    let (records, rotator) = bench.recorded(bench.rotator());
+    let account = bench.account("dualkey").await;
+    let start_id = live_keys(&bench, &account).await[&account.key].clone();
+    let arn = bench
+        .create_secret(
+            &json_secret("api_key", &account.key),
+            &[(TAG_VENDOR, "dualkey"), ("rotation:key-id", &start_id)],
+        )
+        .await;
+    let mut recorded = vec![start_id.clone()];
+    for round in 1..=3 {
+        let held = key_in(&bench, &arn, "AWSCURRENT").await;
+        let token = bench.begin_rotation(&arn, json!({})).await;
+        for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+            let outcome = bench.step(&rotator, step, &arn, &token).await;
+            assert_eq!(outcome.ok(), Some(Outcome::Done), "round {round}, {step}");
+            assert!(
+                live_keys(&bench, &account).await.contains_key(&held),
+                "round {round}, {step}: consumers' key refused"
+            );
+        }
+        let current = key_in(&bench, &arn, "AWSCURRENT").await;
+        let live = live_keys(&bench, &account).await;
+        assert_eq!(
+            live.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
+            [current.clone(), held.clone()].into_iter().collect(),
+            "round {round}: exactly AWSCURRENT's and AWSPREVIOUS's keys are live"
+        );
+        recorded.push(live[&current].clone());
+        // The new key's id rides on its version.
+        let stages = bench.stages(&arn).await;
+        assert!(
+            stages[&token].iter().any(
+                |label| label.starts_with("ROTATION_KEY_ID.dualkey.") && label.ends_with(&live[&current])
+            ),
+            "round {round}: {stages:?}"
+        );
+    }
+    let revoked: Vec<String> =
+        serde_json::from_value(bench.state(&account).await["revoked"].clone()).unwrap();
+    assert_eq!(
+        revoked,
+        recorded[..2],
+        "the starting id and the first rotation's, in order, and nothing else"
+    );
+    let stages = bench.stages(&arn).await;
+    let id_labels = stages.values().flatten().filter(|l| l.starts_with("ROTATION_KEY_ID.")).count();
+    assert_eq!(id_labels, 2, "revoked ids come off their versions: {stages:?}");
+    let events = bench.events(&arn).await;
+    assert!(events.iter().all(|e| e["mode"] == "overlap" && e["promote"] == "standard"), "{events:?}");
+    let records = records.lock().unwrap();
+    for record in records.iter().filter(|r| r["Step"] == "finishSecret") {
+        assert_eq!((&record["DeadKeyWindow"], &record["Mode"]), (&json!(0.0), &json!("overlap")), "{record}");
+    }
+    let creates: Vec<&Value> = records.iter().filter(|r| r["Step"] == "createSecret").collect();
+    assert_eq!(creates.len(), 3);
+    assert!(creates.iter().all(|r| r["KeyOrphaned"] == 0 && r["CurrentKeyRejected"] == 0), "{creates:?}");
+    assert_eq!(creates.iter().filter(|r| r["RevokeFailed"] == 0).count(), 2, "rounds 2 and 3 revoked");
+}
+
+#[tokio::test]
+async fn inside_the_grace_the_previous_key_is_neither_revoked_nor_replaced() {
+    let bench = bench().await;
+    let rotator = rotator_declaring(&bench, dualkey_with_grace(&bench, "dualkey-hour", 3600));
+    let account = bench.account("dualkey").await;
+    let start_id = live_keys(&bench, &account).await[&account.key].clone();
+    let arn = bench
+        .create_secret(
+            &json_secret("api_key", &account.key),
+            &[(TAG_VENDOR, "dualkey-hour"), ("rotation:key-id", &start_id)],
+        )
+        .await;
+    bench.rotate(&rotator, &arn).await;
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("too soon, the previous key may still be in use until"), "{message}");
+    let state = bench.state(&account).await;
+    assert_eq!((state["rotate_calls"].as_u64(), state["revoke_calls"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(live_keys(&bench, &account).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_revoke_that_does_not_take_stops_before_a_new_key_is_made() {
+    let bench = bench().await;
+    let (records, rotator) = bench.recorded(bench.rotator());
+    let account = bench.account("dualkey").await;
+    let start_id = live_keys(&bench, &account).await[&account.key].clone();
+    let arn = bench
+        .create_secret(
+            &json_secret("api_key", &account.key),
+            &[(TAG_VENDOR, "dualkey"), ("rotation:key-id", &start_id)],
+        )
+        .await;
+    bench.rotate(&rotator, &arn).await;
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    for (fault, why) in [("ignore_revoke", "still accepts"), ("fail_revoke", "HTTP 500")] {
+        bench.faults(&account, json!({ fault: 1 })).await;
+        let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+        assert_eq!(error_type(&result), "Vendor", "{fault}");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(&format!("(id {start_id})")) && message.contains(why), "{fault}: {message}");
+        assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "{fault}: no new key made");
+        let record = records.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(record["RevokeFailed"], 1, "{record}");
+    }
+    // The faults spent, Secrets Manager's retry goes on: the id recorded is revoked.
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        assert_eq!(bench.step(&rotator, step, &arn, &token).await.ok(), Some(Outcome::Done), "{step}");
+    }
+    let revoked = bench.state(&account).await["revoked"].clone();
+    assert_eq!(revoked, json!([start_id]));
+    assert_eq!(live_keys(&bench, &account).await.len(), 2);
+}
+
+/// A vendor declared with overlap that does not keep two keys: the key consumers read dies at the
+/// create, so createSecret pages (CurrentKeyRejected) and promotes the new key at once.
+#[tokio::test]
+async fn a_misdeclared_overlap_pages_and_promotes_at_once() {
+    let bench = bench().await;
+    let (records, rotator) = bench.recorded(bench.rotator());
+    let Staged { account, arn, token } = bench.staged("dualkey").await;
+    bench.faults(&account, json!({"no_overlap": 1})).await;
+    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+    assert_eq!(key_in(&bench, &arn, "AWSCURRENT").await, bench.live_key(&account).await, "promoted at once");
+    let record = records.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(record["CurrentKeyRejected"], 1, "{record}");
+    let events = bench.events(&arn).await;
+    assert_eq!(events.len(), 1, "consumers are told of the move");
+    for step in ["setSecret", "testSecret", "finishSecret"] {
+        assert!(bench.step(&rotator, step, &arn, &token).await.is_ok(), "{step}");
+    }
+}
+
+/// The vendor's answer never came: it may have made a key. Neither this invocation nor Secrets
+/// Manager's retry calls create again, and the key consumers read still works.
+#[tokio::test]
+async fn an_unknown_create_is_never_repeated() {
+    let bench = bench().await;
+    let (records, rotator) = bench.recorded(bench.rotator());
+    let Staged { account, arn, token } = bench.staged("dualkey").await;
+    bench.faults(&account, json!({"hang_after_rotate": 6})).await;
+    let time_left = std::time::Duration::from_secs(10);
+    let result = bench.step_with(&rotator, event("createSecret", &arn, &token), time_left).await;
+    assert_eq!(error_type(&result), "KeyOrphaned");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("may hold a new key no one has") && message.contains("repair"), "{message}");
+    let record = records.lock().unwrap().last().cloned().unwrap();
+    assert_eq!((&record["KeyOrphaned"], &record["KeyStateUnknown"]), (&json!(1), &json!(0)), "{record}");
+    let retry = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&retry), "KeyOrphaned");
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "never created twice");
+    assert!(live_keys(&bench, &account).await.contains_key(&account.key));
+}
+
+#[tokio::test]
+async fn a_declared_vendors_secret_takes_no_base_url_tag_and_nothing_is_sent() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let account = bench.account("acme").await;
+    let base = bench.sim_base("acme");
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "acme"), (TAG_BASE_URL, &base)]).await;
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    assert!(result.unwrap_err().to_string().contains("remove the rotation:base-url tag"));
+    assert_eq!(bench.calls_with(&account.key).await, 0);
+    // Without the declaration the name is unknown: nothing is sent either.
+    let bare = bench.rotator_with(bench.settings_from(bench.vendor_env()));
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "acme")]).await;
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    let result = bench.step(&bare, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    assert!(result.unwrap_err().to_string().contains("ROTATION_VENDORS"));
+    assert_eq!(bench.calls_with(&account.key).await, 0);
+}
