@@ -177,18 +177,19 @@ fn check_emf(doc: &Value) {
     }
 }
 
-#[tokio::test]
-async fn a_process_killed_after_the_vendor_rotated_is_paged_on_the_retry() {
-    // The vendor rotates and, before it answers, the function's process is killed (an
-    // out-of-memory kill, a runtime crash): no KeyLost record can be written. Secrets Manager's
-    // retry finds the current key refused, and its record says so.
-    let bench = bench().await;
-    let Staged { account, arn, token } = bench.staged("ringg").await;
-    let mut first = Function::start(&bench);
-    bench.faults(&account, json!({"kill_after_rotate": first.child.id()})).await;
+/// Starts the function, has the simulator kill it right after the vendor rotated (created) for
+/// `account` and before it answered, and returns once the process is dead, with its logs.
+async fn killed_after_the_vendor_answered(
+    bench: &Bench,
+    account: &Account,
+    arn: &str,
+    token: &str,
+) -> String {
+    let mut first = Function::start(bench);
+    bench.faults(account, json!({"kill_after_rotate": first.child.id()})).await;
     let url = format!("{}/_emu/invoke", first.runtime.endpoint);
     let http = bench.http.clone();
-    let body = json!({"event": event("createSecret", &arn, &token), "timeout_ms": 90000});
+    let body = json!({"event": event("createSecret", arn, token), "timeout_ms": 90000});
     let lost = tokio::spawn(async move { http.post(url).json(&body).send().await });
     let status = tokio::task::spawn_blocking(move || {
         let status = first.child.wait();
@@ -201,9 +202,20 @@ async fn a_process_killed_after_the_vendor_rotated_is_paged_on_the_retry() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.unwrap().signal(), Some(9), "killed by SIGKILL");
     lost.abort();
-    assert_ne!(bench.live_key(&account).await, account.key, "the vendor rotated");
     let killed_logs = first.stop();
     assert!(!killed_logs.contains("rotation step"), "killed before its step ended:\n{killed_logs}");
+    killed_logs
+}
+
+#[tokio::test]
+async fn a_process_killed_after_the_vendor_rotated_is_paged_on_the_retry() {
+    // The vendor rotates and, before it answers, the function's process is killed (an
+    // out-of-memory kill, a runtime crash): no KeyLost record can be written. Secrets Manager's
+    // retry finds the current key refused, and its record says so.
+    let bench = bench().await;
+    let Staged { account, arn, token } = bench.staged("ringg").await;
+    killed_after_the_vendor_answered(&bench, &account, &arn, &token).await;
+    assert_ne!(bench.live_key(&account).await, account.key, "the vendor rotated");
 
     let retry = Function::start(&bench);
     let answer = retry.invoke(&bench, event("createSecret", &arn, &token)).await;
@@ -213,4 +225,33 @@ async fn a_process_killed_after_the_vendor_rotated_is_paged_on_the_retry() {
     assert_eq!(records.len(), 1, "{logs}");
     check_emf(&records[0]);
     assert_eq!((&records[0]["CurrentKeyRejected"], &records[0]["KeyLost"]), (&json!(1), &json!(0)));
+}
+
+/// At a create-then-revoke vendor: killed right after the vendor created a key, the retry never
+/// creates a second one (KeyOrphaned), consumers' key still works, and `repair --apply` clears the
+/// mark once the operator has revoked the orphan.
+#[tokio::test]
+async fn a_process_killed_after_a_create_never_creates_twice() {
+    let bench = bench().await;
+    let Staged { account, arn, token } = bench.staged("dualkey").await;
+    killed_after_the_vendor_answered(&bench, &account, &arn, &token).await;
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
+
+    let retry = Function::start(&bench);
+    let answer = retry.invoke(&bench, event("createSecret", &arn, &token)).await;
+    assert_eq!(answer["error"]["errorType"], "KeyOrphaned", "{answer}");
+    let logs = retry.stop();
+    let records = emf_records(&logs);
+    assert_eq!(records.len(), 1, "{logs}");
+    check_emf(&records[0]);
+    assert_eq!((&records[0]["KeyOrphaned"], &records[0]["CurrentKeyRejected"]), (&json!(1), &json!(0)));
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "never created twice");
+    let live = bench.state(&account).await["live_keys"].clone();
+    assert!(live.as_object().unwrap().values().any(|key| *key == account.key), "consumers' key still works");
+
+    let mark = format!("ROTATION_CREATING.{token}");
+    let repair = bench.operator(&["repair", &arn, "--apply"], &[]).output().expect("run repair");
+    let said = String::from_utf8_lossy(&repair.stdout);
+    assert!(said.contains(&format!("cleared {mark}")), "{said}");
+    assert!(!bench.stages(&arn).await.values().flatten().any(|label| *label == mark));
 }

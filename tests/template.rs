@@ -146,6 +146,7 @@ fn the_function_gets_the_promotion_mode_and_the_alarm_watches_its_namespace() {
     for wanted in [
         format!("{ENV_PROMOTE}: !Ref Promote"),
         format!("{ENV_NAMESPACE}: !Ref MetricsNamespace"),
+        format!("{}: !Ref Vendors", api_key_rotator::config::ENV_VENDORS),
         format!("Default: {DEFAULT_NAMESPACE}"),
         "MetricName: KeyLost".to_owned(),
         // One alarm pages whenever consumers hold a key the vendor refuses, whatever the cause.

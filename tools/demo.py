@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""The local demo: one rotation per vendor through the real Lambda runtime interface.
+"""The local demo: one rotation per vendor through the real Lambda runtime interface, the three
+built-ins and two the function has never heard of: Acme, a single-phase vendor, and DualKey, a
+create-then-revoke one, both declared in ROTATION_VENDORS (built from the simulator's declarations).
+DualKey is rotated twice: its replaced key keeps working until the next rotation revokes it.
 
 Starts moto (with AWS's AWSPENDING staging) and the vendor simulator on fixed loopback ports (the
 function's environment in Cargo.toml's [package.metadata.lambda.env] points at them), serves the
@@ -108,17 +111,44 @@ def invoke(step: str, arn: str, token: str) -> float:
     return elapsed
 
 
+def declarations() -> str:
+    """ROTATION_VENDORS: every simulated vendor that is not built in, at the simulator."""
+    declared = {
+        name: {"base_url": SIM + spec.prefix, **spec.declaration}
+        for name, spec in VENDORS.items()
+        if spec.env is None and spec.declaration is not None
+    }
+    return json.dumps(declared, separators=(",", ":"))
+
+
 def rotate_one(sm: Any, vendor: str) -> None:
     status, account = http("POST", f"{SIM}/_sim/accounts", {"vendor": vendor})
     if status != 200:
         raise DemoFailure(f"the simulator refused to create a {vendor} account")
     old_key = account["key"]
     value = {"api_key": old_key, "owner": "platform-team@example.test", "note": "rotated by api-key-rotator"}
+    tags = [{"Key": "rotation:vendor", "Value": vendor}]
+    overlap = VENDORS[vendor].overlap
+    if overlap:
+        tags.append({"Key": "rotation:key-id", "Value": account["key_id"]})
     arn = sm.create_secret(
         Name=f"demo/{vendor}-{os.getpid()}-{int(time.time())}",
         SecretString=json.dumps(value),
-        Tags=[{"Key": "rotation:vendor", "Value": vendor}],
+        Tags=tags,
     )["ARN"]
+    kind = "create-then-revoke, declared" if overlap else ("declared" if VENDORS[vendor].env is None else "built in")
+    print(f"\n== {vendor} ({kind}): {arn}")
+    first = rotation(sm, vendor, arn, old_key, value, overlap)
+    if overlap:
+        # The next rotation revokes the key the first one replaced, then makes a new one.
+        rotation(sm, vendor, arn, first, value, overlap)
+        if key_accepted(vendor, old_key):
+            raise DemoFailure(f"{vendor}: the starting key was not revoked by the second rotation")
+        print(f"   starting key {fingerprint(old_key)}: revoked by the second rotation")
+
+
+def rotation(sm: Any, vendor: str, arn: str, old_key: str, value: dict[str, str], overlap: bool) -> str:
+    """One rotation of `arn`, whose AWSCURRENT holds `old_key`; returns the new key."""
     status, staged = http("POST", f"{MOTO}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})
     if status != 200:
         raise DemoFailure(f"could not stage a rotation for {arn}")
@@ -130,17 +160,20 @@ def rotate_one(sm: Any, vendor: str) -> None:
     after = stages(sm, arn)
     stored = json.loads(sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
     new_key = stored["api_key"]
-    old_refused, new_accepted = not key_accepted(vendor, old_key), key_accepted(vendor, new_key)
+    old_accepted, new_accepted = key_accepted(vendor, old_key), key_accepted(vendor, new_key)
     others_kept = {k: v for k, v in stored.items() if k != "api_key"} == {k: v for k, v in value.items() if k != "api_key"}
-    print(f"\n== {vendor}: {arn}")
+    # Single-phase: the old key died with the rotation. Overlap: consumers holding it still work.
+    old_as_expected = old_accepted == overlap
+    old_state = ("still accepted (overlap)" if overlap else "STILL ACCEPTED") if old_accepted else "refused"
     print(f"   versions before: {show_stages(before)}")
     print(f"   versions after:  {show_stages(after)}")
-    print(f"   old key {fingerprint(old_key)}: {'refused' if old_refused else 'STILL ACCEPTED'} by the simulator")
+    print(f"   old key {fingerprint(old_key)}: {old_state} by the simulator")
     print(f"   new key {fingerprint(new_key)}: {'accepted' if new_accepted else 'REFUSED'} by the simulator")
     print(f"   other fields kept: {'yes' if others_kept else 'NO'}")
     print("   " + "  ".join(f"{step} {ms:.0f} ms" for step, ms in timings.items()))
-    if not (old_refused and new_accepted and others_kept and new_key != old_key and "AWSCURRENT" in after.get(token, [])):
+    if not (old_as_expected and new_accepted and others_kept and new_key != old_key and "AWSCURRENT" in after.get(token, [])):
         raise DemoFailure(f"{vendor}: the rotation did not end as expected")
+    return new_key
 
 
 def main() -> int:
@@ -162,7 +195,7 @@ def main() -> int:
         watch = start(
             "cargo-lambda-watch",
             ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(INVOKE_PORT)],
-            env=env,
+            env={**env, "ROTATION_VENDORS": declarations()},
         )
         procs.append(watch)
         wait_for_port(INVOKE_PORT, 120, watch, "cargo lambda watch")

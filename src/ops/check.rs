@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use super::{EnvSource, Found, Operator, Pending, StoreProblem, schedule_text};
 use crate::config::{
-    ConfigError, Issued, Promote, Settings, TAG_KEY_FIELD, TAG_VENDOR, Target, key_field_from_tags,
-    vendor_from_tags,
+    ConfigError, Issued, KEY_ID_LABEL_PREFIX, KeyId, Promote, Settings, TAG_KEY_FIELD, TAG_KEY_ID,
+    TAG_VENDOR, TARGET_LABEL_PREFIX, Target, key_field_from_tags, vendor_from_tags,
 };
 use crate::function::FunctionReader;
 use crate::notify::Notifier;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::shared::{Batch, read_all};
-use crate::store::{OperatorStore, ROTATION_RESCUE, Replica, StoreError};
+use crate::store::{AWSPREVIOUS, OperatorStore, ROTATION_CREATING, ROTATION_RESCUE, Replica, StoreError};
 use crate::timing::later;
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
@@ -91,7 +91,10 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         let target = env.map(|env| Target::from_tags(&meta.tags, &env.settings));
         let current = current_key(&found);
         let mut checks = vec![rotation(&found)];
-        checks.extend(function(&found, self.timing.create_budget()));
+        let overlap =
+            target.as_ref().and_then(|t| t.as_ref().ok()).and_then(|t| t.vendor.overlap()).is_some();
+        let revoke = if overlap { self.timing.revoke_budget() } else { Duration::ZERO };
+        checks.extend(function(&found, self.timing.create_budget() + revoke));
         checks.push(match (env, &target) {
             (Some(env), Some(target)) => tags(&found, target, &env.settings),
             _ => Check::new("tags", Status::Skip, NO_ENVIRONMENT),
@@ -128,8 +131,17 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             Ok(value) => self.shared_check(&found, value.key()).await,
             Err(_) => Check::new("shared", Status::Skip, "not compared: AWSCURRENT holds no readable key"),
         });
+        if let Some(Ok(target)) = &target {
+            if target.vendor.declared() && vendor_calls {
+                checks.push(self.non_key_check(target).await);
+            }
+            if target.vendor.overlap().is_some() {
+                checks.push(key_ids(&found, target));
+            }
+        }
         checks.push(pending(&found));
         checks.push(rescue(&found));
+        checks.push(orphan(&found));
         checks.push(replicas(&found));
         checks.push(kms(&found));
         CheckReport {
@@ -220,6 +232,31 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         read
     }
 
+    /// A declared vendor's verify call must tell keys apart: one random non-key is sent to it,
+    /// and an acceptance fails the check (a rotation could not tell a live key from a dead one).
+    async fn non_key_check(&self, target: &Target) -> Check {
+        let vendor = target.vendor.name();
+        match self.verify(target, &random_non_key(), VerifyPolicy::Check).await {
+            Verdict::Refused(status) => {
+                Check::new("verify", Status::Ok, format!("{vendor} refuses a random non-key (HTTP {status})"))
+            }
+            Verdict::Accepted => Check::fail(
+                "verify",
+                format!(
+                    "{vendor}'s verify call accepts a random non-key: it cannot tell keys apart, so no rotation can tell a live key from a dead one"
+                ),
+                "Declare a verify call in ROTATION_VENDORS that needs a valid key (its path, `refused`, or a `vouch` pointer), then run check again.",
+            ),
+            verdict => Check::new(
+                "verify",
+                Status::Note,
+                format!(
+                    "no verdict from {vendor} on a random non-key ({verdict}): whether its verify call tells keys apart is not known"
+                ),
+            ),
+        }
+    }
+
     async fn vendor_check(
         &self,
         found: &Found,
@@ -276,6 +313,96 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
     }
 }
 
+/// Lambda's limit for all of a function's environment variables together.
+const ENV_LIMIT_BYTES: usize = 4096;
+
+/// How much of Lambda's 4 KB the function's variables use (ROTATION_VENDORS is the big one).
+fn variables(function: &crate::function::FunctionConfig) -> Check {
+    let used: usize = function.variables.iter().map(|(name, value)| name.len() + value.len()).sum();
+    let detail = format!("the function's variables use {used} of Lambda's {ENV_LIMIT_BYTES} bytes");
+    match used {
+        used if used > ENV_LIMIT_BYTES * 3 / 4 => Check::new(
+            "variables",
+            Status::Note,
+            format!(
+                "{detail}: little room is left for more declared vendors (minify ROTATION_VENDORS, or split vendors across functions)"
+            ),
+        ),
+        _ => Check::new("variables", Status::Ok, detail),
+    }
+}
+
+/// A value no vendor issued: 32 hex digits from the clock and the process, never a key.
+fn random_non_key() -> Sensitive {
+    use sha2::{Digest, Sha256};
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let seed = format!("{}:{}:{:?}", nanos.as_nanos(), std::process::id(), std::thread::current().id());
+    let hex: String = Sha256::digest(seed.as_bytes())[..16].iter().map(|b| format!("{b:02x}")).collect();
+    Sensitive::new(format!("not-a-key-{hex}"))
+}
+
+/// Create-then-revoke: which keys' ids are known, so that a rotation can revoke them.
+fn key_ids(found: &Found, target: &Target) -> Check {
+    let meta = &found.meta;
+    let current = found.current_version();
+    let previous = meta.version_with(AWSPREVIOUS);
+    let pending = meta.pending_version();
+    let mut notes = Vec::new();
+    let mut known = Vec::new();
+    let current_ids = current.map_or_else(Vec::new, |version| KeyId::from_labels(meta.labels(version)));
+    match current_ids.first() {
+        Some(id) => known.push(format!("AWSCURRENT's key is {}", id.id)),
+        None if meta.labels_with_prefix(TARGET_LABEL_PREFIX).next().is_none() && meta.tags.contains_key(TAG_KEY_ID) => {
+            known.push(format!("AWSCURRENT's key is to be bound from {TAG_KEY_ID} by the first rotation"))
+        }
+        None => notes.push(format!(
+            "the id of the live key in AWSCURRENT is not known, so no rotation will revoke it: revoke it by hand at {} once a rotation replaces it",
+            target.vendor.name()
+        )),
+    }
+    if let Some(id) = previous.and_then(|version| KeyId::from_labels(meta.labels(version)).into_iter().next())
+    {
+        known.push(format!(
+            "AWSPREVIOUS's key {} is revoked by the next rotation, once its grace has passed",
+            id.id
+        ));
+    }
+    let never: Vec<String> = meta
+        .labels_with_prefix(KEY_ID_LABEL_PREFIX)
+        .filter(|(version, _)| ![current, previous, pending].contains(&Some(*version)))
+        .flat_map(|(_, label)| KeyId::from_labels([&label.to_owned()]))
+        .map(|id| id.id)
+        .collect();
+    if !never.is_empty() {
+        notes.push(format!(
+            "ids recorded on older versions and never revoked: {}; revoke them by hand at {}, then remove their ROTATION_KEY_ID labels",
+            never.join(", "),
+            target.vendor.name()
+        ));
+    }
+    let detail = known.into_iter().chain(notes.iter().cloned()).collect::<Vec<_>>().join("; ");
+    Check::new("key ids", if notes.is_empty() { Status::Ok } else { Status::Note }, detail)
+}
+
+/// A create mark left by a rotation whose create may have made a key no one has.
+fn orphan(found: &Found) -> Check {
+    let marks: Vec<&str> = found.meta.labels_with_prefix(ROTATION_CREATING).map(|(_, label)| label).collect();
+    if marks.is_empty() {
+        return Check::new("orphan", Status::Ok, "no create is marked as under way");
+    }
+    Check::fail(
+        "orphan",
+        format!(
+            "{}: a rotation called the vendor's create and no key from it is known to be stored, so the vendor may hold a key no one has, and that rotation will not create again",
+            marks.join(", ")
+        ),
+        format!(
+            "Revoke the orphaned key by hand at the vendor (README, Declared vendors), then run `api-key-rotator repair {} --apply`.",
+            found.meta.arn
+        ),
+    )
+}
+
 /// Two secrets, in one order whichever is named first.
 fn pair(a: &str, b: &str) -> (String, String) {
     if a <= b { (a.to_owned(), b.to_owned()) } else { (b.to_owned(), a.to_owned()) }
@@ -311,6 +438,7 @@ fn function(found: &Found, create_budget: Duration) -> Vec<Check> {
     let Some(function) = &env.function else {
         return checks;
     };
+    checks.push(variables(function));
     let needed = create_budget.as_secs();
     checks.push(match function.timeout {
         // createSecret refuses to start with less than the budget left, and an invocation never

@@ -10,7 +10,9 @@ use crate::config::{ConfigError, Issued, Promote, Settings, Target};
 use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{SecretValue, ValueError};
-use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_RESCUE, StoreError, Version};
+use crate::store::{
+    AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_CREATING, ROTATION_RESCUE, StoreError, Version,
+};
 use crate::timing::rfc3339;
 use crate::vendors::{Mode, VendorApi, Verdict, VerifyPolicy};
 
@@ -223,6 +225,32 @@ impl Plan {
 }
 
 impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
+    /// Create marks (create-then-revoke vendors): each says a create was under way and no key
+    /// from it may have been stored, so the vendor may hold a key no one has. `--apply` is the
+    /// operator saying it is dealt with: the marks go, and that rotation may create again.
+    async fn orphans(&self, found: &Found, apply: bool, findings: &mut Vec<(&'static str, String)>) {
+        let meta = &found.meta;
+        let marks: Vec<(String, String)> = meta
+            .labels_with_prefix(ROTATION_CREATING)
+            .map(|(version, label)| (version.to_owned(), label.to_owned()))
+            .collect();
+        for (version, label) in marks {
+            let rotation = &label[ROTATION_CREATING.len()..];
+            let finding = if !apply {
+                format!(
+                    "{label} (on version {version}): rotation {rotation} called the vendor's create and no key from it is known to be stored, so the vendor may hold a key no one has. Revoke that key by hand at the vendor (the one whose id no ROTATION_KEY_ID label names; README, Declared vendors: an orphaned key), then `api-key-rotator repair {} --apply` clears this mark",
+                    meta.arn
+                )
+            } else {
+                match self.store.remove_stage(&meta.arn, &label, &version).await {
+                    Ok(()) => format!("cleared {label}: rotation {rotation} may create again"),
+                    Err(error) => format!("{label} could not be cleared: {}", StoreProblem(error)),
+                }
+            };
+            findings.push(("orphan", finding));
+        }
+    }
+
     pub async fn repair(&self, secret_id: &str, apply: bool) -> RepairReport {
         let found = match self.find(secret_id).await {
             Ok(found) => found,
@@ -254,6 +282,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             // AWSCURRENT now holds the key the vendor accepted.
             lockouts.retain(|lockout| !matches!(lockout, Lockout::CurrentRefused { .. }));
         }
+        self.orphans(&found, apply, &mut findings).await;
         RepairReport { arn: found.meta.arn.clone(), findings, lockouts, plan, applied }
     }
 
