@@ -255,3 +255,31 @@ async fn a_process_killed_after_a_create_never_creates_twice() {
     assert!(said.contains(&format!("cleared {mark}")), "{said}");
     assert!(!bench.stages(&arn).await.values().flatten().any(|label| *label == mark));
 }
+
+/// A declaration that breaks a rule stops the function at start-up, naming the vendor and the
+/// field, before it asks the Runtime API for an event: nothing is sent to any vendor.
+#[tokio::test]
+async fn a_broken_declaration_stops_the_function_before_anything_is_sent() {
+    let bench = bench().await;
+    let calls = |bench: &Bench| {
+        let url = format!("{}/_sim/calls", bench.sim);
+        let http = bench.http.clone();
+        async move { http.get(url).send().await.unwrap().json::<Value>().await.unwrap()["calls"].as_u64() }
+    };
+    let before = calls(&bench).await;
+    let runtime = start("runtime_api.py");
+    let mut declared = bench.declarations();
+    declared["acme"]["auth"]["header"] = json!("Cookie");
+    let out = Command::new(env!("CARGO_BIN_EXE_api-key-rotator"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.info["runtime_api"].as_str().unwrap())
+        .env("AWS_REGION", "us-east-1")
+        .envs(bench.env())
+        .env("ROTATION_VENDORS", declared.to_string())
+        .output()
+        .expect("run the function binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(r#"ROTATION_VENDORS: vendor \"acme\", field \"auth.header\""#), "{stderr}");
+    assert_eq!(calls(&bench).await, before, "a vendor was called");
+}

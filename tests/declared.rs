@@ -249,3 +249,77 @@ async fn a_declared_vendors_secret_takes_no_base_url_tag_and_nothing_is_sent() {
     assert!(result.unwrap_err().to_string().contains("ROTATION_VENDORS"));
     assert_eq!(bench.calls_with(&account.key).await, 0);
 }
+
+/// `check` ARGS as an operator runs it, parsed from `--json`: (exit code, the report's lines by
+/// name as (status, detail)), and the raw output (for what it must not show).
+fn check(bench: &Bench, args: &[&str]) -> (i32, HashMap<String, (String, String)>, String) {
+    let out = bench.operator(&[&["check", "--json"], args].concat(), &[]).output().expect("run check");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let reports: Vec<Value> = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stdout}"));
+    let lines = reports[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |field: &str| c[field].as_str().unwrap_or_default().to_owned();
+            (text("check"), (text("status"), text("detail")))
+        })
+        .collect();
+    (out.status.code().unwrap(), lines, stdout + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// check, for declared vendors: a verify call that accepts a random non-key fails; the ids a
+/// create-then-revoke rotation needs are noted; a create mark fails; the variables' size is shown.
+#[tokio::test]
+async fn check_tells_whether_a_declared_vendor_can_be_rotated_safely() {
+    let bench = bench().await;
+    // DualKey before its first rotation, its starting id in the tag.
+    let account = bench.account("dualkey").await;
+    let start_id = live_keys(&bench, &account).await[&account.key].clone();
+    let tags = [(TAG_VENDOR, "dualkey"), ("rotation:key-id", start_id.as_str())];
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
+    let (code, lines, said) = check(&bench, &[&arn, "--function", FUNCTION]);
+    assert!(!said.contains(&account.key));
+    assert_eq!(lines["verify"].0, "ok", "{said}");
+    assert!(lines["verify"].1.contains("refuses a random non-key"), "{said}");
+    assert_eq!(lines["key ids"].0, "ok", "{said}");
+    assert!(lines["key ids"].1.contains("bound from rotation:key-id"), "{said}");
+    assert_eq!(lines["orphan"].0, "ok");
+    assert!(lines["variables"].1.contains("of Lambda's 4096 bytes"), "{said}");
+    assert_eq!(code, 1, "rotation is not turned on: {said}");
+
+    // Without the tag, the starting key's id is unknown: a note, not a failure.
+    let other = bench.account("dualkey").await;
+    let arn = bench.create_secret(&json_secret("api_key", &other.key), &[(TAG_VENDOR, "dualkey")]).await;
+    let (_, lines, said) = check(&bench, &[&arn, "--function", FUNCTION]);
+    assert_eq!(lines["key ids"].0, "note", "{said}");
+    assert!(lines["key ids"].1.contains("revoke it by hand"), "{said}");
+
+    // A create mark left behind fails the orphan line.
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("dualkey").await;
+    bench.faults(&account, json!({"hang_after_rotate": 6})).await;
+    let time_left = std::time::Duration::from_secs(10);
+    let result = bench.step_with(&rotator, event("createSecret", &arn, &token), time_left).await;
+    assert_eq!(error_type(&result), "KeyOrphaned");
+    let (code, lines, said) = check(&bench, &[&arn]);
+    assert_eq!((lines["orphan"].0.as_str(), code), ("fail", 1), "{said}");
+
+    // A declared verify call that accepts anything (the simulator's health route) cannot tell keys
+    // apart: check fails it.
+    let open = unique("open-rotator");
+    let mut env = bench.env();
+    let mut declared = bench.declarations();
+    let mut acme = declared["acme"].clone();
+    acme["base_url"] = json!(bench.sim);
+    acme["verify"] = json!({"method": "GET", "path": "/_sim/health"});
+    declared["acme-open"] = acme;
+    env.insert("ROTATION_VENDORS".into(), declared.to_string());
+    bench.deploy(&open, &env, 90, 256).await;
+    let account = bench.account("acme").await;
+    let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "acme-open")]).await;
+    let (code, lines, said) = check(&bench, &[&arn, "--function", &open]);
+    assert_eq!((lines["verify"].0.as_str(), code), ("fail", 1), "{said}");
+    assert!(lines["verify"].1.contains("cannot tell keys apart"), "{said}");
+    assert!(!said.contains(&account.key));
+}
