@@ -153,6 +153,72 @@ async fn inside_the_grace_the_previous_key_is_neither_revoked_nor_replaced() {
     let state = bench.state(&account).await;
     assert_eq!((state["rotate_calls"].as_u64(), state["revoke_calls"].as_u64()), (Some(1), Some(0)));
     assert_eq!(live_keys(&bench, &account).await.len(), 2);
+
+    // The grace counts from the move finishSecret dated, not from the version's creation; a move
+    // nobody dated (by hand) starts the clock when a rotation first sees it.
+    let stages = bench.stages(&arn).await;
+    let current = stages.iter().find(|(_, labels)| labels.contains(&"AWSCURRENT".to_owned())).unwrap();
+    let since = current
+        .1
+        .iter()
+        .find(|l| l.starts_with("ROTATION_CURRENT_SINCE."))
+        .expect("the move is dated")
+        .clone();
+    let (version, _) = current;
+    let remove = bench.sm.update_secret_version_stage().secret_id(&arn).version_stage(&since);
+    remove.remove_from_version_id(version).send().await.expect("take the date off");
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    let dated = bench.stages(&arn).await[version].iter().any(|l| l.starts_with("ROTATION_CURRENT_SINCE."));
+    assert!(dated, "the clock starts when a rotation first sees an undated move");
+    assert_eq!(bench.state(&account).await["revoke_calls"], 0);
+}
+
+/// The key consumers read is dead before the previous one is revoked: that is a lock-out (it
+/// pages), never a failed revoke, and nothing is revoked or created.
+#[tokio::test]
+async fn a_dead_current_key_is_a_lock_out_before_any_revoke() {
+    let bench = bench().await;
+    let (records, rotator) = bench.recorded(bench.rotator());
+    let account = bench.account("dualkey").await;
+    let start_id = live_keys(&bench, &account).await[&account.key].clone();
+    let tags = [(TAG_VENDOR, "dualkey"), ("rotation:key-id", start_id.as_str())];
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
+    bench.rotate(&rotator, &arn).await;
+    bench.revoke(&account).await; // a person revoked the current key in the dashboard
+    let token = bench.begin_rotation(&arn, json!({})).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "VendorRejectedKey");
+    let record = records.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(record["CurrentKeyRejected"], 1, "{record}");
+    let state = bench.state(&account).await;
+    assert_eq!((state["rotate_calls"].as_u64(), state["revoke_calls"].as_u64()), (Some(1), Some(0)));
+}
+
+/// Mid-rotation, an accepted pending key beside an accepted current key is the normal state of a
+/// create-then-revoke rotation: repair finishes it, and tells consumers.
+#[tokio::test]
+async fn repair_finishes_an_overlap_rotation_and_a_stored_rotation_clears_its_mark() {
+    let bench = bench().await;
+    let rotator = bench.rotator();
+    let Staged { account, arn, token } = bench.staged("dualkey").await;
+    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+    assert_eq!(live_keys(&bench, &account).await.len(), 2);
+    // A mark left as if the process died between the store and clearing it: the retry clears it.
+    let mark = format!("ROTATION_CREATING.{token}");
+    let stages = bench.stages(&arn).await;
+    let (current, _) = stages.iter().find(|(_, labels)| labels.contains(&"AWSCURRENT".to_owned())).unwrap();
+    let put = bench.sm.update_secret_version_stage().secret_id(&arn).version_stage(&mark);
+    put.move_to_version_id(current).send().await.expect("put the mark back");
+    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::AlreadyDone);
+    assert!(!bench.stages(&arn).await.values().flatten().any(|label| *label == mark));
+
+    let out = bench.operator(&["repair", &arn, "--apply"], &[]).output().expect("run repair");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(bench.stages(&arn).await[&token].contains(&"AWSCURRENT".to_owned()), "{said}");
+    let events = bench.events(&arn).await;
+    assert!(events.iter().any(|e| e["cause"] == "repair" && e["mode"] == "overlap"), "{events:?}");
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@ pub const ENV_VENDORS: &str = "ROTATION_VENDORS";
 
 /// How long a replaced key stays live when `grace_seconds` is not given.
 pub const DEFAULT_GRACE_SECONDS: u64 = 3600;
+/// The longest grace a declaration may ask for: a year (a rotation runs at least that often).
+pub const MAX_GRACE_SECONDS: u64 = 366 * 24 * 3600;
 
 /// Why `ROTATION_VENDORS` is refused: the vendor and the field, and the rule broken.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -112,9 +114,12 @@ fn overlap(at: &Fields<'_>, overlap: &Value) -> Result<Overlap, DeclarationError
     let revoke_path = path(&revoke_at, revoke_at.required_str(revoke, "path")?, Some("{key_id}"))?;
     let grace_seconds = match overlap.get("grace_seconds") {
         None => DEFAULT_GRACE_SECONDS,
-        Some(seconds) => seconds
-            .as_u64()
-            .ok_or_else(|| at.fail("grace_seconds", "must be a whole number of seconds, 0 or more".into()))?,
+        Some(seconds) => seconds.as_u64().filter(|s| *s <= MAX_GRACE_SECONDS).ok_or_else(|| {
+            at.fail(
+                "grace_seconds",
+                format!("must be a whole number of seconds, 0 to {MAX_GRACE_SECONDS} (a year)"),
+            )
+        })?,
     };
     Ok(Overlap { key_id, revoke_method, revoke_path, grace_seconds })
 }
@@ -389,6 +394,7 @@ mod tests {
             ("/overlap/revoke/path", Some(json!("/keys/id-{key_id}")), "overlap.revoke.path", "placeholder"),
             ("/overlap/revoke/method", Some(json!("GET")), "overlap.revoke.method", "DELETE"),
             ("/overlap/grace_seconds", Some(json!(-1)), "overlap.grace_seconds", "whole number"),
+            ("/overlap/grace_seconds", Some(json!(u64::MAX)), "overlap.grace_seconds", "a year"),
             ("/overlap/key_id", None, "overlap.key_id", "missing"),
             ("/extra", Some(json!(1)), "extra", "not a field"),
         ] {

@@ -195,7 +195,12 @@ impl KeyId {
             .filter_map(|record| {
                 let mut parts = record.splitn(3, '.');
                 let (vendor, base_url, id) = (parts.next()?, parts.next()?, parts.next()?);
-                Some(KeyId { vendor: vendor.into(), base_url: base_url.into(), id: id.into() })
+                // A label written by hand is checked as an id the vendor gave: it goes into a path.
+                crate::vendors::is_readable_key_id(id, ["", ""]).then(|| KeyId {
+                    vendor: vendor.into(),
+                    base_url: base_url.into(),
+                    id: id.into(),
+                })
             })
             .collect()
     }

@@ -360,12 +360,20 @@ fn key_ids(found: &Found, target: &Target) -> Check {
             target.vendor.name()
         )),
     }
-    if let Some(id) = previous.and_then(|version| KeyId::from_labels(meta.labels(version)).into_iter().next())
-    {
-        known.push(format!(
-            "AWSPREVIOUS's key {} is revoked by the next rotation, once its grace has passed",
-            id.id
-        ));
+    if let Some(previous) = previous.filter(|version| Some(*version) != current) {
+        let ids = KeyId::from_labels(meta.labels(previous));
+        match ids.iter().find(|id| id.issued_by(target)) {
+            Some(id) => known.push(format!(
+                "AWSPREVIOUS's key {} is to be revoked by the next rotation once its grace has passed, unless AWSCURRENT or AWSPENDING holds it",
+                id.id
+            )),
+            None if !ids.is_empty() => notes.push(
+                "AWSPREVIOUS's key id was recorded for another vendor or base URL, so no rotation revokes it: revoke it by hand if it is still live".into(),
+            ),
+            None => notes.push(
+                "the key in AWSPREVIOUS has no recorded id, so no rotation revokes it: if it is still live, revoke it by hand".into(),
+            ),
+        }
     }
     let never: Vec<String> = meta
         .labels_with_prefix(KEY_ID_LABEL_PREFIX)

@@ -379,6 +379,10 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             (Verdict::Accepted, None | Some(Verdict::Refused(_))) => {
                 Plan::Finish { pending: version.clone(), current: current_id }
             }
+            // Create-then-revoke: two live keys are the normal state mid-rotation.
+            (Verdict::Accepted, Some(Verdict::Accepted)) if target.vendor.overlap().is_some() => {
+                Plan::Finish { pending: version.clone(), current: current_id }
+            }
             (Verdict::Accepted, Some(Verdict::Accepted)) => Plan::Refuse(Refusal::BothAccepted),
             (Verdict::Refused(_), Some(Verdict::Accepted)) => Plan::Clear {
                 version: version.clone(),

@@ -55,6 +55,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 .into());
             }
             info!("the pending version already holds a key: createSecret finished earlier");
+            self.clear_stale_mark(call).await;
             return Ok(Outcome::AlreadyDone);
         }
 
@@ -111,15 +112,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // would kill that secret's key.
         self.not_shared(call, current.key()).await?;
 
-        // 3. A create-then-revoke vendor: the previous key is revoked first, and must be dead
-        // before a new key is made (an account holds two keys at most).
-        if let Some(previous) = revoking {
-            self.revoke_previous(call, &config.target, previous, current.key(), observed).await?;
-        }
-
-        // 4. The vendor must still accept the current key, or rotating is impossible anyway. The
-        // check stops in time to leave a rotate call all it needs.
-        let until = before(deadline, timing.rotate_reserve());
+        // 3. The vendor must still accept the current key, or rotating is impossible anyway. The
+        // check stops in time to leave a revoke (when one is due) and a rotate call all they need.
+        let until = before(deadline, timing.rotate_reserve() + revoke_budget);
         match self.verify_until(&config.target, current.key(), until, VerifyPolicy::Check).await {
             (Verdict::Accepted, _) => observed.current_key_rejected = Some(false),
             (Verdict::Refused(status), _) => {
@@ -138,18 +133,20 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             (verdict, tries) => return Err(VendorFailure::CurrentUnconfirmed { tries, verdict }.into()),
         }
 
+        // 4. A create-then-revoke vendor: the previous key is revoked, with the current one, and
+        // must be dead before a new key is made (an account holds two keys at most); then the
+        // current key must still work.
+        if let Some(previous) = revoking {
+            self.revoke_previous(call, &config.target, previous, current.key(), observed).await?;
+        }
+
         // 5. Rotate. At a create-then-revoke vendor, a mark first says that a create is under way
         // (with the starting key's id, on a first rotation), so a retry never creates twice.
         if let Some(plan) = &plan {
             let Some(on) = current_id.as_deref() else {
                 return Err(NotRotatable::NoCurrentValue { state: State::NothingSent }.into());
             };
-            for label in plan.bind.iter().chain([&plan.mark]) {
-                self.store
-                    .move_label(secret, label, on, None)
-                    .await
-                    .map_err(ErrorKind::store(State::NothingSent))?;
-            }
+            self.put_mark(call, &config.target, plan, on).await?;
         }
         observed.rotate_called = true;
         let (new_key, key_id) = match self.rotate(call, &config, current.key(), observed).await {

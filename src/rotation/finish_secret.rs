@@ -53,9 +53,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
         let moved = SystemTime::now();
         // Consumers read the dead key from the moment the vendor rotated (about when the pending
-        // version was created) until now; under overlap, the key they read still works.
+        // version was created) until now; under overlap, the key they read still works, and the
+        // grace of the key this move replaced counts from now.
         let vendor = vendor_of(meta, &event.token, &self.settings);
         let mode = self.settings.mode_of(&vendor);
+        if mode == Mode::Overlap {
+            self.start_grace(meta, &event.token).await;
+        }
         observed.dead_key_window = match mode {
             Mode::Overlap => Some(Duration::ZERO),
             Mode::SinglePhase => pending.created.map(since),

@@ -15,19 +15,19 @@
 //! * after storing, the previous key is asked about: refused means the vendor did not keep two
 //!   keys, and the new key is promoted at once.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::{Instant, sleep};
 use tracing::{error, info, warn};
 
 use super::after_move::key_rotated;
-use super::error::{ErrorKind, Orphaned, Problem, State, TimedOut, VendorFailure};
+use super::error::{ErrorKind, Orphaned, Problem, Rejected, State, TimedOut, VendorFailure};
 use super::{Invocation, Observed, Rotator};
 use crate::config::{KeyId, Promote, TAG_KEY_ID, TARGET_LABEL_PREFIX, Target};
 use crate::notify::Notifier;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
-use crate::store::{AWSPREVIOUS, ROTATION_CREATING, SecretStore};
+use crate::store::{AWSPREVIOUS, ROTATION_CREATING, ROTATION_CURRENT_SINCE, SecretMeta, SecretStore};
 use crate::timing::{before, fits, later, rfc3339, time_left};
 use crate::vendors::{Mode, Overlap, Revoke, VendorApi, Verdict, is_readable_key_id};
 
@@ -55,13 +55,29 @@ impl Plan {
     /// id, and the bound one.
     pub fn adds(&self) -> Vec<String> {
         let new_id = format!("{}<new key's id>", crate::config::KEY_ID_LABEL_PREFIX);
-        [Some(self.mark.clone()), Some(new_id), self.bind.clone()].into_iter().flatten().collect()
+        let since = format!("{ROTATION_CURRENT_SINCE}<when the new key becomes AWSCURRENT>");
+        [Some(self.mark.clone()), Some(new_id), Some(since), self.bind.clone()]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }
 
 /// The label that marks a create under way for `version`.
 pub(super) fn mark_label(version: &str) -> String {
     format!("{ROTATION_CREATING}{version}")
+}
+
+/// The label saying a version holds AWSCURRENT since `time`.
+fn since_label(time: SystemTime) -> String {
+    let seconds = time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    format!("{ROTATION_CURRENT_SINCE}{seconds}")
+}
+
+/// Since when `version` holds AWSCURRENT, as its label says (the latest, if several).
+fn current_since(meta: &SecretMeta, version: &str) -> Option<SystemTime> {
+    let seconds = meta.labels(version).iter().filter_map(|label| label.strip_prefix(ROTATION_CURRENT_SINCE));
+    seconds.filter_map(|s| s.parse::<u64>().ok()).max().map(|s| UNIX_EPOCH + Duration::from_secs(s))
 }
 
 /// Whether a rotate call that failed with `kind` provably created nothing (so the mark may go).
@@ -137,6 +153,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             .find(|id| id.issued_by(target))
             .map(|id| (id.label(), id.id))
         else {
+            warn!(
+                version = previous,
+                "the key in AWSPREVIOUS has no id recorded for this vendor and base URL, so it is not revoked: it may still be live; revoke it by hand at the vendor"
+            );
             return Ok(None);
         };
         // An id AWSCURRENT or AWSPENDING holds is never revoked.
@@ -156,30 +176,44 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         if key == *current.key() {
             return Ok(None);
         }
-        // Replaced when the key that replaced it was stored: the AWSCURRENT version's creation.
-        let replaced = match current_id {
-            Some(version) => read(version.to_owned())
-                .await
-                .map_err(ErrorKind::store(State::NothingSent))?
-                .and_then(|version| version.created),
-            None => None,
-        };
+        // Replaced when AWSCURRENT moved to the version that holds it now, as finishSecret dated
+        // it. A move nobody dated (by hand, repair, recover) starts the clock now: a replaced key
+        // is never revoked before its grace has been seen to pass.
         let grace = Duration::from_secs(overlap.grace_seconds);
-        let until = replaced.map(|replaced| replaced + grace);
-        match until {
-            Some(until) if SystemTime::now() >= until => {}
-            // No creation time: the grace cannot be shown to have passed.
-            _ => {
-                let until = until
-                    .and_then(rfc3339)
-                    .unwrap_or_else(|| "an unknown time (AWSCURRENT's version has no creation date)".into());
-                return Err(ErrorKind::config(Problem::TooSoon {
-                    until,
-                    grace_seconds: overlap.grace_seconds,
-                }));
+        if !grace.is_zero() {
+            let since = match current_id.and_then(|version| current_since(meta, version)) {
+                Some(since) => since,
+                None => {
+                    if let Some(version) = current_id {
+                        self.start_grace(meta, version).await;
+                    }
+                    SystemTime::now()
+                }
+            };
+            match since.checked_add(grace) {
+                Some(until) if SystemTime::now() >= until => {}
+                until => {
+                    let until = until.and_then(rfc3339).unwrap_or_else(|| "a time past any clock".into());
+                    let grace_seconds = overlap.grace_seconds;
+                    return Err(ErrorKind::config(Problem::TooSoon { until, grace_seconds }));
+                }
             }
         }
         Ok(Some(Previous { version: previous.to_owned(), label, key_id, key }))
+    }
+
+    /// Dates the move of AWSCURRENT to `version` as now (best effort: without the label, the
+    /// next rotation starts the grace when it finds none).
+    pub(super) async fn start_grace(&self, meta: &SecretMeta, version: &str) {
+        for (on, old) in meta.labels_with_prefix(ROTATION_CURRENT_SINCE) {
+            if let Err(problem) = self.store.remove_label(&meta.arn, old, on).await {
+                warn!(label = old, error = %problem, "an older date of AWSCURRENT's move could not be taken off");
+            }
+        }
+        let label = since_label(SystemTime::now());
+        if let Err(problem) = self.store.move_label(&meta.arn, &label, version, None).await {
+            warn!(error = %problem, "the move of AWSCURRENT could not be dated; the next rotation starts the grace when it runs");
+        }
     }
 
     /// Revokes the previous key with the current one, then asks about it until the vendor refuses
@@ -198,7 +232,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         observed.revoke_failed = Some(true);
         let failed =
             |why: String| ErrorKind::from(VendorFailure::RevokeFailed { key_id: key_id.clone(), why });
-        let until = before(call.deadline, timing.create_budget()).min(later(timing.revoke_budget()));
+        let until = before(call.deadline, timing.rotate_reserve()).min(later(timing.revoke_budget()));
         let timeout = timing.vendor_timeout.min(time_left(until));
         match self.vendors.revoke(target.vendor, &target.base_url, current, key_id, timeout).await {
             Revoke::Done(status) => {
@@ -206,6 +240,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
             Revoke::Failed(why) => return Err(failed(why)),
         }
+        // The revoked key is asked about until it is refused, leaving room for one question about
+        // the current key.
+        let current_until = until;
+        let until = before(until, timing.vendor_timeout);
         let mut last = String::from("no time left to ask");
         loop {
             let left = time_left(until);
@@ -222,7 +260,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                     if let Err(problem) = self.store.remove_label(&call.meta.arn, label, version).await {
                         warn!(key_id, error = %problem, "the previous key is revoked, but its id could not be taken off its version; the next rotation revokes it again (the vendor answers 404)");
                     }
-                    return Ok(());
+                    return self.current_still_live(target, current, current_until, observed).await;
                 }
                 Verdict::Accepted => {
                     last = "the vendor still accepts the key".into();
@@ -243,6 +281,67 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             sleep(pause).await;
         }
         Err(failed(last))
+    }
+
+    /// After a revoke: the key consumers read must still work. A refusal is a lock-out (the revoke
+    /// may have killed it); no verdict stops the step before any new key is made.
+    async fn current_still_live(
+        &self,
+        target: &Target,
+        current: &Sensitive,
+        until: Instant,
+        observed: &mut Observed,
+    ) -> Result<(), ErrorKind> {
+        let timeout = self.settings.timing.vendor_timeout.min(time_left(until));
+        match self.vendors.verify(target.vendor, &target.base_url, current, timeout).await {
+            Verdict::Accepted => Ok(()),
+            Verdict::Refused(status) => {
+                observed.current_key_rejected = Some(true);
+                error!(
+                    status,
+                    "the vendor refuses the current key after revoking the previous one: consumers are locked out"
+                );
+                Err(Rejected::BeforeRotate { status }.into())
+            }
+            verdict => Err(VendorFailure::CurrentUnconfirmed { tries: 1, verdict }.into()),
+        }
+    }
+
+    /// Puts this rotation's create mark on `on` (the AWSCURRENT version), after reading the secret
+    /// again: another invocation of this rotation may have put it since this one read it (then
+    /// this one stops as `KeyOrphaned`, and never creates beside it).
+    pub(super) async fn put_mark(
+        &self,
+        call: Invocation<'_>,
+        target: &Target,
+        plan: &Plan,
+        on: &str,
+    ) -> Result<(), ErrorKind> {
+        let arn = &call.meta.arn;
+        let now = self.store.describe(arn).await.map_err(ErrorKind::store(State::NothingSent))?;
+        if now.labels_with_prefix(&plan.mark).next().is_some() {
+            warn!("another invocation of this rotation marked its create meanwhile: not creating beside it");
+            let (vendor, version) = (target.vendor.name(), call.event.token.clone());
+            return Err(
+                Orphaned::Retried { vendor, version, secret: arn.clone(), label: plan.mark.clone() }.into()
+            );
+        }
+        for label in plan.bind.iter().chain([&plan.mark]) {
+            self.store
+                .move_label(arn, label, on, None)
+                .await
+                .map_err(ErrorKind::store(State::NothingSent))?;
+        }
+        Ok(())
+    }
+
+    /// Takes a create mark left by this rotation off, once its key is stored (a retry after the
+    /// store): a mark is evidence of a key no one has, and this one's key is safe.
+    pub(super) async fn clear_stale_mark(&self, call: Invocation<'_>) {
+        let mark = mark_label(&call.event.token);
+        if let Some((on, _)) = call.meta.labels_with_prefix(&mark).next() {
+            self.clear_mark(call, &mark, Some(on)).await;
+        }
     }
 
     /// Takes this rotation's create mark off (best effort: a mark left behind only makes a retry

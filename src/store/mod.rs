@@ -31,6 +31,10 @@ pub const ROTATION_RESCUE: &str = "ROTATION_RESCUE";
 /// Rides on the version whose move of AWSCURRENT consumers were told of (the `Vendor Key Rotated`
 /// event was put): a version AWSCURRENT labels without it was moved and not yet announced.
 pub const ROTATION_TOLD: &str = "ROTATION_TOLD";
+/// The prefix of the label that says since when (Unix seconds) the version it rides on holds
+/// AWSCURRENT, at a create-then-revoke vendor: the key it replaced has been replaced since then,
+/// which is what the grace counts from (`ROTATION_CURRENT_SINCE.<seconds>`).
+pub const ROTATION_CURRENT_SINCE: &str = "ROTATION_CURRENT_SINCE.";
 /// The prefix of the label that marks, on the AWSCURRENT version, that createSecret for the
 /// version named after it is calling a create-then-revoke vendor's create: a retry that finds it
 /// and no stored key knows the vendor may hold a key no one has (`ROTATION_CREATING.<version>`).
