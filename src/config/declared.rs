@@ -375,6 +375,17 @@ mod tests {
             ("/base_url", None, "base_url", "missing"),
             ("/auth/header", Some(json!("Cookie")), "auth.header", "header of its own"),
             ("/auth/header", Some(json!("Host")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("content-length")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Transfer-Encoding")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Connection")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("")), "auth.header", "RFC 9110"),
+            ("/base_url", Some(json!("https://api.acme.example/#frag")), "base_url", "fragment"),
+            ("/base_url", Some(json!("ftp://api.acme.example")), "base_url", "scheme"),
+            ("/verify/path", Some(json!("/me?key=x")), "verify.path", "query"),
+            ("/verify/vouch", Some(json!("$.account.id")), "verify.vouch", "\"/account/id\""),
+            ("/overlap/key_id", Some(json!("$.data.id")), "overlap.key_id", "\"/data/id\""),
+            ("/overlap/revoke/path", Some(json!("/keys/{key_id}/{key_id}")), "overlap.revoke.path", "once"),
+            ("/overlap/revoke/path", Some(json!("/keys/{key}")), "overlap.revoke.path", "placeholder"),
             ("/auth/header", Some(json!("X Key")), "auth.header", "RFC 9110"),
             ("/auth/prefix", Some(json!("Bearer\u{e9} ")), "auth.prefix", "printable ASCII"),
             ("/auth/query", Some(json!("key")), "auth.query", "not a field"),
@@ -414,6 +425,9 @@ mod tests {
             assert!(refused.contains("vendor name"), "{name}: {refused}");
         }
         assert!(parse(json!({ "acme-2": acme() })).is_ok());
+        // Plain http only to a loopback host.
+        assert!(acme_with("/base_url", Some(json!("http://127.0.0.1:8080/v1"))).is_ok());
+        assert!(acme_with("/base_url", Some(json!("http://localhost/v1"))).is_ok());
         assert!(refusal(parse_declarations("{\"acme\": ")).contains("not JSON"));
         assert!(refusal(parse(json!(["acme"]))).contains("not a JSON object"));
         // A base URL with user information is refused, and its text never repeated.

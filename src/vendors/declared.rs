@@ -215,6 +215,26 @@ mod tests {
     }
 
     #[test]
+    fn a_new_keys_id_is_read_by_its_pointer_and_checked() {
+        let mut acme = declared(None);
+        acme.overlap = Some(Overlap {
+            key_id: "/data/id".into(),
+            revoke_method: Method::DELETE,
+            revoke_path: "/keys/{key_id}".into(),
+            grace_seconds: 0,
+        });
+        let keys = ["k2-secret", "k1-old"];
+        assert_eq!(acme.new_key_id(&json!({"data": {"id": "key_9"}}), keys), Some("key_9".into()));
+        assert_eq!(acme.new_key_id(&json!({"data": {"id": 42}}), keys), Some("42".into()));
+        assert_eq!(acme.new_key_id(&json!({"data": {"id": "../admin"}}), keys), None);
+        assert_eq!(acme.new_key_id(&json!({"data": {"id": "k2-secret"}}), keys), None, "never the key");
+        assert_eq!(acme.new_key_id(&json!({"data": {"id": 1.5}}), keys), None);
+        assert_eq!(acme.new_key_id(&json!({"data": {}}), keys), None);
+        assert_eq!(acme.overlap.as_ref().unwrap().revoke_path("key_9"), "/keys/key_9");
+        assert_eq!(declared(None).new_key_id(&json!({"data": {"id": "key_9"}}), keys), None, "single-phase");
+    }
+
+    #[test]
     fn a_declaration_is_made_to_live_once() {
         let first = intern(declared(None));
         assert!(std::ptr::eq(first, intern(declared(None))));

@@ -183,6 +183,17 @@ mod tests {
     }
 
     #[test]
+    fn a_key_id_is_read_only_as_the_contract_allows() {
+        let keys = ["sk_live_secret", "sk_old"];
+        for id in ["k-1", "A.b_c~d:e-9", &"x".repeat(128)] {
+            assert!(is_readable_key_id(id, keys), "{id}");
+        }
+        for id in ["", ".", "..", "a/b", "a b", "a%2f", "id-sk_live_secret-x", "sk_old", &"x".repeat(129)] {
+            assert!(!is_readable_key_id(id, keys), "{id}");
+        }
+    }
+
+    #[test]
     fn uuid_shape() {
         assert!(is_uuid_shaped("7251cb4b-3373-43a4-844c-b27a1d45e0c9"));
         assert!(!is_uuid_shaped("7251cb4b--f52b-43a4-844c-b27a1d45e0c9"));
