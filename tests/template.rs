@@ -244,3 +244,56 @@ fn the_readme_deploys_with_the_commands_ci_runs() {
     }
     assert!(!readme.contains("--beta-features"), "the current SAM CLI builds rust-cargolambda without it");
 }
+
+/// The VPC parameters reach the function's VpcConfig, only when both are given, and the
+/// concurrency limit its ReservedConcurrentExecutions, only when given.
+#[test]
+fn the_vpc_and_the_concurrency_limit_reach_the_function_when_given() {
+    let function = resource("RotationFunction");
+    for wanted in [
+        "VpcConfig: !If",
+        "- HasVpc",
+        "SubnetIds: !Ref SubnetIds",
+        "SecurityGroupIds: !Ref SecurityGroupIds",
+        "ReservedConcurrentExecutions: !If [HasReservedConcurrency, !Ref ReservedConcurrency, !Ref AWS::NoValue]",
+    ] {
+        assert!(function.contains(wanted), "RotationFunction lacks {wanted:?}:\n{function}");
+    }
+    let vpc =
+        TEMPLATE.lines().skip_while(|l| !l.starts_with("  HasVpc:")).take(3).collect::<Vec<_>>().join("\n");
+    assert!(
+        vpc.contains("!Join [\"\", !Ref SubnetIds]") && vpc.contains("!Join [\"\", !Ref SecurityGroupIds]"),
+        "{vpc}"
+    );
+    for parameter in ["SubnetIds", "SecurityGroupIds"] {
+        let block = resource(parameter);
+        assert!(block.contains("Type: CommaDelimitedList") && block.contains("Default: \"\""), "{block}");
+    }
+}
+
+/// One customer-managed key, when given, encrypts the function's environment (which its role may
+/// then decrypt) and both SNS topics; every scanner skip carries its reason.
+#[test]
+fn the_encryption_key_reaches_the_environment_and_both_topics() {
+    let when_given = "!If [HasEncryptionKey, !Ref EncryptionKeyArn, !Ref AWS::NoValue]";
+    assert!(resource("RotationFunction").contains(&format!("KmsKeyArn: {when_given}")));
+    for topic in ["AlertTopic", "KeyRotatedTopic"] {
+        let block = resource(topic);
+        assert!(block.contains(&format!("KmsMasterKeyId: {when_given}")), "{block}");
+        assert!(block.contains("- id: CKV_AWS_26") && block.contains("comment: >-"), "{block}");
+    }
+    let policy = resource("EncryptionKeyPolicy");
+    for wanted in [
+        "Condition: HasEncryptionKey",
+        "Action: kms:Decrypt",
+        "Resource: !Ref EncryptionKeyArn",
+        "lambda.${AWS::Region}",
+    ] {
+        assert!(policy.contains(wanted), "EncryptionKeyPolicy lacks {wanted:?}:\n{policy}");
+    }
+    // Every skip has a comment right after its id.
+    let lines: Vec<&str> = TEMPLATE.lines().map(str::trim).collect();
+    for (i, line) in lines.iter().enumerate().filter(|(_, l)| l.starts_with("- id: CKV_")) {
+        assert!(lines[i + 1].starts_with("comment:"), "{line} has no reason beside it");
+    }
+}

@@ -46,13 +46,18 @@ def translate(sam: dict[str, Any]) -> dict[str, Any]:
     sam.get("Metadata", {}).pop("AWS::ServerlessRepo::Application", None)
     if not sam.get("Metadata"):
         sam.pop("Metadata", None)
-    functions = [r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
-    for function in functions:
+    functions = {name: r for name, r in sam["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    # The scanners' skips, each with its reason, go on with the function the translator makes.
+    scanners = {name: f.get("Metadata", {}).get("checkov") for name, f in functions.items()}
+    for function in functions.values():
         function.pop("Metadata", None)  # BuildMethod: for sam build only
         function["Properties"]["CodeUri"] = {"Bucket": {"Ref": "CodeBucket"}, "Key": {"Ref": "CodeKey"}}
     for name, description in CODE_PARAMETERS.items():
         sam["Parameters"][name] = {"Type": "String", "MinLength": 1, "Description": description}
     plain = transform(sam, {}, NoManagedPolicies())
+    for name, skips in scanners.items():
+        if skips:
+            plain["Resources"][name].setdefault("Metadata", {})["checkov"] = skips
     # The translator writes the partition of the region it ran for; a StackSet may reach others.
     for resource in plain["Resources"].values():
         arns = resource.get("Properties", {}).get("ManagedPolicyArns", [])
