@@ -141,6 +141,12 @@ impl Timing {
         self.vendor_timeout + self.probe_budget
     }
 
+    /// What createSecret at a create-then-revoke vendor keeps before the rotate's reserve for
+    /// reading the secret again and putting the create mark.
+    pub fn mark_reserve(&self) -> Duration {
+        self.store_readback
+    }
+
     /// The pause after `current`: doubled, capped at `max_backoff`.
     pub fn next_backoff(&self, current: Duration) -> Duration {
         current.saturating_mul(2).min(self.max_backoff)

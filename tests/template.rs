@@ -245,7 +245,8 @@ fn the_readme_deploys_with_the_commands_ci_runs() {
     assert!(!readme.contains("--beta-features"), "the current SAM CLI builds rust-cargolambda without it");
 }
 
-/// The VPC parameters reach the function's VpcConfig, only when both are given, and the
+/// The VPC parameters reach the function's VpcConfig when given (either one: then the other is
+/// missing and the deployment fails, never silently outside the VPC), and the
 /// concurrency limit its ReservedConcurrentExecutions, only when given.
 #[test]
 fn the_vpc_and_the_concurrency_limit_reach_the_function_when_given() {
@@ -261,6 +262,7 @@ fn the_vpc_and_the_concurrency_limit_reach_the_function_when_given() {
     }
     let vpc =
         TEMPLATE.lines().skip_while(|l| !l.starts_with("  HasVpc:")).take(3).collect::<Vec<_>>().join("\n");
+    assert!(vpc.starts_with("  HasVpc: !Or"), "{vpc}");
     assert!(
         vpc.contains("!Join [\"\", !Ref SubnetIds]") && vpc.contains("!Join [\"\", !Ref SecurityGroupIds]"),
         "{vpc}"
@@ -269,6 +271,7 @@ fn the_vpc_and_the_concurrency_limit_reach_the_function_when_given() {
         let block = resource(parameter);
         assert!(block.contains("Type: CommaDelimitedList") && block.contains("Default: \"\""), "{block}");
     }
+    assert!(resource("ReservedConcurrency").contains(r#"AllowedPattern: "^([1-9][0-9]+)?$""#));
 }
 
 /// One customer-managed key, when given, encrypts the function's environment (which its role may

@@ -33,6 +33,9 @@ def scan(template: str) -> dict[str, Any]:
 def judge(template: str, report: dict[str, Any]) -> list[str]:
     summary = report.get("summary", {})
     results = report.get("results", {})
+    if report.get("check_type") != "cloudformation" or not summary.get("resource_count"):
+        # checkov reports nothing for a file it did not read as CloudFormation: never a pass.
+        return [f"{template}: checkov did not scan it as a CloudFormation template (no resources in its report)"]
     problems = []
     for check in results.get("failed_checks", []):
         problems.append(f"{template}: {check['check_id']} failed on {check['resource']}: {check['check_name']}")

@@ -20,7 +20,8 @@ def report(failed: int = 0, skipped: list[str] | None = None, parsing_errors: in
     ]
     fails = [{"check_id": "CKV_AWS_26", "resource": "AWS::SNS::Topic.T", "check_name": "encrypted"}] * failed
     return {
-        "summary": {"passed": 3, "failed": failed, "skipped": len(skips), "parsing_errors": parsing_errors},
+        "check_type": "cloudformation",
+        "summary": {"passed": 3, "failed": failed, "skipped": len(skips), "parsing_errors": parsing_errors, "resource_count": 4},
         "results": {"failed_checks": fails, "skipped_checks": skips},
     }
 
@@ -35,3 +36,8 @@ def test_a_failed_check_a_parsing_error_and_a_skip_without_a_reason_each_fail() 
     for reason in ["No comment provided", "", "  "]:
         problems = judge("t.yaml", report(skipped=[reason]))
         assert problems == ["t.yaml: CKV_AWS_0 on AWS::SNS::Topic.T is skipped without a reason"], reason
+
+
+def test_a_report_of_nothing_scanned_fails() -> None:
+    for empty in [{}, {"summary": {"passed": 0, "failed": 0}}, dict(report(), summary={"resource_count": 0})]:
+        assert judge("t.yaml", empty) == ["t.yaml: checkov did not scan it as a CloudFormation template (no resources in its report)"]

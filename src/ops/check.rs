@@ -93,7 +93,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         let mut checks = vec![rotation(&found)];
         let overlap =
             target.as_ref().and_then(|t| t.as_ref().ok()).and_then(|t| t.vendor.overlap()).is_some();
-        let revoke = if overlap { self.timing.revoke_budget() } else { Duration::ZERO };
+        let revoke =
+            if overlap { self.timing.revoke_budget() + self.timing.mark_reserve() } else { Duration::ZERO };
         checks.extend(function(&found, self.timing.create_budget() + revoke));
         checks.push(match (env, &target) {
             (Some(env), Some(target)) => tags(&found, target, &env.settings),

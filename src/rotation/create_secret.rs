@@ -21,7 +21,7 @@ use tracing::{error, info, warn};
 
 use super::after_move::key_rotated;
 use super::error::{ErrorKind, Lost, NotRotatable, Problem, Rejected, State, TimedOut, VendorFailure};
-use super::overlap::{Plan, nothing_created};
+use super::overlap::{Marked, Plan, nothing_created};
 use super::write::{Stored, put_pending};
 use super::{Invocation, Observed, Outcome, Rotator};
 use crate::config::{Issued, KeyId, Promote, SecretConfig, TAG_VENDOR, Target};
@@ -95,6 +95,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let timing = &self.settings.timing;
         let revoking = plan.as_ref().and_then(|plan| plan.revoke.as_ref());
         let revoke_budget = if revoking.is_some() { timing.revoke_budget() } else { Duration::ZERO };
+        // The create mark's reads and write, then the revoke, come before the rotate's reserve.
+        let mark_reserve = if plan.is_some() { timing.mark_reserve() } else { Duration::ZERO };
+        let revoke_budget = revoke_budget + mark_reserve;
         let (left, needed) = (time_left(deadline), timing.create_budget() + revoke_budget);
         if left < needed {
             return Err(TimedOut::NoRoomToStart {
@@ -146,7 +149,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             let Some(on) = current_id.as_deref() else {
                 return Err(NotRotatable::NoCurrentValue { state: State::NothingSent }.into());
             };
-            self.put_mark(call, &config.target, plan, on).await?;
+            if let Marked::StoredElsewhere = self.put_mark(call, &config.target, plan, on).await? {
+                return Ok(Outcome::AlreadyDone);
+            }
         }
         observed.rotate_called = true;
         let (new_key, key_id) = match self.rotate(call, &config, current.key(), observed).await {

@@ -148,6 +148,9 @@ impl ErrorKind {
 pub enum State {
     /// createSecret, before the vendor was called.
     NothingSent,
+    /// createSecret at a create-then-revoke vendor, before its create: the previous key may have
+    /// been revoked already.
+    NothingCreated,
     NothingChanged,
     /// Nothing changed, because the secret itself could not be read.
     SecretUnread,
@@ -162,6 +165,9 @@ impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             State::NothingSent => "Nothing was sent to the vendor.",
+            State::NothingCreated => {
+                "No new key was made at the vendor (the log says whether the previous key was revoked first)."
+            }
             State::NothingChanged => "Nothing was changed.",
             State::SecretUnread => {
                 "Nothing was changed. Check that the secret exists and that the function's role may call secretsmanager:DescribeSecret on it."
@@ -338,6 +344,12 @@ pub enum Rejected {
     )]
     BeforeRotate { status: u16 },
 
+    /// createSecret at a create-then-revoke vendor, right after it revoked the previous key.
+    #[error(
+        "the vendor refuses the current key (HTTP {status}) right after the previous key (id {key_id}) was revoked: the revoke may have killed it (check the revoke path and key_id pointer declared in ROTATION_VENDORS). No new key was made. {RECOVERY_CURRENT_REJECTED}"
+    )]
+    AfterRevoke { status: u16, key_id: String },
+
     /// testSecret.
     #[error(
         "the vendor refuses the {which} key (fingerprint {fingerprint}, HTTP {status}) after {tries} tries over {:.0} s. Nothing was changed: AWSPENDING and AWSCURRENT are as they were{}. {}",
@@ -389,6 +401,12 @@ pub enum VendorFailure {
         "revoking the previous key (id {key_id}) at the vendor failed: {why}. No new key was made, and the previous key may still be live. Secrets Manager will retry; if it keeps failing, revoke id {key_id} at the vendor by hand, then rotate again"
     )]
     RevokeFailed { key_id: String, why: String },
+
+    /// Create-then-revoke: the previous key was revoked, then the current one got no verdict.
+    #[error(
+        "the previous key (id {key_id}) was revoked, then the vendor gave no verdict on the current key ({verdict}), so no new key was made. Secrets Manager will retry"
+    )]
+    CurrentUnconfirmedAfterRevoke { key_id: String, verdict: Verdict },
 }
 
 /// The vendor rotated, and the new key did not reach Secrets Manager.
@@ -598,6 +616,39 @@ mod tests {
             .into(),
             TimedOut::NoRoomToRotate { vendor_timeout: Duration::from_secs(10) }.into(),
             Rejected::BeforeRotate { status: 401 }.into(),
+            Rejected::AfterRevoke { status: 401, key_id: "k-0123".into() }.into(),
+            VendorFailure::RevokeFailed {
+                key_id: "k-0123".into(),
+                why: "the vendor still accepts the key".into(),
+            }
+            .into(),
+            VendorFailure::CurrentUnconfirmedAfterRevoke {
+                key_id: "k-0123".into(),
+                verdict: Verdict::Unavailable("HTTP 503".into()),
+            }
+            .into(),
+            ErrorKind::config(Problem::TooSoon { until: "2026-12-05T07:00:00Z".into(), grace_seconds: 3600 }),
+            ErrorKind::config(Problem::KeyIdTag),
+            ErrorKind::store(State::NothingCreated)(StoreError::new(
+                "UpdateSecretVersionStage",
+                "Throttling",
+                true,
+            )),
+            Orphaned::Retried {
+                vendor: "dualkey",
+                version: version(),
+                secret: ARN.into(),
+                label: "ROTATION_CREATING.token-0001".into(),
+            }
+            .into(),
+            Orphaned::Unknown {
+                vendor: "dualkey",
+                reason: reason(),
+                version: version(),
+                secret: ARN.into(),
+                label: "ROTATION_CREATING.token-0001".into(),
+            }
+            .into(),
             Rejected::Tested {
                 which: Tested::Current,
                 fingerprint: "sha256:0123456789ab".into(),

@@ -40,6 +40,8 @@ pub(super) struct Plan {
     pub bind: Option<String>,
     /// The previous key, due to be revoked.
     pub revoke: Option<Previous>,
+    /// Whether a dated move is on the secret already (the new date replaces it, one for one).
+    dated: bool,
 }
 
 /// The key AWSPREVIOUS holds, due to be revoked.
@@ -52,15 +54,23 @@ pub(super) struct Previous {
 
 impl Plan {
     /// The labels the plan may add to the secret (for the label quota): the mark, the new key's
-    /// id, and the bound one.
+    /// id, the bound one, and the date of the move when there is none yet.
     pub fn adds(&self) -> Vec<String> {
         let new_id = format!("{}<new key's id>", crate::config::KEY_ID_LABEL_PREFIX);
         let since = format!("{ROTATION_CURRENT_SINCE}<when the new key becomes AWSCURRENT>");
-        [Some(self.mark.clone()), Some(new_id), Some(since), self.bind.clone()]
+        [Some(self.mark.clone()), Some(new_id), (!self.dated).then_some(since), self.bind.clone()]
             .into_iter()
             .flatten()
             .collect()
     }
+}
+
+/// What putting the create mark found.
+pub(super) enum Marked {
+    /// The mark is on: the create may go ahead.
+    Marked,
+    /// Another invocation of this rotation stored its key meanwhile: nothing to create.
+    StoredElsewhere,
 }
 
 /// The label that marks a create under way for `version`.
@@ -77,7 +87,9 @@ fn since_label(time: SystemTime) -> String {
 /// Since when `version` holds AWSCURRENT, as its label says (the latest, if several).
 fn current_since(meta: &SecretMeta, version: &str) -> Option<SystemTime> {
     let seconds = meta.labels(version).iter().filter_map(|label| label.strip_prefix(ROTATION_CURRENT_SINCE));
-    seconds.filter_map(|s| s.parse::<u64>().ok()).max().map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    let times = seconds
+        .filter_map(|s| s.parse::<u64>().ok().and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))));
+    times.max()
 }
 
 /// Whether a rotate call that failed with `kind` provably created nothing (so the mark may go).
@@ -94,7 +106,7 @@ pub(super) fn nothing_created(kind: &ErrorKind) -> bool {
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// What a create-then-revoke rotation must do before its create, or why it must not start.
-    /// Reads only Secrets Manager.
+    /// Talks only to Secrets Manager (it may date an undated move of AWSCURRENT).
     pub(super) async fn overlap_plan(
         &self,
         call: Invocation<'_>,
@@ -128,7 +140,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             _ => None,
         };
         let revoke = self.previous_due(call, target, overlap, current, current_id, &current_ids).await?;
-        Ok(Plan { mark, bind, revoke })
+        let dated = meta.labels_with_prefix(ROTATION_CURRENT_SINCE).next().is_some();
+        Ok(Plan { mark, bind, revoke, dated })
     }
 
     /// The key AWSPREVIOUS holds, if it is to be revoked now: its id recorded, issued by this
@@ -181,14 +194,17 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // is never revoked before its grace has been seen to pass.
         let grace = Duration::from_secs(overlap.grace_seconds);
         if !grace.is_zero() {
-            let since = match current_id.and_then(|version| current_since(meta, version)) {
-                Some(since) => since,
-                None => {
-                    if let Some(version) = current_id {
-                        self.start_grace(meta, version).await;
-                    }
-                    SystemTime::now()
-                }
+            let since = match (current_id, current_id.and_then(|version| current_since(meta, version))) {
+                (_, Some(since)) => since,
+                (Some(version), None) if self.start_grace(meta, version).await => SystemTime::now(),
+                // Undatable (the label quota, a denied call): the version's creation, so that
+                // the grace cannot be restarted forever; it never precedes the move's write.
+                (Some(version), None) => read(version.to_owned())
+                    .await
+                    .map_err(ErrorKind::store(State::NothingSent))?
+                    .and_then(|version| version.created)
+                    .unwrap_or_else(SystemTime::now),
+                (None, None) => SystemTime::now(),
             };
             match since.checked_add(grace) {
                 Some(until) if SystemTime::now() >= until => {}
@@ -204,15 +220,19 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
 
     /// Dates the move of AWSCURRENT to `version` as now (best effort: without the label, the
     /// next rotation starts the grace when it finds none).
-    pub(super) async fn start_grace(&self, meta: &SecretMeta, version: &str) {
+    pub(super) async fn start_grace(&self, meta: &SecretMeta, version: &str) -> bool {
         for (on, old) in meta.labels_with_prefix(ROTATION_CURRENT_SINCE) {
             if let Err(problem) = self.store.remove_label(&meta.arn, old, on).await {
                 warn!(label = old, error = %problem, "an older date of AWSCURRENT's move could not be taken off");
             }
         }
         let label = since_label(SystemTime::now());
-        if let Err(problem) = self.store.move_label(&meta.arn, &label, version, None).await {
-            warn!(error = %problem, "the move of AWSCURRENT could not be dated; the next rotation starts the grace when it runs");
+        match self.store.move_label(&meta.arn, &label, version, None).await {
+            Ok(()) => true,
+            Err(problem) => {
+                warn!(error = %problem, "the move of AWSCURRENT could not be dated; the next rotation starts the grace when it runs");
+                false
+            }
         }
     }
 
@@ -232,7 +252,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         observed.revoke_failed = Some(true);
         let failed =
             |why: String| ErrorKind::from(VendorFailure::RevokeFailed { key_id: key_id.clone(), why });
-        let until = before(call.deadline, timing.rotate_reserve()).min(later(timing.revoke_budget()));
+        let until = before(call.deadline, timing.rotate_reserve() + timing.mark_reserve())
+            .min(later(timing.revoke_budget()));
         let timeout = timing.vendor_timeout.min(time_left(until));
         match self.vendors.revoke(target.vendor, &target.base_url, current, key_id, timeout).await {
             Revoke::Done(status) => {
@@ -260,7 +281,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                     if let Err(problem) = self.store.remove_label(&call.meta.arn, label, version).await {
                         warn!(key_id, error = %problem, "the previous key is revoked, but its id could not be taken off its version; the next rotation revokes it again (the vendor answers 404)");
                     }
-                    return self.current_still_live(target, current, current_until, observed).await;
+                    return self.current_still_live(target, (current, key_id), current_until, observed).await;
                 }
                 Verdict::Accepted => {
                     last = "the vendor still accepts the key".into();
@@ -288,11 +309,12 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     async fn current_still_live(
         &self,
         target: &Target,
-        current: &Sensitive,
+        (current, key_id): (&Sensitive, &str),
         until: Instant,
         observed: &mut Observed,
     ) -> Result<(), ErrorKind> {
         let timeout = self.settings.timing.vendor_timeout.min(time_left(until));
+        let key_id = key_id.to_owned();
         match self.vendors.verify(target.vendor, &target.base_url, current, timeout).await {
             Verdict::Accepted => Ok(()),
             Verdict::Refused(status) => {
@@ -301,9 +323,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                     status,
                     "the vendor refuses the current key after revoking the previous one: consumers are locked out"
                 );
-                Err(Rejected::BeforeRotate { status }.into())
+                Err(Rejected::AfterRevoke { status, key_id }.into())
             }
-            verdict => Err(VendorFailure::CurrentUnconfirmed { tries: 1, verdict }.into()),
+            verdict => Err(VendorFailure::CurrentUnconfirmedAfterRevoke { key_id, verdict }.into()),
         }
     }
 
@@ -316,9 +338,16 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         target: &Target,
         plan: &Plan,
         on: &str,
-    ) -> Result<(), ErrorKind> {
+    ) -> Result<Marked, ErrorKind> {
         let arn = &call.meta.arn;
-        let now = self.store.describe(arn).await.map_err(ErrorKind::store(State::NothingSent))?;
+        let failed = ErrorKind::store(State::NothingCreated);
+        // Another invocation of this rotation may have created and stored its key meanwhile.
+        if self.store.value(arn, Some(&call.event.token), None).await.map_err(failed)?.is_some() {
+            info!("another invocation of this rotation has stored its key meanwhile: createSecret is done");
+            return Ok(Marked::StoredElsewhere);
+        }
+        let failed = ErrorKind::store(State::NothingCreated);
+        let now = self.store.describe(arn).await.map_err(failed)?;
         if now.labels_with_prefix(&plan.mark).next().is_some() {
             warn!("another invocation of this rotation marked its create meanwhile: not creating beside it");
             let (vendor, version) = (target.vendor.name(), call.event.token.clone());
@@ -330,9 +359,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             self.store
                 .move_label(arn, label, on, None)
                 .await
-                .map_err(ErrorKind::store(State::NothingSent))?;
+                .map_err(ErrorKind::store(State::NothingCreated))?;
         }
-        Ok(())
+        Ok(Marked::Marked)
     }
 
     /// Takes a create mark left by this rotation off, once its key is stored (a retry after the
