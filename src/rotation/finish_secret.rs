@@ -57,8 +57,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // grace of the key this move replaced counts from now.
         let vendor = vendor_of(meta, &event.token, &self.settings);
         let mode = self.settings.mode_of(&vendor);
-        if mode == Mode::Overlap {
-            self.start_grace(meta, &event.token).await;
+        if mode == Mode::Overlap
+            && let Err(problem) = self.start_grace(meta, &event.token).await
+        {
+            warn!(error = %problem, "the move of AWSCURRENT could not be dated; the next rotation starts the grace when it runs");
         }
         observed.dead_key_window = match mode {
             Mode::Overlap => Some(Duration::ZERO),

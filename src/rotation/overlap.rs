@@ -27,7 +27,9 @@ use crate::config::{KeyId, Promote, TAG_KEY_ID, TARGET_LABEL_PREFIX, Target};
 use crate::notify::Notifier;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
-use crate::store::{AWSPREVIOUS, ROTATION_CREATING, ROTATION_CURRENT_SINCE, SecretMeta, SecretStore};
+use crate::store::{
+    AWSPREVIOUS, ROTATION_CREATING, ROTATION_CURRENT_SINCE, SecretMeta, SecretStore, StoreError,
+};
 use crate::timing::{before, fits, later, rfc3339, time_left};
 use crate::vendors::{Mode, Overlap, Revoke, VendorApi, Verdict, is_readable_key_id};
 
@@ -196,14 +198,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         if !grace.is_zero() {
             let since = match (current_id, current_id.and_then(|version| current_since(meta, version))) {
                 (_, Some(since)) => since,
-                (Some(version), None) if self.start_grace(meta, version).await => SystemTime::now(),
-                // Undatable (the label quota, a denied call): the version's creation, so that
-                // the grace cannot be restarted forever; it never precedes the move's write.
-                (Some(version), None) => read(version.to_owned())
-                    .await
-                    .map_err(ErrorKind::store(State::NothingSent))?
-                    .and_then(|version| version.created)
-                    .unwrap_or_else(SystemTime::now),
+                // Undated: the clock starts now. The date must be written, or the grace could
+                // never be shown to pass (counting from the version's creation would revoke a
+                // key replaced by a late move at once).
+                (Some(version), None) => {
+                    self.start_grace(meta, version).await.map_err(ErrorKind::store(State::NothingSent))?;
+                    SystemTime::now()
+                }
                 (None, None) => SystemTime::now(),
             };
             match since.checked_add(grace) {
@@ -218,22 +219,17 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         Ok(Some(Previous { version: previous.to_owned(), label, key_id, key }))
     }
 
-    /// Dates the move of AWSCURRENT to `version` as now (best effort: without the label, the
-    /// next rotation starts the grace when it finds none).
-    pub(super) async fn start_grace(&self, meta: &SecretMeta, version: &str) -> bool {
+    /// Dates the move of AWSCURRENT to `version` as now. finishSecret warns when it cannot (the
+    /// next rotation then starts the grace); createSecret stops, since without the date a
+    /// replaced key's grace could not be shown to pass.
+    pub(super) async fn start_grace(&self, meta: &SecretMeta, version: &str) -> Result<(), StoreError> {
         for (on, old) in meta.labels_with_prefix(ROTATION_CURRENT_SINCE) {
             if let Err(problem) = self.store.remove_label(&meta.arn, old, on).await {
                 warn!(label = old, error = %problem, "an older date of AWSCURRENT's move could not be taken off");
             }
         }
         let label = since_label(SystemTime::now());
-        match self.store.move_label(&meta.arn, &label, version, None).await {
-            Ok(()) => true,
-            Err(problem) => {
-                warn!(error = %problem, "the move of AWSCURRENT could not be dated; the next rotation starts the grace when it runs");
-                false
-            }
-        }
+        self.store.move_label(&meta.arn, &label, version, None).await
     }
 
     /// Revokes the previous key with the current one, then asks about it until the vendor refuses
@@ -340,12 +336,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         on: &str,
     ) -> Result<Marked, ErrorKind> {
         let arn = &call.meta.arn;
-        let failed = ErrorKind::store(State::NothingCreated);
-        // Another invocation of this rotation may have created and stored its key meanwhile.
-        if self.store.value(arn, Some(&call.event.token), None).await.map_err(failed)?.is_some() {
-            info!("another invocation of this rotation has stored its key meanwhile: createSecret is done");
-            return Ok(Marked::StoredElsewhere);
-        }
+        // The secret first, then the version: another invocation that marked before this read
+        // either still shows its mark, or took it off after storing its key, which the second
+        // read then finds.
         let failed = ErrorKind::store(State::NothingCreated);
         let now = self.store.describe(arn).await.map_err(failed)?;
         if now.labels_with_prefix(&plan.mark).next().is_some() {
@@ -355,11 +348,20 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 Orphaned::Retried { vendor, version, secret: arn.clone(), label: plan.mark.clone() }.into()
             );
         }
+        let failed = ErrorKind::store(State::NothingCreated);
+        if self.store.value(arn, Some(&call.event.token), None).await.map_err(failed)?.is_some() {
+            info!("another invocation of this rotation has stored its key meanwhile: createSecret is done");
+            return Ok(Marked::StoredElsewhere);
+        }
         for label in plan.bind.iter().chain([&plan.mark]) {
-            self.store
-                .move_label(arn, label, on, None)
-                .await
-                .map_err(ErrorKind::store(State::NothingCreated))?;
+            if let Err(error) = self.store.move_label(arn, label, on, None).await {
+                // The write may have landed: a mark left behind would report a create that
+                // never happened.
+                if *label == plan.mark {
+                    self.clear_mark(call, label, Some(on)).await;
+                }
+                return Err(ErrorKind::store(State::NothingCreated)(error));
+            }
         }
         Ok(Marked::Marked)
     }
