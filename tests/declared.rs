@@ -23,6 +23,16 @@ async fn key_in(bench: &Bench, arn: &str, stage: &str) -> String {
     value["api_key"].as_str().unwrap().to_owned()
 }
 
+/// A new DualKey account, and a secret of `vendor` (DualKey's name or another declaration of it)
+/// holding its key, tagged with the starting key's id: (account, the secret's ARN, that id).
+async fn dualkey_secret(bench: &Bench, vendor: &str) -> (Account, String, String) {
+    let account = bench.account("dualkey").await;
+    let start_id = live_keys(bench, &account).await[&account.key].clone();
+    let tags = [(TAG_VENDOR, vendor), ("rotation:key-id", start_id.as_str())];
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
+    (account, arn, start_id)
+}
+
 /// A rotator whose function environment declares `extra` besides the simulator's vendors.
 fn rotator_declaring(bench: &Bench, extra: Value) -> api_key_rotator::Rotator {
     let mut env = bench.env();
@@ -73,14 +83,7 @@ async fn a_declared_single_phase_vendor_rotates_several_times_in_a_row() {
 async fn overlap_rotations_keep_the_previous_key_live_and_revoke_only_recorded_ids() {
     let bench = bench().await;
     let (records, rotator) = bench.recorded(bench.rotator());
-    let account = bench.account("dualkey").await;
-    let start_id = live_keys(&bench, &account).await[&account.key].clone();
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "dualkey"), ("rotation:key-id", &start_id)],
-        )
-        .await;
+    let (account, arn, start_id) = dualkey_secret(&bench, "dualkey").await;
     let mut recorded = vec![start_id.clone()];
     for round in 1..=3 {
         let held = key_in(&bench, &arn, "AWSCURRENT").await;
@@ -136,14 +139,7 @@ async fn overlap_rotations_keep_the_previous_key_live_and_revoke_only_recorded_i
 async fn inside_the_grace_the_previous_key_is_neither_revoked_nor_replaced() {
     let bench = bench().await;
     let rotator = rotator_declaring(&bench, dualkey_with_grace(&bench, "dualkey-hour", 3600));
-    let account = bench.account("dualkey").await;
-    let start_id = live_keys(&bench, &account).await[&account.key].clone();
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "dualkey-hour"), ("rotation:key-id", &start_id)],
-        )
-        .await;
+    let (account, arn, _) = dualkey_secret(&bench, "dualkey-hour").await;
     bench.rotate(&rotator, &arn).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
@@ -180,10 +176,7 @@ async fn inside_the_grace_the_previous_key_is_neither_revoked_nor_replaced() {
 async fn a_dead_current_key_is_a_lock_out_before_any_revoke() {
     let bench = bench().await;
     let (records, rotator) = bench.recorded(bench.rotator());
-    let account = bench.account("dualkey").await;
-    let start_id = live_keys(&bench, &account).await[&account.key].clone();
-    let tags = [(TAG_VENDOR, "dualkey"), ("rotation:key-id", start_id.as_str())];
-    let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
+    let (account, arn, _) = dualkey_secret(&bench, "dualkey").await;
     bench.rotate(&rotator, &arn).await;
     bench.revoke(&account).await; // a person revoked the current key in the dashboard
     let token = bench.begin_rotation(&arn, json!({})).await;
@@ -225,14 +218,7 @@ async fn repair_finishes_an_overlap_rotation_and_a_stored_rotation_clears_its_ma
 async fn a_revoke_that_does_not_take_stops_before_a_new_key_is_made() {
     let bench = bench().await;
     let (records, rotator) = bench.recorded(bench.rotator());
-    let account = bench.account("dualkey").await;
-    let start_id = live_keys(&bench, &account).await[&account.key].clone();
-    let arn = bench
-        .create_secret(
-            &json_secret("api_key", &account.key),
-            &[(TAG_VENDOR, "dualkey"), ("rotation:key-id", &start_id)],
-        )
-        .await;
+    let (account, arn, start_id) = dualkey_secret(&bench, "dualkey").await;
     bench.rotate(&rotator, &arn).await;
     let token = bench.begin_rotation(&arn, json!({})).await;
     for (fault, why) in [("ignore_revoke", "still accepts"), ("fail_revoke", "HTTP 500")] {
@@ -340,10 +326,7 @@ fn check(bench: &Bench, args: &[&str]) -> (i32, HashMap<String, (String, String)
 async fn check_tells_whether_a_declared_vendor_can_be_rotated_safely() {
     let bench = bench().await;
     // DualKey before its first rotation, its starting id in the tag.
-    let account = bench.account("dualkey").await;
-    let start_id = live_keys(&bench, &account).await[&account.key].clone();
-    let tags = [(TAG_VENDOR, "dualkey"), ("rotation:key-id", start_id.as_str())];
-    let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
+    let (account, arn, _) = dualkey_secret(&bench, "dualkey").await;
     let (code, lines, said) = check(&bench, &[&arn, "--function", FUNCTION]);
     assert!(!said.contains(&account.key));
     assert_eq!(lines["verify"].0, "ok", "{said}");

@@ -17,11 +17,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::time::{Instant, sleep};
+use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::after_move::key_rotated;
 use super::error::{ErrorKind, Orphaned, Problem, Rejected, State, TimedOut, VendorFailure};
+use super::unclear::Probe;
 use super::{Invocation, Observed, Rotator};
 use crate::config::{KeyId, Promote, TAG_KEY_ID, TARGET_LABEL_PREFIX, Target};
 use crate::notify::Notifier;
@@ -30,7 +31,7 @@ use crate::sensitive::Sensitive;
 use crate::store::{
     AWSPREVIOUS, ROTATION_CREATING, ROTATION_CURRENT_SINCE, SecretMeta, SecretStore, StoreError,
 };
-use crate::timing::{before, fits, later, rfc3339, time_left};
+use crate::timing::{before, later, rfc3339, time_left};
 use crate::vendors::{Mode, Overlap, Revoke, VendorApi, Verdict, is_readable_key_id};
 
 /// What a create-then-revoke rotation does besides a single-phase one, decided before any vendor
@@ -261,43 +262,17 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // the current key.
         let current_until = until;
         let until = before(until, timing.vendor_timeout);
-        let mut last = String::from("no time left to ask");
-        loop {
-            let left = time_left(until);
-            if left.is_zero() {
-                break;
+        match self.ask_until_refused(target, key, until, None).await {
+            Probe::Refused(_) => {
+                observed.revoke_failed = Some(false);
+                if let Err(problem) = self.store.remove_label(&call.meta.arn, label, version).await {
+                    warn!(key_id, error = %problem, "the previous key is revoked, but its id could not be taken off its version; the next rotation revokes it again (the vendor answers 404)");
+                }
+                self.current_still_live(target, (current, key_id), current_until, observed).await
             }
-            let verdict = self
-                .vendors
-                .verify(target.vendor, &target.base_url, key, timing.vendor_timeout.min(left))
-                .await;
-            let pause = match verdict {
-                Verdict::Refused(_) => {
-                    observed.revoke_failed = Some(false);
-                    if let Err(problem) = self.store.remove_label(&call.meta.arn, label, version).await {
-                        warn!(key_id, error = %problem, "the previous key is revoked, but its id could not be taken off its version; the next rotation revokes it again (the vendor answers 404)");
-                    }
-                    return self.current_still_live(target, (current, key_id), current_until, observed).await;
-                }
-                Verdict::Accepted => {
-                    last = "the vendor still accepts the key".into();
-                    timing.probe_interval
-                }
-                Verdict::RateLimited(wait) => {
-                    last = verdict.to_string();
-                    wait.max(timing.probe_interval)
-                }
-                Verdict::Unavailable(reason) => {
-                    last = format!("no verdict on the revoked key ({reason})");
-                    timing.probe_interval
-                }
-            };
-            if !fits(pause, until) {
-                break;
-            }
-            sleep(pause).await;
+            Probe::Accepted(_) => Err(failed("the vendor still accepts the key".into())),
+            Probe::NoVerdict(why) => Err(failed(format!("no verdict on the revoked key ({why})"))),
         }
-        Err(failed(last))
     }
 
     /// After a revoke: the key consumers read must still work. A refusal is a lock-out (the revoke

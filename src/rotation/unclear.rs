@@ -15,8 +15,9 @@ use crate::store::SecretStore;
 use crate::timing::{before, fits, later, time_left};
 use crate::vendors::{VendorApi, Verdict};
 
-/// What probing the current key after an unclear rotate answer found.
-enum Probe {
+/// What asking about a key until the vendor refuses it found (the probe of the current key after
+/// an unclear rotate answer; the check that a revoked key is dead).
+pub(super) enum Probe {
     /// The vendor refuses the key: it rotated, and the new key is lost.
     Refused(u16),
     /// The vendor accepted the key this many times: probably nothing rotated, not certainly.
@@ -109,6 +110,19 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     async fn probe(&self, target: &Target, key: &Sensitive, deadline: Instant) -> Probe {
         let timing = &self.settings.timing;
         let until = before(deadline, timing.safety_margin).min(later(timing.probe_budget));
+        self.ask_until_refused(target, key, until, Some(timing.probe_accepts)).await
+    }
+
+    /// Asks the vendor about `key`, `probe_interval` apart (longer when rate limited), until it
+    /// refuses it, or has accepted it `enough` times (`None`: never enough), or `until` comes.
+    pub(super) async fn ask_until_refused(
+        &self,
+        target: &Target,
+        key: &Sensitive,
+        until: Instant,
+        enough: Option<u32>,
+    ) -> Probe {
+        let timing = &self.settings.timing;
         let (mut accepts, mut last) = (0, "no time left before the deadline".to_owned());
         loop {
             let left = time_left(until);
@@ -123,7 +137,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 Verdict::Refused(status) => return Probe::Refused(status),
                 Verdict::Accepted => {
                     accepts += 1;
-                    if accepts >= timing.probe_accepts {
+                    if enough.is_some_and(|enough| accepts >= enough) {
                         return Probe::Accepted(accepts);
                     }
                     timing.probe_interval
