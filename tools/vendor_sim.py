@@ -220,6 +220,17 @@ class BadRequest(Exception):
     pass
 
 
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; raises BadRequest."""
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
 class CalCom(SimVendor):
     prefix = "/calcom"
     env = "CALCOM_BASE_URL"
@@ -288,12 +299,7 @@ class CalCom(SimVendor):
 
     def rotate_body(self, raw: bytes, account: dict[str, Any]) -> dict[str, Any]:
         """Cal.com's body rules."""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise BadRequest("request body must be a JSON object")
+        body = json_object(raw)
         days, never = body.get("apiKeyDaysValid"), body.get("apiKeyNeverExpires")
         if days is not None and never is not None:
             raise BadRequest("Cannot set both apiKeyDaysValid and apiKeyNeverExpires")
@@ -402,13 +408,7 @@ class Acme(SimVendor):
         return {"account": {"id": account["account"], "plan": "team"}}
 
     def rotate_body(self, raw: bytes, account: dict[str, Any]) -> dict[str, Any]:
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise BadRequest("request body must be a JSON object")
-        return body
+        return json_object(raw)
 
 
 class DualKey(SimVendor):
