@@ -94,11 +94,12 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let record = self.label_room(meta, &config, plan.as_ref().map(Plan::adds).unwrap_or_default())?;
         let timing = &self.settings.timing;
         let revoking = plan.as_ref().and_then(|plan| plan.revoke.as_ref());
+        // A create-then-revoke vendor's extra time, before the rotate's reserve: the revoke (when
+        // one is due), then the create mark's reads and write.
         let revoke_budget = if revoking.is_some() { timing.revoke_budget() } else { Duration::ZERO };
-        // The create mark's reads and write, then the revoke, come before the rotate's reserve.
         let mark_reserve = if plan.is_some() { timing.mark_reserve() } else { Duration::ZERO };
-        let revoke_budget = revoke_budget + mark_reserve;
-        let (left, needed) = (time_left(deadline), timing.create_budget() + revoke_budget);
+        let overlap_budget = revoke_budget + mark_reserve;
+        let (left, needed) = (time_left(deadline), timing.create_budget() + overlap_budget);
         if left < needed {
             return Err(TimedOut::NoRoomToStart {
                 left,
@@ -117,7 +118,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
 
         // 3. The vendor must still accept the current key, or rotating is impossible anyway. The
         // check stops in time to leave a revoke (when one is due) and a rotate call all they need.
-        let until = before(deadline, timing.rotate_reserve() + revoke_budget);
+        let until = before(deadline, timing.rotate_reserve() + overlap_budget);
         match self.verify_until(&config.target, current.key(), until, VerifyPolicy::Check).await {
             (Verdict::Accepted, _) => observed.current_key_rejected = Some(false),
             (Verdict::Refused(status), _) => {
