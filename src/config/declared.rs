@@ -4,8 +4,12 @@
 //! Nothing here repeats the text of a base URL with user information, or any value of the JSON
 //! beyond the names of vendors and fields.
 
+use std::collections::HashSet;
+use std::fmt;
+
 use reqwest::Method;
 use reqwest::header::HeaderName;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::parse_base_url;
@@ -36,13 +40,33 @@ pub enum DeclarationError {
 
     #[error("{ENV_VENDORS}: vendor {vendor:?}, field {field:?}: {why}")]
     Field { vendor: String, field: String, why: String },
+
+    /// JSON keeps the last of two members with one name: the declaration would not be what it
+    /// says.
+    #[error(
+        "{ENV_VENDORS}: the vendor {name:?} is declared twice, and JSON would keep only the last; declare it once"
+    )]
+    VendorTwice { name: String },
 }
+
+/// Said of a field named twice in one object.
+const NAMED_TWICE: &str = "is named twice in one object, and JSON would keep only the last; name it once";
 
 /// The declarations in `text` (the variable's value), in the order written.
 pub fn parse_declarations(text: &str) -> Result<Vec<Declared>, DeclarationError> {
     // serde_json's message names a line and a column, never the text.
     let value: Value = serde_json::from_str(text).map_err(|e| DeclarationError::NotJson(e.to_string()))?;
     let Value::Object(vendors) = value else { return Err(DeclarationError::NotAnObject) };
+    // A name given twice is refused before anything else: the parse above kept only the last.
+    if let Ok(NamedTwice(Some(path))) = serde_json::from_str::<NamedTwice>(text) {
+        let mut path = path.into_iter().map(|name| name.chars().take(40).collect::<String>());
+        let vendor = path.next().unwrap_or_default();
+        let field: Vec<String> = path.collect();
+        return Err(match field.is_empty() {
+            true => DeclarationError::VendorTwice { name: vendor },
+            false => DeclarationError::Field { vendor, field: field.join("."), why: NAMED_TWICE.into() },
+        });
+    }
     vendors.iter().map(|(name, body)| declaration(name, body)).collect()
 }
 
@@ -138,8 +162,30 @@ fn check_name(name: &str) -> Result<(), DeclarationError> {
     Ok(())
 }
 
-/// Headers that carry the request's framing or routing, never a key.
-const FORBIDDEN_HEADERS: &[&str] = &["host", "cookie", "content-length", "transfer-encoding", "connection"];
+/// Headers that carry the request's framing, routing or content, or that intermediaries (proxies,
+/// load balancers, WAFs) log, rewrite or strip: never a key. `Content-Type` would be overwritten
+/// by a JSON body (and logged as the content type); `User-Agent` is set by this client.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "cookie",
+    "set-cookie",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "user-agent",
+    "referer",
+    "forwarded",
+    "via",
+    "accept-encoding",
+    "te",
+    "upgrade",
+    "expect",
+    "keep-alive",
+];
+/// Header-name prefixes refused the same way: `X-Forwarded-For`, `-Host`, `-Proto`…, and the
+/// proxy's own (`Proxy-Authorization`, `Proxy-Connection`…).
+const FORBIDDEN_HEADER_PREFIXES: &[&str] = &["x-forwarded-", "proxy-"];
 
 fn header(at: &Fields<'_>, name: &str) -> Result<HeaderName, DeclarationError> {
     // RFC 9110 token: visible ASCII but delimiters.
@@ -148,7 +194,10 @@ fn header(at: &Fields<'_>, name: &str) -> Result<HeaderName, DeclarationError> {
     if !token {
         return Err(at.fail("header", "is not an HTTP header name (an RFC 9110 token)".into()));
     }
-    if FORBIDDEN_HEADERS.iter().any(|forbidden| forbidden.eq_ignore_ascii_case(name)) {
+    let lower = name.to_ascii_lowercase();
+    if FORBIDDEN_HEADERS.contains(&lower.as_str())
+        || FORBIDDEN_HEADER_PREFIXES.iter().any(|prefix| lower.starts_with(prefix))
+    {
         return Err(at.fail("header", format!("may not be {name}: the key goes into a header of its own")));
     }
     HeaderName::from_bytes(name.as_bytes())
@@ -221,12 +270,91 @@ fn pointer(at: &Fields<'_>, field: &str, text: &str) -> Result<String, Declarati
     Ok(text.to_owned())
 }
 
+/// The statuses that mean "this key is refused": only a 4xx says anything about the key. A 408 or
+/// a 429 is about the request, and a 5xx, a 3xx or a 2xx about the vendor: counting one as a
+/// refusal would take a vendor's blip for a dead key (and "confirm" a revoke that did not take).
 fn statuses(at: &Fields<'_>, list: &Value) -> Result<Vec<u16>, DeclarationError> {
-    let wrong = || at.fail("refused", "must be a non-empty list of HTTP statuses (100 to 599)".into());
+    let wrong = || {
+        at.fail(
+            "refused",
+            "must be a non-empty list of 4xx statuses other than 408 and 429 (a 5xx, a timeout or a rate limit says nothing about the key)".into(),
+        )
+    };
     let list = list.as_array().filter(|list| !list.is_empty()).ok_or_else(wrong)?;
     list.iter()
-        .map(|status| status.as_u64().filter(|s| (100..=599).contains(s)).map(|s| s as u16).ok_or_else(wrong))
+        .map(|status| {
+            let refusal = |s: &u64| (400..=499).contains(s) && ![408, 429].contains(s);
+            status.as_u64().filter(refusal).map(|s| s as u16).ok_or_else(wrong)
+        })
         .collect()
+}
+
+/// The first member of any object, at any depth, whose name an earlier member of the same object
+/// has: the names on the way to it (an array element by its index). Only names are kept, never a
+/// value.
+struct NamedTwice(Option<Vec<String>>);
+
+impl<'de> Deserialize<'de> for NamedTwice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NamedTwiceVisitor)
+    }
+}
+
+struct NamedTwiceVisitor;
+
+impl<'de> Visitor<'de> for NamedTwiceVisitor {
+    type Value = NamedTwice;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NamedTwice, A::Error> {
+        let (mut seen, mut found) = (HashSet::new(), None);
+        while let Some(name) = map.next_key::<String>()? {
+            let NamedTwice(below) = map.next_value()?;
+            if found.is_some() {
+                continue;
+            }
+            found = match below {
+                _ if seen.contains(&name) => Some(vec![name.clone()]),
+                Some(path) => Some([vec![name.clone()], path].concat()),
+                None => None,
+            };
+            seen.insert(name);
+        }
+        Ok(NamedTwice(found))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NamedTwice, A::Error> {
+        let (mut index, mut found) = (0usize, None);
+        while let Some(NamedTwice(below)) = seq.next_element()? {
+            if found.is_none() {
+                found = below.map(|path| [vec![index.to_string()], path].concat());
+            }
+            index += 1;
+        }
+        Ok(NamedTwice(found))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<NamedTwice, E> {
+        Ok(NamedTwice(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<NamedTwice, E> {
+        Ok(NamedTwice(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<NamedTwice, E> {
+        Ok(NamedTwice(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<NamedTwice, E> {
+        Ok(NamedTwice(None))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<NamedTwice, E> {
+        Ok(NamedTwice(None))
+    }
+    fn visit_unit<E>(self) -> Result<NamedTwice, E> {
+        Ok(NamedTwice(None))
+    }
 }
 
 /// Where in a declaration a check is: the vendor, and the path of the object being read.
@@ -398,7 +526,26 @@ mod tests {
             ("/rotate/key", Some(json!("/a~2b")), "rotate.key", "~0 or ~1"),
             ("/verify/method", Some(json!("POST")), "verify.method", "GET, HEAD"),
             ("/verify/refused", Some(json!([])), "verify.refused", "non-empty"),
-            ("/verify/refused", Some(json!([700])), "verify.refused", "100 to 599"),
+            ("/verify/refused", Some(json!([700])), "verify.refused", "4xx statuses"),
+            ("/verify/refused", Some(json!([401, 503])), "verify.refused", "says nothing about the key"),
+            ("/verify/refused", Some(json!([408])), "verify.refused", "other than 408 and 429"),
+            ("/verify/refused", Some(json!([429])), "verify.refused", "other than 408 and 429"),
+            ("/verify/refused", Some(json!([200])), "verify.refused", "4xx statuses"),
+            ("/verify/refused", Some(json!([302])), "verify.refused", "4xx statuses"),
+            ("/auth/header", Some(json!("Content-Type")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("user-agent")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("X-Forwarded-For")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("x-forwarded-host")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Forwarded")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Via")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Referer")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Accept-Encoding")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("TE")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Upgrade")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Expect")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Keep-Alive")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Proxy-Authorization")), "auth.header", "header of its own"),
+            ("/auth/header", Some(json!("Set-Cookie")), "auth.header", "header of its own"),
             ("/verify/vouch", Some(json!(3)), "verify.vouch", "string"),
             ("/verify/method", Some(json!("HEAD")), "verify.vouch", "HEAD answer"),
             ("/overlap/revoke/path", Some(json!("/keys")), "overlap.revoke.path", "{key_id} once"),
@@ -415,6 +562,39 @@ mod tests {
                     && refused.contains(words),
                 "{pointer} {change:?}: {refused}"
             );
+        }
+    }
+
+    /// JSON keeps the last of two members with one name, so a vendor or a field named twice would
+    /// silently be the last one written: refused, naming where, never a value.
+    #[test]
+    fn a_vendor_or_a_field_named_twice_is_refused() {
+        let acme = acme().to_string();
+        let twice = format!(r#"{{"acme": {acme}, "other": {acme}, "acme": {acme}}}"#);
+        assert_eq!(
+            parse_declarations(&twice).unwrap_err(),
+            DeclarationError::VendorTwice { name: "acme".into() }
+        );
+        let header =
+            acme.replacen(r#""header":"Authorization""#, r#""header":"X-Key","header":"Authorization""#, 1);
+        assert_ne!(header, acme, "the test edits the header");
+        let refused = refusal(parse_declarations(&format!(r#"{{"acme": {header}}}"#)));
+        assert!(refused.contains(r#"vendor "acme", field "auth.header": is named twice"#), "{refused}");
+        assert!(!refused.contains("X-Key"), "{refused}");
+        // Inside the rotate body too, and inside a list.
+        let body = acme.replacen(r#""body":{"label":"rotated"}"#, r#""body":{"a":[1,{"b":1,"b":2}]}"#, 1);
+        assert_ne!(body, acme);
+        let refused = refusal(parse_declarations(&format!(r#"{{"acme": {body}}}"#)));
+        assert!(refused.contains(r#"field "rotate.body.a.1.b": is named twice"#), "{refused}");
+        // The same name in two different objects is fine.
+        assert!(parse_declarations(&format!(r#"{{"acme": {acme}, "acme-2": {acme}}}"#)).is_ok());
+    }
+
+    #[test]
+    fn headers_of_a_vendors_own_are_accepted() {
+        for header in ["Authorization", "X-API-Key", "PRIVATE-TOKEN", "X-Forwarded", "Proxied-Key", "Api-Key"]
+        {
+            assert!(acme_with("/auth/header", Some(json!(header))).is_ok(), "{header}");
         }
     }
 
