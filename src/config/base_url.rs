@@ -60,6 +60,11 @@ impl Settings {
 
 /// A base URL: https, or http to a loopback host; no credentials, query or fragment.
 pub fn parse_base_url(text: &str) -> Result<Url, UrlProblem> {
+    // Before the parser: a token with a `/` in it (`https://AbC+dE/fG=@api.cal.com`) parses as a
+    // host and a path, with no user information at all.
+    if userinfo_by_text(text).is_some() {
+        return Err(UrlProblem::Credentials);
+    }
     let url = Url::parse(text).map_err(UrlProblem::NotAUrl)?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(UrlProblem::Credentials);
@@ -75,11 +80,24 @@ pub fn parse_base_url(text: &str) -> Result<Url, UrlProblem> {
     }
 }
 
-/// `text` as it may be shown: user information (`user:password@`) replaced by `***`. A URL is
-/// shown as the parser reads it (it finds user information in `https:///u:p@host` too), host and
-/// path kept; text that does not parse is masked up to its last `@`, over-masking being the safe
-/// mistake.
+/// Where user information ends in `text`, whatever a URL parser would make of it: when an `@`
+/// follows the first `://`, everything between the two, up to the last `@`, is user information
+/// (a token may hold `/`, `?` or `#`, which a parser takes for the end of the host). The range is
+/// what lies between `://` and that `@`.
+fn userinfo_by_text(text: &str) -> Option<std::ops::Range<usize>> {
+    let start = text.find("://")? + "://".len();
+    let at = text.rfind('@').filter(|&at| at >= start)?;
+    Some(start..at)
+}
+
+/// `text` as it may be shown: user information (`user:password@`) replaced by `***`. When an `@`
+/// follows `://`, everything up to the last `@` is masked; otherwise a URL is shown as the parser
+/// reads it (it finds user information in `https:/u:p@host` too), host and path kept; text that
+/// does not parse is masked up to its last `@`, over-masking being the safe mistake.
 pub fn without_userinfo(text: &str) -> String {
+    if let Some(userinfo) = userinfo_by_text(text) {
+        return format!("{}***{}", &text[..userinfo.start], &text[userinfo.end..]);
+    }
     if let Ok(url) =
         Url::parse(text).map_err(|_| ()).and_then(|url| if url.has_host() { Ok(url) } else { Err(()) })
     {
@@ -199,6 +217,11 @@ mod tests {
             "https:/deploy:TOKEN@api.cal.com/p://x",
             "https://deploy:TOKEN@api.cal.com/?next=https://x",
             "not a url deploy:TOKEN@api.cal.com",
+            // A base64 token holds `/` (and `+`, `=`): the parser reads a host and a path.
+            "https://TOKEN+dE/fG=@api.cal.com",
+            "https://TOKEN/@api.cal.com",
+            "https://TOKEN?x#y@api.cal.com/v2",
+            "https://deploy:TOKEN@cal.internal.invalid/a@b",
         ] {
             let error = s.base_url(calcom(), Some(text)).unwrap_err();
             let shown = format!("{error} {error:?}");
@@ -206,8 +229,11 @@ mod tests {
             assert!(shown.contains("***@"), "{shown}");
         }
         assert_eq!(without_userinfo("https://api.cal.com/a"), "https://api.cal.com/a");
-        // An `@` in a path is no user information: the host stays, for the operator to fix.
-        assert_eq!(without_userinfo("https://api.cal.com/a@b"), "https://api.cal.com/a@b");
+        // An `@` anywhere after `://` ends user information, whatever the parser makes of it: a
+        // token with a `/` parses as a host and a path.
+        assert_eq!(without_userinfo("https://api.cal.com/a@b"), "https://***@b");
+        assert_eq!(without_userinfo("https://AbC+dE/fG=@api.cal.com"), "https://***@api.cal.com");
+        assert_eq!(without_userinfo("https://a?b#c@api.cal.com/v2"), "https://***@api.cal.com/v2");
         assert_eq!(without_userinfo("http://u:p@[::1]:9/x"), "http://***@[::1]:9/x");
         assert_eq!(without_userinfo("https:/u:TOKEN@api.cal.com/p://x"), "https://***@api.cal.com/p://x");
         assert_eq!(without_userinfo("user:p@host:8080"), "***@host:8080");
