@@ -245,7 +245,11 @@ async fn odd_vendor_answers_never_lose_a_key_or_panic() {
     // Only the answer is kept, in its rescue version; no key is stored.
     let puts = bench.moto_requests("PutSecretValue", &arn).await;
     assert!(
-        !puts.is_empty() && puts.iter().all(|p| p["VersionStages"] == json!(["ROTATION_RESCUE"])),
+        !puts.is_empty()
+            && puts.iter().all(|p| {
+                p["VersionStages"]
+                    == json!([format!("ROTATION_RESCUE.{}", p["ClientRequestToken"].as_str().unwrap())])
+            }),
         "{puts:?}"
     );
     assert_eq!(bench.counter(&account, "rotate_calls").await, 1);
@@ -317,19 +321,19 @@ async fn a_2xx_without_a_readable_key_is_kept_in_a_rescue_version() {
             let message = result.unwrap_err().to_string();
             let live = bench.live_key(&account).await;
             assert!(!message.contains(&live), "{message}");
-            let rescued = labelled(&bench, &arn, "ROTATION_RESCUE").await;
+            let (version, label) = bench.the_rescue(&arn).await;
+            let rescued = labelled(&bench, &arn, &label).await;
             assert_eq!(rescued.len(), 1, "{vendor} {fault}");
-            let (version, labels) = &rescued[0];
-            assert_eq!(labels, &["ROTATION_RESCUE"], "only its own label");
-            assert!(message.contains(version.as_str()) && message.contains("ROTATION_RESCUE"), "{message}");
+            assert_eq!(rescued[0].1, std::slice::from_ref(&label), "only its own label");
+            assert!(message.contains(version.as_str()) && message.contains(&label), "{message}");
             let out = bench
                 .sm
                 .get_secret_value()
                 .secret_id(&arn)
-                .version_stage("ROTATION_RESCUE")
+                .version_id(&version)
                 .send()
                 .await
-                .expect("GetSecretValue ROTATION_RESCUE");
+                .expect("GetSecretValue of the rescue version");
             let kept = match (out.secret_string(), out.secret_binary()) {
                 (Some(text), None) => text.as_bytes().to_vec(),
                 (None, Some(binary)) => {
@@ -494,7 +498,7 @@ async fn large_and_broken_answers_are_kept_as_far_as_they_came() {
         // A cut answer says so, and never that it was kept.
         assert_eq!(message.contains("only its first 65536 bytes are stored"), cut, "{fault}: {message}");
         assert_eq!(message.contains("is kept"), !cut, "{fault}: {message}");
-        let kept = bench.value(&arn, "ROTATION_RESCUE").await;
+        let kept = bench.value_of_version(&arn, &bench.the_rescue(&arn).await.0).await;
         let live = bench.live_key(&account).await;
         assert!(kept.contains(&live), "{fault}: the key is in what was kept");
         assert!(kept.len() <= 65_536, "{fault}");

@@ -191,8 +191,11 @@ async fn put_secret_value_gets_both_tokens() {
     let stages = &puts[0]["VersionStages"];
     let expected = if early() { json!(["AWSPENDING", "AWSCURRENT"]) } else { json!(["AWSPENDING"]) };
     assert_eq!(key_stages(stages), expected);
-    let record = stages.as_array().unwrap().last().unwrap().as_str().unwrap();
-    assert!(record.starts_with("ROTATION_TARGET.calcom."), "{stages}");
+    let labels: Vec<&str> = stages.as_array().unwrap().iter().map(|label| label.as_str().unwrap()).collect();
+    assert!(labels.iter().any(|label| label.starts_with("ROTATION_TARGET.calcom.")), "{stages}");
+    // And the new key's fingerprint, with when the vendor answered.
+    let print = labels.iter().find_map(|label| api_key_rotator::store::Fingerprint::from_label(label));
+    assert!(print.is_some_and(|print| print.issued_at().is_some()), "{stages}");
 }
 
 #[tokio::test]
@@ -296,7 +299,9 @@ async fn secrets_not_in_rotation_are_refused_without_vendor_calls() {
     assert_eq!(error_type(&result), "NotRotatable");
     assert!(result.unwrap_err().to_string().contains("rotation is not enabled"));
 
-    // A token that is not a version of the secret, and one that is not AWSPENDING.
+    // A token that is not a version of the secret, and one that is not AWSPENDING (a key of its
+    // own: the secret above holds the first one, and rotating a shared key is refused).
+    let account = bench.account("ringg").await;
     let arn = bench.create_secret(&account.key, &[(TAG_VENDOR, "ringg")]).await;
     bench.begin_rotation(&arn, json!({})).await;
     let current =
@@ -471,7 +476,7 @@ async fn vendor_rotating_then_failing_is_reported_and_never_rotated_again() {
 
         // Secrets Manager retries the rotation: the vendor refuses the old key, rotate is not called.
         // A kept answer (ROTATION_RESCUE) may hold the live key: then nothing is even asked.
-        let rescued = bench.stages(&arn).await.values().flatten().any(|label| label == "ROTATION_RESCUE");
+        let rescued = !bench.rescues(&arn).await.is_empty();
         let expected = if rescued { "Config" } else { "VendorRejectedKey" };
         for _ in 0..2 {
             let retry = bench.step(&rotator, "createSecret", &arn, &token).await;
@@ -608,9 +613,11 @@ async fn a_failed_finish_keeps_the_new_key_pending_and_can_be_repeated() {
             bench.value(&arn, "AWSCURRENT").await,
             json_secret("api_key", &bench.live_key(&account).await)
         );
-        // No stage moved: only the record that consumers were told rides onto the version.
+        // No stage moved: only fingerprints (the replaced key's comes off once consumers are told).
         let moves = bench.moto_requests("UpdateSecretVersionStage", &arn).await;
-        assert!(moves.iter().all(|request| request["VersionStage"] == "ROTATION_TOLD"), "{moves:?}");
+        let fingerprints =
+            |r: &&Value| r["VersionStage"].as_str().unwrap().starts_with("ROTATION_FINGERPRINT.");
+        assert!(moves.iter().all(|request| fingerprints(&request)), "{moves:?}");
         return;
     }
     bench.moto_faults("UpdateSecretVersionStage", &arn, 1, 400, "AccessDeniedException").await;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Secrets Manager for tests and the demo: moto's real server, plus what AWS does that moto cannot.
 
-moto (`moto[server]`) answers every Secrets Manager call. This wrapper adds five things on
+moto (`moto[server]`) answers every Secrets Manager call. This wrapper adds six things on
 routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cannot collide):
 
 * `POST /_rotator/begin-rotation` stages a rotation the way AWS does before it invokes
@@ -20,6 +20,8 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   With "After": true the call is carried out first and only its answer is replaced by the
   failure (a write that landed while its answer was lost). With "Body": "..." the answer is that
   text, as it is, with the status given (a garbled answer: say, a 200 whose JSON breaks off).
+* `POST /_rotator/rotation-function` names a secret's rotation function without turning rotation
+  on (as AWS shows a secret whose rotation was turned off): {"SecretId", "RotationLambdaARN"}.
 * `POST /_rotator/replica` sets a replica's ReplicationStatus: {"SecretId", "ReplicaRegion",
   "Status", "StatusMessage"?, "Seconds"?}; with "Seconds" it is InSync again after that long
   (moto itself reports every replica InSync at once).
@@ -311,6 +313,16 @@ def begin_rotation(region: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"ARN": secret.arn, "VersionId": token}
 
 
+def rotation_function(region: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Names a secret's rotation function without turning rotation on, as AWS shows a secret whose
+    rotation was turned off (CancelRotateSecret keeps the function): {"SecretId", "RotationLambdaARN"}.
+    Called with LOCK held."""
+    secret = _secret(region, body["SecretId"])
+    secret.rotation_requested = True
+    secret.rotation_lambda_arn = body["RotationLambdaARN"]
+    return {"ARN": secret.arn, "RotationLambdaARN": secret.rotation_lambda_arn}
+
+
 def replica_state(region: str, body: dict[str, Any]) -> dict[str, Any]:
     """Sets a replica region's ReplicationStatus, as AWS reports it while it copies a new version.
 
@@ -540,6 +552,9 @@ class Helper:
                 # "Skip": n lets the next n matching calls through first (None is no fault).
                 FAULTS.setdefault(key, []).extend([None] * int(body.get("Skip", 0)) + [fault] * int(body.get("Count", 1)))
             return _json_response(start_response, 200, {"queued": int(body.get("Count", 1))})
+        if method == "POST" and path == "/_rotator/rotation-function":
+            with LOCK:
+                return _json_response(start_response, 200, rotation_function(body.get("Region") or _region_of(environ), body))
         if method == "POST" and path == "/_rotator/replica":
             with LOCK:
                 return _json_response(start_response, 200, replica_state(body.get("Region") or _region_of(environ), body))

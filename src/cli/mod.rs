@@ -179,10 +179,10 @@ mod tests {
     use crate::config::ConfigError;
     use crate::ops::{
         Applied, ApplyError, Check, CheckReport, EnvProblem, Lockout, Plan, Recovered, Refusal, RepairReport,
-        Status, StatusReport,
+        Status, StatusReport, Told,
     };
     use crate::secret::ValueError;
-    use crate::store::{Replica, StoreError};
+    use crate::store::{Replica, Rescue, StoreError};
 
     /// Every report the commands print, from fixed reports, in text and JSON: the renderers' part
     /// of what an operator reads, byte for byte (tests/golden/cli.txt).
@@ -234,6 +234,10 @@ mod tests {
             pending_version: Some("v2".into()),
             pending_fingerprint: Some("sha256:ba9876543210".into()),
             rescue_version: Some("rescue-00112233445566778899aabbccddeeff".into()),
+            rescue_versions: vec![
+                "rescue-00112233445566778899aabbccddeeff".into(),
+                "rescue-ffeeddccbbaa99887766554433221100".into(),
+            ],
             replicas: vec![
                 Replica { region: "eu-west-1".into(), status: "InSync".into(), message: None },
                 Replica {
@@ -273,7 +277,8 @@ mod tests {
             ),
         ] {
             let findings = vec![("pending", "version v2 holds a key (sha256:ba9876543210)".into())];
-            let report = RepairReport { arn: ARN.into(), findings, lockouts: vec![], plan, applied };
+            let report =
+                RepairReport { arn: ARN.into(), findings, lockouts: vec![], told: None, plan, applied };
             let repair = Repair { report: &report, secret_id: ARN };
             text += &format!("{repair}exit {}\n", repair.exit_code());
         }
@@ -281,7 +286,7 @@ mod tests {
         for (lockouts, plan, applied) in [
             (
                 vec![
-                    Lockout::Rescue { version: "rescue-0123".into(), arn: ARN.into() },
+                    Lockout::Rescue { rescue: Rescue::new("rescue-0123"), arn: ARN.into() },
                     Lockout::CurrentRefused { status: 401, arn: ARN.into() },
                 ],
                 Plan::Clear { version: "v2".into(), why: "it holds no key" },
@@ -289,7 +294,7 @@ mod tests {
             ),
             (
                 vec![
-                    Lockout::Rescue { version: "rescue-0123".into(), arn: ARN.into() },
+                    Lockout::Rescue { rescue: Rescue::new("rescue-0123"), arn: ARN.into() },
                     Lockout::CurrentUnverified { verdict: "unavailable (HTTP 503)".into() },
                 ],
                 Plan::Finish { pending: "v2".into(), current: "v1".into() },
@@ -306,7 +311,28 @@ mod tests {
             ),
         ] {
             let findings = vec![("vendor", "calcom: current key (sha256:0123456789ab) refused (HTTP 401)".into())];
-            let report = RepairReport { arn: ARN.into(), findings, lockouts, plan, applied };
+            let report = RepairReport { arn: ARN.into(), findings, lockouts, told: None, plan, applied };
+            let repair = Repair { report: &report, secret_id: ARN };
+            text += &format!("{repair}exit {}\n", repair.exit_code());
+        }
+        // A move nobody was told of: found (exit 1), told with --apply (exit 0), or not (exit 1).
+        for told in [
+            Told::Untold { version: "v2".into() },
+            Told::Told { version: "v2".into() },
+            Told::Failed {
+                version: "v2".into(),
+                why: "consumers were not told of the move: the Vendor Key Rotated event failed after 3 attempt(s) (EventBridge answered HTTP 503 ServiceUnavailable); restart or refresh the readers of ARN by hand".into(),
+            },
+        ] {
+            // With nothing else to do, --apply only tells them (nothing is applied).
+            let report = RepairReport {
+                arn: ARN.into(),
+                findings: vec![],
+                lockouts: vec![],
+                told: Some(told),
+                plan: Plan::NothingToDo,
+                applied: None,
+            };
             let repair = Repair { report: &report, secret_id: ARN };
             text += &format!("{repair}exit {}\n", repair.exit_code());
         }

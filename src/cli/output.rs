@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 
 use super::exit_codes::{PROBLEM, SUCCESS};
-use crate::ops::{Applied, CheckReport, Plan, Recovered, RepairReport, Status, StatusReport};
+use crate::ops::{Applied, CheckReport, Plan, Recovered, RepairReport, Status, StatusReport, Told};
 
 /// `check`'s reports.
 pub struct Checks<'a>(pub &'a [CheckReport]);
@@ -39,7 +39,9 @@ impl Repair<'_> {
     /// 0 when there is nothing to do or the plan was carried out; 1 for a plan not carried out, a
     /// move consumers were not told of, and while consumers are locked out, whatever was applied.
     pub fn exit_code(&self) -> u8 {
-        if !self.report.lockouts.is_empty() {
+        if !self.report.lockouts.is_empty()
+            || matches!(self.report.told, Some(Told::Untold { .. } | Told::Failed { .. }))
+        {
             return PROBLEM;
         }
         match (&self.report.plan, &self.report.applied) {
@@ -149,7 +151,7 @@ fn status_text(reports: &[StatusReport]) -> String {
                 (None, _, _) => "unknown (could not be read)".into(),
             },
         );
-        if let Some(version) = &r.rescue_version {
+        for version in &r.rescue_versions {
             line(
                 "rescue",
                 format!(
@@ -177,6 +179,9 @@ fn repair_text(report: &RepairReport, secret_id: &str) -> String {
     // The worst first.
     for lockout in &report.lockouts {
         let _ = writeln!(out, "LOCKOUT  {lockout}");
+    }
+    if let Some(told) = &report.told {
+        let _ = writeln!(out, "told     {told}");
     }
     for (subject, finding) in &report.findings {
         let _ = writeln!(out, "{subject:<8} {finding}");

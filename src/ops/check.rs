@@ -14,8 +14,10 @@ use crate::function::FunctionReader;
 use crate::notify::Notifier;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
-use crate::store::shared::{Batch, read_all};
-use crate::store::{AWSPREVIOUS, OperatorStore, ROTATION_CREATING, ROTATION_RESCUE, Replica, StoreError};
+use crate::store::shared::{Readable, Survey, survey};
+use crate::store::{
+    AWSPREVIOUS, Fingerprint, OperatorStore, ROTATION_CREATING, Replica, Version, fingerprint,
+};
 use crate::timing::later;
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
@@ -141,6 +143,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             }
         }
         checks.push(pending(&found));
+        checks.push(told(&found));
         checks.push(rescue(&found));
         checks.push(orphan(&found));
         checks.push(replicas(&found));
@@ -157,31 +160,24 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         }
     }
 
-    /// No other secret this function rotates holds the current key (createSecret refuses to rotate
-    /// a shared key). A pair already reported in this run (`check --all`) is named, not explained
-    /// again.
+    /// No other secret tagged for the same vendor holds the current key (createSecret refuses to
+    /// rotate a shared key), searched as createSecret searches but with the operator's
+    /// credentials: by recorded fingerprints, reading only the rest. The fingerprint of each key
+    /// read here, and of this secret's own, is recorded on the version it was read from, so that
+    /// rotations compare it without reading it. A pair already reported in this run (`check
+    /// --all`) is named, not explained again.
     async fn shared_check(&self, found: &Found, key: &Sensitive) -> Check {
         let meta = &found.meta;
-        let Some(function) = meta.rotation_function.as_deref() else {
-            return Check::new("shared", Status::Skip, "not compared: the secret has no rotation function");
+        let Some(vendor) = meta.tags.get(TAG_VENDOR).map(|vendor| vendor.trim().to_owned()) else {
+            return Check::new("shared", Status::Skip, "not compared: the secret has no rotation:vendor tag");
         };
-        let found = match self.rotated_by(function).await {
-            Ok(all) => all.holders(&meta.arn, key),
-            Err(error) => {
-                return Check::fail(
-                    "shared",
-                    format!(
-                        "not compared: the secrets {function} rotates could not be listed ({}); createSecret, when it cannot list them either, stops before calling the vendor",
-                        StoreProblem(error)
-                    ),
-                    "Grant secretsmanager:ListSecrets and secretsmanager:BatchGetSecretValue to the function's role (the template does) and to yours, then run check again.",
-                );
-            }
-        };
-        if !found.holders.is_empty() {
+        let recorded = self.record_own(found, key).await;
+        let survey = self.survey(&vendor).await;
+        let holders = survey.holders(&meta.arn, key);
+        if !holders.holders.is_empty() {
             let mut seen = self.shared_pairs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let (new, listed): (Vec<&String>, Vec<&String>) =
-                found.holders.iter().partition(|other| seen.insert(pair(&meta.arn, other)));
+                holders.holders.iter().partition(|other| seen.insert(pair(&meta.arn, other)));
             if new.is_empty() {
                 let names: Vec<&str> = listed.iter().map(|other| other.as_str()).collect();
                 return Check::new(
@@ -190,47 +186,118 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                     format!("its key is shared with {} (the pair is listed above)", names.join(", ")),
                 );
             }
-            let names: Vec<&str> = found.holders.iter().map(String::as_str).collect();
+            let names: Vec<&str> = holders.holders.iter().map(String::as_str).collect();
             return Check::fail(
                 "shared",
                 format!(
-                    "the key in AWSCURRENT is also held by {}, rotated by the same function: createSecret refuses to rotate it, since the vendor would kill it for them",
+                    "the key in AWSCURRENT is also held by {}, tagged for the same vendor: createSecret refuses to rotate it, since the vendor would kill it for them",
                     names.join(", ")
                 ),
                 "Give each secret a key of its own: create one in the vendor's dashboard and store it in one of them with `api-key-rotator recover` (README, Shared keys).",
             );
         }
-        if !found.unread.is_empty() {
-            return Check::new(
+        // What createSecret, with the function's role, could not compare: no fingerprint recorded
+        // (not even by this run), and not a secret the function rotates.
+        let function = meta.rotation_function.as_deref();
+        let unknown: Vec<&str> = survey
+            .others
+            .iter()
+            .filter(|other| other.meta.arn != meta.arn && other.print.is_none())
+            .filter(|other| function.is_none() || other.meta.rotation_function.as_deref() != function)
+            .map(|other| other.meta.arn.as_str())
+            .collect();
+        let compared = format!(
+            "{} other secret(s) tagged rotation:vendor={vendor} compared, {} of them read with your credentials{recorded}",
+            holders.compared, survey.reads
+        );
+        let first = found.current_version().is_some_and(|version| {
+            let labels = Issued::labels_for_current(meta.labels(version), meta.pending_labels());
+            matches!(Issued::from_labels(labels), Ok(None))
+        });
+        let unfinished = survey
+            .cut_short
+            .as_deref()
+            .map(|why| format!("the list of them could not be read to its end ({why})"));
+        let missing: Vec<String> = [
+            (!unknown.is_empty()).then(|| {
+                format!(
+                    "nothing is recorded of the key of {}, and the function may not read them",
+                    unknown.join(", ")
+                )
+            }),
+            (!holders.unread.is_empty()).then(|| {
+                format!("{} could not be read with your credentials either", holders.unread.join(", "))
+            }),
+            unfinished,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match (missing.is_empty(), first) {
+            (true, _) => {
+                Check::new("shared", Status::Ok, format!("no other secret holds the key ({compared})"))
+            }
+            (false, true) => Check::fail(
+                "shared",
+                format!(
+                    "{compared}; but {}: this secret's key was not stored by the function (its first rotation, or a value put by hand), so createSecret would stop before calling the vendor",
+                    missing.join("; ")
+                ),
+                "Run `api-key-rotator check` on those secrets (or `check --all`) with credentials that may read them: it records their keys' fingerprints; then check this one again (README, Shared keys).",
+            ),
+            (false, false) => Check::new(
                 "shared",
                 Status::Note,
                 format!(
-                    "compared with {} other secret(s) {function} rotates; not with {}, which could not be read (createSecret skips them too)",
-                    found.compared,
-                    found.unread.join(", ")
+                    "{compared}; but {}: createSecret rotates anyway (this key was issued for this secret) and says so in its log",
+                    missing.join("; ")
                 ),
-            );
+            ),
         }
-        Check::new(
-            "shared",
-            Status::Ok,
-            format!("no other secret {function} rotates holds the key ({} compared)", found.compared),
-        )
     }
 
-    /// Every secret `function` rotates, read once per run (`check --all` compares each secret
-    /// with all the others, and must not read them all again for each).
-    async fn rotated_by(&self, function: &str) -> Result<Batch, StoreError> {
-        let known = self.shared_reads.lock().ok().and_then(|reads| reads.get(function).cloned());
-        if let Some(read) = known {
-            return read;
+    /// The fingerprint of this secret's current key, recorded on its version when none is, so that
+    /// other secrets' rotations compare it without reading it. Says what it did, for the line.
+    async fn record_own(&self, found: &Found, key: &Sensitive) -> String {
+        let meta = &found.meta;
+        let Some(version) = found.current_version().filter(|version| meta.fingerprint_of(version).is_none())
+        else {
+            return String::new();
+        };
+        match fingerprint::record(&self.store, meta, version, &Fingerprint::of(key)).await {
+            Ok(()) => format!("; recorded the fingerprint of this secret's key on version {version}"),
+            Err(error) => format!(
+                "; the fingerprint of this secret's key could not be recorded ({}), so other secrets' first rotations cannot compare it unless the function may read it",
+                StoreProblem(error)
+            ),
         }
-        let read =
-            read_all(&self.store, TAG_VENDOR, function, None, later(self.timing.shared_scan_budget)).await;
-        if let Ok(mut reads) = self.shared_reads.lock() {
-            reads.insert(function.to_owned(), read.clone());
+    }
+
+    /// The secrets tagged for `vendor`, surveyed once per run with the operator's credentials
+    /// (`check --all` compares each secret with all the others, and must not read them all again
+    /// for each); each key read gets its fingerprint recorded on the version it came from.
+    async fn survey(&self, vendor: &str) -> Survey {
+        let known = self.surveys.lock().ok().and_then(|surveys| surveys.get(vendor).cloned());
+        if let Some(survey) = known {
+            return survey;
         }
-        read
+        let until = later(self.timing.shared_scan_budget);
+        let mut survey = survey(&self.store, TAG_VENDOR, vendor, Readable::Any, until).await;
+        for other in survey.others.iter_mut().filter(|other| other.print.is_none()) {
+            let Some((Some(version), text)) = &other.read else { continue };
+            let Ok(value) = (Version { id: None, text: text.clone(), created: None }).key(&other.meta.tags)
+            else {
+                continue;
+            };
+            let print = Fingerprint::of(value.key());
+            if fingerprint::record(&self.store, &other.meta, version, &print).await.is_ok() {
+                other.print = Some(print);
+            }
+        }
+        if let Ok(mut surveys) = self.surveys.lock() {
+            surveys.insert(vendor.to_owned(), survey.clone());
+        }
+        survey
     }
 
     /// A declared vendor's verify call must tell keys apart: one random non-key is sent to it,
@@ -638,23 +705,43 @@ fn pending(found: &Found) -> Check {
     }
 }
 
-/// A version labelled ROTATION_RESCUE: a rotate answer createSecret kept because no key could be
-/// read from it. The key in it is the vendor's live key until it is recovered.
-fn rescue(found: &Found) -> Check {
+/// Consumers were told of the last move of AWSCURRENT the function or a command made: the version
+/// it replaced no longer carries its fingerprint.
+fn told(found: &Found) -> Check {
     let meta = &found.meta;
-    match meta.version_with(ROTATION_RESCUE) {
-        None => Check::new("rescue", Status::Ok, "no rescued vendor answer"),
+    match meta.untold() {
+        None => Check::new("told", Status::Ok, "no move of AWSCURRENT is left untold"),
         Some(version) => Check::fail(
-            "rescue",
+            "told",
             format!(
-                "version {version} ({ROTATION_RESCUE}) keeps a vendor's rotate answer from which no key could be read: the vendor's live key may be in it"
+                "consumers were never told that AWSCURRENT moved to version {version} (no Vendor Key Rotated event is recorded for the move: it failed, or the process stopped after the move): readers that wait for the event still hold the key before it"
             ),
             format!(
-                "Read it with `aws secretsmanager get-secret-value --secret-id {arn} --version-stage {ROTATION_RESCUE}`, store the key with `api-key-rotator recover {arn}`, then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {arn} --version-stage {ROTATION_RESCUE} --remove-from-version-id {version}` (README, Recovery: new key lost)",
-                arn = meta.arn
+                "Run `api-key-rotator repair {} --apply`: it tells them (the next rotation does too, before it rotates).",
+                meta.arn
             ),
         ),
     }
+}
+
+/// Versions kept as rescues: rotate answers createSecret kept because no key could be read from
+/// them. The key in one is the vendor's live key until it is recovered. Each is named.
+fn rescue(found: &Found) -> Check {
+    let meta = &found.meta;
+    let rescues = meta.rescues();
+    if rescues.is_empty() {
+        return Check::new("rescue", Status::Ok, "no rescued vendor answer");
+    }
+    let named: Vec<String> = rescues.iter().map(|r| format!("version {} ({})", r.version, r.label)).collect();
+    let steps: Vec<String> = rescues.iter().map(|r| r.steps(&meta.arn)).collect();
+    Check::fail(
+        "rescue",
+        format!(
+            "{} keep a vendor's rotate answer from which no key could be read: the vendor's live key may be in one",
+            named.join(", ")
+        ),
+        format!("For each, {} (README, Recovery: new key lost)", steps.join("; for the next, ")),
+    )
 }
 
 /// Every replica region holds the current version: consumers there read what Secrets Manager has

@@ -16,7 +16,7 @@ pub use check::{Check, CheckReport, Status};
 pub use environment::{EnvProblem, EnvRule, EnvSource, Environment};
 pub use error::{ClearError, StoreProblem};
 pub use recover::{RecoverError, Recovered};
-pub use repair::{Applied, ApplyError, Lockout, Plan, Refusal, RepairReport};
+pub use repair::{Applied, ApplyError, Lockout, Plan, Refusal, RepairReport, Told};
 pub use status::StatusReport;
 
 use std::collections::{HashMap, HashSet};
@@ -27,9 +27,9 @@ use crate::function::{FunctionConfig, FunctionReader, Functions};
 use crate::notify::Notifier;
 use crate::notify::{EventBus, KeyRotated, put_retried};
 use crate::sensitive::Sensitive;
-use crate::store::shared::Batch;
+use crate::store::shared::Survey;
 use crate::store::{
-    AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_TOLD, SecretMeta, Store, StoreError, Version,
+    AWSCURRENT, AWSPENDING, OperatorStore, SecretMeta, Store, StoreError, Version, fingerprint,
 };
 use crate::timing::{Timing, later};
 use crate::vendors::{VendorApi, VendorClient, Verdict, VerifyPolicy, verify_until};
@@ -48,8 +48,9 @@ pub struct Operator<S = Store, V = VendorClient, F = Functions, N = EventBus> {
     read: Mutex<HashMap<String, Result<FunctionConfig, EnvProblem>>>,
     /// The pairs of secrets `check` found sharing a key in this run: each is explained once.
     shared_pairs: Mutex<HashSet<(String, String)>>,
-    /// The secrets each rotation function rotates, read once per run for `check`'s shared line.
-    shared_reads: Mutex<HashMap<String, Result<Batch, StoreError>>>,
+    /// The secrets tagged for each vendor, surveyed once per run for `check`'s shared line (and
+    /// their fingerprints recorded as they are read).
+    surveys: Mutex<HashMap<String, Survey>>,
 }
 
 /// The state of a secret's rotation, from its AWSPENDING label.
@@ -92,13 +93,14 @@ impl Found {
 impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
     pub fn new(store: S, vendors: V, functions: F, notifier: N, rule: EnvRule) -> Self {
         let timing = Timing::default();
-        let (read, shared_pairs, shared_reads) = (Mutex::default(), Mutex::default(), Mutex::default());
-        Operator { store, vendors, functions, notifier, rule, timing, read, shared_pairs, shared_reads }
+        let (read, shared_pairs, surveys) = (Mutex::default(), Mutex::default(), Mutex::default());
+        Operator { store, vendors, functions, notifier, rule, timing, read, shared_pairs, surveys }
     }
 
-    /// Tells consumers of a move of AWSCURRENT this command made (the `Vendor Key Rotated` event,
-    /// retried briefly), and records it on the version (`ROTATION_TOLD`). `Err` says why they
-    /// were not told, and what to do.
+    /// Tells consumers of a move of AWSCURRENT this command made or found untold (the `Vendor Key
+    /// Rotated` event, retried briefly), and records that they were: the fingerprints beside the
+    /// new current version (`meta` is the secret as it was read before) come off. `Err` says why
+    /// they were not told, and what to do.
     async fn tell(&self, meta: &SecretMeta, event: KeyRotated) -> Result<(), String> {
         let until = later(self.timing.notify_budget);
         if let (attempts, Err(failure)) = put_retried(&self.notifier, &event, until, &self.timing).await {
@@ -107,9 +109,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                 meta.arn
             ));
         }
-        let holder = meta.version_with(ROTATION_TOLD).filter(|holder| *holder != event.version_id);
         // Not recorded: at worst a later rotation step tells them again.
-        let _ = self.store.move_label(&meta.arn, ROTATION_TOLD, &event.version_id, holder).await;
+        let _ = fingerprint::clear_beside(&self.store, meta, &event.version_id).await;
         Ok(())
     }
 

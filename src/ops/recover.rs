@@ -9,7 +9,7 @@ use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{NotAKey, ValueError, check_bare, check_key};
 use crate::sensitive::Sensitive;
-use crate::store::{AWSPENDING, OperatorStore, StoreError};
+use crate::store::{AWSPENDING, Fingerprint, OperatorStore, StoreError, fingerprint};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
 /// Said with every refusal that comes before any vendor call.
@@ -140,17 +140,32 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         // The key goes with the record of the target it was verified against, as createSecret's.
         let key_field = key_field_from_tags(&meta.tags).map_err(|e| RecoverError::Tags(e.into()))?;
         let record = Issued::new(&target, &key_field).label();
+        let print = Fingerprint::of(key).label();
         let mut problems = Vec::new();
+        // The secret as this command leaves it, for telling consumers below.
+        let mut now = meta.clone();
         let stored = match current_value.key() == key {
             true => None,
             false => {
+                // The key being replaced keeps its fingerprint until consumers are told: if they
+                // are not, every later step and command can see it.
+                if let Some(version) = found.current_version().filter(|v| meta.fingerprint_of(v).is_none()) {
+                    let old = Fingerprint::of(current_value.key());
+                    match fingerprint::record(&self.store, meta, version, &old).await {
+                        Ok(()) => now.record_fingerprint(version, &old),
+                        Err(e) => problems.push(format!(
+                            "the fingerprint of the key being replaced could not be recorded on version {version} ({}): if consumers are not told below, nothing will show it later",
+                            StoreProblem(e)
+                        )),
+                    }
+                }
                 let value = current_value.with_key(key);
                 let not_stored = |e: StoreError| RecoverError::NotStored {
                     problem: e.into(),
                     arn: meta.arn.clone(),
                     fingerprint: fingerprint.clone(),
                 };
-                match self.store.put_current(&meta.arn, &value, &[&record]).await {
+                match self.store.put_current(&meta.arn, &value, &[&record, &print]).await {
                     Ok(version) => Some(version),
                     // A refusal no retry fixes (the label quota, an IAM condition on the stages):
                     // the key goes in without its record, and that is said.
@@ -158,7 +173,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                         let version =
                             self.store.put_current(&meta.arn, &value, &[]).await.map_err(not_stored)?;
                         problems.push(format!(
-                            "the key is stored without the record of where it was issued ({record}): {}; until it is added, where the key belongs is read from today's tags",
+                            "the key is stored without the record of where it was issued ({record}) and its fingerprint: {}; until they are added, where the key belongs is read from today's tags",
                             StoreProblem(refused)
                         ));
                         Some(version)
@@ -183,7 +198,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                     cause: Cause::Recover,
                     mode: env.settings.mode_of(vendor).as_str(),
                 };
-                problems.extend(self.tell(meta, event).await.err());
+                problems.extend(self.tell(&now, event).await.err());
             }
             // The key was already in AWSCURRENT: nothing moved, but its record is written, in
             // place of one naming another target (two would disagree, and stop every rotation).

@@ -10,9 +10,7 @@ use crate::config::{ConfigError, Issued, Promote, Settings, Target};
 use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{SecretValue, ValueError};
-use crate::store::{
-    AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_CREATING, ROTATION_RESCUE, StoreError, Version,
-};
+use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_CREATING, Rescue, StoreError, Version};
 use crate::timing::rfc3339;
 use crate::vendors::{Mode, VendorApi, Verdict, VerifyPolicy};
 
@@ -25,6 +23,8 @@ pub struct RepairReport {
     /// What locks consumers out, or may: said before the plan, and `repair` exits 1 while any
     /// stands, whatever it applied.
     pub lockouts: Vec<Lockout>,
+    /// A move of AWSCURRENT consumers were never told of, and what became of it.
+    pub told: Option<Told>,
     pub plan: Plan,
     /// With `--apply`: what applying the plan did, or why it failed.
     pub applied: Option<Result<Applied, ApplyError>>,
@@ -173,12 +173,42 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// A move of AWSCURRENT nobody told consumers of (the version it replaced still carries its
+/// fingerprint): `--apply` tells them, unless finishing a rotation tells them of a newer move.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Told {
+    /// Found, and not told (without `--apply`).
+    Untold { version: String },
+    /// Told now.
+    Told { version: String },
+    /// `--apply` could not tell them.
+    Failed { version: String, why: String },
+}
+
+impl fmt::Display for Told {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Told::Untold { version } => write!(
+                f,
+                "consumers were never told that AWSCURRENT moved to version {version} (no Vendor Key Rotated event is recorded for the move): readers that wait for the event still hold the key before it; `--apply` tells them"
+            ),
+            Told::Told { version } => write!(
+                f,
+                "consumers are told now that AWSCURRENT moved to version {version} (Vendor Key Rotated)"
+            ),
+            Told::Failed { version, why } => {
+                write!(f, "AWSCURRENT moved to version {version} with no Vendor Key Rotated event, and {why}")
+            }
+        }
+    }
+}
+
 /// What locks consumers out, or may: `repair` names it first, with the way out.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lockout {
     /// A rotate answer kept when no key could be read from it: it may hold the only live key,
     /// and no rotation starts while it is there.
-    Rescue { version: String, arn: String },
+    Rescue { rescue: Rescue, arn: String },
     /// The vendor refuses the key consumers read from AWSCURRENT.
     CurrentRefused { status: u16, arn: String },
     /// The vendor gave no verdict on that key: whether consumers are locked out is unknown.
@@ -188,9 +218,15 @@ pub enum Lockout {
 impl fmt::Display for Lockout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Lockout::Rescue { version, arn } => write!(
+            Lockout::Rescue { rescue, arn } => write!(
                 f,
-                "version {version} is labelled {ROTATION_RESCUE}: a rotate answer kept because no key could be read from it, which may hold the only live key, and no rotation starts while it is there. Read it with `aws secretsmanager get-secret-value --secret-id {arn} --version-stage {ROTATION_RESCUE}`; if a key is in it, store it with `api-key-rotator recover {arn}`; then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {arn} --version-stage {ROTATION_RESCUE} --remove-from-version-id {version}` (README, Recovery: new key lost)"
+                "version {} is labelled {}: a rotate answer kept because no key could be read from it, which may hold the only live key, and no rotation starts while it is there. {} (README, Recovery: new key lost)",
+                rescue.version,
+                rescue.label,
+                {
+                    let steps = rescue.steps(arn);
+                    format!("{}{}", steps[..1].to_uppercase(), &steps[1..])
+                }
             ),
             Lockout::CurrentUnverified { verdict } => write!(
                 f,
@@ -198,7 +234,7 @@ impl fmt::Display for Lockout {
             ),
             Lockout::CurrentRefused { status, arn } => write!(
                 f,
-                "the vendor refuses the key in AWSCURRENT (HTTP {status}): consumers hold a key that no longer works. If a version is labelled {ROTATION_RESCUE} (above), the live key may be in it; otherwise get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
+                "the vendor refuses the key in AWSCURRENT (HTTP {status}): consumers hold a key that no longer works. If a version is kept as a rescue (above), the live key may be in it; otherwise get a working key from the vendor's dashboard and store it with `api-key-rotator recover {arn}`"
             ),
         }
     }
@@ -259,6 +295,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                     arn: secret_id.to_owned(),
                     findings: Vec::new(),
                     lockouts: Vec::new(),
+                    told: None,
                     plan: Plan::Refuse(Refusal::Unreadable {
                         what: "the secret",
                         problem: Box::new(error.into()),
@@ -270,8 +307,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         let mut findings = Vec::new();
         let mut lockouts = Vec::new();
         // The worst first: a kept answer may hold the only live key.
-        if let Some(version) = found.meta.version_with(ROTATION_RESCUE) {
-            lockouts.push(Lockout::Rescue { version: version.to_owned(), arn: found.meta.arn.clone() });
+        for rescue in found.meta.rescues() {
+            lockouts.push(Lockout::Rescue { rescue, arn: found.meta.arn.clone() });
         }
         let plan = self.plan(&found, &mut findings, &mut lockouts).await;
         let applied = match apply && plan.changes() {
@@ -283,7 +320,18 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             lockouts.retain(|lockout| !matches!(lockout, Lockout::CurrentRefused { .. }));
         }
         self.orphans(&found, apply, &mut findings).await;
-        RepairReport { arn: found.meta.arn.clone(), findings, lockouts, plan, applied }
+        let finished = matches!(applied, Some(Ok(Applied::Finished { .. })));
+        let told = match found.meta.untold() {
+            // Finishing the rotation told them of a newer move.
+            _ if finished => None,
+            None => None,
+            Some(version) if !apply => Some(Told::Untold { version: version.to_owned() }),
+            Some(version) => Some(match self.tell(&found.meta, untold_event(&found, version)).await {
+                Ok(()) => Told::Told { version: version.to_owned() },
+                Err(why) => Told::Failed { version: version.to_owned(), why },
+            }),
+        };
+        RepairReport { arn: found.meta.arn.clone(), findings, lockouts, told, plan, applied }
     }
 
     async fn plan(
@@ -573,6 +621,30 @@ fn finished(found: &Found, pending: &str) -> KeyRotated {
         promote: Promote::Standard.as_str(),
         dead_since: value.and_then(|value| value.created).and_then(rfc3339),
         cause: Cause::Repair,
+    }
+}
+
+/// The event for a move of AWSCURRENT to `version` that nobody announced, from what the version's
+/// labels say: its fingerprint, and whether a rotation issued the key (else `recover` stored it).
+fn untold_event(found: &Found, version: &str) -> KeyRotated {
+    let meta = &found.meta;
+    let print = meta.fingerprint_of(version);
+    let vendor = found.env.as_ref().map_or_else(
+        |_| crate::metrics::UNKNOWN.to_owned(),
+        |env| Issued::vendor_of(meta.labels(version), &meta.tags, &env.settings),
+    );
+    let mode = found.env.as_ref().map_or(Mode::SinglePhase, |env| env.settings.mode_of(&vendor));
+    let issued = print.as_ref().and_then(|print| print.issued_at());
+    KeyRotated {
+        secret_arn: meta.arn.clone(),
+        secret_name: meta.name.clone(),
+        vendor,
+        mode: mode.as_str(),
+        version_id: version.to_owned(),
+        key_fingerprint: print.map(|print| print.fingerprint()),
+        promote: Promote::Standard.as_str(),
+        dead_since: issued.and_then(rfc3339),
+        cause: if issued.is_some() { Cause::Rotation } else { Cause::Recover },
     }
 }
 

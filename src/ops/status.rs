@@ -8,7 +8,7 @@ use super::{Operator, Pending, StoreProblem, schedule_text};
 use crate::config::vendor_from_tags;
 use crate::function::FunctionReader;
 use crate::notify::Notifier;
-use crate::store::{OperatorStore, ROTATION_RESCUE, Replica, Version};
+use crate::store::{OperatorStore, Replica, Version};
 use crate::timing::rfc3339;
 use crate::vendors::VendorApi;
 
@@ -30,9 +30,11 @@ pub struct StatusReport {
     pub pending: Option<&'static str>,
     pub pending_version: Option<String>,
     pub pending_fingerprint: Option<String>,
-    /// The version labelled ROTATION_RESCUE: a vendor's rotate answer from which no key could be
-    /// read, kept by createSecret.
+    /// The first version kept as a rescue (`ROTATION_RESCUE.<version>`): a vendor's rotate answer
+    /// from which no key could be read, kept by createSecret.
     pub rescue_version: Option<String>,
+    /// Every version kept as a rescue (two invocations may each keep one).
+    pub rescue_versions: Vec<String>,
     /// Each replica region and its ReplicationStatus (`InSync`, `InProgress`, `Failed`).
     pub replicas: Vec<Replica>,
     /// The environment the secret would be judged in by the other commands (`function ARN` or
@@ -87,6 +89,12 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                 None
             }
         };
+        if let Some(version) = meta.untold() {
+            problems.push(format!(
+                "consumers were never told that AWSCURRENT moved to version {version} (no Vendor Key Rotated event is recorded for the move); `api-key-rotator repair {} --apply` tells them",
+                meta.arn
+            ));
+        }
         let (pending, pending_version, pending_fingerprint) = match &found.pending {
             Ok(state @ Pending::None) => (Some(state.as_str()), None, None),
             Ok(state @ Pending::Empty(version)) => (Some(state.as_str()), Some(version.clone()), None),
@@ -112,7 +120,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             pending,
             pending_version,
             pending_fingerprint,
-            rescue_version: meta.version_with(ROTATION_RESCUE).map(str::to_owned),
+            rescue_version: meta.rescues().first().map(|rescue| rescue.version.clone()),
+            rescue_versions: meta.rescues().into_iter().map(|rescue| rescue.version).collect(),
             replicas: meta.replicas.clone(),
             environment,
             problems,

@@ -1,7 +1,8 @@
 //! What follows the move of AWSCURRENT to the new key: telling consumers (the `Vendor Key Rotated`
-//! event), and, in finishSecret, waiting for the secret's replica regions to copy it. The key is
-//! stored and AWSCURRENT holds it by then, so neither can fail the step: what goes wrong is logged
-//! and counted (`NotifyFailed`, `ReplicationFailed`, which pages).
+//! event, then taking the replaced version's fingerprint off, which records that they were told),
+//! and, in finishSecret, waiting for the secret's replica regions to copy it. The key is stored
+//! and AWSCURRENT holds it by then, so neither can fail the step: what goes wrong is logged and
+//! counted (`NotifyFailed`, `ReplicationFailed`, both paging).
 
 use std::time::SystemTime;
 
@@ -12,15 +13,16 @@ use super::{Invocation, Observed, Rotator};
 use crate::config::{Issued, Promote, Settings};
 use crate::metrics::Replication;
 use crate::notify::{Cause, KeyRotated, Notifier, put_retried};
-use crate::store::{AWSCURRENT, ROTATION_TOLD, Replica, SecretMeta, SecretStore, Version};
+use crate::store::fingerprint::clear_beside;
+use crate::store::{AWSCURRENT, Replica, SecretMeta, SecretStore, Version};
 use crate::timing::{before, fits, since};
 use crate::vendors::{Mode, VendorApi};
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// Puts `event` on the bus, retried briefly (`notify_attempts` within `notify_budget`) unless
-    /// EventBridge refused the request itself. A failure is a warning and `NotifyFailed`, never the
-    /// step's. Returns whether it failed. (A retry after a lost answer may deliver the event twice;
-    /// consumers can tell by its `versionId`.)
+    /// EventBridge refused the request itself, then records that consumers were told. A failure is
+    /// a warning and `NotifyFailed`, never the step's. Returns whether it failed. (A retry after a
+    /// lost answer may deliver the event twice; consumers can tell by its `versionId`.)
     pub(super) async fn announce(&self, event: KeyRotated, call: Invocation<'_>) -> bool {
         let timing = &self.settings.timing;
         let until = timing.notify_until(call.deadline);
@@ -31,7 +33,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                     key_fingerprint = event.key_fingerprint.as_deref(),
                     "told consumers: the Vendor Key Rotated event is on the default bus"
                 );
-                self.mark_told(call).await;
+                self.mark_told(call, &event.version_id).await;
                 false
             }
             (attempts, Err(failure)) => {
@@ -60,51 +62,53 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
     }
 
-    /// Records on the version that consumers were told of its move ([`ROTATION_TOLD`]), so that
-    /// a later step tells them only when nobody did. A failure costs at most a repeated event.
-    async fn mark_told(&self, call: Invocation<'_>) {
-        let Invocation { event, meta, .. } = call;
-        let holder = meta.version_with(ROTATION_TOLD).filter(|holder| *holder != event.token);
+    /// Records that consumers were told of the move to `told`: the fingerprints beside it (the
+    /// version the move replaced keeps its own until then) come off, so that a later step tells
+    /// them only when nobody did. A failure costs at most a repeated event.
+    async fn mark_told(&self, call: Invocation<'_>, told: &str) {
         let until = before(call.deadline, self.settings.timing.safety_margin);
-        let moved = self.store.move_label(&meta.arn, ROTATION_TOLD, &event.token, holder);
-        let error = match timeout_at(until, moved).await {
-            Ok(Ok(())) => return,
-            Ok(Err(error)) => error.to_string(),
+        let error = match timeout_at(until, clear_beside(&self.store, call.meta, told)).await {
+            Ok(failures) if failures.is_empty() => return,
+            Ok(failures) => failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
             Err(_) => "no answer in time".to_owned(),
         };
         warn!(
             error,
-            label = ROTATION_TOLD,
-            "could not record that consumers were told; a later step may tell them again"
+            "could not record that consumers were told (the replaced version's fingerprint is still on it); a later step may tell them again"
         );
     }
 
-    /// A step that finds AWSCURRENT on its rotation's version and never announced (no
-    /// [`ROTATION_TOLD`]): an earlier invocation stopped between the move and the event, or the
-    /// event failed. Consumers are told now.
+    /// A step that finds AWSCURRENT on its rotation's version and never announced (the version it
+    /// replaced still carries its fingerprint): an earlier invocation stopped between the move and
+    /// the event, or the event failed. Consumers are told now.
     pub(super) async fn tell_if_untold(&self, call: Invocation<'_>, observed: &mut Observed) {
         let Invocation { event, meta, .. } = call;
-        if meta.has_stage(&event.token, ROTATION_TOLD) {
-            return;
+        if meta.untold() == Some(event.token.as_str()) {
+            self.tell_untold(call, observed).await;
         }
-        let version = match self.store.value(&meta.arn, Some(&event.token), None).await {
-            Ok(Some(version)) => version,
-            Ok(None) => return,
-            Err(error) => {
-                warn!(error = %error, "AWSCURRENT moved to this version and consumers may not have been told, but it could not be read");
-                observed.notify_failed = Some(true);
-                return;
-            }
-        };
+    }
+
+    /// Tells consumers of the move of AWSCURRENT to its version, which nobody announced: from what
+    /// the version's labels say (its fingerprint, when the vendor issued the key), without reading
+    /// its value. Returns whether the event failed.
+    pub(super) async fn tell_untold(&self, call: Invocation<'_>, observed: &mut Observed) -> bool {
+        let meta = call.meta;
+        let Some(current) = meta.version_with(AWSCURRENT) else { return true };
         warn!(
-            "AWSCURRENT is on this version and no Vendor Key Rotated event is recorded for the move: telling consumers now"
+            version = current,
+            "AWSCURRENT moved to this version and no Vendor Key Rotated event is recorded for the move: telling consumers now"
         );
-        let promote = observed.promote.unwrap_or(Promote::Standard);
-        let fingerprint = fingerprint_of(meta, &version, &self.settings);
-        let vendor = vendor_of(meta, &event.token, &self.settings);
+        let print = meta.fingerprint_of(current);
+        let vendor = vendor_of(meta, current, &self.settings);
         let mode = self.settings.mode_of(&vendor);
-        let event = key_rotated(call, vendor, mode, fingerprint, promote, version.created);
-        observed.notify_failed = Some(self.announce(event, call).await);
+        let promote = observed.promote.unwrap_or(Promote::Standard);
+        let fingerprint = print.as_ref().map(|print| print.fingerprint());
+        let dead_since = print.and_then(|print| print.issued_at());
+        let mut event = key_rotated(call, vendor, mode, fingerprint, promote, dead_since);
+        event.version_id = current.to_owned();
+        let failed = self.announce(event, call).await;
+        observed.notify_failed = Some(failed);
+        failed
     }
 
     /// finishSecret, for a version that was already AWSCURRENT: createSecret promoted it early,
@@ -215,7 +219,7 @@ pub(super) fn key_rotated(
 /// The fingerprint of the key in `version` (the pending one being promoted), read with today's
 /// key-field tag, but only while the version's record of issue agrees with today's tags (else
 /// the tag may now name another field, whose fingerprint must not go out as the key's).
-pub(super) fn fingerprint_of(meta: &SecretMeta, version: &Version, settings: &Settings) -> Option<String> {
+pub(super) fn key_fingerprint(meta: &SecretMeta, version: &Version, settings: &Settings) -> Option<String> {
     let token = version.id.as_deref()?;
     Issued::check(meta.labels(token), &meta.tags, settings).ok()?;
     version.key(&meta.tags).ok().map(|value| value.key().fingerprint())

@@ -28,10 +28,10 @@ use crate::config::{Issued, KeyId, Promote, SecretConfig, TAG_VENDOR, Target};
 use crate::notify::Notifier;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
-use crate::store::shared::holders_of;
+use crate::store::shared::{Readable, survey};
 use crate::store::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, MAX_LABELS, Payload, PendingWrite, ROTATION_RESCUE, ROTATION_TOLD,
-    SecretMeta, SecretStore, Version,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, Fingerprint, MAX_LABELS, Payload, PendingWrite,
+    ROTATION_FINGERPRINT, Rescue, SecretMeta, SecretStore, Version, fingerprint,
 };
 use crate::timing::{before, time_left};
 use crate::vendors::{Mode, RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
@@ -42,15 +42,14 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         call: Invocation<'_>,
         observed: &mut Observed,
     ) -> Result<Outcome, ErrorKind> {
-        let Invocation { event, meta, deadline } = call;
-        let secret = &meta.arn;
+        let Invocation { event, meta, .. } = call;
         // First: a retry after the key was stored needs nothing else, not even valid tags; but a
         // copy of the current key is not a stored rotation, and finishing it would record one.
         if let Some(pending) = self.pending_value(event).await? {
             if self.copies_current(meta, &pending).await? {
                 return Err(NotRotatable::CopyOfCurrent {
                     version: event.token.clone(),
-                    secret: secret.clone(),
+                    secret: meta.arn.clone(),
                 }
                 .into());
             }
@@ -58,6 +57,27 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             self.clear_stale_mark(call).await;
             return Ok(Outcome::AlreadyDone);
         }
+
+        // A move of AWSCURRENT nobody heard of (the event failed, or the process was killed after
+        // the move): consumers are told before anything else, whatever else is wrong.
+        let mut now = meta.clone();
+        if let Some(current) = meta.untold()
+            && !self.tell_untold(call, observed).await
+        {
+            now.clear_fingerprints_beside(current);
+        }
+        let call = Invocation { meta: &now, ..call };
+        self.create_secret_told(call, observed).await
+    }
+
+    /// createSecret once consumers know where AWSCURRENT is.
+    async fn create_secret_told(
+        &self,
+        call: Invocation<'_>,
+        observed: &mut Observed,
+    ) -> Result<Outcome, ErrorKind> {
+        let Invocation { event, meta, deadline } = call;
+        let secret = &meta.arn;
 
         // 1. Everything that can fail before the vendor is touched.
         let config = SecretConfig::from_tags(&meta.tags, meta.interval(), &self.settings)
@@ -72,16 +92,17 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
         current.check_room_for_new_key().map_err(ErrorKind::config)?;
         // A kept rotate answer may hold the only live key: rotating again would kill it.
-        if let Some(version) = meta.version_with(ROTATION_RESCUE) {
-            return Err(ErrorKind::config(Problem::RescuePending {
-                version: version.to_owned(),
-                secret: secret.clone(),
-            }));
+        let rescues = meta.rescues();
+        if !rescues.is_empty() {
+            return Err(ErrorKind::config(Problem::RescuePending { rescues, secret: secret.clone() }));
         }
         // The current key goes to no other vendor than the one that issued it (recorded on its
         // version when this function rotated it).
         let current_labels = current_id.as_deref().map_or(&[][..], |version| meta.labels(version));
         let current_labels = Issued::labels_for_current(current_labels, meta.pending_labels());
+        // A key this function stored (a rotation's, or one recovered) was issued for this secret;
+        // any other may be another secret's too, and the shared-key search must then finish.
+        let first = matches!(Issued::from_labels(current_labels.iter().copied()), Ok(None));
         Issued::check_vendor(current_labels, &meta.tags, &self.settings).map_err(ErrorKind::config)?;
         // A create-then-revoke vendor: its mark, the previous key due to be revoked, the bound id.
         let plan = match config.target.vendor.overlap() {
@@ -91,7 +112,12 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
             None => None,
         };
-        let record = self.label_room(meta, &config, plan.as_ref().map(Plan::adds).unwrap_or_default())?;
+        // The fingerprint of the current key goes on its version before the move (unless there is
+        // one): until consumers are told of the move, it is what says they were not.
+        let unindexed = current_id.as_deref().filter(|version| meta.fingerprint_of(version).is_none());
+        let index = unindexed.map(|_| Fingerprint::of(current.key()).label());
+        let adds = plan.as_ref().map(Plan::adds).unwrap_or_default().into_iter().chain(index);
+        let record = self.label_room(meta, &config, adds.collect())?;
         let timing = &self.settings.timing;
         let revoking = plan.as_ref().and_then(|plan| plan.revoke.as_ref());
         // A create-then-revoke vendor's extra time, before the rotate's reserve: the revoke (when
@@ -112,9 +138,19 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             .into());
         }
 
-        // 2. A key another secret of this function holds is never rotated blind: rotating it
-        // would kill that secret's key.
-        self.not_shared(call, current.key()).await?;
+        let mut now = meta.clone();
+        if let Some(version) = unindexed {
+            let print = Fingerprint::of(current.key());
+            fingerprint::record(&self.store, meta, version, &print)
+                .await
+                .map_err(ErrorKind::store(State::NothingSent))?;
+            now.record_fingerprint(version, &print);
+        }
+        let call = Invocation { meta: &now, ..call };
+
+        // 2. A key another secret holds is never rotated blind: rotating it would kill that
+        // secret's key.
+        self.not_shared(call, &config.target, current.key(), first).await?;
 
         // 3. The vendor must still accept the current key, or rotating is impossible anyway. The
         // check stops in time to leave a revoke (when one is due) and a rotate call all they need.
@@ -174,10 +210,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             warn!(key_fingerprint = %new_key.fingerprint(), problem = %problem, "storing the new key anyway, since the vendor made it live; testSecret will not be able to send it, so finish this rotation by hand (README, stuck rotation)");
         }
 
-        // 6. Store it at once, with the label that records what it was issued for; early
-        // promotion makes it AWSCURRENT in the same write. Extra labels never risk custody: a
-        // write that retrying cannot fix (an IAM condition on the stages, the label quota) falls
-        // back at once to one with fewer: the record goes first, then AWSCURRENT.
+        // 6. Store it at once, with the labels that record what it was issued for and its
+        // fingerprint; early promotion makes it AWSCURRENT in the same write. Extra labels never
+        // risk custody: a write that retrying cannot fix (an IAM condition on the stages, the
+        // label quota) falls back at once to one with fewer: the record and the fingerprint go
+        // first, then AWSCURRENT.
         let value = Payload::Text(current.with_key(&new_key));
         let until = before(deadline, timing.safety_margin);
         let early = config.promote == Promote::Early;
@@ -186,8 +223,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         if plan.is_some() && id_label.is_none() {
             warn!(key_fingerprint = %new_key.fingerprint(), "the new key's id does not read from the answer: no later rotation can revoke it; revoke it by hand once it is replaced");
         }
-        let mut attempts: Vec<Vec<&str>> =
-            vec![key_stages.iter().copied().chain([record.as_str()]).chain(id_label.as_deref()).collect()];
+        // The new key's fingerprint, with when the vendor answered: the fleet's index, and what
+        // tells the later steps the version holds this key.
+        let print = Fingerprint::issued(&new_key, answered_at).label();
+        let labelled = key_stages.iter().copied().chain([record.as_str(), print.as_str()]);
+        let mut attempts: Vec<Vec<&str>> = vec![labelled.chain(id_label.as_deref()).collect()];
         attempts.push(key_stages.to_vec());
         if early {
             attempts.push(vec![AWSPENDING]);
@@ -369,36 +409,55 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         Err(VendorFailure::NothingRotated { attempts: timing.rotate_attempts, last_failure }.into())
     }
 
-    /// Compares the current key with the keys of the other secrets this function rotates (tagged
-    /// `rotation:vendor`, same rotation function): another holding it is a `Config` error naming
-    /// them, before any vendor call. A secret that cannot be read is skipped with a warning (that
-    /// alone never blocks a rotation); a list that cannot be read stops the step, nothing sent.
-    async fn not_shared(&self, call: Invocation<'_>, key: &Sensitive) -> Result<(), ErrorKind> {
+    /// Compares the current key with the keys of the other secrets tagged for its vendor, by their
+    /// recorded fingerprints, reading (as the function's role may) only those with none: another
+    /// holding it is a `Config` error naming them, before any vendor call. When some could not be
+    /// compared (nothing recorded, not readable, no time), a `first` rotation of the key (one
+    /// this function did not store) stops, nothing sent; a later one goes on with a warning, its
+    /// key having been issued for this secret.
+    async fn not_shared(
+        &self,
+        call: Invocation<'_>,
+        target: &Target,
+        key: &Sensitive,
+        first: bool,
+    ) -> Result<(), ErrorKind> {
         let meta = call.meta;
-        let Some(function) = meta.rotation_function.as_deref() else { return Ok(()) };
+        let function = meta.rotation_function.as_deref().unwrap_or_default();
         let until = self.settings.timing.shared_scan_until(call.deadline);
-        match holders_of(&self.store, TAG_VENDOR, function, &meta.arn, key, until).await {
-            Ok(found) => {
-                if !found.unread.is_empty() {
-                    warn!(unread = ?found.unread, compared = found.compared, "these secrets rotated by this function could not be read, so whether they hold the current key is unknown; rotating anyway");
-                }
-                if !found.holders.is_empty() {
-                    return Err(ErrorKind::config(Problem::SharedKey { others: found.holders }));
-                }
-                Ok(())
-            }
-            // Without the list, a key another secret holds could be rotated blind: nothing is sent.
-            Err(error) => Err(ErrorKind::store(State::NothingSent)(error)),
+        let vendor = meta.tags.get(TAG_VENDOR).map(|name| name.trim()).unwrap_or(target.vendor.name());
+        let survey = survey(&self.store, TAG_VENDOR, vendor, Readable::RotatedBy(function), until).await;
+        let found = survey.holders(&meta.arn, key);
+        info!(
+            compared = found.compared,
+            unread = found.unread.len(),
+            list_calls = survey.list_calls,
+            value_reads = survey.reads,
+            "compared the current key with the other secrets tagged for its vendor"
+        );
+        if !found.holders.is_empty() {
+            return Err(ErrorKind::config(Problem::SharedKey { others: found.holders }));
         }
+        if found.unread.is_empty() && survey.complete {
+            return Ok(());
+        }
+        let unfinished = survey.cut_short.clone();
+        if first {
+            return Err(ErrorKind::config(Problem::SharedUnknown { unread: found.unread, unfinished }));
+        }
+        warn!(unread = ?found.unread, unfinished, "whether these secrets hold the current key is unknown (nothing recorded of their key, and this function may not read them); rotating, since the key was issued for this secret");
+        Ok(())
     }
 
     /// Every label a rotation may add must fit Secrets Manager's quota, checked before the vendor
     /// is touched: AWSPREVIOUS (a first rotation: without room, finishSecret could not move
-    /// AWSCURRENT onto a key the vendor already made live), ROTATION_RESCUE (without it, an answer
-    /// with no readable key could not be kept), ROTATION_TOLD (without it, a step could not tell
-    /// whether consumers heard of a move) and the record of the new key's target (without it, the
-    /// later steps could not tell where the key belongs); at a create-then-revoke vendor, also the
-    /// create mark, the new key's id and a bound starting id. Returns the record's label.
+    /// AWSCURRENT onto a key the vendor already made live), a rescue label (without it, an answer
+    /// with no readable key could not be kept), the new key's fingerprint (without it, a step could
+    /// not tell whether consumers heard of a move, nor other secrets compare their keys with it),
+    /// the current key's when it has none (`overlap`, with the rest) and the record of the new
+    /// key's target (without it, the later steps could not tell where the key belongs); at a
+    /// create-then-revoke vendor, also the create mark, the new key's id and a bound starting id.
+    /// Returns the record's label.
     fn label_room(
         &self,
         meta: &SecretMeta,
@@ -407,7 +466,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     ) -> Result<String, ErrorKind> {
         let record = Issued::new(&config.target, &config.key_field).label();
         let present = meta.distinct_labels();
-        let adds: Vec<String> = [AWSPREVIOUS, ROTATION_RESCUE, ROTATION_TOLD, record.as_str()]
+        let rescue = Rescue::new("<rescue version>").label;
+        let print = format!("{ROTATION_FINGERPRINT}<new key's fingerprint>");
+        let adds: Vec<String> = [AWSPREVIOUS, rescue.as_str(), print.as_str(), record.as_str()]
             .into_iter()
             .map(str::to_owned)
             .chain(overlap)

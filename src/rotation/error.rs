@@ -12,7 +12,7 @@ use crate::config::{ConfigError, TAG_KEY_ID};
 use crate::error::ErrorType;
 use crate::event::{EventFault, Step};
 use crate::secret::{MAX_SECRET_BYTES, ValueError};
-use crate::store::{MAX_LABELS, ROTATION_RESCUE, StoreError};
+use crate::store::{MAX_LABELS, Rescue, StoreError};
 use crate::vendors::{NoKey, Verdict};
 
 const RECOVERY_CURRENT_REJECTED: &str = "See README.md, section \"Recovery: current key rejected\".";
@@ -199,18 +199,29 @@ pub enum Problem {
     )]
     NoRoomForLabels { labels: usize, adds: Vec<String> },
 
-    /// Other secrets this function rotates hold the current key: rotating it would kill theirs.
+    /// Other secrets tagged for the same vendor hold the current key: rotating it would kill theirs.
     #[error(
-        "the key in AWSCURRENT is also held by {}, rotated by this function too: the vendor would kill it for them the moment it rotates this one. Nothing was sent to the vendor. Give each secret a key of its own (create one in the vendor's dashboard and store it in one of them with `api-key-rotator recover`), then rotate again. See README.md, section \"Shared keys\"",
+        "the key in AWSCURRENT is also held by {}, tagged for the same vendor: the vendor would kill it for them the moment it rotates this one. Nothing was sent to the vendor. Give each secret a key of its own (create one in the vendor's dashboard and store it in one of them with `api-key-rotator recover`), then rotate again. See README.md, section \"Shared keys\"",
         others.join(", ")
     )]
     SharedKey { others: Vec<String> },
 
-    /// A rotate answer kept earlier may hold the only live key: rotating again would kill it.
+    /// A key this function did not store (the first rotation here, or a value put by hand), and
+    /// secrets of its vendor it could not compare it with.
     #[error(
-        "version {version} of this secret, labelled {ROTATION_RESCUE}, holds a rotate answer kept by an earlier rotation, and it may hold the only live key: rotating now would kill it. Nothing was sent to the vendor. Read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label (`aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {version}`) and rotate again. See README.md, section \"Recovery: new key lost\""
+        "this function did not store the key in AWSCURRENT (this is its first rotation, or the value was put by hand), so another secret may hold it too, and the search for one could not finish: {}. Rotating could kill their key. Nothing was sent to the vendor. Record the fingerprint of each one's key with `api-key-rotator check` on them (or `check --all`), with credentials that may read them, then rotate again. See README.md, section \"Shared keys\"",
+        shared_unknown(unread, unfinished.as_deref())
     )]
-    RescuePending { version: String, secret: String },
+    SharedUnknown { unread: Vec<String>, unfinished: Option<String> },
+
+    /// Rotate answers kept earlier (each in a version of its own) may hold the only live key:
+    /// rotating again would kill it.
+    #[error(
+        "{}, and one may hold the only live key: rotating now would kill it. Nothing was sent to the vendor. For each: {}; then rotate again. See README.md, section \"Recovery: new key lost\"",
+        rescues.iter().map(|r| format!("version {} of this secret, labelled {}, holds a rotate answer kept by an earlier rotation", r.version, r.label)).collect::<Vec<_>>().join("; "),
+        rescues.iter().map(|r| r.steps(secret)).collect::<Vec<_>>().join("; ")
+    )]
+    RescuePending { rescues: Vec<Rescue>, secret: String },
 
     /// Create-then-revoke: the key AWSPREVIOUS holds is still inside its grace.
     #[error(
@@ -223,6 +234,29 @@ pub enum Problem {
         "{TAG_KEY_ID} is not a key id this function can record and send (1 to 128 of A-Z a-z 0-9 . _ ~ : -, not . or .., and not holding the key). Nothing was sent to the vendor; set it to the id the vendor gives the key in AWSCURRENT, or remove it (the starting key is then revoked by hand)"
     )]
     KeyIdTag,
+}
+
+/// What a shared-key search that could not finish missed: the secrets it could not compare (the
+/// first ten named), and why the list itself was cut short.
+fn shared_unknown(unread: &[String], unfinished: Option<&str>) -> String {
+    let mut said = Vec::new();
+    if !unread.is_empty() {
+        let named: Vec<&str> = unread.iter().take(10).map(String::as_str).collect();
+        let more = match unread.len().saturating_sub(named.len()) {
+            0 => String::new(),
+            more => format!(" and {more} more"),
+        };
+        said.push(format!(
+            "nothing is recorded of the key of {}{more}, tagged for the same vendor, and this function may not read them",
+            named.join(", ")
+        ));
+    }
+    if let Some(why) = unfinished {
+        said.push(format!(
+            "the list of the secrets tagged for the vendor could not be read to its end ({why})"
+        ));
+    }
+    said.join("; ")
 }
 
 /// Create-then-revoke: the vendor may hold a key no one has.
@@ -468,7 +502,7 @@ pub enum Unknown {
 
 const NEXT_ATTEMPT_TELLS: &str = "The next attempt tells: it checks the current key first, and if the vendor refuses it, fails with VendorRejectedKey instead of rotating.";
 
-/// What became of a rotate answer that had to be kept (in a version labelled ROTATION_RESCUE).
+/// What became of a rotate answer that had to be kept (in a version labelled `ROTATION_RESCUE.<version>`).
 #[derive(Debug)]
 pub enum Kept {
     Stored {
@@ -518,26 +552,28 @@ impl fmt::Display for Kept {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Kept::Stored { secret, token, form, cut } => {
+                let rescue = Rescue::new(token);
                 if *cut {
                     write!(
                         f,
-                        "The answer was larger than Secrets Manager's limit: only its first {MAX_SECRET_BYTES} bytes are stored, as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else; the rest is gone, and with it the new key if it was there."
+                        "The answer was larger than Secrets Manager's limit: only its first {MAX_SECRET_BYTES} bytes are stored, as {form} in version {token} of this secret, labelled {} and nothing else; the rest is gone, and with it the new key if it was there.",
+                        rescue.label
                     )?;
                 } else {
                     write!(
                         f,
-                        "The answer is kept as {form} in version {token} of this secret, labelled {ROTATION_RESCUE} and nothing else."
+                        "The answer is kept as {form} in version {token} of this secret, labelled {} and nothing else.",
+                        rescue.label
                     )?;
                 }
-                write!(
-                    f,
-                    " Read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-stage {ROTATION_RESCUE}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove the label: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {ROTATION_RESCUE} --remove-from-version-id {token}`."
-                )
+                let steps = rescue.steps(secret);
+                write!(f, " {}{}.", steps[..1].to_uppercase(), &steps[1..])
             }
             Kept::Empty => f.write_str("The answer brought no body, so there was nothing to keep."),
             Kept::Lost { token, failure } => write!(
                 f,
-                "Storing the answer as version {token} (label {ROTATION_RESCUE}) failed too ({failure}): it is gone unless that write landed later; check that version first."
+                "Storing the answer as version {token} (label {}) failed too ({failure}): it is gone unless that write landed later; check that version first.",
+                Rescue::new(token).label
             ),
         }
     }
@@ -594,14 +630,29 @@ mod tests {
             ErrorKind::config_later(Problem::PendingValue(ValueError::EmptyKeyField)),
             ErrorKind::config(Problem::NoRoomForLabels {
                 labels: 18,
-                adds: vec!["AWSPREVIOUS".into(), ROTATION_RESCUE.into(), "ROTATION_TARGET.calcom.a.b".into()],
+                adds: vec![
+                    "AWSPREVIOUS".into(),
+                    Rescue::new("<version>").label,
+                    "ROTATION_TARGET.calcom.a.b".into(),
+                ],
             }),
-            ErrorKind::config(Problem::RescuePending { version: "rescue-0123".into(), secret: ARN.into() }),
+            ErrorKind::config(Problem::RescuePending {
+                rescues: vec![Rescue::new("rescue-0123"), Rescue::new("rescue-4567")],
+                secret: ARN.into(),
+            }),
             ErrorKind::config(Problem::SharedKey {
                 others: vec![
                     format!("{ARN}-other"),
                     "arn:aws:secretsmanager:us-east-1:123456789012:secret:third".into(),
                 ],
+            }),
+            ErrorKind::config(Problem::SharedUnknown {
+                unread: (1..=12).map(|n| format!("{ARN}-{n:02}")).collect(),
+                unfinished: Some("no time was left to list them all".into()),
+            }),
+            ErrorKind::config(Problem::SharedUnknown {
+                unread: vec![format!("{ARN}-other")],
+                unfinished: None,
             }),
             ErrorKind::config(ValueError::NotInPlace),
             TimedOut::Deadline { create_budget: Duration::from_secs(60) }.into(),

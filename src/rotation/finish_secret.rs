@@ -1,20 +1,30 @@
 //! setSecret and finishSecret: the vendor already holds the new key, so setSecret only confirms
 //! that the pending version has one, and finishSecret moves AWSCURRENT onto it in one
 //! compare-and-swap stage move, then tells consumers and waits for the replicas (`after_move.rs`).
+//! Neither reads the key itself when createSecret recorded its fingerprint on the version: the
+//! label was written with the value, so it says the value is there, and which key it holds.
 
 use std::time::{Duration, SystemTime};
 
 use tracing::{info, warn};
 
-use super::after_move::{fingerprint_of, key_rotated, vendor_of};
+use super::after_move::{key_fingerprint, key_rotated, vendor_of};
 use super::error::{ErrorKind, NotRotatable, State};
 use super::{Invocation, Observed, Outcome, Rotator};
-use crate::config::Promote;
+use crate::config::{Issued, Promote};
 use crate::event::RotationEvent;
 use crate::notify::Notifier;
-use crate::store::{AWSCURRENT, SecretMeta, SecretStore, Version};
+use crate::store::{AWSCURRENT, SecretMeta, SecretStore};
 use crate::timing::{before, since};
 use crate::vendors::{Mode, VendorApi};
+
+/// What setSecret and finishSecret know of the pending key.
+pub(super) struct PendingKey {
+    /// Its fingerprint, for the event (`None` when it does not read with today's tags).
+    pub fingerprint: Option<String>,
+    /// When the vendor issued it (recorded with the key), else when the version was created.
+    pub since: Option<SystemTime>,
+}
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// setSecret: the vendor already holds the new key. Confirm the pending version has one.
@@ -52,9 +62,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
         }
         let moved = SystemTime::now();
-        // Consumers read the dead key from the moment the vendor rotated (about when the pending
-        // version was created) until now; under overlap, the key they read still works, and the
-        // grace of the key this move replaced counts from now.
+        // Consumers read the dead key from the moment the vendor rotated (recorded with the key, or
+        // about when the pending version was created) until now; under overlap, the key they read
+        // still works, and the grace of the key this move replaced counts from now.
         let vendor = vendor_of(meta, &event.token, &self.settings);
         let mode = self.settings.mode_of(&vendor);
         if mode == Mode::Overlap
@@ -64,7 +74,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
         observed.dead_key_window = match mode {
             Mode::Overlap => Some(Duration::ZERO),
-            Mode::SinglePhase => pending.created.map(since),
+            Mode::SinglePhase => pending.since.map(since),
         };
         info!(
             previous_version = current,
@@ -73,22 +83,28 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         );
         // Then, with nothing left to lose and side by side: tell consumers, and wait for the
         // replica regions (whose time counts from the move, not from the event).
-        let fingerprint = fingerprint_of(meta, &pending, &self.settings);
-        let event = key_rotated(call, vendor, mode, fingerprint, Promote::Standard, pending.created);
+        let event = key_rotated(call, vendor, mode, pending.fingerprint, Promote::Standard, pending.since);
         let (notify_failed, replication) =
             tokio::join!(self.announce(event, call), self.await_replicas(call, Some(moved)));
         (observed.notify_failed, observed.replication) = (Some(notify_failed), replication);
         Ok(Outcome::Done)
     }
 
-    /// For setSecret and finishSecret: the pending version must hold a value. Whether the value
-    /// still reads with today's `rotation:key-field` tag is only worth a warning: createSecret
-    /// stored it and testSecret verified it, and a tag changed since must not strand the key.
+    /// For setSecret and finishSecret: the pending version must hold a value. Its fingerprint label,
+    /// written with the value, says so without a read. Whether the value still reads with today's
+    /// tags is only worth a warning: createSecret stored it and testSecret verified it, and a tag
+    /// changed since must not strand the key.
     pub(super) async fn stored_pending(
         &self,
         event: &RotationEvent,
         meta: &SecretMeta,
-    ) -> Result<Version, ErrorKind> {
+    ) -> Result<PendingKey, ErrorKind> {
+        if let Some(print) = meta.fingerprint_of(&event.token) {
+            if let Err(problem) = Issued::check(meta.labels(&event.token), &meta.tags, &self.settings) {
+                warn!(problem = %problem, "the tags changed since createSecret stored the pending key; createSecret stored it, so carrying on");
+            }
+            return Ok(PendingKey { fingerprint: Some(print.fingerprint()), since: print.issued_at() });
+        }
         let pending = self
             .pending_value(event)
             .await?
@@ -96,6 +112,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         if let Err(problem) = pending.key(&meta.tags) {
             warn!(problem = %problem, "the pending value does not read with the key-field tag as it is now; createSecret stored it, so carrying on");
         }
-        Ok(pending)
+        let fingerprint = key_fingerprint(meta, &pending, &self.settings);
+        Ok(PendingKey { fingerprint, since: pending.created })
     }
 }

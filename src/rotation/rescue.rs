@@ -1,6 +1,6 @@
 //! createSecret's last resort: a 2xx rotate answer (the vendor rotated, and killed the key
 //! consumers read) from which no key could be read is stored as it came, in a version of its own
-//! labelled ROTATION_RESCUE, before the step fails with `KeyLost` naming where.
+//! labelled `ROTATION_RESCUE.<version>`, before the step fails with `KeyLost` naming where.
 
 use tracing::{error, info, warn};
 
@@ -12,7 +12,7 @@ use super::{Invocation, Observed, Rotator};
 use crate::notify::Notifier;
 use crate::secret::MAX_SECRET_BYTES;
 use crate::sensitive::{Sensitive, SensitiveBytes};
-use crate::store::{Payload, PendingWrite, ROTATION_RESCUE, SecretStore};
+use crate::store::{Payload, PendingWrite, Rescue, SecretStore};
 use crate::timing::before;
 use crate::vendors::{NoKey, RawAnswer, VendorApi};
 
@@ -33,7 +33,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     }
 
     /// Stores a 2xx rotate answer before anything else happens to it: in a version of its own
-    /// (token from [`rescue_token`]) labelled only ROTATION_RESCUE, as text or binary, cut to
+    /// (token from [`rescue_token`]) labelled only with its own rescue label, as text or binary, cut to
     /// Secrets Manager's limit, with the same retries and read-back as a key.
     pub(super) async fn keep_answer(&self, call: Invocation<'_>, answer: RawAnswer) -> Kept {
         let RawAnswer { status, body, why } = answer;
@@ -46,38 +46,39 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
         warn!(
             http_status = status, reason = %why, received_bytes = received, stored_bytes = value.len(), cut,
-            label = ROTATION_RESCUE,
             "a 2xx rotate answer without a usable key: storing the answer before anything else"
         );
         self.keep(call, value, cut).await
     }
 
     /// Stores `value` (a rotate answer, or a secret value holding a key that has nowhere else to
-    /// go) in a version of its own labelled only ROTATION_RESCUE, with the same retries and
-    /// read-back as a key. `cut`: only the start of the answer fitted.
+    /// go) in a version of its own labelled only with its own rescue label (two rescues never take
+    /// a label from each other), with the same retries and read-back as a key. `cut`: only the
+    /// start of the answer fitted.
     pub(super) async fn keep(&self, call: Invocation<'_>, value: Payload, cut: bool) -> Kept {
         let Invocation { event, deadline, .. } = call;
         let token = rescue_token(&event.token, &value);
+        let label = Rescue::new(&token).label;
         let form = if matches!(value, Payload::Text(_)) { Form::Text } else { Form::Binary };
         let write = PendingWrite {
             secret_id: &event.secret_id,
             token: &token,
             value: &value,
             rotation_token: event.rotation_token.as_ref(),
-            stages: &[ROTATION_RESCUE],
+            stages: &[label.as_str()],
         };
         let timing = &self.settings.timing;
         match put_pending(&self.store, &write, before(deadline, timing.safety_margin), timing).await {
             Ok(_) => {
                 if cut {
-                    error!(rescue_version = %token, label = ROTATION_RESCUE, stored_bytes = MAX_SECRET_BYTES, "only the start of the rotate answer is stored: the rest did not fit, and the new key is lost if it was there");
+                    error!(rescue_version = %token, label, stored_bytes = MAX_SECRET_BYTES, "only the start of the rotate answer is stored: the rest did not fit, and the new key is lost if it was there");
                 } else {
-                    info!(rescue_version = %token, label = ROTATION_RESCUE, "stored in a version of its own");
+                    info!(rescue_version = %token, label, "stored in a version of its own");
                 }
                 Kept::Stored { secret: event.secret_id.clone(), token, form, cut }
             }
             Err(failure) => {
-                error!(rescue_version = %token, label = ROTATION_RESCUE, error = %failure, "could not be stored in a version of its own");
+                error!(rescue_version = %token, label, error = %failure, "could not be stored in a version of its own");
                 Kept::Lost { token, failure: Box::new(failure) }
             }
         }

@@ -20,17 +20,26 @@ fn deadlines_from_the_runtime_api() {
 // limits, answers unclearly or reads through a lagging replica, and when storage keeps failing. The
 // protocol itself is tested against moto and the vendor simulator (tests/rotation.rs).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use reqwest::Url;
 use serde_json::json;
 use tokio::time::{sleep, sleep_until};
 
+use crate::config::{Issued, Target};
 use crate::config::{Settings, TAG_VENDOR};
 use crate::notify::memory::Recorded;
 use crate::sensitive::SensitiveBytes;
 use crate::store::memory::{ARN, MemoryStore, Put};
-use crate::store::{Payload, ROTATION_RESCUE};
+use crate::store::{Fingerprint, Payload, ROTATION_RESCUE};
+
+/// The one version kept as a rescue in `store`, and its label.
+fn the_rescue(store: &MemoryStore) -> crate::store::Rescue {
+    let rescues = store.snapshot().rescues();
+    assert_eq!(rescues.len(), 1, "{rescues:?}");
+    rescues.into_iter().next().unwrap()
+}
 use crate::timing::{RotateWait, Timing};
 use crate::vendors::{NoKey, RawAnswer, Revoke, RotateOutcome, Vendor};
 
@@ -408,9 +417,10 @@ async fn the_current_key_handed_back_is_an_unknown_outcome_never_a_rotation() {
     assert_eq!(rotator.store.staged(AWSPENDING), None, "the dead key is never stored as a new one");
     assert_eq!(last(&records)["CurrentKeyRejected"], 1);
     // The answer was kept before the probe: the new key in its undocumented field is not lost.
-    let Some(Payload::Text(kept)) = rotator.store.payload(ROTATION_RESCUE) else { panic!("no rescue") };
+    let rescue = the_rescue(&rotator.store);
+    let Some(Payload::Text(kept)) = rotator.store.payload(&rescue.label) else { panic!("no rescue") };
     assert!(kept.expose().contains(&rotator.vendors.live()));
-    assert!(result.unwrap_err().to_string().contains(ROTATION_RESCUE));
+    assert!(result.unwrap_err().to_string().contains(&rescue.label));
 }
 
 #[tokio::test(start_paused = true)]
@@ -470,13 +480,14 @@ async fn a_2xx_without_a_readable_key_is_stored_before_anything_else() {
     assert_eq!(kind(&result), "KeyLost");
     let message = result.unwrap_err().to_string();
     let live = rotator.vendors.live();
-    // The answer, key and all, in a version of its own that carries ROTATION_RESCUE alone.
-    let Some(Payload::Text(kept)) = rotator.store.payload(ROTATION_RESCUE) else { panic!("no rescue") };
+    // The answer, key and all, in a version of its own that carries its own rescue label alone.
+    let rescue = the_rescue(&rotator.store);
+    let Some(Payload::Text(kept)) = rotator.store.payload(&rescue.label) else { panic!("no rescue") };
     assert!(kept.expose().contains(&live));
-    let meta = rotator.store.snapshot();
-    let version = meta.version_with(ROTATION_RESCUE).unwrap();
-    assert_eq!(rotator.store.stages_of(version), [ROTATION_RESCUE]);
-    assert!(message.contains(version) && message.contains(ROTATION_RESCUE) && message.contains("recover"));
+    let version = rescue.version.as_str();
+    assert_eq!(rescue.label, format!("{ROTATION_RESCUE}.{version}"));
+    assert_eq!(rotator.store.stages_of(version), std::slice::from_ref(&rescue.label));
+    assert!(message.contains(version) && message.contains(&rescue.label) && message.contains("recover"));
     assert!(!message.contains(&live), "the message never quotes the answer");
     assert_eq!(rotator.store.staged(AWSPENDING), None);
     assert_eq!(rotator.store.staged(AWSCURRENT), Some(secret(OLD)));
@@ -543,7 +554,7 @@ async fn a_slow_status_or_a_slow_body_gets_the_time_the_invocation_can_spare() {
     let result = rotator.handle(&event, deadline).await;
     assert_eq!(kind(&result), "KeyLost");
     assert!(result.unwrap_err().to_string().contains("no body"));
-    assert!(rotator.store.snapshot().version_with(ROTATION_RESCUE).is_none(), "nothing to keep");
+    assert!(rotator.store.snapshot().rescues().is_empty(), "nothing to keep");
     assert!(Instant::now() < deadline);
 }
 
@@ -774,26 +785,40 @@ async fn the_current_key_goes_to_no_other_vendor_than_the_one_that_issued_it() {
 async fn a_rotation_starts_only_with_room_for_every_label_it_adds() {
     let custom: Vec<String> = (0..15).map(|n| format!("CUSTOM_{n}")).collect();
     let custom: Vec<&str> = custom.iter().map(String::as_str).collect();
-    // AWSCURRENT, AWSPENDING and 15 more: no room for AWSPREVIOUS, ROTATION_RESCUE, ROTATION_TOLD
-    // and the record together, so nothing is sent.
+    // AWSCURRENT, AWSPENDING and 14 more: no room for AWSPREVIOUS, a rescue label, the new key's
+    // fingerprint, the current key's (it has none yet) and the record together, so nothing is
+    // sent.
     let rotator = in_memory(calcom_store(), FakeVendor::new());
-    rotator.store.add_labels("v1", &custom);
+    rotator.store.add_labels("v1", &custom[..14]);
     let result = step(&rotator, "createSecret", MINIMUM).await;
     assert_eq!(kind(&result), "Config");
     let message = result.unwrap_err().to_string();
-    for label in ["AWSPREVIOUS", "ROTATION_RESCUE", "ROTATION_TOLD", "ROTATION_TARGET.calcom."] {
-        assert!(message.contains(label), "{message}");
+    let current = Fingerprint::of(&Sensitive::new(OLD)).label();
+    for label in
+        ["AWSPREVIOUS", "ROTATION_RESCUE.", "ROTATION_FINGERPRINT.<new", &current, "ROTATION_TARGET.calcom."]
+    {
+        assert!(message.contains(label), "{label}: {message}");
     }
     assert!(rotator.vendors.verify_times().is_empty());
-    // 14 more: room for all four; the key is stored with its record.
+    // 13 more: room for all five; the key is stored with its record and fingerprint, and the
+    // current key's is recorded on its version.
     let rotator = in_memory(calcom_store(), FakeVendor::new());
-    rotator.store.add_labels("v1", &custom[..14]);
+    rotator.store.add_labels("v1", &custom[..13]);
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
-    assert!(rotator.store.stages_of(TOKEN).iter().any(|label| label.starts_with("ROTATION_TARGET.")));
-    // AWSPREVIOUS already on a version is no label added.
+    let stored = rotator.store.stages_of(TOKEN);
+    assert!(stored.iter().any(|label| label.starts_with("ROTATION_TARGET.")), "{stored:?}");
+    let new = Fingerprint::of(&Sensitive::new(rotator.vendors.live()));
+    let print = stored.iter().find_map(|label| Fingerprint::from_label(label)).expect("a fingerprint");
+    assert!(
+        print.is_of(&Sensitive::new(rotator.vendors.live())) && print.issued_at().is_some(),
+        "{stored:?}"
+    );
+    assert_eq!(print.fingerprint(), new.fingerprint());
+    assert!(rotator.store.stages_of("v1").contains(&current));
+    // AWSPREVIOUS already on a version, and a fingerprint on the current one: no label added.
     let rotator = in_memory(calcom_store(), FakeVendor::new());
-    rotator.store.add_labels("v1", &custom[..14]);
-    rotator.store.add_labels("v1", &["AWSPREVIOUS"]);
+    rotator.store.add_labels("v1", &custom[..13]);
+    rotator.store.add_labels("v1", &["AWSPREVIOUS", &current]);
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
 }
 
@@ -811,13 +836,24 @@ async fn a_shared_key_or_an_unreadable_list_stops_create_secret_before_any_vendo
     let message = result.unwrap_err().to_string();
     assert!(message.contains("secret:other") && !message.contains(OLD), "{message}");
     assert!(rotator.vendors.verify_times().is_empty() && rotator.vendors.rotate_timeouts().is_empty());
-    // The list cannot be read: a key could be rotated blind, so nothing is sent.
+    // The list cannot be read, and this function never stored the key: it may be another secret's,
+    // so nothing is sent.
     let rotator = in_memory(calcom_store(), FakeVendor::new());
     rotator.store.rotated_by_function(FUNCTION, true);
     let result = step(&rotator, "createSecret", MINIMUM).await;
-    assert_eq!(kind(&result), "Store");
-    assert!(result.unwrap_err().to_string().contains("ListSecrets failed"));
+    assert_eq!(kind(&result), "Config");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("could not be read to its end") && message.contains("ListSecrets"), "{message}");
     assert!(rotator.vendors.verify_times().is_empty() && rotator.vendors.rotate_timeouts().is_empty());
+    // A key this function stored (its record on the version) was issued for this secret: the
+    // rotation goes on, and says so in its log.
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.rotated_by_function(FUNCTION, true);
+    let settings = Settings::from_lookup(|_| None).unwrap();
+    let tags = HashMap::from([(TAG_VENDOR.to_owned(), "calcom".to_owned())]);
+    let record = Issued::new(&Target::from_tags(&tags, &settings).unwrap(), "api_key").label();
+    rotator.store.add_labels("v1", &[&record]);
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
     // Others with other keys: the rotation goes on.
     let rotator = in_memory(calcom_store(), FakeVendor::new());
     rotator.store.rotated_by_function(FUNCTION, false);

@@ -30,8 +30,9 @@ struct State {
     /// A replica's view for the next DescribeSecret, and for the next read of a version by id.
     stale: Option<SecretMeta>,
     stale_version_read: bool,
-    /// Other secrets the same function rotates, with their values.
-    others: Vec<(String, Sensitive)>,
+    /// Other secrets tagged for the same vendor and rotated by the same function, with their
+    /// values.
+    others: Vec<(SecretMeta, Sensitive)>,
     /// ListSecrets fails.
     list_fails: bool,
 }
@@ -123,9 +124,19 @@ impl MemoryStore {
         state.list_fails = list_fails;
     }
 
-    /// Another secret the same function rotates, holding `value`.
+    /// Another secret tagged as this one is and rotated by the same function, holding `value` in
+    /// its AWSCURRENT version (no fingerprint recorded: it must be read).
     pub fn add_other(&self, arn: &str, value: &str) {
-        self.state.lock().unwrap().others.push((arn.to_owned(), Sensitive::new(value)));
+        let mut state = self.state.lock().unwrap();
+        let own = state.meta.as_ref().unwrap();
+        let meta = SecretMeta {
+            arn: arn.to_owned(),
+            rotation_function: own.rotation_function.clone(),
+            versions: HashMap::from([("o1".into(), vec![AWSCURRENT.into()])]),
+            tags: own.tags.clone(),
+            ..SecretMeta::default()
+        };
+        state.others.push((meta, Sensitive::new(value)));
     }
 
     /// Puts `labels` on `version`, as a person might with UpdateSecretVersionStage.
@@ -280,18 +291,29 @@ impl SecretStore for MemoryStore {
         }
     }
 
-    async fn rotated_by(&self, _tag_key: &str, _function: &str) -> Result<Vec<String>, StoreError> {
+    /// The secret itself and the others, in one page.
+    async fn list_page(
+        &self,
+        tag_key: &str,
+        tag_value: &str,
+        _next: Option<String>,
+    ) -> Result<(Vec<SecretMeta>, Option<String>), StoreError> {
         let state = self.state.lock().unwrap();
         if state.list_fails {
             return Err(StoreError::new("ListSecrets", "AccessDeniedException", false));
         }
-        Ok(state.others.iter().map(|(arn, _)| arn.clone()).collect())
+        let all = state.meta.iter().chain(state.others.iter().map(|(meta, _)| meta));
+        let tagged = all.filter(|meta| meta.tags.get(tag_key).map(String::as_str) == Some(tag_value));
+        Ok((tagged.cloned().collect(), None))
     }
 
-    async fn values_of(&self, arns: &[String]) -> Result<super::shared::Batch, StoreError> {
+    async fn values_of(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<(String, Option<String>, Sensitive)>, StoreError> {
         let state = self.state.lock().unwrap();
-        let values = state.others.iter().filter(|(arn, _)| arns.contains(arn)).cloned().collect();
-        Ok(super::shared::Batch { values, unread: Vec::new() })
+        let others = state.others.iter().filter(|(meta, _)| arns.contains(&meta.arn));
+        Ok(others.map(|(meta, text)| (meta.arn.clone(), Some("o1".to_owned()), text.clone())).collect())
     }
 
     async fn move_label(

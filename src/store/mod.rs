@@ -12,12 +12,14 @@ use crate::secret::{SecretValue, ValueError, key_field_from_tags};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 
 mod error;
+pub mod fingerprint;
 #[cfg(test)]
 pub mod memory;
 mod sdk;
 pub mod shared;
 
 pub use error::{ReadBack, StoreError, codes, is_transient};
+pub use fingerprint::{Fingerprint, ROTATION_FINGERPRINT};
 pub use sdk::{Store, sdk_config_loader};
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
@@ -26,11 +28,33 @@ pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// Secrets Manager's quota of staging labels per secret.
 pub const MAX_LABELS: usize = 20;
 /// The label of a version that keeps a vendor's rotate answer from which no key could be read
-/// (never AWSPENDING or AWSCURRENT: it is not a key consumers could use).
+/// (never AWSPENDING or AWSCURRENT: it is not a key consumers could use), followed by the
+/// version's id: one label per rescue, so that two rescues never take a label from each other
+/// (`ROTATION_RESCUE.<version>`; a bare `ROTATION_RESCUE` from an earlier release counts too).
 pub const ROTATION_RESCUE: &str = "ROTATION_RESCUE";
-/// Rides on the version whose move of AWSCURRENT consumers were told of (the `Vendor Key Rotated`
-/// event was put): a version AWSCURRENT labels without it was moved and not yet announced.
-pub const ROTATION_TOLD: &str = "ROTATION_TOLD";
+
+/// A version that keeps a rotate answer (or a key with nowhere else to go), and its label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rescue {
+    pub version: String,
+    pub label: String,
+}
+
+impl Rescue {
+    /// The rescue stored as `version`, under a label of its own.
+    pub fn new(version: &str) -> Self {
+        Rescue { version: version.to_owned(), label: format!("{ROTATION_RESCUE}.{version}") }
+    }
+
+    /// What the operator does about it: read it, store a key found in it with `recover`, take the
+    /// label off.
+    pub fn steps(&self, secret: &str) -> String {
+        let Rescue { version, label } = self;
+        format!(
+            "read it with `aws secretsmanager get-secret-value --secret-id {secret} --version-id {version}`; if a new key is in it, store it with `api-key-rotator recover {secret}`; then remove its label: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {label} --remove-from-version-id {version}`"
+        )
+    }
+}
 /// The prefix of the label that says since when (Unix seconds) the version it rides on holds
 /// AWSCURRENT, at a create-then-revoke vendor: the key it replaced has been replaced since then,
 /// which is what the grace counts from (`ROTATION_CURRENT_SINCE.<seconds>`).
@@ -109,6 +133,21 @@ impl SecretMeta {
                 .filter(move |label| label.starts_with(prefix))
                 .map(move |label| (version.as_str(), label.as_str()))
         })
+    }
+
+    /// Every version kept as a rescue, by version: each is seen, however many there are.
+    pub fn rescues(&self) -> Vec<Rescue> {
+        let rescue = |label: &str| {
+            label == ROTATION_RESCUE
+                || label.strip_prefix(ROTATION_RESCUE).is_some_and(|r| r.starts_with('.'))
+        };
+        let mut found: Vec<Rescue> = self
+            .labels_with_prefix(ROTATION_RESCUE)
+            .filter(|(_, label)| rescue(label))
+            .map(|(version, label)| Rescue { version: version.to_owned(), label: label.to_owned() })
+            .collect();
+        found.sort_by(|a, b| (&a.version, &a.label).cmp(&(&b.version, &b.label)));
+        found
     }
 
     pub fn has_stage(&self, version: &str, stage: &str) -> bool {
@@ -194,17 +233,23 @@ pub trait SecretStore: Send + Sync {
         write: &PendingWrite<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Every secret with the tag `tag_key` whose rotation function is `function`, by ARN, all
-    /// pages (ListSecrets).
-    fn rotated_by(
+    /// One page of the secrets whose tag `tag_key` is `tag_value` (ListSecrets, filtered by both):
+    /// each as far as ListSecrets describes it (ARN, name, rotation, versions and their labels,
+    /// tags), and the token of the next page, if there is one.
+    fn list_page(
         &self,
         tag_key: &str,
-        function: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+        tag_value: &str,
+        next: Option<String>,
+    ) -> impl Future<Output = Result<(Vec<SecretMeta>, Option<String>), StoreError>> + Send;
 
     /// The AWSCURRENT SecretStrings of at most [`shared::BATCH`] secrets, in one
-    /// BatchGetSecretValue call.
-    fn values_of(&self, arns: &[String]) -> impl Future<Output = Result<shared::Batch, StoreError>> + Send;
+    /// BatchGetSecretValue call: (ARN, version read, value) for each one read; a secret with an
+    /// error or a binary value is left out.
+    fn values_of(
+        &self,
+        arns: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, Option<String>, Sensitive)>, StoreError>> + Send;
 
     /// Moves the custom label `label` onto version `to`, off `from` (the version that carries it
     /// now, if any).

@@ -7,7 +7,6 @@ use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 
-use super::shared::Batch;
 use super::{
     AWSCURRENT, OperatorStore, Payload, PendingWrite, Replica, SecretMeta, SecretStore, StoreError, Version,
     codes,
@@ -43,12 +42,8 @@ impl Store {
         Store { client }
     }
 
-    /// ListSecrets, all pages: the ARNs of the secrets that have the tag `tag_key` and pass `keep`.
-    async fn tagged(
-        &self,
-        tag_key: &str,
-        keep: impl Fn(&SecretListEntry) -> bool,
-    ) -> Result<Vec<String>, StoreError> {
+    /// ListSecrets, all pages: the ARNs of the secrets that have the tag `tag_key`.
+    async fn tagged(&self, tag_key: &str) -> Result<Vec<String>, StoreError> {
         let filter = Filter::builder().key(FilterNameStringType::TagKey).values(tag_key).build();
         let mut pages = self.client.list_secrets().filters(filter).into_paginator().send();
         let mut arns = Vec::new();
@@ -58,7 +53,7 @@ impl Store {
             let tagged = page
                 .secret_list()
                 .iter()
-                .filter(|entry| entry.tags().iter().any(|t| t.key() == Some(tag_key)) && keep(entry));
+                .filter(|entry| entry.tags().iter().any(|t| t.key() == Some(tag_key)));
             arns.extend(tagged.filter_map(|entry| entry.arn().map(str::to_owned)));
         }
         Ok(arns)
@@ -226,11 +221,39 @@ impl SecretStore for Store {
         }
     }
 
-    async fn rotated_by(&self, tag_key: &str, function: &str) -> Result<Vec<String>, StoreError> {
-        self.tagged(tag_key, |entry| entry.rotation_lambda_arn() == Some(function)).await
+    async fn list_page(
+        &self,
+        tag_key: &str,
+        tag_value: &str,
+        next: Option<String>,
+    ) -> Result<(Vec<SecretMeta>, Option<String>), StoreError> {
+        let filters = [(FilterNameStringType::TagKey, tag_key), (FilterNameStringType::TagValue, tag_value)]
+            .map(|(key, value)| Filter::builder().key(key).values(value).build());
+        let out = self
+            .client
+            .list_secrets()
+            .set_filters(Some(filters.to_vec()))
+            .max_results(100)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("ListSecrets", &e))?;
+        // The filters match prefixes, and each on any tag: keep the exact tag only.
+        let listed = out
+            .secret_list()
+            .iter()
+            .filter(|entry| {
+                entry.tags().iter().any(|t| t.key() == Some(tag_key) && t.value() == Some(tag_value))
+            })
+            .filter_map(listed)
+            .collect();
+        Ok((listed, out.next_token().filter(|token| !token.is_empty()).map(str::to_owned)))
     }
 
-    async fn values_of(&self, arns: &[String]) -> Result<Batch, StoreError> {
+    async fn values_of(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<(String, Option<String>, Sensitive)>, StoreError> {
         let out = self
             .client
             .batch_get_secret_value()
@@ -238,20 +261,14 @@ impl SecretStore for Store {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("BatchGetSecretValue", &e))?;
-        let mut batch = Batch::default();
-        for value in out.secret_values() {
-            let arn = value.arn().unwrap_or_default().to_owned();
-            match value.secret_string() {
-                Some(text) => batch.values.push((arn, Sensitive::new(text))),
-                None => batch.unread.push(arn),
-            }
-        }
-        batch.unread.extend(out.errors().iter().filter_map(|error| error.secret_id().map(str::to_owned)));
-        // A secret neither read nor reported counts as unread.
-        let seen: Vec<&String> = batch.values.iter().map(|(arn, _)| arn).chain(&batch.unread).collect();
-        let missing: Vec<String> = arns.iter().filter(|arn| !seen.contains(arn)).cloned().collect();
-        batch.unread.extend(missing);
-        Ok(batch)
+        Ok(out
+            .secret_values()
+            .iter()
+            .filter_map(|value| {
+                let text = Sensitive::new(value.secret_string()?);
+                Some((value.arn()?.to_owned(), value.version_id().map(str::to_owned), text))
+            })
+            .collect())
     }
 
     async fn move_label(
@@ -280,7 +297,7 @@ impl SecretStore for Store {
 
 impl OperatorStore for Store {
     async fn list_tagged(&self, tag_key: &str) -> Result<Vec<String>, StoreError> {
-        self.tagged(tag_key, |_| true).await
+        self.tagged(tag_key).await
     }
 
     async fn remove_stage(&self, secret_id: &str, stage: &str, version: &str) -> Result<(), StoreError> {
@@ -310,6 +327,23 @@ impl OperatorStore for Store {
             .map_err(|e| StoreError::from_sdk("PutSecretValue", &e))?;
         Ok(out.version_id().unwrap_or_default().to_owned())
     }
+}
+
+/// A ListSecrets entry as far as the shared-key search needs it (`None` without an ARN).
+fn listed(entry: &SecretListEntry) -> Option<SecretMeta> {
+    Some(SecretMeta {
+        arn: entry.arn()?.to_owned(),
+        name: entry.name().unwrap_or_default().to_owned(),
+        rotation_enabled: entry.rotation_enabled() == Some(true),
+        rotation_function: entry.rotation_lambda_arn().filter(|arn| !arn.is_empty()).map(str::to_owned),
+        versions: entry.secret_versions_to_stages().cloned().unwrap_or_default(),
+        tags: entry
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+            .collect(),
+        ..SecretMeta::default()
+    })
 }
 
 #[cfg(test)]

@@ -257,6 +257,30 @@ impl Bench {
         if declared_forms() && declarable { declared_name(vendor) } else { vendor.to_owned() }
     }
 
+    /// A vendor of this test's own: the simulator's `vendor` declared under a name no other test
+    /// uses (the suite's secrets share one Secrets Manager, and the shared-key search compares
+    /// every secret tagged for a vendor). Returns its name and a rotator that knows it; the
+    /// simulator's accounts of `vendor` work with it. (The environment: [`Bench::own_vendor_env`].)
+    pub fn own_vendor(&self, vendor: &str) -> (String, Rotator) {
+        let (name, env) = self.own_vendor_env(vendor);
+        (name, self.rotator_with(self.settings_from(env)))
+    }
+
+    /// [`Bench::own_vendor`]'s name, and the function's environment that declares it.
+    pub fn own_vendor_env(&self, vendor: &str) -> (String, HashMap<String, String>) {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name =
+            format!("own-{}-{}", std::process::id() % 100_000, COUNTER.fetch_add(1, Ordering::Relaxed));
+        let mut declaration = self.sim_vendors[vendor]["declaration"].clone();
+        assert!(declaration.is_object(), "the simulator declares no {vendor}");
+        declaration["base_url"] = json!(self.sim_base(vendor));
+        let mut env = self.env();
+        let mut declared = self.declarations();
+        declared[&name] = declaration;
+        env.insert("ROTATION_VENDORS".into(), declared.to_string());
+        (name, env)
+    }
+
     pub fn settings_from(&self, env: HashMap<String, String>) -> Settings {
         let mut settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");
         settings.timing = fast_timing();
@@ -366,6 +390,53 @@ impl Bench {
         tags: &[(&str, &str)],
         regions: &[&str],
     ) -> String {
+        let (arn, version) = self.create_unindexed(value, tags, regions).await;
+        self.onboard(&arn, &version, value).await;
+        arn
+    }
+
+    /// A secret as a deployer leaves it after onboarding (`api-key-rotator check`): the fingerprint
+    /// of its key recorded on its version, so that other secrets' first rotations compare it
+    /// without reading it. A value whose key does not read gets this suite's rotation function
+    /// (turned off), which may then read it: the suite's secrets share one Secrets Manager, and
+    /// one nobody can compare would stop every first rotation of its vendor.
+    pub async fn onboard(&self, arn: &str, version: &str, value: &str) {
+        let out = self.sm.describe_secret().secret_id(arn).send().await.expect("DescribeSecret");
+        let tags: HashMap<String, String> = out
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+            .collect();
+        let field = api_key_rotator::config::key_field_from_tags(&tags);
+        let key = field.ok().and_then(|field| {
+            api_key_rotator::secret::SecretValue::parse(
+                &api_key_rotator::sensitive::Sensitive::new(value),
+                &field,
+            )
+            .ok()
+        });
+        match key {
+            Some(key) => {
+                let label = api_key_rotator::store::Fingerprint::of(key.key()).label();
+                let put = self.sm.update_secret_version_stage().secret_id(arn).version_stage(label);
+                put.move_to_version_id(version).send().await.expect("record the fingerprint");
+            }
+            None => {
+                let function = format!("arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}");
+                let body = json!({"SecretId": arn, "RotationLambdaARN": function});
+                self.post(&format!("{}/_rotator/rotation-function", self.moto), body).await;
+            }
+        }
+    }
+
+    /// A tagged secret as it is before anyone looked at it: nothing recorded of its key, and no
+    /// rotation function. Returns its ARN and its version.
+    pub async fn create_unindexed(
+        &self,
+        value: &str,
+        tags: &[(&str, &str)],
+        regions: &[&str],
+    ) -> (String, String) {
         // In the run with declared forms, a built-in vendor's secret names its declared form,
         // unless it takes a base-URL tag (which only a built-in vendor's secret may).
         let declared = declared_forms() && !tags.iter().any(|(k, _)| *k == TAG_BASE_URL);
@@ -392,7 +463,7 @@ impl Bench {
             .send()
             .await
             .expect("CreateSecret");
-        out.arn().unwrap().to_owned()
+        (out.arn().unwrap().to_owned(), out.version_id().unwrap().to_owned())
     }
 
     /// Sets a replica region's ReplicationStatus (moto reports every replica InSync at once).
@@ -513,6 +584,38 @@ impl Bench {
         out.version_ids_to_stages().cloned().unwrap_or_default()
     }
 
+    /// Every version kept as a rescue, with its label (`ROTATION_RESCUE.<version>`, one each).
+    pub async fn rescues(&self, arn: &str) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = self
+            .stages(arn)
+            .await
+            .into_iter()
+            .flat_map(|(version, labels)| {
+                labels
+                    .into_iter()
+                    .filter(|l| l.starts_with("ROTATION_RESCUE"))
+                    .map(move |l| (version.clone(), l))
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// The one version kept as a rescue, and its label, which names it.
+    pub async fn the_rescue(&self, arn: &str) -> (String, String) {
+        let rescues = self.rescues(arn).await;
+        assert_eq!(rescues.len(), 1, "{rescues:?}");
+        let (version, label) = rescues.into_iter().next().unwrap();
+        assert_eq!(label, format!("ROTATION_RESCUE.{version}"), "one label per rescue, naming it");
+        (version, label)
+    }
+
+    /// The SecretString of version `version`.
+    pub async fn value_of_version(&self, arn: &str, version: &str) -> String {
+        let out = self.sm.get_secret_value().secret_id(arn).version_id(version).send().await;
+        out.expect("GetSecretValue").secret_string().unwrap().to_owned()
+    }
+
     pub async fn value(&self, arn: &str, stage: &str) -> String {
         let out = self
             .sm
@@ -610,14 +713,15 @@ pub fn event(step: &str, arn: &str, token: &str) -> Value {
     json!({ "Step": step, "SecretId": arn, "ClientRequestToken": token })
 }
 
-/// A write's VersionStages without the ROTATION_TARGET record createSecret adds to them: the labels
-/// that say what the key is (AWSPENDING, AWSCURRENT).
+/// A write's VersionStages without the ROTATION_TARGET record and the ROTATION_FINGERPRINT
+/// createSecret adds to them: the labels that say what the key is (AWSPENDING, AWSCURRENT).
 pub fn key_stages(stages: &Value) -> Value {
     let labels = stages.as_array().expect("VersionStages").iter();
-    labels
-        .filter(|label| !label.as_str().unwrap_or_default().starts_with("ROTATION_TARGET."))
-        .cloned()
-        .collect()
+    let recorded = |label: &Value| {
+        let label = label.as_str().unwrap_or_default();
+        label.starts_with("ROTATION_TARGET.") || label.starts_with("ROTATION_FINGERPRINT.")
+    };
+    labels.filter(|label| !recorded(label)).cloned().collect()
 }
 
 /// A secret value with the key among other fields, in a deliberate order.
