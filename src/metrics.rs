@@ -19,6 +19,10 @@
 //!   when the vendor may hold a key no one has (a create whose key was never stored);
 //! * `RevokeFailed` (Count, 0 or 1), on every record of a step that revoked a previous key: 1
 //!   when the revoke did not take;
+//! * `WrongKeyRevoked` (Count, 0 or 1), on the same records: 1 when the vendor answered success
+//!   to the revoke and still accepted the previous key: the revoke killed some other key (a wrong
+//!   id), or is not applied yet. Some consumers may hold a dead key, so the paging alarm watches
+//!   it;
 //! * `DeadKeyWindow` (Milliseconds), whenever AWSCURRENT moves to the new key (0 under overlap:
 //!   the replaced key still works), with the property `Mode` (`single-phase` or `overlap`);
 //! * `ReplicationFailed` (Count, 0 or 1), on every record that waited for the secret's replica
@@ -51,6 +55,7 @@ pub const NAMES: &[&str] = &[
     "KeyStateUnknown",
     "KeyOrphaned",
     "RevokeFailed",
+    "WrongKeyRevoked",
     "DeadKeyWindow",
     "ReplicationFailed",
     "ReplicaStateUnknown",
@@ -78,6 +83,9 @@ pub struct Record {
     pub mode: Option<&'static str>,
     /// Whether a revoke of the previous key failed, when the invocation revoked one.
     pub revoke_failed: Option<bool>,
+    /// Whether a revoke answered with success left the previous key live, when the invocation
+    /// revoked one.
+    pub wrong_key_revoked: Option<bool>,
     /// Whether the vendor refused the key in AWSCURRENT, when the invocation asked it.
     pub current_key_rejected: Option<bool>,
     /// createSecret: the rotate outcome is unknown, and whether the AWSCURRENT key still works too.
@@ -124,6 +132,9 @@ impl Record {
         }
         if let Some(failed) = self.revoke_failed {
             metrics.push(("RevokeFailed", "Count", json!(u8::from(failed))));
+        }
+        if let Some(wrong) = self.wrong_key_revoked {
+            metrics.push(("WrongKeyRevoked", "Count", json!(u8::from(wrong))));
         }
         if let Some(window) = self.dead_key_window {
             metrics.push(("DeadKeyWindow", "Milliseconds", json!(millis(window))));
@@ -228,6 +239,7 @@ mod tests {
             promote: Some("standard"),
             mode: None,
             revoke_failed: None,
+            wrong_key_revoked: None,
             current_key_rejected: None,
             key_state_unknown: false,
             replication: None,

@@ -141,6 +141,13 @@ impl Timing {
         self.vendor_timeout + self.probe_budget
     }
 
+    /// The most createSecret may need to start a rotation: at a create-then-revoke vendor with a
+    /// revoke due. Anything done first that is not the rotation's own (telling consumers of a move
+    /// nobody heard of) gets only the time beyond it.
+    pub fn create_budget_at_most(&self) -> Duration {
+        self.create_budget() + self.revoke_budget() + self.mark_reserve()
+    }
+
     /// What createSecret at a create-then-revoke vendor keeps before the rotate's reserve for
     /// reading the secret again and putting the create mark.
     pub fn mark_reserve(&self) -> Duration {

@@ -101,6 +101,21 @@ fn every_alarm_watches_a_metric_the_function_writes() {
     ] {
         assert!(alarm.contains(wanted), "ReplicationFailedAlarm lacks {wanted:?}:\n{alarm}");
     }
+    // A move consumers were never told of pages on its own alarm, which says what it means.
+    let alarm = resource("ConsumersNotToldAlarm");
+    for wanted in [
+        "Type: AWS::CloudWatch::Alarm",
+        "Namespace: !Ref MetricsNamespace",
+        "MetricName: NotifyFailed",
+        "Statistic: Sum",
+        "DatapointsToAlarm: 1",
+        "Threshold: 1",
+        "TreatMissingData: notBreaching",
+        "repair SECRET --apply",
+        "- !Ref AlertTopic",
+    ] {
+        assert!(alarm.contains(wanted), "ConsumersNotToldAlarm lacks {wanted:?}:\n{alarm}");
+    }
 }
 
 #[test]
@@ -154,7 +169,9 @@ fn the_function_gets_the_promotion_mode_and_the_alarm_watches_its_namespace() {
         "MetricName: CurrentKeyRejected".to_owned(),
         // An unknown rotate outcome the probe could not settle: consumers may hold a dead key.
         "MetricName: KeyStateUnknown".to_owned(),
-        "Expression: FILL(lost, 0) + FILL(rejected, 0) + FILL(unknown, 0)".to_owned(),
+        // A revoke that killed some other key.
+        "MetricName: WrongKeyRevoked".to_owned(),
+        "Expression: FILL(lost, 0) + FILL(rejected, 0) + FILL(unknown, 0) + FILL(wrong, 0)".to_owned(),
         "AllowedValues: [standard, early]".to_owned(),
         // The metrics records reach CloudWatch only at INFO or lower.
         "ApplicationLogLevel: INFO".to_owned(),

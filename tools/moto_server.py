@@ -14,7 +14,9 @@ routes under `/_rotator/` (AWS's JSON protocol always posts to `/`, so they cann
   "Count": 4, "Status": 500, "Code": "InternalServiceError", "SecretId"?, "After"?, "Skip"?}.
   Each matching call consumes one; with "SecretId" only calls naming exactly that secret id
   match; "Skip": n lets the next n matching calls through before the failures start;
-  "Clear": true drops what is still queued for that operation and secret id.
+  "Clear": true drops what is still queued for that operation and secret id; "Delay": s holds
+  the call that long first, and with "Pass": true it is then carried out as usual (a slow call,
+  not a failed one).
   "Operation": "GetFunctionConfiguration" fails Lambda's call of that name instead, with
   "SecretId" naming the function (as the call names it: a name or an ARN).
   With "After": true the call is carried out first and only its answer is replaced by the
@@ -488,6 +490,10 @@ class Helper:
                     return _json_response(start_response, 403, {"__type": "InvalidSignatureException", "message": problem})
             if target.startswith(("secretsmanager.", "AWSEvents.")):
                 fault = self.record(target.split(".", 1)[1], raw)
+                if fault is not None and fault["Delay"]:
+                    time.sleep(fault["Delay"])
+                if fault is not None and fault["Pass"]:
+                    fault = None
                 if fault is not None and fault["After"]:
                     for _ in self.app(environ, lambda *args, **kwargs: None):
                         pass
@@ -543,6 +549,8 @@ class Helper:
                 "Code": body.get("Code", "InternalServiceError"),
                 "After": bool(body.get("After", False)),
                 "Body": body.get("Body"),
+                "Delay": float(body.get("Delay", 0)),
+                "Pass": bool(body.get("Pass", False)),
             }
             with LOCK:
                 key = (body["Operation"], body.get("SecretId"))

@@ -7,6 +7,7 @@ Each rule's test fails against unpatched moto 5.2.5 (see the wrapper's docstring
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import uuid
 from typing import Any, Iterator
@@ -260,6 +261,21 @@ def test_faults_fail_matching_calls_once_each(sm: Any, endpoint: str) -> None:
     helper(endpoint, "/_rotator/faults", {"Operation": "DescribeSecret", "SecretId": name, "Count": 5})
     helper(endpoint, "/_rotator/faults", {"Operation": "DescribeSecret", "SecretId": name, "Clear": True})
     sm.describe_secret(SecretId=name)
+    # "Delay" with "Pass": the call waits, then is carried out as usual.
+    helper(endpoint, "/_rotator/faults", {"Operation": "DescribeSecret", "SecretId": name, "Delay": 0.3, "Pass": True})
+    started = time.monotonic()
+    assert sm.describe_secret(SecretId=name)["Name"] == name
+    assert time.monotonic() - started >= 0.3
+
+
+def test_rotation_function_names_the_function_without_turning_rotation_on(sm: Any, endpoint: str) -> None:
+    name, _ = new_secret(sm)
+    function = "arn:aws:lambda:us-east-1:123456789012:function:api-key-rotator"
+    helper(endpoint, "/_rotator/rotation-function", {"SecretId": name, "RotationLambdaARN": function})
+    described = sm.describe_secret(SecretId=name)
+    assert described["RotationLambdaARN"] == function and not described.get("RotationEnabled")
+    listed = [s for s in sm.list_secrets()["SecretList"] if s["Name"] == name]
+    assert listed[0]["RotationLambdaARN"] == function
 
 
 def test_requests_lists_calls_without_their_values(sm: Any, endpoint: str) -> None:

@@ -350,3 +350,36 @@ def test_every_declarable_vendor_is_listed_with_its_declaration(sim: str) -> Non
     assert vendors["acme"]["env"] is None and vendors["acme"]["declaration"]["rotate"]["key"] == "/data/secret"
     assert vendors["dualkey"]["declaration"]["overlap"]["revoke"]["path"] == "/v2/keys/{key_id}"
     assert vendors["ringg"]["declaration"]["rotate"]["path"] == "/workspace/api-key"
+
+
+def test_dualkey_key_cap_other_keys_and_a_revoke_by_another_keys_id(sim: str) -> None:
+    status, created = control(sim, "POST", "/_sim/accounts", {"vendor": "dualkey", "key_cap": 3})
+    assert status == 200
+    account_id, first, first_id = created["account"], created["key"], created["key_id"]
+    # Another application's key in the same account.
+    status, other = control(sim, "POST", f"/_sim/accounts/{account_id}/keys")
+    assert status == 200 and other["key_id"] not in (first_id,)
+    assert vendor_request(sim, "dualkey", "GET", "/v2/me", other["key"])[0] == 200
+    # A cap of three: one more create fits, the next is refused.
+    status, answer = vendor_request(sim, "dualkey", "POST", "/v2/keys", first)
+    assert status == 200, answer
+    assert vendor_request(sim, "dualkey", "POST", "/v2/keys", first)[0] == 409
+    # A revoke names an id, whichever key it is: the other application's key dies, the first lives.
+    assert vendor_request(sim, "dualkey", "DELETE", f"/v2/keys/{other['key_id']}", first)[0] == 204
+    assert vendor_request(sim, "dualkey", "GET", "/v2/me", other["key"])[0] == 401
+    assert vendor_request(sim, "dualkey", "GET", "/v2/me", first)[0] == 200
+    assert control(sim, "POST", "/_sim/accounts", {"vendor": "dualkey", "key_cap": 1})[0] == 400
+
+
+def test_reuse_key_id_and_redirect_rotate(sim: str) -> None:
+    status, created = control(sim, "POST", "/_sim/accounts", {"vendor": "dualkey"})
+    account_id, first, first_id = created["account"], created["key"], created["key_id"]
+    control(sim, "POST", f"/_sim/accounts/{account_id}/faults", {"reuse_key_id": 1, "redirect_rotate": 1})
+    # A redirect rotates nothing.
+    status, answer = vendor_request(sim, "dualkey", "POST", "/v2/keys", first)
+    assert status == 307 and state(sim, account_id)["rotations"] == 0
+    # The next create makes a key but names the presented key's id.
+    status, answer = vendor_request(sim, "dualkey", "POST", "/v2/keys", first)
+    assert status == 200 and answer["key"]["id"] == first_id
+    live = state(sim, account_id)["live_keys"]
+    assert len(live) == 2 and live[first_id] == first and answer["key"]["secret"] in live.values()

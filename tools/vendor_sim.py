@@ -8,8 +8,8 @@ serves every vendor in VENDORS, each under its own prefix, so a base URL is
 Each account of a single-phase vendor has exactly one live key. Rotating creates a new key and
 invalidates the old one at once; a request with a dead or unknown key gets that vendor's 401.
 A create-then-revoke vendor (`overlap = True`: DualKey) keeps every key live until it is revoked by
-id, and holds at most two live keys per account: a third create is refused with 409 until one is
-revoked. Vendors a deployer would declare in ROTATION_VENDORS carry that declaration
+id, whichever key of the account the id names, and holds at most two live keys per account (or
+the account's `key_cap`): one more create is refused with 409 until one is revoked. Vendors a deployer would declare in ROTATION_VENDORS carry that declaration
 (`declaration`, without its base_url): Acme (single-phase), DualKey (create-then-revoke), and
 Ringg and ProjectDiscovery written in that form. Cal.com also enforces its body
 rules (apiKeyDaysValid >= 1, not together with apiKeyNeverExpires) and its 120 requests per
@@ -19,7 +19,10 @@ Control routes (JSON):
 * `GET /_sim/vendors` -> {vendor: {"prefix", "env", "declaration"}}: the simulated vendors, their
   base paths here, the function's base-URL variable for each built-in one (null for the others),
   and the ROTATION_VENDORS declaration of each vendor that can be declared (without base_url)
-* `POST /_sim/accounts` {"vendor", "key"?} -> {"account", "key", "key_id", "base_path"}
+* `POST /_sim/accounts` {"vendor", "key"?, "key_cap"?} -> {"account", "key", "key_id", "base_path"}
+  (`key_cap`: a create-then-revoke vendor's most live keys per account, 2 unless given)
+* `POST /_sim/accounts/<id>/keys` -> {"key", "key_id"}: another live key of the account (another
+  application's), under an id of its own
 * `GET /_sim/accounts/<id>` -> the account: live key (the newest), `live_keys` ({key id: key}, every
   key that works), `revoked` (ids revoked, in order), counters, last rotate body, expiry, and
   `rotation_log`, one entry per rotation (a rotate call that made a new key):
@@ -77,6 +80,9 @@ Control routes (JSON):
                                 presented key, as a single-phase vendor does (a misdeclared overlap)
     {"ignore_revoke": n}        answer the next n revokes 204 and revoke nothing
     {"fail_revoke": n}          answer the next n revokes 500 and revoke nothing
+    {"reuse_key_id": n}         (create-then-revoke vendors) the next n creates make a key but answer
+                                with the presented key's id in place of the new key's
+    {"redirect_rotate": n}      answer the next n rotate calls 307 (a redirect) without rotating
     {"broken_rotate_answer": n} rotate, then send the documented answer (padded) with its full
                                 Content-Length but only its first half, and close the connection
                                 (the key is in the half that arrives), n times
@@ -143,6 +149,8 @@ FAULT_NAMES = (
     "no_overlap",
     "ignore_revoke",
     "fail_revoke",
+    "reuse_key_id",
+    "redirect_rotate",
 )
 
 LOCK = threading.Lock()
@@ -498,9 +506,11 @@ def auth_header(vendor: str, key: str) -> dict[str, str]:
     return {name: before + key}
 
 
-def create_account(vendor: str, key: str | None) -> dict[str, Any]:
+def create_account(vendor: str, key: str | None, key_cap: int = 2) -> dict[str, Any]:
     if vendor not in VENDORS:
         raise ValueError(f"unknown vendor {vendor!r}")
+    if not isinstance(key_cap, int) or isinstance(key_cap, bool) or key_cap < 2:
+        raise ValueError("key_cap is a whole number of keys, at least 2")
     account = uuid.uuid4().hex[:12]
     key = key or VENDORS[vendor].new_key(None)
     key_id = new_key_id()
@@ -511,6 +521,7 @@ def create_account(vendor: str, key: str | None) -> dict[str, Any]:
         "live_keys": {key_id: key},
         "revoked": [],
         "revoke_calls": 0,
+        "key_cap": key_cap,
         "email": f"owner-{account}@example.test",
         "rotate_calls": 0,
         "rotations": 0,
@@ -645,7 +656,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, vendors)
             if method == "POST" and parts == ["_sim", "accounts"]:
                 try:
-                    return self.reply(200, create_account(body.get("vendor", ""), body.get("key")))
+                    return self.reply(200, create_account(body.get("vendor", ""), body.get("key"), body.get("key_cap", 2)))
                 except ValueError as err:
                     return self.reply(400, {"message": str(err)})
             if len(parts) >= 3 and parts[1] == "accounts" and parts[2] in ACCOUNTS:
@@ -662,6 +673,12 @@ class Handler(BaseHTTPRequestHandler):
                         return self.reply(400, {"message": message})
                     account["faults"].update({k: v for k, v in body.items()})
                     return self.reply(200, public(account))
+                if method == "POST" and parts[3:] == ["keys"]:
+                    # Another live key of the account (another application's, say): a new id.
+                    key, key_id = VENDORS[account["vendor"]].new_key(None), new_key_id()
+                    account["live_keys"][key_id] = key
+                    KEY_OWNER[(account["vendor"], key)] = account["account"]
+                    return self.reply(200, {"key": key, "key_id": key_id})
                 if method == "POST" and parts[3:] == ["revoke"]:
                     old = account["live_key"]
                     account["live_key"] = VENDORS[account["vendor"]].new_key(old)
@@ -733,6 +750,9 @@ class Handler(BaseHTTPRequestHandler):
             if faults["fail_before_rotate"] > 0:
                 faults["fail_before_rotate"] -= 1
                 return self.server_error(vendor, path)
+            if faults["redirect_rotate"] > 0:
+                faults["redirect_rotate"] -= 1
+                return self.reply(307, {"message": "moved"}, {"Location": "https://elsewhere.invalid/keys"})
             try:
                 body = VENDORS[vendor].rotate_body(raw, account)
             except BadRequest as refused:
@@ -741,8 +761,9 @@ class Handler(BaseHTTPRequestHandler):
             if faults["same_key_rotate"] > 0:
                 faults["same_key_rotate"] -= 1
                 return self.reply(200, spec.rotated(key, self.id_of(account, key)))
-            if spec.overlap and len(account["live_keys"]) >= 2:
-                return self.reply(409, spec.error(409, path, "an account holds at most two live keys: revoke one first"))
+            if spec.overlap and len(account["live_keys"]) >= account["key_cap"]:
+                cap = account["key_cap"]
+                return self.reply(409, spec.error(409, path, f"an account holds at most {cap} live keys: revoke one first"))
             fresh, fresh_id = spec.new_key(key), new_key_id()
             keep_presented = spec.overlap and not (faults["no_overlap"] > 0)
             if faults["no_overlap"] > 0:
@@ -784,8 +805,12 @@ class Handler(BaseHTTPRequestHandler):
                     rotation["kill_error"] = str(err)
                 self.close_connection = True  # and no answer: the connection just closes
                 return None
+            answered_id = fresh_id
+            if spec.overlap and faults["reuse_key_id"] > 0:
+                faults["reuse_key_id"] -= 1
+                answered_id = self.id_of(account, key)
             status, data, content_type, shape, carried = self.rotate_answer(
-                vendor, path, faults, (key, self.id_of(account, key)), (fresh, fresh_id)
+                vendor, path, faults, (key, self.id_of(account, key)), (fresh, answered_id)
             )
             late_status = late_body = 0.0
             if status == 200 and carried is not None:

@@ -15,9 +15,7 @@ use crate::notify::Notifier;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
 use crate::store::shared::{Readable, Survey, survey};
-use crate::store::{
-    AWSPREVIOUS, Fingerprint, OperatorStore, ROTATION_CREATING, Replica, Version, fingerprint,
-};
+use crate::store::{AWSPREVIOUS, Fingerprint, OperatorStore, Replica, Version, fingerprint};
 use crate::timing::later;
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
@@ -145,7 +143,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         checks.push(pending(&found));
         checks.push(told(&found));
         checks.push(rescue(&found));
-        checks.push(orphan(&found));
+        let vendor = env.and_then(|env| vendor_from_tags(&meta.tags, &env.settings).ok());
+        checks.push(orphan(&found, vendor.map_or("the vendor", |vendor| vendor.name())));
         checks.push(replicas(&found));
         checks.push(kms(&found));
         CheckReport {
@@ -461,19 +460,22 @@ fn key_ids(found: &Found, target: &Target) -> Check {
 }
 
 /// A create mark left by a rotation whose create may have made a key no one has.
-fn orphan(found: &Found) -> Check {
-    let marks: Vec<&str> = found.meta.labels_with_prefix(ROTATION_CREATING).map(|(_, label)| label).collect();
+fn orphan(found: &Found, vendor: &str) -> Check {
+    let marks = found.meta.create_marks();
     if marks.is_empty() {
         return Check::new("orphan", Status::Ok, "no create is marked as under way");
     }
+    let labels: Vec<&str> = marks.iter().map(|mark| mark.label.as_str()).collect();
+    let runbooks: Vec<String> = marks.iter().map(|mark| mark.runbook(&found.meta.arn, vendor)).collect();
     Check::fail(
         "orphan",
         format!(
-            "{}: a rotation called the vendor's create and no key from it is known to be stored, so the vendor may hold a key no one has, and that rotation will not create again",
-            marks.join(", ")
+            "{}: a rotation called {vendor}'s create and no key from it is known to be stored, so {vendor} may hold a key no one has, and that rotation will not create again",
+            labels.join(", ")
         ),
         format!(
-            "Revoke the orphaned key by hand at the vendor (README, Declared vendors), then run `api-key-rotator repair {} --apply`.",
+            "{} (README, Declared vendors: an orphaned key). If the rotation did store its key, `api-key-rotator repair {} --apply` clears its mark.",
+            runbooks.join(". For the next mark: "),
             found.meta.arn
         ),
     )

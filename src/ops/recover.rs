@@ -9,6 +9,7 @@ use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{NotAKey, ValueError, check_bare, check_key};
 use crate::sensitive::Sensitive;
+use crate::store::dated::date_move;
 use crate::store::{AWSPENDING, Fingerprint, OperatorStore, StoreError, fingerprint};
 use crate::vendors::{VendorApi, Verdict, VerifyPolicy};
 
@@ -184,8 +185,17 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         };
         let previous = stored.as_ref().and(found.current_version().map(str::to_owned));
         match (&stored, found.current_version()) {
-            // AWSCURRENT moved: consumers are told, as after a rotation.
-            (Some(version), _) => {
+            // AWSCURRENT moved: dated at a create-then-revoke vendor (the grace of the key it
+            // replaced counts from now), and consumers are told, as after a rotation.
+            (Some(version), current) => {
+                if target.vendor.overlap().is_some()
+                    && let Err(e) = date_move(&self.store, &now, version, current).await
+                {
+                    problems.push(format!(
+                        "the move could not be dated ({}): the next rotation starts the previous key's grace when it runs",
+                        StoreProblem(e)
+                    ));
+                }
                 let promote = Promote::from_tags(&meta.tags, &env.settings).unwrap_or(Promote::Standard);
                 let event = KeyRotated {
                     secret_arn: meta.arn.clone(),

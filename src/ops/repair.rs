@@ -6,11 +6,14 @@
 use std::fmt;
 
 use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
-use crate::config::{ConfigError, Issued, Promote, Settings, Target};
+use crate::config::{ConfigError, Issued, Promote, Settings, Target, vendor_from_tags};
 use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{SecretValue, ValueError};
-use crate::store::{AWSCURRENT, AWSPENDING, OperatorStore, ROTATION_CREATING, Rescue, StoreError, Version};
+use crate::store::dated::date_move;
+use crate::store::{
+    AWSCURRENT, AWSPENDING, Fingerprint, OperatorStore, Rescue, StoreError, Version, fingerprint,
+};
 use crate::timing::rfc3339;
 use crate::vendors::{Mode, VendorApi, Verdict, VerifyPolicy};
 
@@ -262,26 +265,33 @@ impl Plan {
 
 impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
     /// Create marks (create-then-revoke vendors): each says a create was under way and no key
-    /// from it may have been stored, so the vendor may hold a key no one has. `--apply` is the
-    /// operator saying it is dealt with: the marks go, and that rotation may create again.
+    /// from it may have been stored, so the vendor may hold a key no one has. A mark is stale once
+    /// its rotation's version holds a key (the process stopped between storing it and taking the
+    /// mark off): `--apply` clears that one. Any other is left for the operator, with the runbook:
+    /// only they can tell, at the vendor, whether the create made a key.
     async fn orphans(&self, found: &Found, apply: bool, findings: &mut Vec<(&'static str, String)>) {
         let meta = &found.meta;
-        let marks: Vec<(String, String)> = meta
-            .labels_with_prefix(ROTATION_CREATING)
-            .map(|(version, label)| (version.to_owned(), label.to_owned()))
-            .collect();
-        for (version, label) in marks {
-            let rotation = &label[ROTATION_CREATING.len()..];
-            let finding = if !apply {
-                format!(
-                    "{label} (on version {version}): rotation {rotation} called the vendor's create and no key from it is known to be stored, so the vendor may hold a key no one has. Revoke that key by hand at the vendor (the one whose id no ROTATION_KEY_ID label names; README, Declared vendors: an orphaned key), then `api-key-rotator repair {} --apply` clears this mark",
-                    meta.arn
-                )
-            } else {
-                match self.store.remove_stage(&meta.arn, &label, &version).await {
-                    Ok(()) => format!("cleared {label}: rotation {rotation} may create again"),
+        let vendor = found
+            .env
+            .as_ref()
+            .ok()
+            .and_then(|env| vendor_from_tags(&meta.tags, &env.settings).ok())
+            .map_or("the vendor", |vendor| vendor.name());
+        for mark in meta.create_marks() {
+            let (label, on, rotation) = (&mark.label, &mark.on, &mark.rotation);
+            let stored = matches!(self.store.value(&meta.arn, Some(rotation), None).await, Ok(Some(_)));
+            let finding = match (stored, apply) {
+                (true, false) => format!(
+                    "{label} (on version {on}) is stale: rotation {rotation} stored its key; --apply clears it"
+                ),
+                (true, true) => match self.store.remove_stage(&meta.arn, label, on).await {
+                    Ok(()) => format!("cleared {label}: rotation {rotation} stored its key"),
                     Err(error) => format!("{label} could not be cleared: {}", StoreProblem(error)),
-                }
+                },
+                (false, _) => format!(
+                    "{label} (on version {on}): rotation {rotation} called {vendor}'s create and no key from it is stored, so {vendor} may hold a key no one has; repair does not clear this mark. {}",
+                    mark.runbook(&meta.arn, vendor)
+                ),
             };
             findings.push(("orphan", finding));
         }
@@ -523,6 +533,21 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         let failed = |e: StoreError| ApplyError::Store(e.into());
         match plan {
             Plan::Finish { pending, current } => {
+                // The key being replaced keeps its fingerprint until consumers are told: if they
+                // are not, every later step and command can see it (best effort).
+                let mut now = found.meta.clone();
+                let key = found
+                    .current
+                    .as_ref()
+                    .ok()
+                    .and_then(Option::as_ref)
+                    .and_then(|value| value.key(&now.tags).ok());
+                if let Some(key) = key.filter(|_| now.fingerprint_of(current).is_none()) {
+                    let print = Fingerprint::of(key.key());
+                    if fingerprint::record(&self.store, &now, current, &print).await.is_ok() {
+                        now.record_fingerprint(current, &print);
+                    }
+                }
                 if let Err(error) = self.store.make_current(arn, pending, Some(current)).await {
                     // A move whose answer was lost may have landed: only reading again tells, and
                     // "stage not found" says AWSCURRENT moved since it was read.
@@ -535,7 +560,13 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                         }
                     }
                 }
-                let not_told = self.tell(&found.meta, finished(found, pending)).await.err();
+                // At a create-then-revoke vendor, the grace of the key this move replaced counts
+                // from now (best effort: an undated move starts the clock when a rotation sees it).
+                let event = finished(found, pending);
+                if event.mode == Mode::Overlap.as_str() {
+                    let _ = date_move(&self.store, &now, pending, Some(current)).await;
+                }
+                let not_told = self.tell(&now, event).await.err();
                 Ok(Applied::Finished { pending: pending.clone(), current: current.clone(), not_told })
             }
             Plan::Clear { version, .. } => {

@@ -20,7 +20,9 @@ use tokio::time::{Instant, sleep};
 use tracing::{error, info, warn};
 
 use super::after_move::key_rotated;
-use super::error::{ErrorKind, Lost, NotRotatable, Problem, Rejected, State, TimedOut, VendorFailure};
+use super::error::{
+    ErrorKind, Lost, NotRotatable, Orphaned, Problem, Rejected, State, TimedOut, VendorFailure,
+};
 use super::overlap::{Marked, Plan, nothing_created};
 use super::write::{Stored, put_pending};
 use super::{Invocation, Observed, Outcome, Rotator};
@@ -30,11 +32,21 @@ use crate::secret::check_key;
 use crate::sensitive::Sensitive;
 use crate::store::shared::{Readable, survey};
 use crate::store::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, Fingerprint, MAX_LABELS, Payload, PendingWrite,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, CreateMark, Fingerprint, MAX_LABELS, Payload, PendingWrite,
     ROTATION_FINGERPRINT, Rescue, SecretMeta, SecretStore, Version, fingerprint,
 };
 use crate::timing::{before, time_left};
 use crate::vendors::{Mode, RotateOutcome, Vendor, VendorApi, Verdict, VerifyPolicy};
+
+/// A rotate call, as what follows an answer that went wrong needs it: where it went, the key it
+/// presented, and (at a create-then-revoke vendor) its create mark, which a report of an orphan
+/// names.
+#[derive(Clone, Copy)]
+pub(super) struct Presented<'a> {
+    pub target: &'a Target,
+    pub key: &'a Sensitive,
+    pub mark: Option<&'a CreateMark>,
+}
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     pub(super) async fn create_secret(
@@ -59,12 +71,22 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
 
         // A move of AWSCURRENT nobody heard of (the event failed, or the process was killed after
-        // the move): consumers are told before anything else, whatever else is wrong.
+        // the move): consumers are told before anything else, whatever else is wrong, but only
+        // in the time beyond what this rotation may need (else a later step, or `repair --apply`,
+        // tells them).
         let mut now = meta.clone();
-        if let Some(current) = meta.untold()
-            && !self.tell_untold(call, observed).await
-        {
-            now.clear_fingerprints_beside(current);
+        if let Some(current) = meta.untold() {
+            let timing = &self.settings.timing;
+            let spare =
+                Invocation { deadline: before(call.deadline, timing.create_budget_at_most()), ..call };
+            if time_left(spare.deadline) <= timing.safety_margin {
+                warn!(
+                    version = current,
+                    "consumers were never told of the last move of AWSCURRENT, and this invocation has no time to spare for it: a later step, or `api-key-rotator repair --apply`, tells them"
+                );
+            } else if !self.tell_untold(spare, observed).await {
+                now.clear_fingerprints_beside(current);
+            }
         }
         let call = Invocation { meta: &now, ..call };
         self.create_secret_told(call, observed).await
@@ -182,24 +204,43 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
 
         // 5. Rotate. At a create-then-revoke vendor, a mark first says that a create is under way
         // (with the starting key's id, on a first rotation), so a retry never creates twice.
+        let mut mark = None;
         if let Some(plan) = &plan {
             let Some(on) = current_id.as_deref() else {
                 return Err(NotRotatable::NoCurrentValue { state: State::NothingSent }.into());
             };
-            if let Marked::StoredElsewhere = self.put_mark(call, &config.target, plan, on).await? {
-                return Ok(Outcome::AlreadyDone);
+            match self.put_mark(call, &config.target, plan, on).await? {
+                Marked::StoredElsewhere => return Ok(Outcome::AlreadyDone),
+                Marked::Marked(put) => mark = Some(put),
             }
         }
         observed.rotate_called = true;
-        let (new_key, key_id) = match self.rotate(call, &config, current.key(), observed).await {
+        let (new_key, key_id) = match self.rotate(call, &config, current.key(), mark.as_ref(), observed).await
+        {
             Ok(rotated) => rotated,
             Err(kind) => {
-                if let Some(plan) = plan.as_ref().filter(|_| nothing_created(&kind)) {
-                    self.clear_mark(call, &plan.mark, current_id.as_deref()).await;
+                if let Some(mark) = mark.as_ref().filter(|_| nothing_created(&kind)) {
+                    self.clear_mark(call, mark).await;
                 }
                 return Err(kind);
             }
         };
+        // An id AWSCURRENT's or AWSPREVIOUS's key already has is not the new key's: recorded, a
+        // later rotation would revoke a key still in use.
+        let bound = plan.as_ref().and_then(|plan| plan.bind.clone());
+        let known_ids: Vec<KeyId> = [current_id.as_deref(), meta.version_with(AWSPREVIOUS)]
+            .into_iter()
+            .flatten()
+            .flat_map(|version| KeyId::from_labels(meta.labels(version)))
+            .chain(KeyId::from_labels(bound.as_ref()))
+            .collect();
+        let key_id = key_id.filter(|id| {
+            let known = known_ids.iter().any(|held| held.id == *id);
+            if known {
+                warn!(key_id = id, "the create answer names an id the current or previous key already has: not recorded as the new key's");
+            }
+            !known
+        });
         let (answered, answered_at) = (Instant::now(), SystemTime::now());
         info!(key_fingerprint = %new_key.fingerprint(), "the vendor rotated the key; storing it");
         let vendor = config.target.vendor;
@@ -281,31 +322,60 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 // 7. Another invocation of this rotation stored another key under the token first.
                 // The vendor made one of the two live, maybe this one: it goes into a version of
                 // its own, never into nothing.
-                observed.current_key_rejected = Some(true);
                 error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the version already holds another key; keeping this one in a version of its own");
                 let kept = self.keep(call, value, false).await;
-                return Err(Lost::Conflict {
-                    fingerprint: new_key.fingerprint(),
-                    version: event.token.clone(),
-                    kept,
+                let (fingerprint, version) = (new_key.fingerprint(), event.token.clone());
+                // At a create-then-revoke vendor both keys stay live: an orphan, not a lock-out,
+                // unless the vendor now refuses the key consumers read.
+                if let Some(mark) = &mark
+                    && let Some(confirmed) =
+                        self.still_live(call, &config.target, current.key(), observed).await
+                {
+                    let runbook = mark.runbook(secret, vendor.name());
+                    let vendor = vendor.name();
+                    return Err(Orphaned::Conflict {
+                        vendor,
+                        version,
+                        fingerprint,
+                        key_id,
+                        kept,
+                        confirmed,
+                        runbook,
+                    }
+                    .into());
                 }
-                .into());
+                observed.current_key_rejected = Some(true);
+                return Err(Lost::Conflict { fingerprint, version, kept }.into());
             }
             Err(failure) => {
                 // 8. The key is lost with this process. Say which key, never what it is. The
-                // vendor's 2xx killed the key consumers read.
-                observed.current_key_rejected = Some(true);
-                error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the vendor rotated the key but it could not be stored: the new key is lost");
-                return Err(Lost::NotStored {
-                    fingerprint: new_key.fingerprint(),
-                    version: event.token.clone(),
-                    failure: Box::new(failure),
+                // vendor's 2xx killed the key consumers read (at a single-phase vendor).
+                error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the vendor made a new key but it could not be stored: the new key is lost");
+                let (fingerprint, version, failure) =
+                    (new_key.fingerprint(), event.token.clone(), Box::new(failure));
+                if let Some(mark) = &mark
+                    && let Some(confirmed) =
+                        self.still_live(call, &config.target, current.key(), observed).await
+                {
+                    let runbook = mark.runbook(secret, vendor.name());
+                    let vendor = vendor.name();
+                    return Err(Orphaned::NotStored {
+                        vendor,
+                        fingerprint,
+                        key_id,
+                        version,
+                        failure,
+                        confirmed,
+                        runbook,
+                    }
+                    .into());
                 }
-                .into());
+                observed.current_key_rejected = Some(true);
+                return Err(Lost::NotStored { fingerprint, version, failure }.into());
             }
         }
-        if let Some(plan) = &plan {
-            self.clear_mark(call, &plan.mark, current_id.as_deref()).await;
+        if let Some(mark) = &mark {
+            self.clear_mark(call, mark).await;
             let answered = (&new_key, answered, answered_at);
             let current_id = current_id.as_deref();
             self.previous_still_live(call, &config.target, current.key(), current_id, answered, observed)
@@ -328,18 +398,21 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     }
 
     /// Calls the vendor's rotate endpoint with the full vendor timeout. Another attempt follows
-    /// only one that provably rotated nothing, and only while a whole attempt still fits.
+    /// only one that provably rotated nothing, and only while a whole attempt still fits. `mark`:
+    /// a create-then-revoke vendor's create mark, which its reports of an orphan name.
     async fn rotate(
         &self,
         call: Invocation<'_>,
         config: &SecretConfig,
         current: &Sensitive,
+        mark: Option<&CreateMark>,
         observed: &mut Observed,
     ) -> Result<(Sensitive, Option<String>), ErrorKind> {
         let deadline = call.deadline;
         let timing = &self.settings.timing;
         let target = &config.target;
         let Target { vendor, base_url } = target;
+        let presented = Presented { target, key: current, mark };
         let mut backoff = timing.initial_backoff;
         let mut last_failure = String::new();
         for attempt in 1..=timing.rotate_attempts {
@@ -359,14 +432,12 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 RotateOutcome::Echoed(answer) => {
                     let reason = format!("HTTP {} whose key is the current key itself", answer.status);
                     let kept = self.keep_answer(call, answer).await;
-                    return Err(self
-                        .after_unknown(call, target, current, reason, Some(kept), observed)
-                        .await);
+                    return Err(self.after_unknown(call, presented, reason, Some(kept), observed).await);
                 }
                 // Never stored as a new key, whichever client said so.
                 RotateOutcome::Rotated { key, .. } if key == *current => {
                     let reason = "a 2xx whose key is the current key itself".to_owned();
-                    return Err(self.after_unknown(call, target, current, reason, None, observed).await);
+                    return Err(self.after_unknown(call, presented, reason, None, observed).await);
                 }
                 RotateOutcome::Rotated { key, odd, key_id } => {
                     if odd {
@@ -395,10 +466,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                     last_failure = reason;
                 }
                 RotateOutcome::Unknown(reason) => {
-                    return Err(self.after_unknown(call, target, current, reason, None, observed).await);
+                    return Err(self.after_unknown(call, presented, reason, None, observed).await);
                 }
                 RotateOutcome::Unreadable(answer) => {
-                    return Err(self.rescue(call, answer, observed).await);
+                    return Err(self.rescue(call, presented, answer, observed).await);
                 }
             }
             if attempt < timing.rotate_attempts {
@@ -508,6 +579,9 @@ fn refusal_hint(vendor: &dyn Vendor, status: u16) -> &'static str {
     vendor.refusal_hint(status).unwrap_or(match status {
         401 | 403 => "The key may lack the right to manage API keys.",
         400 => "The vendor rejected the request itself.",
+        300..=399 => {
+            "The vendor redirected the call elsewhere (redirects are never followed): check the base URL."
+        }
         _ => "Check the base URL and the vendor's status.",
     })
 }

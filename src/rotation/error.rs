@@ -91,7 +91,7 @@ pub enum ErrorKind {
     OutcomeUnknown(#[from] Unknown),
 
     #[error("{0} See README.md, section \"Declared vendors\", \"An orphaned key\".")]
-    KeyOrphaned(#[from] Orphaned),
+    KeyOrphaned(Box<Orphaned>),
 
     #[error("{0}")]
     Vendor(#[from] VendorFailure),
@@ -104,6 +104,12 @@ pub enum ErrorKind {
         "Retrying will not help: fix the function's permissions or the secret first."
     })]
     Store { error: Box<StoreError>, state: State },
+}
+
+impl From<Orphaned> for ErrorKind {
+    fn from(orphaned: Orphaned) -> Self {
+        ErrorKind::KeyOrphaned(Box::new(orphaned))
+    }
 }
 
 impl ErrorKind {
@@ -229,6 +235,14 @@ pub enum Problem {
     )]
     TooSoon { until: String, grace_seconds: u64 },
 
+    /// Create-then-revoke: a replica region does not hold the current version, so its readers may
+    /// still read the key AWSPREVIOUS holds.
+    #[error(
+        "a replica region does not hold the current version ({}), and the previous key is revoked only while every one is InSync: consumers there may still read the key AWSPREVIOUS holds, and revoking it now would lock them out. Once every replica is InSync (`api-key-rotator check` shows them; README, Multi-region secrets), rotate again",
+        regions.join("; ")
+    )]
+    ReplicaBehind { regions: Vec<String> },
+
     /// Create-then-revoke: the `rotation:key-id` tag cannot be an id.
     #[error(
         "{TAG_KEY_ID} is not a key id this function can record and send (1 to 128 of A-Z a-z 0-9 . _ ~ : -, not . or .., and not holding the key). Nothing was sent to the vendor; set it to the id the vendor gives the key in AWSCURRENT, or remove it (the starting key is then revoked by hand)"
@@ -259,20 +273,88 @@ fn shared_unknown(unread: &[String], unfinished: Option<&str>) -> String {
     said.join("; ")
 }
 
-/// Create-then-revoke: the vendor may hold a key no one has.
+/// Create-then-revoke: the vendor may hold a key no one has. Each says what the function knows of
+/// it (when the create was called, its fingerprint and id when the answer was read) and the
+/// runbook ([`crate::store::CreateMark::runbook`]); the key consumers read still works (a refusal
+/// of it is a lock-out, reported as such instead).
 #[derive(Debug, thiserror::Error)]
 pub enum Orphaned {
     /// A retry found the mark an earlier invocation left before its create, and no stored key.
     #[error(
-        "an earlier invocation of this rotation (version {version}) called {vendor}'s create and stopped before a key was stored, so {vendor} may hold a new key no one has. The create was not called again. The previous key still works. Revoke that key by hand at {vendor} (it is the one whose id no ROTATION_KEY_ID label of this secret names), then run `api-key-rotator repair {secret} --apply` to clear the mark ({label}) and rotate again"
+        "an earlier invocation of this rotation (version {version}) called {vendor}'s create and stopped before a key was stored, so {vendor} may hold a new key no one has (or none: the invocation may have stopped before the call, or the call made nothing). The create was not called again; a create-then-revoke vendor's create leaves the key consumers read live. {runbook}"
     )]
-    Retried { vendor: &'static str, version: String, secret: String, label: String },
+    Retried { vendor: &'static str, version: String, runbook: String },
 
-    /// This invocation's create answered with no key, or with an outcome unknown.
+    /// This invocation's create answered with an outcome unknown.
     #[error(
-        "{vendor}'s create call's outcome is unknown ({reason}); the key consumers read still works, but {vendor} may hold a new key no one has. The create will not be called again for version {version}. Revoke that key by hand at {vendor} (it is the one whose id no ROTATION_KEY_ID label of this secret names), then run `api-key-rotator repair {secret} --apply` to clear the mark ({label}) and rotate again"
+        "{vendor}'s create call's outcome is unknown ({reason}); the key consumers read still works, but {vendor} may hold a new key no one has. The create will not be called again for version {version}. {runbook}"
     )]
-    Unknown { vendor: &'static str, reason: String, version: String, secret: String, label: String },
+    Unknown { vendor: &'static str, reason: String, version: String, runbook: String },
+
+    /// The create made a key, and storing it failed.
+    #[error(
+        "{vendor} created a new key (fingerprint {fingerprint}, {}) and storing it in version {version} failed: {failure}. {} The new key exists only at {vendor}, unless a write cut off at the deadline landed later: check that version first. {}{runbook}",
+        id_said(key_id), current_said(*confirmed), revoke_id(key_id, vendor)
+    )]
+    NotStored {
+        vendor: &'static str,
+        fingerprint: String,
+        key_id: Option<String>,
+        version: String,
+        failure: Box<StoreError>,
+        confirmed: bool,
+        runbook: String,
+    },
+
+    /// The create answered a 2xx from which no key could be read: the answer is kept.
+    #[error(
+        "{vendor} answered its create with HTTP {status}, so it made a new key, but no key could be read from the answer ({why}). {} {kept} If no key is in it, the new key exists only at {vendor}. {runbook}",
+        current_said(*confirmed)
+    )]
+    Unreadable { vendor: &'static str, status: u16, why: NoKey, kept: Kept, confirmed: bool, runbook: String },
+
+    /// Two invocations of one rotation both created a key; the other one's is stored.
+    #[error(
+        "another invocation of this rotation stored a different key in version {version} first, and {vendor} created one for this invocation too (fingerprint {fingerprint}, {}): both stay live. {} {kept} {}{runbook}",
+        id_said(key_id), current_said(*confirmed), revoke_id(key_id, vendor)
+    )]
+    Conflict {
+        vendor: &'static str,
+        version: String,
+        fingerprint: String,
+        key_id: Option<String>,
+        kept: Kept,
+        confirmed: bool,
+        runbook: String,
+    },
+}
+
+/// What an orphan's error knows of the key consumers read: the vendor accepted it just after, or
+/// gave no verdict (then the step pages as `KeyStateUnknown`).
+fn current_said(confirmed: bool) -> &'static str {
+    if confirmed {
+        "The key consumers read still works (the vendor accepted it just now)."
+    } else {
+        "The vendor gave no verdict on the key consumers read just now: a create-then-revoke vendor leaves it live, unless its overlap is misdeclared; `api-key-rotator repair` asks it again."
+    }
+}
+
+/// A new key's id, as an orphan's error says it.
+fn id_said(key_id: &Option<String>) -> String {
+    match key_id {
+        Some(id) => format!("id {id}"),
+        None => "no id read from the answer".to_owned(),
+    }
+}
+
+/// The direct way out when the orphan's id is known.
+fn revoke_id(key_id: &Option<String>, vendor: &str) -> String {
+    match key_id {
+        Some(id) => {
+            format!("Its id is {id}: revoke that id at {vendor}, after checking that no secret names it. ")
+        }
+        None => String::new(),
+    }
 }
 
 /// The event or the secret is not one this step can work on.
@@ -435,6 +517,22 @@ pub enum VendorFailure {
         "revoking the previous key (id {key_id}) at the vendor failed: {why}. No new key was made, and the previous key may still be live. Secrets Manager will retry; if it keeps failing, revoke id {key_id} at the vendor by hand, then rotate again"
     )]
     RevokeFailed { key_id: String, why: String },
+
+    /// Create-then-revoke: the vendor answered success to revoking the previous key's recorded id,
+    /// and still accepted the previous key after: the revoke killed some other key, or has not
+    /// been applied yet. It pages (`WrongKeyRevoked`).
+    #[error(
+        "the vendor answered HTTP {status} to revoking id {key_id}, recorded as the previous key's, yet it still accepted the previous key {:.0} s later: either the revoke killed another key, whichever key id {key_id} is (a mistyped rotation:key-id, or an id recorded for another key), or the vendor has not applied it yet. No new key was made, and the label recording id {key_id} stays. If the previous key is still accepted, find which key id {key_id} was at the vendor and give whoever held it a working key (for a secret, `api-key-rotator recover`); then take that label off the previous version, revoke the previous key by hand, and rotate again",
+        over.as_secs_f64()
+    )]
+    WrongKeyRevoked { key_id: String, status: u16, over: Duration },
+
+    /// Create-then-revoke: the vendor does not know the previous key's recorded id (404), and
+    /// still accepts the previous key: the id is not its id. Retrying cannot help.
+    #[error(
+        "the vendor does not know id {key_id}, recorded as the previous key's (HTTP {status}), and still accepts the previous key (fingerprint {fingerprint}): the id recorded for it is not its id (an earlier revoke of that id may have killed another key). No new key was made; a retry meets the same. Find the previous key's own id at the vendor by its fingerprint, revoke it there by hand, take the ROTATION_KEY_ID label off the previous version, and rotate again"
+    )]
+    NotItsId { key_id: String, status: u16, fingerprint: String },
 
     /// Create-then-revoke: the previous key was revoked, then the current one got no verdict.
     #[error(
@@ -618,6 +716,15 @@ mod tests {
         let cut =
             Kept::Stored { secret: ARN.into(), token: "rescue-0123".into(), form: Form::Binary, cut: true };
         let lost = || Kept::Lost { token: "rescue-0123".into(), failure: store(true) };
+        let runbook = || {
+            let mark = crate::store::CreateMark {
+                rotation: version(),
+                at: Some(std::time::UNIX_EPOCH + Duration::from_secs(1_765_000_000)),
+                label: "ROTATION_CREATING.token-0001.1765000000".into(),
+                on: "v1".into(),
+            };
+            mark.runbook(ARN, "dualkey")
+        };
         let kinds: Vec<ErrorKind> = vec![
             ErrorKind::InvalidEvent(EventFault::NotAnObject),
             NotRotatable::Disabled.into(),
@@ -685,21 +792,56 @@ mod tests {
                 "Throttling",
                 true,
             )),
-            Orphaned::Retried {
+            Orphaned::Retried { vendor: "dualkey", version: version(), runbook: runbook() }.into(),
+            Orphaned::Unknown { vendor: "dualkey", reason: reason(), version: version(), runbook: runbook() }
+                .into(),
+            Orphaned::NotStored {
                 vendor: "dualkey",
+                fingerprint: "sha256:0123456789ab".into(),
+                key_id: Some("k-0456".into()),
                 version: version(),
-                secret: ARN.into(),
-                label: "ROTATION_CREATING.token-0001".into(),
+                failure: store(true),
+                confirmed: true,
+                runbook: runbook(),
             }
             .into(),
-            Orphaned::Unknown {
+            Orphaned::Unreadable {
                 vendor: "dualkey",
-                reason: reason(),
-                version: version(),
-                secret: ARN.into(),
-                label: "ROTATION_CREATING.token-0001".into(),
+                status: 201,
+                why: NoKey::NoKeyField,
+                kept: stored(),
+                confirmed: false,
+                runbook: runbook(),
             }
             .into(),
+            Orphaned::Conflict {
+                vendor: "dualkey",
+                version: version(),
+                fingerprint: "sha256:0123456789ab".into(),
+                key_id: None,
+                kept: stored(),
+                confirmed: true,
+                runbook: runbook(),
+            }
+            .into(),
+            VendorFailure::WrongKeyRevoked {
+                key_id: "k-0123".into(),
+                status: 204,
+                over: Duration::from_secs(15),
+            }
+            .into(),
+            VendorFailure::NotItsId {
+                key_id: "k-0123".into(),
+                status: 404,
+                fingerprint: "sha256:0123456789ab".into(),
+            }
+            .into(),
+            ErrorKind::config(Problem::ReplicaBehind {
+                regions: vec![
+                    "eu-west-1: Failed (no KMS key in this region)".into(),
+                    "ap-south-1: InProgress".into(),
+                ],
+            }),
             Rejected::Tested {
                 which: Tested::Current,
                 fingerprint: "sha256:0123456789ab".into(),

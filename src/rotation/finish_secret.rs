@@ -67,10 +67,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // still works, and the grace of the key this move replaced counts from now.
         let vendor = vendor_of(meta, &event.token, &self.settings);
         let mode = self.settings.mode_of(&vendor);
-        if mode == Mode::Overlap
-            && let Err(problem) = self.start_grace(meta, &event.token).await
-        {
-            warn!(error = %problem, "the move of AWSCURRENT could not be dated; the next rotation starts the grace when it runs");
+        if mode == Mode::Overlap {
+            self.date(call, &event.token, current).await;
         }
         observed.dead_key_window = match mode {
             Mode::Overlap => Some(Duration::ZERO),

@@ -102,6 +102,9 @@ struct Observed {
     mode: Option<Mode>,
     /// Whether revoking the previous key failed, when this invocation revoked one.
     revoke_failed: Option<bool>,
+    /// Whether a revoke the vendor answered with success left the previous key live (it killed
+    /// some other key, or is not applied yet), when this invocation revoked one.
+    wrong_key_revoked: Option<bool>,
 }
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
@@ -135,6 +138,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             promote: observed.promote.map(Promote::as_str),
             mode: observed.mode.map(Mode::as_str),
             revoke_failed: observed.revoke_failed,
+            wrong_key_revoked: observed.wrong_key_revoked,
             current_key_rejected: observed.current_key_rejected,
             key_state_unknown: observed.key_state_unknown,
             replication: observed.replication.take(),

@@ -5,17 +5,22 @@
 //! What createSecret adds for them, in order:
 //! * before any vendor call: a retry that finds this rotation's create mark and no stored key
 //!   stops as `KeyOrphaned` (the vendor may hold a key no one has; it is never created twice); a
-//!   previous key still inside its grace stops it as `Config` ("too soon");
+//!   previous key still inside its grace stops it as `Config` ("too soon"), and so does a replica
+//!   region that does not hold the current version (its readers may still use the previous key);
 //! * the previous key (AWSPREVIOUS's, its id recorded, issued by the same vendor and base URL) is
-//!   revoked, then verified dead; a revoke that does not take stops the step (`RevokeFailed`);
+//!   revoked, then verified dead; whatever the revoke answered, the current key is verified again
+//!   (a refusal is a lock-out); a revoke that does not take stops the step (`RevokeFailed`), and
+//!   one that answered success while the previous key still works pages (`WrongKeyRevoked`);
 //! * the first rotation binds the `rotation:key-id` tag to the AWSCURRENT version;
 //! * the create mark goes on before the create, and comes off once the new key is stored or
 //!   nothing was created;
-//! * the new key's id is written with the key, as a [`KeyId`] label;
+//! * the new key's id is written with the key, as a [`KeyId`] label (an id AWSCURRENT's or
+//!   AWSPREVIOUS's key already has is no id: it is not recorded);
 //! * after storing, the previous key is asked about: refused means the vendor did not keep two
-//!   keys, and the new key is promoted at once.
+//!   keys, and the new key is promoted at once;
+//! * every move the product makes dates the version it made current (`store/dated.rs`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -28,23 +33,22 @@ use crate::config::{KeyId, Promote, TAG_KEY_ID, TARGET_LABEL_PREFIX, Target};
 use crate::notify::Notifier;
 use crate::secret::SecretValue;
 use crate::sensitive::Sensitive;
-use crate::store::{
-    AWSPREVIOUS, ROTATION_CREATING, ROTATION_CURRENT_SINCE, SecretMeta, SecretStore, StoreError,
-};
+use crate::store::dated::date_move;
+use crate::store::{AWSPREVIOUS, CreateMark, ROTATION_CURRENT_SINCE, Replica, SecretStore};
 use crate::timing::{before, later, rfc3339, time_left};
 use crate::vendors::{Mode, Overlap, Revoke, VendorApi, Verdict, is_readable_key_id};
 
 /// What a create-then-revoke rotation does besides a single-phase one, decided before any vendor
 /// call.
 pub(super) struct Plan {
-    /// The label marking this rotation's create as under way.
-    pub mark: String,
     /// The `rotation:key-id` tag's id, to bind to the AWSCURRENT version (first rotation only).
     pub bind: Option<String>,
     /// The previous key, due to be revoked.
     pub revoke: Option<Previous>,
     /// Whether a dated move is on the secret already (the new date replaces it, one for one).
     dated: bool,
+    /// The label the create mark will have (for the label quota).
+    mark: String,
 }
 
 /// The key AWSPREVIOUS holds, due to be revoked.
@@ -71,28 +75,9 @@ impl Plan {
 /// What putting the create mark found.
 pub(super) enum Marked {
     /// The mark is on: the create may go ahead.
-    Marked,
+    Marked(CreateMark),
     /// Another invocation of this rotation stored its key meanwhile: nothing to create.
     StoredElsewhere,
-}
-
-/// The label that marks a create under way for `version`.
-pub(super) fn mark_label(version: &str) -> String {
-    format!("{ROTATION_CREATING}{version}")
-}
-
-/// The label saying a version holds AWSCURRENT since `time`.
-fn since_label(time: SystemTime) -> String {
-    let seconds = time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    format!("{ROTATION_CURRENT_SINCE}{seconds}")
-}
-
-/// Since when `version` holds AWSCURRENT, as its label says (the latest, if several).
-fn current_since(meta: &SecretMeta, version: &str) -> Option<SystemTime> {
-    let seconds = meta.labels(version).iter().filter_map(|label| label.strip_prefix(ROTATION_CURRENT_SINCE));
-    let times = seconds
-        .filter_map(|s| s.parse::<u64>().ok().and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))));
-    times.max()
 }
 
 /// Whether a rotate call that failed with `kind` provably created nothing (so the mark may go).
@@ -107,6 +92,13 @@ pub(super) fn nothing_created(kind: &ErrorKind) -> bool {
     )
 }
 
+/// The error for a retry that found `mark`, with no stored key.
+pub(super) fn retried(call: Invocation<'_>, target: &Target, mark: &CreateMark) -> ErrorKind {
+    let vendor = target.vendor.name();
+    let runbook = mark.runbook(&call.meta.arn, vendor);
+    Orphaned::Retried { vendor, version: call.event.token.clone(), runbook }.into()
+}
+
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// What a create-then-revoke rotation must do before its create, or why it must not start.
     /// Talks only to Secrets Manager (it may date an undated move of AWSCURRENT).
@@ -119,15 +111,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         current_id: Option<&str>,
     ) -> Result<Plan, ErrorKind> {
         let Invocation { event, meta, .. } = call;
-        let mark = mark_label(&event.token);
-        if meta.labels_with_prefix(&mark).next().is_some() {
-            return Err(Orphaned::Retried {
-                vendor: target.vendor.name(),
-                version: event.token.clone(),
-                secret: meta.arn.clone(),
-                label: mark,
-            }
-            .into());
+        if let Some(mark) = meta.create_mark(&event.token) {
+            return Err(retried(call, target, &mark));
         }
         let current_ids =
             current_id.map_or_else(Vec::new, |version| KeyId::from_labels(meta.labels(version)));
@@ -143,13 +128,14 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             _ => None,
         };
         let revoke = self.previous_due(call, target, overlap, current, current_id, &current_ids).await?;
-        let dated = meta.labels_with_prefix(ROTATION_CURRENT_SINCE).next().is_some();
-        Ok(Plan { mark, bind, revoke, dated })
+        let mark = CreateMark::new(&event.token, current_id.unwrap_or_default()).label;
+        Ok(Plan { bind, revoke, dated: meta.dated(), mark })
     }
 
     /// The key AWSPREVIOUS holds, if it is to be revoked now: its id recorded, issued by this
     /// target, held by neither AWSCURRENT nor AWSPENDING, and replaced at least `grace_seconds`
-    /// ago (else "too soon").
+    /// ago (else "too soon"); and only while every replica region holds the current version
+    /// (else a region behind may still serve it).
     async fn previous_due(
         &self,
         call: Invocation<'_>,
@@ -192,18 +178,19 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         if key == *current.key() {
             return Ok(None);
         }
-        // Replaced when AWSCURRENT moved to the version that holds it now, as finishSecret dated
-        // it. A move nobody dated (by hand, repair, recover) starts the clock now: a replaced key
-        // is never revoked before its grace has been seen to pass.
+        // Replaced when AWSCURRENT moved to the version that holds it now, as the product dated
+        // the move. A move nobody dated, or one the date does not describe (by hand: the version
+        // it names as replaced is not AWSPREVIOUS's), starts the clock now: a replaced key is
+        // never revoked before its grace has been seen to pass.
         let grace = Duration::from_secs(overlap.grace_seconds);
         if !grace.is_zero() {
-            let since = match (current_id, current_id.and_then(|version| current_since(meta, version))) {
+            let since = match (current_id, meta.current_since()) {
                 (_, Some(since)) => since,
-                // Undated: the clock starts now. The date must be written, or the grace could
-                // never be shown to pass (counting from the version's creation would revoke a
-                // key replaced by a late move at once).
+                // The date must be written, or the grace could never be shown to pass.
                 (Some(version), None) => {
-                    self.start_grace(meta, version).await.map_err(ErrorKind::store(State::NothingSent))?;
+                    date_move(&self.store, meta, version, Some(previous))
+                        .await
+                        .map_err(ErrorKind::store(State::NothingSent))?;
                     SystemTime::now()
                 }
                 (None, None) => SystemTime::now(),
@@ -217,25 +204,28 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 }
             }
         }
+        // A replica region behind the primary may still serve the previous key to its readers.
+        let behind: Vec<String> = meta
+            .replicas
+            .iter()
+            .filter(|replica| replica.status != Replica::IN_SYNC)
+            .map(|replica| match &replica.message {
+                Some(message) => format!("{}: {} ({message})", replica.region, replica.status),
+                None => format!("{}: {}", replica.region, replica.status),
+            })
+            .collect();
+        if !behind.is_empty() {
+            return Err(ErrorKind::config(Problem::ReplicaBehind { regions: behind }));
+        }
         Ok(Some(Previous { version: previous.to_owned(), label, key_id, key }))
     }
 
-    /// Dates the move of AWSCURRENT to `version` as now. finishSecret warns when it cannot (the
-    /// next rotation then starts the grace); createSecret stops, since without the date a
-    /// replaced key's grace could not be shown to pass.
-    pub(super) async fn start_grace(&self, meta: &SecretMeta, version: &str) -> Result<(), StoreError> {
-        for (on, old) in meta.labels_with_prefix(ROTATION_CURRENT_SINCE) {
-            if let Err(problem) = self.store.remove_label(&meta.arn, old, on).await {
-                warn!(label = old, error = %problem, "an older date of AWSCURRENT's move could not be taken off");
-            }
-        }
-        let label = since_label(SystemTime::now());
-        self.store.move_label(&meta.arn, &label, version, None).await
-    }
-
     /// Revokes the previous key with the current one, then asks about it until the vendor refuses
-    /// it. A revoke that does not take stops the step before any new key is made. The recorded id
-    /// comes off the previous version once its revoke is confirmed.
+    /// it; and whatever the revoke answered, asks about the current key once more (a refusal is a
+    /// lock-out). A revoke that does not take stops the step before any new key is made; one the
+    /// vendor answered with success while the previous key still works killed some other key, or
+    /// is not applied yet: that pages (`WrongKeyRevoked`), and the id's label stays. The recorded
+    /// id comes off the previous version once its revoke is confirmed.
     pub(super) async fn revoke_previous(
         &self,
         call: Invocation<'_>,
@@ -246,33 +236,51 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     ) -> Result<(), ErrorKind> {
         let timing = &self.settings.timing;
         let Previous { version, label, key_id, key } = previous;
-        observed.revoke_failed = Some(true);
-        let failed =
-            |why: String| ErrorKind::from(VendorFailure::RevokeFailed { key_id: key_id.clone(), why });
+        (observed.revoke_failed, observed.wrong_key_revoked) = (Some(true), Some(false));
+        let failed = |why: String| VendorFailure::RevokeFailed { key_id: key_id.clone(), why };
         let until = before(call.deadline, timing.rotate_reserve() + timing.mark_reserve())
             .min(later(timing.revoke_budget()));
         let timeout = timing.vendor_timeout.min(time_left(until));
-        match self.vendors.revoke(target.vendor, &target.base_url, current, key_id, timeout).await {
-            Revoke::Done(status) => {
-                info!(key_id, status, "revoked the previous key; asking the vendor whether it is dead")
-            }
-            Revoke::Failed(why) => return Err(failed(why)),
-        }
+        let answer = self.vendors.revoke(target.vendor, &target.base_url, current, key_id, timeout).await;
         // The revoked key is asked about until it is refused, leaving room for one question about
         // the current key.
-        let current_until = until;
-        let until = before(until, timing.vendor_timeout);
-        match self.ask_until_refused(target, key, until, None).await {
-            Probe::Refused(_) => {
-                observed.revoke_failed = Some(false);
-                if let Err(problem) = self.store.remove_label(&call.meta.arn, label, version).await {
-                    warn!(key_id, error = %problem, "the previous key is revoked, but its id could not be taken off its version; the next rotation revokes it again (the vendor answers 404)");
-                }
-                self.current_still_live(target, (current, key_id), current_until, observed).await
+        let asked = Instant::now();
+        let probe = match &answer {
+            Revoke::Done(status) => {
+                info!(key_id, status, "revoked the previous key; asking the vendor whether it is dead");
+                Some(self.ask_until_refused(target, key, before(until, timing.vendor_timeout), None).await)
             }
-            Probe::Accepted(_) => Err(failed("the vendor still accepts the key".into())),
-            Probe::NoVerdict(why) => Err(failed(format!("no verdict on the revoked key ({why})"))),
+            Revoke::Failed(_) => None,
+        };
+        // Whatever the revoke answered, the key consumers read must still work.
+        self.current_still_live(target, (current, key_id), until, observed).await?;
+        let outcome = match (answer, probe) {
+            (Revoke::Failed(why), _) => Err(failed(why)),
+            (_, Some(Probe::Refused(_))) => Ok(()),
+            (Revoke::Done(status @ 200..=299), Some(Probe::Accepted(_))) => {
+                observed.wrong_key_revoked = Some(true);
+                error!(
+                    key_id,
+                    status,
+                    "the vendor answered success to revoking the previous key's id, yet still accepts the previous key: the revoke killed another key, or is not applied yet"
+                );
+                let over = asked.elapsed();
+                Err(VendorFailure::WrongKeyRevoked { key_id: key_id.clone(), status, over })
+            }
+            (Revoke::Done(status), Some(Probe::Accepted(_))) => Err(VendorFailure::NotItsId {
+                key_id: key_id.clone(),
+                status,
+                fingerprint: key.fingerprint(),
+            }),
+            (_, Some(Probe::NoVerdict(why))) => Err(failed(format!("no verdict on the revoked key ({why})"))),
+            (Revoke::Done(_), None) => Err(failed("the revoked key was not asked about".into())),
+        };
+        outcome?;
+        observed.revoke_failed = Some(false);
+        if let Err(problem) = self.store.remove_label(&call.meta.arn, label, version).await {
+            warn!(key_id, error = %problem, "the previous key is revoked, but its id could not be taken off its version; the next rotation revokes it again (the vendor answers 404)");
         }
+        Ok(())
     }
 
     /// After a revoke: the key consumers read must still work. A refusal is a lock-out (the revoke
@@ -300,9 +308,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
     }
 
-    /// Puts this rotation's create mark on `on` (the AWSCURRENT version), after reading the secret
-    /// again: another invocation of this rotation may have put it since this one read it (then
-    /// this one stops as `KeyOrphaned`, and never creates beside it).
+    /// Puts this rotation's create mark on `on` (the AWSCURRENT version), dated now, after
+    /// reading the secret again: another invocation of this rotation may have put it since this
+    /// one read it (then this one stops as `KeyOrphaned`, and never creates beside it).
     pub(super) async fn put_mark(
         &self,
         call: Invocation<'_>,
@@ -316,52 +324,50 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // read then finds.
         let failed = ErrorKind::store(State::NothingCreated);
         let now = self.store.describe(arn).await.map_err(failed)?;
-        if now.labels_with_prefix(&plan.mark).next().is_some() {
+        if let Some(mark) = now.create_mark(&call.event.token) {
             warn!("another invocation of this rotation marked its create meanwhile: not creating beside it");
-            let (vendor, version) = (target.vendor.name(), call.event.token.clone());
-            return Err(
-                Orphaned::Retried { vendor, version, secret: arn.clone(), label: plan.mark.clone() }.into()
-            );
+            return Err(retried(call, target, &mark));
         }
         let failed = ErrorKind::store(State::NothingCreated);
         if self.store.value(arn, Some(&call.event.token), None).await.map_err(failed)?.is_some() {
             info!("another invocation of this rotation has stored its key meanwhile: createSecret is done");
             return Ok(Marked::StoredElsewhere);
         }
-        for label in plan.bind.iter().chain([&plan.mark]) {
-            if let Err(error) = self.store.move_label(arn, label, on, None).await {
-                // The write may have landed: a mark left behind would report a create that
-                // never happened.
-                if *label == plan.mark {
-                    self.clear_mark(call, label, Some(on)).await;
-                }
-                return Err(ErrorKind::store(State::NothingCreated)(error));
-            }
+        if let Some(bind) = &plan.bind
+            && let Err(error) = self.store.move_label(arn, bind, on, None).await
+        {
+            return Err(ErrorKind::store(State::NothingCreated)(error));
         }
-        Ok(Marked::Marked)
+        let mark = CreateMark::new(&call.event.token, on);
+        if let Err(error) = self.store.move_label(arn, &mark.label, on, None).await {
+            // The write may have landed: a mark left behind would report a create that never
+            // happened.
+            self.clear_mark(call, &mark).await;
+            return Err(ErrorKind::store(State::NothingCreated)(error));
+        }
+        Ok(Marked::Marked(mark))
     }
 
     /// Takes a create mark left by this rotation off, once its key is stored (a retry after the
     /// store): a mark is evidence of a key no one has, and this one's key is safe.
     pub(super) async fn clear_stale_mark(&self, call: Invocation<'_>) {
-        let mark = mark_label(&call.event.token);
-        if let Some((on, _)) = call.meta.labels_with_prefix(&mark).next() {
-            self.clear_mark(call, &mark, Some(on)).await;
+        if let Some(mark) = call.meta.create_mark(&call.event.token) {
+            self.clear_mark(call, &mark).await;
         }
     }
 
     /// Takes this rotation's create mark off (best effort: a mark left behind only makes a retry
-    /// of this same rotation stop as `KeyOrphaned`).
-    pub(super) async fn clear_mark(&self, call: Invocation<'_>, mark: &str, on: Option<&str>) {
-        let Some(version) = on else { return };
-        if let Err(problem) = self.store.remove_label(&call.meta.arn, mark, version).await {
-            warn!(label = mark, error = %problem, "the create mark could not be taken off; repair --apply clears it");
+    /// of this same rotation stop as `KeyOrphaned`, and `repair --apply` clears it once it sees
+    /// the rotation's key stored).
+    pub(super) async fn clear_mark(&self, call: Invocation<'_>, mark: &CreateMark) {
+        if let Err(problem) = self.store.remove_label(&call.meta.arn, &mark.label, &mark.on).await {
+            warn!(label = mark.label, error = %problem, "the create mark could not be taken off; repair --apply clears it");
         }
     }
 
     /// After the new key is stored: the vendor must still accept the previous key, or it did not
     /// keep two keys (a misdeclared overlap). Then consumers hold a dead key: that is a lock-out
-    /// (`CurrentKeyRejected`), and the new key is promoted at once.
+    /// (`CurrentKeyRejected`), and the new key is promoted at once, and the move dated.
     pub(super) async fn previous_still_live(
         &self,
         call: Invocation<'_>,
@@ -388,9 +394,45 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             return;
         }
         observed.dead_key_window = Some(answered.elapsed());
+        self.date(call, &call.event.token, current_id).await;
         let vendor = target.vendor.name().to_owned();
         let fingerprint = Some(new_key.fingerprint());
         let event = key_rotated(call, vendor, Mode::Overlap, fingerprint, Promote::Early, Some(answered_at));
         observed.notify_failed = Some(self.announce(event, call).await);
+    }
+
+    /// Dates a move of AWSCURRENT to `version` from `replaced` this invocation made. A failure is
+    /// a warning: the next rotation then starts the grace when it runs.
+    pub(super) async fn date(&self, call: Invocation<'_>, version: &str, replaced: Option<&str>) {
+        if let Err(problem) = date_move(&self.store, call.meta, version, replaced).await {
+            warn!(error = %problem, "the move of AWSCURRENT could not be dated; the next rotation starts the grace when it runs");
+        }
+    }
+
+    /// After a create whose key could not be stored or read: whether the key consumers read still
+    /// works, asked once within the time left. `Some(true)`: accepted; `Some(false)`: no verdict
+    /// (consumers may hold a dead key: `KeyStateUnknown`); `None`: refused, a lock-out (the vendor
+    /// did not keep two keys), which the caller reports as one.
+    pub(super) async fn still_live(
+        &self,
+        call: Invocation<'_>,
+        target: &Target,
+        key: &Sensitive,
+        observed: &mut Observed,
+    ) -> Option<bool> {
+        let timing = &self.settings.timing;
+        let left = time_left(before(call.deadline, timing.safety_margin));
+        match self.vendors.verify(target.vendor, &target.base_url, key, timing.vendor_timeout.min(left)).await
+        {
+            Verdict::Refused(_) => None,
+            Verdict::Accepted => {
+                observed.current_key_rejected = Some(false);
+                Some(true)
+            }
+            _ => {
+                observed.key_state_unknown = true;
+                Some(false)
+            }
+        }
     }
 }

@@ -6,7 +6,8 @@ use tracing::{error, info, warn};
 
 use sha2::{Digest, Sha256};
 
-use super::error::{ErrorKind, Form, Kept, Lost};
+use super::create_secret::Presented;
+use super::error::{ErrorKind, Form, Kept, Lost, Orphaned};
 use super::write::put_pending;
 use super::{Invocation, Observed, Rotator};
 use crate::notify::Notifier;
@@ -23,11 +24,21 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     pub(super) async fn rescue(
         &self,
         call: Invocation<'_>,
+        Presented { target, key: current, mark }: Presented<'_>,
         answer: RawAnswer,
         observed: &mut Observed,
     ) -> ErrorKind {
         let (status, why) = (answer.status, answer.why);
         let kept = self.keep_answer(call, answer).await;
+        // At a create-then-revoke vendor the key consumers read stays live: an orphan, not a
+        // lock-out, unless the vendor now refuses it.
+        if let Some(mark) = mark
+            && let Some(confirmed) = self.still_live(call, target, current, observed).await
+        {
+            let vendor = target.vendor.name();
+            let runbook = mark.runbook(&call.meta.arn, vendor);
+            return Orphaned::Unreadable { vendor, status, why, kept, confirmed, runbook }.into();
+        }
         observed.current_key_rejected = Some(true);
         Lost::Unreadable { status, why, kept }.into()
     }

@@ -5,8 +5,8 @@
 use tokio::time::{Instant, sleep, timeout};
 use tracing::warn;
 
+use super::create_secret::Presented;
 use super::error::{ErrorKind, Kept, Lost, Orphaned, Unknown};
-use super::overlap::mark_label;
 use super::{Invocation, Observed, Rotator};
 use crate::config::Target;
 use crate::notify::Notifier;
@@ -33,13 +33,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     pub(super) async fn after_unknown(
         &self,
         call: Invocation<'_>,
-        target: &Target,
-        current: &Sensitive,
+        rotate: Presented<'_>,
         reason: String,
         kept: Option<Kept>,
         observed: &mut Observed,
     ) -> ErrorKind {
         let Invocation { event, deadline, .. } = call;
+        let Presented { target, key: current, mark } = rotate;
         warn!(
             reason,
             "the rotate call's outcome is unknown; asking the vendor about the current key (rotate will not be called again)"
@@ -67,14 +67,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 Lost::OldKeyRefused { reason, status, kept }.into()
             }
             // The create may have made a key no one has; the mark stays, so no retry creates again.
-            Probe::Accepted(_) if overlap && kept.is_none() => Orphaned::Unknown {
-                vendor: target.vendor.name(),
-                reason,
-                version: event.token.clone(),
-                secret: call.meta.arn.clone(),
-                label: mark_label(&event.token),
+            Probe::Accepted(_) if let Some(mark) = mark.filter(|_| kept.is_none()) => {
+                let vendor = target.vendor.name();
+                let runbook = mark.runbook(&call.meta.arn, vendor);
+                Orphaned::Unknown { vendor, reason, version: event.token.clone(), runbook }.into()
             }
-            .into(),
             Probe::Accepted(accepts) => Unknown::OldKeyAccepted { reason, accepts, over, kept }.into(),
             Probe::NoVerdict(why) => Unknown::NoVerdict { reason, why, kept }.into(),
         }

@@ -11,6 +11,7 @@ use crate::schedule::{Interval, UnreadableSchedule};
 use crate::secret::{SecretValue, ValueError, key_field_from_tags};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 
+pub mod dated;
 mod error;
 pub mod fingerprint;
 #[cfg(test)]
@@ -56,13 +57,60 @@ impl Rescue {
     }
 }
 /// The prefix of the label that says since when (Unix seconds) the version it rides on holds
-/// AWSCURRENT, at a create-then-revoke vendor: the key it replaced has been replaced since then,
-/// which is what the grace counts from (`ROTATION_CURRENT_SINCE.<seconds>`).
+/// AWSCURRENT, and which version it replaced, at a create-then-revoke vendor: the key it replaced
+/// has been replaced since then, which is what the grace counts from
+/// (`ROTATION_CURRENT_SINCE.<seconds>.<replaced version>`; see `dated.rs`).
 pub const ROTATION_CURRENT_SINCE: &str = "ROTATION_CURRENT_SINCE.";
 /// The prefix of the label that marks, on the AWSCURRENT version, that createSecret for the
-/// version named after it is calling a create-then-revoke vendor's create: a retry that finds it
-/// and no stored key knows the vendor may hold a key no one has (`ROTATION_CREATING.<version>`).
+/// version named after it is calling a create-then-revoke vendor's create, and since when: a retry
+/// that finds it and no stored key knows the vendor may hold a key no one has
+/// (`ROTATION_CREATING.<version>.<Unix seconds>`; see [`CreateMark`]).
 pub const ROTATION_CREATING: &str = "ROTATION_CREATING.";
+
+/// A create mark: createSecret for `rotation` called the vendor's create at about `at` (the mark
+/// goes on just before it), and the mark rides on version `on`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateMark {
+    pub rotation: String,
+    pub at: Option<SystemTime>,
+    pub label: String,
+    pub on: String,
+}
+
+impl CreateMark {
+    /// The mark for a create by `rotation` about to be called now, to put on `on`.
+    pub fn new(rotation: &str, on: &str) -> Self {
+        let seconds = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        let at = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds));
+        let label = format!("{ROTATION_CREATING}{rotation}.{seconds}");
+        CreateMark { rotation: rotation.to_owned(), at, label, on: on.to_owned() }
+    }
+
+    /// The mark `label` on `on` (a mark from before marks were dated has no time).
+    fn read(label: &str, on: &str) -> Option<Self> {
+        let rest = label.strip_prefix(ROTATION_CREATING)?;
+        let dated = rest.rsplit_once('.').and_then(|(rotation, seconds)| {
+            let at =
+                std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds.parse().ok()?))?;
+            Some((rotation, Some(at)))
+        });
+        let (rotation, at) = dated.unwrap_or((rest, None));
+        Some(CreateMark { rotation: rotation.to_owned(), at, label: label.to_owned(), on: on.to_owned() })
+    }
+
+    /// How the operator finds and revokes the key the create may have made, tells it from other
+    /// secrets' keys, and takes the mark off.
+    pub fn runbook(&self, secret: &str, vendor: &str) -> String {
+        let when = match self.at.and_then(crate::timing::rfc3339) {
+            Some(at) => format!("created at about {at} (the mark went on just before the create)"),
+            None => "created about when that rotation ran".to_owned(),
+        };
+        format!(
+            "At {vendor}, list the account's keys: the orphan, if the create made one, is a key {when} that no secret holds. A key a secret holds is in its AWSCURRENT, AWSPENDING or AWSPREVIOUS version (`aws secretsmanager list-secrets --filters Key=tag-value,Values={vendor}` lists the vendor's secrets with their versions' labels): by its id, when a ROTATION_KEY_ID label records it, or by its fingerprint, the first 12 hex digits of its SHA-256 (`printf %s KEY | sha256sum | cut -c1-12`), which a ROTATION_FINGERPRINT label records on AWSCURRENT and AWSPENDING (for AWSPREVIOUS, read its value). Never revoke a key a secret holds. Revoke the orphan there (if there is no such key, the create made none); then take the mark off: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {} --remove-from-version-id {}`, and rotate again.",
+            self.label, self.on
+        )
+    }
+}
 
 /// What DescribeSecret says about a secret, reduced to what the rotation and the operator's
 /// commands need.
@@ -133,6 +181,21 @@ impl SecretMeta {
                 .filter(move |label| label.starts_with(prefix))
                 .map(move |label| (version.as_str(), label.as_str()))
         })
+    }
+
+    /// Every create mark, by rotation.
+    pub fn create_marks(&self) -> Vec<CreateMark> {
+        let mut marks: Vec<CreateMark> = self
+            .labels_with_prefix(ROTATION_CREATING)
+            .filter_map(|(on, label)| CreateMark::read(label, on))
+            .collect();
+        marks.sort_by(|a, b| a.label.cmp(&b.label));
+        marks
+    }
+
+    /// The create mark of `rotation`, if there is one.
+    pub fn create_mark(&self, rotation: &str) -> Option<CreateMark> {
+        self.create_marks().into_iter().find(|mark| mark.rotation == rotation)
     }
 
     /// Every version kept as a rescue, by version: each is seen, however many there are.

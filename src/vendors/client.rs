@@ -187,7 +187,9 @@ impl VendorApi for VendorClient {
                 RotateOutcome::RateLimited(self.rate_limit_wait(response.headers()))
             }
             StatusCode::REQUEST_TIMEOUT => RotateOutcome::Unknown(format!("HTTP {status}")),
-            s if s.is_client_error() => RotateOutcome::Refused(s.as_u16()),
+            // A redirect is not followed (it could carry the key to a host nobody approved), and
+            // says the request was not carried out where it was sent.
+            s if s.is_client_error() || s.is_redirection() => RotateOutcome::Refused(s.as_u16()),
             s if s.is_success() => {
                 let (bytes, ended) = read_body(response, wait.body).await;
                 // Even a body that ended badly may be whole JSON (a missing chunk terminator).

@@ -350,6 +350,25 @@ impl Bench {
         }
     }
 
+    /// A new account at `vendor`, created with `options` (say, a create-then-revoke vendor's
+    /// `key_cap`).
+    pub async fn account_with(&self, vendor: &str, options: Value) -> Account {
+        let mut body = json!({ "vendor": vendor });
+        body.as_object_mut().unwrap().extend(options.as_object().cloned().unwrap_or_default());
+        let body = self.post(&format!("{}/_sim/accounts", self.sim), body).await;
+        Account {
+            id: body["account"].as_str().unwrap().into(),
+            vendor: vendor.into(),
+            key: body["key"].as_str().unwrap().into(),
+        }
+    }
+
+    /// Another live key of the account (another application's): (key, its id).
+    pub async fn add_key(&self, account: &Account) -> (String, String) {
+        let body = self.post(&format!("{}/_sim/accounts/{}/keys", self.sim, account.id), json!({})).await;
+        (body["key"].as_str().unwrap().to_owned(), body["key_id"].as_str().unwrap().to_owned())
+    }
+
     pub async fn state(&self, account: &Account) -> Value {
         self.get(&format!("{}/_sim/accounts/{}", self.sim, account.id)).await
     }
@@ -390,24 +409,32 @@ impl Bench {
         tags: &[(&str, &str)],
         regions: &[&str],
     ) -> String {
-        let (arn, version) = self.create_unindexed(value, tags, regions).await;
-        self.onboard(&arn, &version, value).await;
+        // Onboarded before it is tagged for its vendor: a first rotation running meanwhile in
+        // another test never meets it half done.
+        let tags = self.suite_tags(tags);
+        let (vendor, others): (Vec<Tag>, Vec<Tag>) =
+            tags.into_iter().partition(|t| t.key() == Some(TAG_VENDOR));
+        let (arn, version) = self.create_tagged(value, others.clone(), regions).await;
+        let tags: HashMap<String, String> = others
+            .iter()
+            .chain(&vendor)
+            .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+            .collect();
+        self.onboard(&arn, &version, value, &tags).await;
+        if !vendor.is_empty() {
+            let tag = self.sm.tag_resource().secret_id(&arn).set_tags(Some(vendor));
+            tag.send().await.expect("TagResource");
+        }
         arn
     }
 
     /// A secret as a deployer leaves it after onboarding (`api-key-rotator check`): the fingerprint
     /// of its key recorded on its version, so that other secrets' first rotations compare it
-    /// without reading it. A value whose key does not read gets this suite's rotation function
-    /// (turned off), which may then read it: the suite's secrets share one Secrets Manager, and
-    /// one nobody can compare would stop every first rotation of its vendor.
-    pub async fn onboard(&self, arn: &str, version: &str, value: &str) {
-        let out = self.sm.describe_secret().secret_id(arn).send().await.expect("DescribeSecret");
-        let tags: HashMap<String, String> = out
-            .tags()
-            .iter()
-            .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-            .collect();
-        let field = api_key_rotator::config::key_field_from_tags(&tags);
+    /// without reading it. A value whose key does not read with `tags` gets this suite's rotation
+    /// function (turned off), which may then read it: the suite's secrets share one Secrets
+    /// Manager, and one nobody can compare would stop every first rotation of its vendor.
+    async fn onboard(&self, arn: &str, version: &str, value: &str, tags: &HashMap<String, String>) {
+        let field = api_key_rotator::config::key_field_from_tags(tags);
         let key = field.ok().and_then(|field| {
             api_key_rotator::secret::SecretValue::parse(
                 &api_key_rotator::sensitive::Sensitive::new(value),
@@ -417,7 +444,8 @@ impl Bench {
         });
         match key {
             Some(key) => {
-                let label = api_key_rotator::store::Fingerprint::of(key.key()).label();
+                // ROTATION_FINGERPRINT.<the 12 hex digits of the key's fingerprint>, as check writes it.
+                let label = format!("ROTATION_FINGERPRINT.{}", &key.key().fingerprint()["sha256:".len()..]);
                 let put = self.sm.update_secret_version_stage().secret_id(arn).version_stage(label);
                 put.move_to_version_id(version).send().await.expect("record the fingerprint");
             }
@@ -437,11 +465,15 @@ impl Bench {
         tags: &[(&str, &str)],
         regions: &[&str],
     ) -> (String, String) {
-        // In the run with declared forms, a built-in vendor's secret names its declared form,
-        // unless it takes a base-URL tag (which only a built-in vendor's secret may).
+        self.create_tagged(value, self.suite_tags(tags), regions).await
+    }
+
+    /// `tags` as this run gives them: in the run with declared forms, a built-in vendor's secret
+    /// names its declared form, unless it takes a base-URL tag (which only a built-in vendor's
+    /// secret may).
+    fn suite_tags(&self, tags: &[(&str, &str)]) -> Vec<Tag> {
         let declared = declared_forms() && !tags.iter().any(|(k, _)| *k == TAG_BASE_URL);
-        let tags: Vec<Tag> = tags
-            .iter()
+        tags.iter()
             .map(|(k, v)| {
                 let v = if *k == TAG_VENDOR && declared && self.sim_vendors.get(*v).is_some() {
                     self.tag_name(v)
@@ -450,7 +482,10 @@ impl Bench {
                 };
                 Tag::builder().key(*k).value(v).build()
             })
-            .collect();
+            .collect()
+    }
+
+    async fn create_tagged(&self, value: &str, tags: Vec<Tag>, regions: &[&str]) -> (String, String) {
         let regions: Vec<ReplicaRegionType> =
             regions.iter().map(|region| ReplicaRegionType::builder().region(*region).build()).collect();
         let out = self
@@ -560,6 +595,12 @@ impl Bench {
             .send()
             .await
             .expect("TagResource");
+    }
+
+    /// The parameters of every call of `operation` so far, on any secret (values left out).
+    pub async fn all_requests(&self, operation: &str) -> Vec<Value> {
+        let all = self.get(&format!("{}/_rotator/requests?Operation={operation}", self.moto)).await;
+        all["Requests"].as_array().cloned().unwrap_or_default()
     }
 
     /// The parameters of every call of `operation` on the secret `arn` (values left out).
