@@ -242,6 +242,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             !known
         });
         let (answered, answered_at) = (Instant::now(), SystemTime::now());
+        let presented = Presented { target: &config.target, key: current.key(), mark: mark.as_ref() };
         info!(key_fingerprint = %new_key.fingerprint(), "the vendor rotated the key; storing it");
         let vendor = config.target.vendor;
         if !vendor.looks_like_key(current.key().expose(), new_key.expose()) {
@@ -327,22 +328,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 let (fingerprint, version) = (new_key.fingerprint(), event.token.clone());
                 // At a create-then-revoke vendor both keys stay live: an orphan, not a lock-out,
                 // unless the vendor now refuses the key consumers read.
-                if let Some(mark) = &mark
-                    && let Some(confirmed) =
-                        self.still_live(call, &config.target, current.key(), observed).await
-                {
-                    let runbook = mark.runbook(secret, vendor.name());
+                if let Some((confirmed, runbook)) = self.orphan(call, presented, observed).await {
                     let vendor = vendor.name();
-                    return Err(Orphaned::Conflict {
-                        vendor,
-                        version,
-                        fingerprint,
-                        key_id,
-                        kept,
-                        confirmed,
-                        runbook,
-                    }
-                    .into());
+                    let orphan =
+                        Orphaned::Conflict { vendor, version, fingerprint, key_id, kept, confirmed, runbook };
+                    return Err(orphan.into());
                 }
                 observed.current_key_rejected = Some(true);
                 return Err(Lost::Conflict { fingerprint, version, kept }.into());
@@ -353,13 +343,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 error!(key_fingerprint = %new_key.fingerprint(), error = %failure, "the vendor made a new key but it could not be stored: the new key is lost");
                 let (fingerprint, version, failure) =
                     (new_key.fingerprint(), event.token.clone(), Box::new(failure));
-                if let Some(mark) = &mark
-                    && let Some(confirmed) =
-                        self.still_live(call, &config.target, current.key(), observed).await
-                {
-                    let runbook = mark.runbook(secret, vendor.name());
+                if let Some((confirmed, runbook)) = self.orphan(call, presented, observed).await {
                     let vendor = vendor.name();
-                    return Err(Orphaned::NotStored {
+                    let orphan = Orphaned::NotStored {
                         vendor,
                         fingerprint,
                         key_id,
@@ -367,8 +353,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                         failure,
                         confirmed,
                         runbook,
-                    }
-                    .into());
+                    };
+                    return Err(orphan.into());
                 }
                 observed.current_key_rejected = Some(true);
                 return Err(Lost::NotStored { fingerprint, version, failure }.into());

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::after_move::key_rotated;
+use super::create_secret::Presented;
 use super::error::{ErrorKind, Orphaned, Problem, Rejected, State, TimedOut, VendorFailure};
 use super::unclear::Probe;
 use super::{Invocation, Observed, Rotator};
@@ -409,30 +410,36 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
     }
 
-    /// After a create whose key could not be stored or read: whether the key consumers read still
-    /// works, asked once within the time left. `Some(true)`: accepted; `Some(false)`: no verdict
-    /// (consumers may hold a dead key: `KeyStateUnknown`); `None`: refused, a lock-out (the vendor
-    /// did not keep two keys), which the caller reports as one.
-    pub(super) async fn still_live(
+    /// After a create whose key could not be stored or read, at a create-then-revoke vendor
+    /// (`presented.mark`): an orphan, not a lock-out, unless the vendor now refuses the key
+    /// consumers read (asked once, within the time left). `Some((confirmed, runbook))`: an orphan,
+    /// `confirmed` when the vendor accepted that key (no verdict: consumers may hold a dead key,
+    /// `KeyStateUnknown`). `None`: single-phase, or refused: the lock-out the caller reports.
+    pub(super) async fn orphan(
         &self,
         call: Invocation<'_>,
-        target: &Target,
-        key: &Sensitive,
+        presented: Presented<'_>,
         observed: &mut Observed,
-    ) -> Option<bool> {
+    ) -> Option<(bool, String)> {
+        let Presented { target, key, mark } = presented;
+        let mark = mark?;
         let timing = &self.settings.timing;
         let left = time_left(before(call.deadline, timing.safety_margin));
-        match self.vendors.verify(target.vendor, &target.base_url, key, timing.vendor_timeout.min(left)).await
+        let confirmed = match self
+            .vendors
+            .verify(target.vendor, &target.base_url, key, timing.vendor_timeout.min(left))
+            .await
         {
-            Verdict::Refused(_) => None,
+            Verdict::Refused(_) => return None,
             Verdict::Accepted => {
                 observed.current_key_rejected = Some(false);
-                Some(true)
+                true
             }
             _ => {
                 observed.key_state_unknown = true;
-                Some(false)
+                false
             }
-        }
+        };
+        Some((confirmed, mark.runbook(&call.meta.arn, target.vendor.name())))
     }
 }

@@ -24,7 +24,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     pub(super) async fn rescue(
         &self,
         call: Invocation<'_>,
-        Presented { target, key: current, mark }: Presented<'_>,
+        presented: Presented<'_>,
         answer: RawAnswer,
         observed: &mut Observed,
     ) -> ErrorKind {
@@ -32,11 +32,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let kept = self.keep_answer(call, answer).await;
         // At a create-then-revoke vendor the key consumers read stays live: an orphan, not a
         // lock-out, unless the vendor now refuses it.
-        if let Some(mark) = mark
-            && let Some(confirmed) = self.still_live(call, target, current, observed).await
-        {
-            let vendor = target.vendor.name();
-            let runbook = mark.runbook(&call.meta.arn, vendor);
+        if let Some((confirmed, runbook)) = self.orphan(call, presented, observed).await {
+            let vendor = presented.target.vendor.name();
             return Orphaned::Unreadable { vendor, status, why, kept, confirmed, runbook }.into();
         }
         observed.current_key_rejected = Some(true);
