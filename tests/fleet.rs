@@ -58,6 +58,17 @@ impl Own {
         token
     }
 
+    /// A new DualKey account, and a secret of this vendor holding its key, tagged with the key's id
+    /// and replicated to `regions`: (the account, the secret's ARN, the starting key's id).
+    async fn secret_with_id(&self, bench: &Bench, regions: &[&str]) -> (Account, String, String) {
+        let account = bench.account("dualkey").await;
+        let start_id = live_keys(bench, &account).await[&account.key].clone();
+        let tags = [(TAG_VENDOR, self.name.as_str()), ("rotation:key-id", start_id.as_str())];
+        let value = json_secret("api_key", &account.key);
+        let arn = bench.create_replicated_secret(&value, &tags, regions).await;
+        (account, arn, start_id)
+    }
+
     fn is_overlap(&self) -> bool {
         let vendors: Value = serde_json::from_str(&self.env["ROTATION_VENDORS"]).unwrap();
         vendors[&self.name].get("overlap").is_some()
@@ -210,11 +221,7 @@ async fn an_overlap_revoke_waits_for_every_replica_region() {
     let bench = bench().await;
     let own = own(&bench, "dualkey", |_| {}).await;
     let rotator = own.rotator(&bench);
-    let account = bench.account("dualkey").await;
-    let start_id = live_keys(&bench, &account).await[&account.key].clone();
-    let tags = [(TAG_VENDOR, own.name.as_str()), ("rotation:key-id", start_id.as_str())];
-    let arn =
-        bench.create_replicated_secret(&json_secret("api_key", &account.key), &tags, &["eu-west-1"]).await;
+    let (account, arn, start_id) = own.secret_with_id(&bench, &["eu-west-1"]).await;
     own.rotate(&bench, &rotator, &arn).await;
     bench.replica_state(&arn, "eu-west-1", "Failed", Some("no KMS key in this region")).await;
     let token = own.begin(&bench, &arn).await;
@@ -229,6 +236,59 @@ async fn an_overlap_revoke_waits_for_every_replica_region() {
     bench.replica_state(&arn, "eu-west-1", "InSync", None).await;
     assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
     assert_eq!(bench.state(&account).await["revoked"], json!([start_id]));
+}
+
+/// At a create-then-revoke vendor, the previous key is not revoked while consumers were never
+/// told that AWSCURRENT moved off it (some may still use it), and its grace counts from when they
+/// are told. (Before: the untold move was told, or not, and the key revoked at once.)
+#[tokio::test]
+async fn an_overlap_revoke_waits_until_consumers_are_told_and_counts_the_grace_from_then() {
+    let bench = bench().await;
+    let own = own(&bench, "dualkey", |declaration| declaration["overlap"]["grace_seconds"] = json!(2)).await;
+    let rotator = own.rotator(&bench);
+    let (account, arn, start_id) = own.secret_with_id(&bench, &[]).await;
+    bench.moto_faults("PutEvents", &arn, 10_000, 500, "InternalException").await;
+    let first = own.rotate(&bench, &rotator, &arn).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The grace has passed since the move, but nobody was told of it.
+    let token = own.begin(&bench, &arn).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("never told") && message.contains(&first), "{message}");
+    let state = bench.state(&account).await;
+    assert_eq!((state["revoke_calls"].as_u64(), state["rotate_calls"].as_u64()), (Some(0), Some(1)));
+    // Told now (by the retry): the grace restarts from then.
+    bench.moto_fault(json!({"Operation": "PutEvents", "SecretId": arn, "Clear": true})).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    assert!(result.unwrap_err().to_string().contains("too soon"));
+    assert_eq!(bench.events(&arn).await[0]["versionId"], first.as_str(), "told of the move");
+    assert_eq!(bench.counter(&account, "revoke_calls").await, 0);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+    assert_eq!(bench.state(&account).await["revoked"], json!([start_id]));
+}
+
+/// The previous key is never revoked while another secret tagged for the vendor holds it as its
+/// current key (a copy made by hand): nothing is sent. (Before: only the current key was searched
+/// for, and the revoke locked the other secret's consumers out.)
+#[tokio::test]
+async fn a_previous_key_another_secret_holds_is_never_revoked() {
+    let bench = bench().await;
+    let own = own(&bench, "dualkey", |_| {}).await;
+    let rotator = own.rotator(&bench);
+    let (account, arn, _) = own.secret_with_id(&bench, &[]).await;
+    own.rotate(&bench, &rotator, &arn).await;
+    let copy = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, &own.name)]).await;
+    let requests = bench.counter(&account, "requests").await;
+    let token = own.begin(&bench, &arn).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("previous key") && message.contains(&copy), "{message}");
+    assert_eq!(bench.counter(&account, "requests").await, requests, "nothing was sent");
+    assert!(live_keys(&bench, &account).await.contains_key(&account.key), "the copy's key still works");
 }
 
 /// `rotation:key-id` names another live key of the account: the revoke answers 204 and kills
@@ -287,10 +347,7 @@ async fn the_grace_counts_from_every_move_and_restarts_after_a_rollback_by_hand(
     let bench = bench().await;
     let own = own(&bench, "dualkey", |declaration| declaration["overlap"]["grace_seconds"] = json!(2)).await;
     let rotator = own.rotator(&bench);
-    let account = bench.account("dualkey").await;
-    let start_id = live_keys(&bench, &account).await[&account.key].clone();
-    let tags = [(TAG_VENDOR, own.name.as_str()), ("rotation:key-id", start_id.as_str())];
-    let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
+    let (account, arn, _) = own.secret_with_id(&bench, &[]).await;
     let first = own.rotate(&bench, &rotator, &arn).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     // The next rotation revokes the starting key and stores its key; repair finishes it.
@@ -409,12 +466,23 @@ async fn a_create_mark_is_cleared_only_when_stale_and_a_redirect_is_no_orphan() 
     let message = result.unwrap_err().to_string();
     assert!(message.contains("created at about") && message.contains("Never revoke a key a secret holds"));
     assert!(!message.contains("no ROTATION_KEY_ID label of this secret names"), "{message}");
-    let mark = |stages: &HashMap<String, Vec<String>>| {
-        stages.values().flatten().any(|label| label.starts_with(&format!("ROTATION_CREATING.{token}")))
+    let mark = async |arn: &str, token: &str| {
+        let stages = bench.stages(arn).await;
+        stages.values().flatten().any(|label| label.starts_with(&format!("ROTATION_CREATING.{token}.")))
     };
+    // A retry reports the orphan once it has asked about the key consumers read: when the vendor
+    // refuses it, that is the lock-out, not an orphan.
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "KeyOrphaned");
+    assert!(result.unwrap_err().to_string().contains("accepted it just now"));
+    bench.faults(&account, json!({"refuse_verifications": 100})).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "VendorRejectedKey");
+    bench.faults(&account, json!({"refuse_verifications": 0})).await;
+    assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "never created twice");
     let (code, said) = run(&bench, &["repair", &arn, "--apply"]);
     assert!(said.contains("repair does not clear this mark"), "{code}: {said}");
-    assert!(mark(&bench.stages(&arn).await), "the mark stays: {said}");
+    assert!(mark(&arn, &token).await, "the mark stays: {said}");
     assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "never created twice");
 
     // A mark whose rotation stored its key is stale: repair clears it.
@@ -428,7 +496,7 @@ async fn a_create_mark_is_cleared_only_when_stale_and_a_redirect_is_no_orphan() 
     put.move_to_version_id(&current).send().await.expect("a mark left behind");
     let (_, said) = run(&bench, &["repair", &arn, "--apply"]);
     assert!(said.contains(&format!("cleared {label}")), "{said}");
-    assert!(!mark(&bench.stages(&arn).await), "{said}");
+    assert!(!mark(&arn, &token).await, "{said}");
 
     // A redirect: nothing made, the mark goes, and the retry creates.
     let account = bench.account("dualkey").await;
@@ -438,8 +506,19 @@ async fn a_create_mark_is_cleared_only_when_stale_and_a_redirect_is_no_orphan() 
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "Vendor");
     assert!(result.unwrap_err().to_string().contains("HTTP 307"));
-    assert!(!mark(&bench.stages(&arn).await));
+    assert!(!mark(&arn, &token).await);
     assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+
+    // A 303 (See Other) after the create was carried out: no refusal, an orphan.
+    let account = bench.account("dualkey").await;
+    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, &own.name)]).await;
+    bench.faults(&account, json!({"see_other_rotate": 1})).await;
+    let token = own.begin(&bench, &arn).await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "KeyOrphaned");
+    assert!(result.unwrap_err().to_string().contains("HTTP 303"));
+    assert!(mark(&arn, &token).await, "the mark stays");
+    assert_eq!(live_keys(&bench, &account).await.len(), 2, "the create made a key");
 }
 
 /// The Vendor Key Rotated event fails for the whole rotation: every step succeeds, but `check`
@@ -551,10 +630,7 @@ async fn a_new_keys_id_that_names_a_key_already_held_is_not_recorded() {
     let bench = bench().await;
     let own = own(&bench, "dualkey", |_| {}).await;
     let rotator = own.rotator(&bench);
-    let account = bench.account("dualkey").await;
-    let start_id = live_keys(&bench, &account).await[&account.key].clone();
-    let tags = [(TAG_VENDOR, own.name.as_str()), ("rotation:key-id", start_id.as_str())];
-    let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
+    let (account, arn, start_id) = own.secret_with_id(&bench, &[]).await;
     bench.faults(&account, json!({"reuse_key_id": 1})).await;
     let token = own.rotate(&bench, &rotator, &arn).await;
     let stages = bench.stages(&arn).await;

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use common::*;
 use serde_json::json;
 
@@ -342,17 +340,15 @@ async fn a_key_another_secret_holds_is_never_rotated_blind() {
     let message = result.unwrap_err().to_string();
     assert!(message.contains(&unreadable) && message.contains("first rotation"), "{message}");
     assert_eq!(bench.counter(&account, "requests").await, 0, "nothing was sent");
-    // The same key stored by a rotation (as after one): the rotation goes on.
-    let record = api_key_rotator::config::Issued::new(
-        &api_key_rotator::config::Target::from_tags(
-            &HashMap::from([(TAG_VENDOR.to_owned(), vendor.clone())]),
-            &bench.settings_from(env),
-        )
-        .unwrap(),
-        "api_key",
-    )
-    .label();
+    // The same key stored by a rotation (as after one: its fingerprint records when the vendor
+    // issued it): the rotation goes on.
+    use api_key_rotator::{sensitive::Sensitive, store::Fingerprint};
+    let key = Sensitive::new(&account.key);
     let current = version_with(&bench, &arn, "AWSCURRENT").await.unwrap();
+    let plain =
+        bench.sm.update_secret_version_stage().secret_id(&arn).version_stage(Fingerprint::of(&key).label());
+    plain.remove_from_version_id(&current).send().await.expect("take the onboarding fingerprint off");
+    let record = Fingerprint::issued(&key, std::time::SystemTime::now()).label();
     let put = bench.sm.update_secret_version_stage().secret_id(&arn).version_stage(record);
     put.move_to_version_id(&current).send().await.expect("record the key's issue");
     assert_eq!(

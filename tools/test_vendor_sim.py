@@ -371,7 +371,7 @@ def test_dualkey_key_cap_other_keys_and_a_revoke_by_another_keys_id(sim: str) ->
     assert control(sim, "POST", "/_sim/accounts", {"vendor": "dualkey", "key_cap": 1})[0] == 400
 
 
-def test_reuse_key_id_and_redirect_rotate(sim: str) -> None:
+def test_reuse_key_id_redirect_rotate_and_see_other(sim: str) -> None:
     status, created = control(sim, "POST", "/_sim/accounts", {"vendor": "dualkey"})
     account_id, first, first_id = created["account"], created["key"], created["key_id"]
     control(sim, "POST", f"/_sim/accounts/{account_id}/faults", {"reuse_key_id": 1, "redirect_rotate": 1})
@@ -383,3 +383,11 @@ def test_reuse_key_id_and_redirect_rotate(sim: str) -> None:
     assert status == 200 and answer["key"]["id"] == first_id
     live = state(sim, account_id)["live_keys"]
     assert len(live) == 2 and live[first_id] == first and answer["key"]["secret"] in live.values()
+    # A 303 carried the create out: a key no answer names.
+    status, created = control(sim, "POST", "/_sim/accounts", {"vendor": "dualkey"})
+    account_id, first = created["account"], created["key"]
+    control(sim, "POST", f"/_sim/accounts/{account_id}/faults", {"see_other_rotate": 1})
+    status, answer = vendor_request(sim, "dualkey", "POST", "/v2/keys", first)
+    after = state(sim, account_id)
+    assert status == 303 and "key" not in answer
+    assert after["rotations"] == 1 and len(after["live_keys"]) == 2

@@ -83,6 +83,8 @@ Control routes (JSON):
     {"reuse_key_id": n}         (create-then-revoke vendors) the next n creates make a key but answer
                                 with the presented key's id in place of the new key's
     {"redirect_rotate": n}      answer the next n rotate calls 307 (a redirect) without rotating
+    {"see_other_rotate": n}     rotate, then answer 303 (See Other) with a Location and no key, as a
+                                server that carried the POST out and points elsewhere does, n times
     {"broken_rotate_answer": n} rotate, then send the documented answer (padded) with its full
                                 Content-Length but only its first half, and close the connection
                                 (the key is in the half that arrives), n times
@@ -151,6 +153,7 @@ FAULT_NAMES = (
     "fail_revoke",
     "reuse_key_id",
     "redirect_rotate",
+    "see_other_rotate",
 )
 
 LOCK = threading.Lock()
@@ -805,6 +808,10 @@ class Handler(BaseHTTPRequestHandler):
                     rotation["kill_error"] = str(err)
                 self.close_connection = True  # and no answer: the connection just closes
                 return None
+            if faults["see_other_rotate"] > 0:
+                faults["see_other_rotate"] -= 1
+                rotation.update(answer="see_other", status=303)
+                return self.reply(303, {"message": "created"}, {"Location": f"https://elsewhere.invalid/keys/{fresh_id}"})
             answered_id = fresh_id
             if spec.overlap and faults["reuse_key_id"] > 0:
                 faults["reuse_key_id"] -= 1

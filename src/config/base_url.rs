@@ -80,12 +80,23 @@ pub fn parse_base_url(text: &str) -> Result<Url, UrlProblem> {
     }
 }
 
-/// Where user information ends in `text`, whatever a URL parser would make of it: when an `@`
-/// follows the first `://`, everything between the two, up to the last `@`, is user information
-/// (a token may hold `/`, `?` or `#`, which a parser takes for the end of the host). The range is
-/// what lies between `://` and that `@`.
+/// Where user information ends in `text`, whatever a URL parser would make of it: after a scheme
+/// and its slashes (`https://`, `https:/`, `https:\\`, or `https:` alone for the schemes a parser
+/// reads as web URLs), everything up to the last `@` is user information (a token may hold `/`,
+/// `?` or `#`, which a parser takes for the end of the host). The range is what lies between the
+/// slashes and that `@`.
 fn userinfo_by_text(text: &str) -> Option<std::ops::Range<usize>> {
-    let start = text.find("://")? + "://".len();
+    let colon = text.find(':')?;
+    let scheme = &text[..colon];
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    let rest = &text[colon + 1..];
+    let slashes = rest.len() - rest.trim_start_matches(['/', '\\']).len();
+    let web = ["http", "https", "ws", "wss", "ftp"].iter().any(|web| scheme.eq_ignore_ascii_case(web));
+    if !is_scheme || (slashes == 0 && !web) {
+        return None;
+    }
+    let start = colon + 1 + slashes;
     let at = text.rfind('@').filter(|&at| at >= start)?;
     Some(start..at)
 }
@@ -222,6 +233,11 @@ mod tests {
             "https://TOKEN/@api.cal.com",
             "https://TOKEN?x#y@api.cal.com/v2",
             "https://deploy:TOKEN@cal.internal.invalid/a@b",
+            // One slash, a backslash, or none: the parser reads a host and a path again.
+            "https:/TOKEN+dE/fG=@api.cal.com",
+            "https:\\\\TOKEN/x@api.cal.com",
+            "https:\\TOKEN/x@api.cal.com",
+            "HTTPS:TOKEN/x@api.cal.com",
         ] {
             let error = s.base_url(calcom(), Some(text)).unwrap_err();
             let shown = format!("{error} {error:?}");
@@ -235,7 +251,8 @@ mod tests {
         assert_eq!(without_userinfo("https://AbC+dE/fG=@api.cal.com"), "https://***@api.cal.com");
         assert_eq!(without_userinfo("https://a?b#c@api.cal.com/v2"), "https://***@api.cal.com/v2");
         assert_eq!(without_userinfo("http://u:p@[::1]:9/x"), "http://***@[::1]:9/x");
-        assert_eq!(without_userinfo("https:/u:TOKEN@api.cal.com/p://x"), "https://***@api.cal.com/p://x");
+        assert_eq!(without_userinfo("https:/u:TOKEN@api.cal.com/p://x"), "https:/***@api.cal.com/p://x");
+        assert_eq!(without_userinfo("https:/AbC+dE/fG=@api.cal.com"), "https:/***@api.cal.com");
         assert_eq!(without_userinfo("user:p@host:8080"), "***@host:8080");
         assert_eq!(without_userinfo("host:8080"), "host:8080");
         assert_eq!(without_userinfo("h\u{e9}:p\u{e9}@h\u{f6}st"), "***@h\u{f6}st");

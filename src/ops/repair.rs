@@ -12,7 +12,7 @@ use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{SecretValue, ValueError};
 use crate::store::dated::date_move;
 use crate::store::{
-    AWSCURRENT, AWSPENDING, Fingerprint, OperatorStore, Rescue, StoreError, Version, fingerprint,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, Fingerprint, OperatorStore, Rescue, StoreError, Version, fingerprint,
 };
 use crate::timing::rfc3339;
 use crate::vendors::{Mode, VendorApi, Verdict, VerifyPolicy};
@@ -336,10 +336,22 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             _ if finished => None,
             None => None,
             Some(version) if !apply => Some(Told::Untold { version: version.to_owned() }),
-            Some(version) => Some(match self.tell(&found.meta, untold_event(&found, version)).await {
-                Ok(()) => Told::Told { version: version.to_owned() },
-                Err(why) => Told::Failed { version: version.to_owned(), why },
-            }),
+            Some(version) => {
+                let event = untold_event(&found, version);
+                let overlap = event.mode == Mode::Overlap.as_str();
+                Some(match self.tell(&found.meta, event).await {
+                    Ok(()) => {
+                        // At a create-then-revoke vendor, the replaced key's grace counts from now:
+                        // consumers were still reading it until they were told.
+                        if overlap {
+                            let previous = found.meta.version_with(AWSPREVIOUS).filter(|p| *p != version);
+                            let _ = date_move(&self.store, &found.meta, version, previous).await;
+                        }
+                        Told::Told { version: version.to_owned() }
+                    }
+                    Err(why) => Told::Failed { version: version.to_owned(), why },
+                })
+            }
         };
         RepairReport { arn: found.meta.arn.clone(), findings, lockouts, told, plan, applied }
     }

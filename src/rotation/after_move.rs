@@ -14,7 +14,7 @@ use crate::config::{Issued, Promote, Settings};
 use crate::metrics::Replication;
 use crate::notify::{Cause, KeyRotated, Notifier, put_retried};
 use crate::store::fingerprint::clear_beside;
-use crate::store::{AWSCURRENT, Replica, SecretMeta, SecretStore, Version};
+use crate::store::{AWSCURRENT, AWSPREVIOUS, Replica, SecretMeta, SecretStore, Version};
 use crate::timing::{before, fits, since};
 use crate::vendors::{Mode, VendorApi};
 
@@ -78,22 +78,27 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         );
     }
 
-    /// A step that finds AWSCURRENT on its rotation's version and never announced (the version it
-    /// replaced still carries its fingerprint): an earlier invocation stopped between the move and
-    /// the event, or the event failed. Consumers are told now.
+    /// A step that finds AWSCURRENT on its rotation's version and never announced: an earlier
+    /// invocation stopped between the move and the event, or the event failed. The version it
+    /// replaced still carries its fingerprint (the rotation's own version may carry none, when
+    /// the key was stored without it). Consumers are told now.
     pub(super) async fn tell_if_untold(&self, call: Invocation<'_>, observed: &mut Observed) {
         let Invocation { event, meta, .. } = call;
-        if meta.untold() == Some(event.token.as_str()) {
+        let token = event.token.as_str();
+        let replaced = meta.version_with(AWSPREVIOUS).filter(|previous| *previous != token);
+        let replaced_indexed = replaced.is_some_and(|previous| meta.fingerprint_of(previous).is_some());
+        if meta.untold() == Some(token) || (meta.has_stage(token, AWSCURRENT) && replaced_indexed) {
             self.tell_untold(call, observed).await;
         }
     }
 
     /// Tells consumers of the move of AWSCURRENT to its version, which nobody announced: from what
     /// the version's labels say (its fingerprint, when the vendor issued the key), without reading
-    /// its value. Returns whether the event failed.
-    pub(super) async fn tell_untold(&self, call: Invocation<'_>, observed: &mut Observed) -> bool {
+    /// its value. At a create-then-revoke vendor, the move is dated again once they are told: the
+    /// grace of the key it replaced counts from then.
+    pub(super) async fn tell_untold(&self, call: Invocation<'_>, observed: &mut Observed) -> Told {
         let meta = call.meta;
-        let Some(current) = meta.version_with(AWSCURRENT) else { return true };
+        let Some(current) = meta.version_with(AWSCURRENT) else { return Told::Failed };
         warn!(
             version = current,
             "AWSCURRENT moved to this version and no Vendor Key Rotated event is recorded for the move: telling consumers now"
@@ -108,7 +113,15 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         event.version_id = current.to_owned();
         let failed = self.announce(event, call).await;
         observed.notify_failed = Some(failed);
-        failed
+        if failed {
+            return Told::Failed;
+        }
+        let replaced = meta.version_with(AWSPREVIOUS).filter(|previous| *previous != current);
+        let dated = match mode {
+            Mode::Overlap => self.date(call, current, replaced).await,
+            Mode::SinglePhase => None,
+        };
+        Told::Told { dated }
     }
 
     /// finishSecret, for a version that was already AWSCURRENT: createSecret promoted it early,
@@ -178,6 +191,15 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
         Some(Replication { regions, failed, sync_time, unknown: false })
     }
+}
+
+/// What telling consumers of a move nobody announced did.
+pub(super) enum Told {
+    /// The event could not be put (`NotifyFailed`).
+    Failed,
+    /// They were told; `dated`: the date label the move now carries (create-then-revoke), when it
+    /// was written.
+    Told { dated: Option<String> },
 }
 
 /// Whether the wait is over: every replica `InSync`, or one `Failed`.

@@ -19,18 +19,18 @@ use std::time::{Duration, SystemTime};
 use tokio::time::{Instant, sleep};
 use tracing::{error, info, warn};
 
-use super::after_move::key_rotated;
+use super::after_move::{Told, key_rotated};
 use super::error::{
     ErrorKind, Lost, NotRotatable, Orphaned, Problem, Rejected, State, TimedOut, VendorFailure,
 };
-use super::overlap::{Marked, Plan, nothing_created};
+use super::overlap::{Marked, Plan, nothing_created, retried};
 use super::write::{Stored, put_pending};
 use super::{Invocation, Observed, Outcome, Rotator};
-use crate::config::{Issued, KeyId, Promote, SecretConfig, TAG_VENDOR, Target};
+use crate::config::{self, Issued, KeyId, Promote, SecretConfig, TAG_VENDOR, Target};
 use crate::notify::Notifier;
 use crate::secret::check_key;
 use crate::sensitive::Sensitive;
-use crate::store::shared::{Readable, survey};
+use crate::store::shared::{Readable, Survey, survey};
 use crate::store::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, CreateMark, Fingerprint, MAX_LABELS, Payload, PendingWrite,
     ROTATION_FINGERPRINT, Rescue, SecretMeta, SecretStore, Version, fingerprint,
@@ -76,16 +76,25 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // tells them).
         let mut now = meta.clone();
         if let Some(current) = meta.untold() {
+            // A create-then-revoke rotation may need more time than a single-phase one (a revoke,
+            // the create mark); while consumers are not told, it revokes nothing.
             let timing = &self.settings.timing;
-            let spare =
-                Invocation { deadline: before(call.deadline, timing.create_budget_at_most()), ..call };
+            let overlap = config::vendor_from_tags(&meta.tags, &self.settings).map(|vendor| vendor.overlap());
+            let needs = match overlap {
+                Ok(None) => timing.create_budget(),
+                Ok(Some(_)) | Err(_) => timing.create_budget_at_most(),
+            };
+            let spare = Invocation { deadline: before(call.deadline, needs), ..call };
             if time_left(spare.deadline) <= timing.safety_margin {
                 warn!(
                     version = current,
                     "consumers were never told of the last move of AWSCURRENT, and this invocation has no time to spare for it: a later step, or `api-key-rotator repair --apply`, tells them"
                 );
-            } else if !self.tell_untold(spare, observed).await {
+            } else if let Told::Told { dated } = self.tell_untold(spare, observed).await {
                 now.clear_fingerprints_beside(current);
+                if let Some(dated) = dated {
+                    now.record_date(current, &dated);
+                }
             }
         }
         let call = Invocation { meta: &now, ..call };
@@ -122,9 +131,14 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // version when this function rotated it).
         let current_labels = current_id.as_deref().map_or(&[][..], |version| meta.labels(version));
         let current_labels = Issued::labels_for_current(current_labels, meta.pending_labels());
-        // A key this function stored (a rotation's, or one recovered) was issued for this secret;
-        // any other may be another secret's too, and the shared-key search must then finish.
-        let first = matches!(Issued::from_labels(current_labels.iter().copied()), Ok(None));
+        // A key a rotation stored (its fingerprint carries when the vendor issued it; or, from
+        // before fingerprints, a record of issue alone) was issued for this secret; any other
+        // (recovered, onboarded, put by hand) may be another secret's too, and the shared-key
+        // search must then finish.
+        let first = match current_id.as_deref().and_then(|version| meta.fingerprint_of(version)) {
+            Some(print) => print.issued_at().is_none(),
+            None => matches!(Issued::from_labels(current_labels.iter().copied()), Ok(None)),
+        };
         Issued::check_vendor(current_labels, &meta.tags, &self.settings).map_err(ErrorKind::config)?;
         // A create-then-revoke vendor: its mark, the previous key due to be revoked, the bound id.
         let plan = match config.target.vendor.overlap() {
@@ -134,6 +148,15 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
             None => None,
         };
+        // A retry after a create that stored no key: never created twice. Whether consumers hold a
+        // working key is asked first, so that the report says so.
+        if let Some(mark) = plan.as_ref().and_then(|plan| plan.retried.as_ref()) {
+            let until = before(deadline, self.settings.timing.safety_margin);
+            if let Some(done) = self.precheck(call, &config.target, current.key(), until, observed).await? {
+                return Ok(done);
+            }
+            return Err(retried(call, &config.target, mark));
+        }
         // The fingerprint of the current key goes on its version before the move (unless there is
         // one): until consumers are told of the move, it is what says they were not.
         let unindexed = current_id.as_deref().filter(|version| meta.fingerprint_of(version).is_none());
@@ -171,28 +194,21 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let call = Invocation { meta: &now, ..call };
 
         // 2. A key another secret holds is never rotated blind: rotating it would kill that
-        // secret's key.
-        self.not_shared(call, &config.target, current.key(), first).await?;
+        // secret's key; nor revoked (create-then-revoke).
+        let survey = self.not_shared(call, &config.target, current.key(), first).await?;
+        if let Some(previous) = revoking {
+            let others = survey.holders(&meta.arn, &previous.key).holders;
+            if !others.is_empty() {
+                let key_id = previous.key_id.clone();
+                return Err(ErrorKind::config(Problem::PreviousShared { key_id, others }));
+            }
+        }
 
         // 3. The vendor must still accept the current key, or rotating is impossible anyway. The
         // check stops in time to leave a revoke (when one is due) and a rotate call all they need.
         let until = before(deadline, timing.rotate_reserve() + overlap_budget);
-        match self.verify_until(&config.target, current.key(), until, VerifyPolicy::Check).await {
-            (Verdict::Accepted, _) => observed.current_key_rejected = Some(false),
-            (Verdict::Refused(status), _) => {
-                observed.current_key_rejected = Some(true);
-                // Another invocation of this rotation may have rotated a moment ago, and be storing.
-                if self.stored_elsewhere_soon(call).await {
-                    // A rotation in flight, not a lock-out: its key is stored and carries on.
-                    observed.current_key_rejected = Some(false);
-                    info!(
-                        "the vendor refuses the current key, but another invocation of this rotation has stored the new key meanwhile: createSecret is done"
-                    );
-                    return Ok(Outcome::AlreadyDone);
-                }
-                return Err(Rejected::BeforeRotate { status }.into());
-            }
-            (verdict, tries) => return Err(VendorFailure::CurrentUnconfirmed { tries, verdict }.into()),
+        if let Some(done) = self.precheck(call, &config.target, current.key(), until, observed).await? {
+            return Ok(done);
         }
 
         // 4. A create-then-revoke vendor: the previous key is revoked, with the current one, and
@@ -383,6 +399,39 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         Ok(Outcome::Done)
     }
 
+    /// The vendor must accept the current key (asked until `until`). `Some`: another invocation
+    /// of this rotation stored the new key meanwhile (the refusal was its rotation, not a
+    /// lock-out), and the step is done.
+    async fn precheck(
+        &self,
+        call: Invocation<'_>,
+        target: &Target,
+        current: &Sensitive,
+        until: Instant,
+        observed: &mut Observed,
+    ) -> Result<Option<Outcome>, ErrorKind> {
+        match self.verify_until(target, current, until, VerifyPolicy::Check).await {
+            (Verdict::Accepted, _) => {
+                observed.current_key_rejected = Some(false);
+                Ok(None)
+            }
+            (Verdict::Refused(status), _) => {
+                observed.current_key_rejected = Some(true);
+                // Another invocation of this rotation may have rotated a moment ago, and be storing.
+                if self.stored_elsewhere_soon(call).await {
+                    // A rotation in flight, not a lock-out: its key is stored and carries on.
+                    observed.current_key_rejected = Some(false);
+                    info!(
+                        "the vendor refuses the current key, but another invocation of this rotation has stored the new key meanwhile: createSecret is done"
+                    );
+                    return Ok(Some(Outcome::AlreadyDone));
+                }
+                Err(Rejected::BeforeRotate { status }.into())
+            }
+            (verdict, tries) => Err(VendorFailure::CurrentUnconfirmed { tries, verdict }.into()),
+        }
+    }
+
     /// Calls the vendor's rotate endpoint with the full vendor timeout. Another attempt follows
     /// only one that provably rotated nothing, and only while a whole attempt still fits. `mark`:
     /// a create-then-revoke vendor's create mark, which its reports of an orphan name.
@@ -472,13 +521,17 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     /// compared (nothing recorded, not readable, no time), a `first` rotation of the key (one
     /// this function did not store) stops, nothing sent; a later one goes on with a warning, its
     /// key having been issued for this secret.
+    ///
+    /// A first rotation also needs the list to show this secret's own fingerprint: ListSecrets
+    /// lags behind writes, and a list older than that label may miss a secret made as recently.
+    /// Returns what the search saw.
     async fn not_shared(
         &self,
         call: Invocation<'_>,
         target: &Target,
         key: &Sensitive,
         first: bool,
-    ) -> Result<(), ErrorKind> {
+    ) -> Result<Survey, ErrorKind> {
         let meta = call.meta;
         let function = meta.rotation_function.as_deref().unwrap_or_default();
         let until = self.settings.timing.shared_scan_until(call.deadline);
@@ -495,15 +548,22 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         if !found.holders.is_empty() {
             return Err(ErrorKind::config(Problem::SharedKey { others: found.holders }));
         }
-        if found.unread.is_empty() && survey.complete {
-            return Ok(());
+        let sees_itself = survey.others.iter().any(|other| {
+            other.meta.arn == meta.arn && other.print.as_ref().is_some_and(|print| print.is_of(key))
+        });
+        if found.unread.is_empty() && survey.complete && (sees_itself || !first) {
+            return Ok(survey);
         }
-        let unfinished = survey.cut_short.clone();
+        let unfinished = match (&survey.cut_short, sees_itself) {
+            (Some(cut_short), _) => Some(cut_short.clone()),
+            (None, false) if survey.complete => Some(LIST_BEHIND.to_owned()),
+            (None, _) => None,
+        };
         if first {
             return Err(ErrorKind::config(Problem::SharedUnknown { unread: found.unread, unfinished }));
         }
         warn!(unread = ?found.unread, unfinished, "whether these secrets hold the current key is unknown (nothing recorded of their key, and this function may not read them); rotating, since the key was issued for this secret");
-        Ok(())
+        Ok(survey)
     }
 
     /// Every label a rotation may add must fit Secrets Manager's quota, checked before the vendor
@@ -560,12 +620,16 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
     }
 }
 
+/// Why a complete list is not trusted for a first rotation: it does not show this secret's own
+/// fingerprint yet.
+pub(super) const LIST_BEHIND: &str = "ListSecrets does not show this secret's own fingerprint yet (it may lag behind writes by minutes, and miss a secret made as recently)";
+
 /// What a refused rotate call may mean: the vendor's own hint, else the general one.
 fn refusal_hint(vendor: &dyn Vendor, status: u16) -> &'static str {
     vendor.refusal_hint(status).unwrap_or(match status {
         401 | 403 => "The key may lack the right to manage API keys.",
         400 => "The vendor rejected the request itself.",
-        300..=399 => {
+        307 | 308 => {
             "The vendor redirected the call elsewhere (redirects are never followed): check the base URL."
         }
         _ => "Check the base URL and the vendor's status.",

@@ -243,6 +243,20 @@ pub enum Problem {
     )]
     ReplicaBehind { regions: Vec<String> },
 
+    /// Create-then-revoke: consumers were never told that AWSCURRENT moved off the key
+    /// AWSPREVIOUS holds, so some may still use it.
+    #[error(
+        "consumers were never told that AWSCURRENT moved to version {version} (the Vendor Key Rotated event failed, or the step that puts it stopped), so some may still use the key AWSPREVIOUS holds, and revoking it now could lock them out. Tell them with `api-key-rotator repair {secret} --apply`; the previous key's grace counts from then, and the next rotation after it goes ahead"
+    )]
+    NotToldYet { version: String, secret: String },
+
+    /// Create-then-revoke: another secret holds the key AWSPREVIOUS holds.
+    #[error(
+        "the previous key (id {key_id}, in AWSPREVIOUS) is also the current key of {}, tagged for the same vendor: revoking it would lock that secret's consumers out. Give that secret a key of its own (README.md, section \"Shared keys\"), then rotate again",
+        others.join(", ")
+    )]
+    PreviousShared { key_id: String, others: Vec<String> },
+
     /// Create-then-revoke: the `rotation:key-id` tag cannot be an id.
     #[error(
         "{TAG_KEY_ID} is not a key id this function can record and send (1 to 128 of A-Z a-z 0-9 . _ ~ : -, not . or .., and not holding the key). Nothing was sent to the vendor; set it to the id the vendor gives the key in AWSCURRENT, or remove it (the starting key is then revoked by hand)"
@@ -281,7 +295,7 @@ fn shared_unknown(unread: &[String], unfinished: Option<&str>) -> String {
 pub enum Orphaned {
     /// A retry found the mark an earlier invocation left before its create, and no stored key.
     #[error(
-        "an earlier invocation of this rotation (version {version}) called {vendor}'s create and stopped before a key was stored, so {vendor} may hold a new key no one has (or none: the invocation may have stopped before the call, or the call made nothing). The create was not called again; a create-then-revoke vendor's create leaves the key consumers read live. {runbook}"
+        "an earlier invocation of this rotation (version {version}) called {vendor}'s create and stopped before a key was stored, so {vendor} may hold a new key no one has (or none: the invocation may have stopped before the call, or the call made nothing). The create was not called again; the key consumers read still works ({vendor} accepted it just now). {runbook}"
     )]
     Retried { vendor: &'static str, version: String, runbook: String },
 
@@ -534,11 +548,12 @@ pub enum VendorFailure {
     )]
     NotItsId { key_id: String, status: u16, fingerprint: String },
 
-    /// Create-then-revoke: the previous key was revoked, then the current one got no verdict.
+    /// Create-then-revoke: a revoke of the previous key was attempted, then the current one got
+    /// no verdict. It pages (`KeyStateUnknown`).
     #[error(
-        "the previous key (id {key_id}) was revoked, then the vendor gave no verdict on the current key ({verdict}), so no new key was made. Secrets Manager will retry"
+        "a revoke of the previous key (id {key_id}) was attempted (the vendor answered: {answered}), then the vendor gave no verdict on the current key ({verdict}): whether consumers still hold a working key is unknown, so no new key was made. Secrets Manager will retry; `api-key-rotator repair` asks the vendor about the current key"
     )]
-    CurrentUnconfirmedAfterRevoke { key_id: String, verdict: Verdict },
+    CurrentUnconfirmedAfterRevoke { key_id: String, answered: String, verdict: Verdict },
 }
 
 /// The vendor rotated, and the new key did not reach Secrets Manager.
@@ -782,6 +797,7 @@ mod tests {
             .into(),
             VendorFailure::CurrentUnconfirmedAfterRevoke {
                 key_id: "k-0123".into(),
+                answered: "HTTP 204".into(),
                 verdict: Verdict::Unavailable("HTTP 503".into()),
             }
             .into(),
@@ -836,6 +852,11 @@ mod tests {
                 fingerprint: "sha256:0123456789ab".into(),
             }
             .into(),
+            ErrorKind::config(Problem::NotToldYet { version: version(), secret: ARN.into() }),
+            ErrorKind::config(Problem::PreviousShared {
+                key_id: "k-0123".into(),
+                others: vec![format!("{ARN}-other")],
+            }),
             ErrorKind::config(Problem::ReplicaBehind {
                 regions: vec![
                     "eu-west-1: Failed (no KMS key in this region)".into(),

@@ -14,7 +14,7 @@ use super::{Invocation, Observed, Outcome, Rotator};
 use crate::config::{Issued, Promote};
 use crate::event::RotationEvent;
 use crate::notify::Notifier;
-use crate::store::{AWSCURRENT, SecretMeta, SecretStore};
+use crate::store::{AWSCURRENT, Fingerprint, SecretMeta, SecretStore, fingerprint};
 use crate::timing::{before, since};
 use crate::vendors::{Mode, VendorApi};
 
@@ -24,6 +24,9 @@ pub(super) struct PendingKey {
     pub fingerprint: Option<String>,
     /// When the vendor issued it (recorded with the key), else when the version was created.
     pub since: Option<SystemTime>,
+    /// Its fingerprint, read from the value, when the version carries none (the key was stored
+    /// without its labels): finishSecret records it before the move.
+    pub unindexed: Option<Fingerprint>,
 }
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
@@ -43,6 +46,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let Invocation { event, meta, .. } = call;
         let pending = self.stored_pending(event, meta).await?;
         let current = meta.version_with(AWSCURRENT);
+        // The version AWSCURRENT moves to carries its key's fingerprint, as a rotation's would: it
+        // is what, beside the replaced version's, says consumers were not told of the move.
+        if let Some(print) = &pending.unindexed
+            && let Err(problem) = fingerprint::put(&self.store, meta, &event.token, print).await
+        {
+            warn!(error = %problem, "the new key's fingerprint could not be recorded on its version; the move is still told, and a later step tells it if this one cannot");
+        }
         if let Err(error) = self.store.make_current(&meta.arn, &event.token, current).await {
             // An attempt whose answer was lost may have landed (and made the SDK's retry fail): if
             // AWSCURRENT is on the new version now, this invocation moved it. "Unchanged" is said
@@ -101,7 +111,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             if let Err(problem) = Issued::check(meta.labels(&event.token), &meta.tags, &self.settings) {
                 warn!(problem = %problem, "the tags changed since createSecret stored the pending key; createSecret stored it, so carrying on");
             }
-            return Ok(PendingKey { fingerprint: Some(print.fingerprint()), since: print.issued_at() });
+            let (fingerprint, since) = (Some(print.fingerprint()), print.issued_at());
+            return Ok(PendingKey { fingerprint, since, unindexed: None });
         }
         let pending = self
             .pending_value(event)
@@ -111,6 +122,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             warn!(problem = %problem, "the pending value does not read with the key-field tag as it is now; createSecret stored it, so carrying on");
         }
         let fingerprint = key_fingerprint(meta, &pending, &self.settings);
-        Ok(PendingKey { fingerprint, since: pending.created })
+        // Indexed only as the event names it: read with today's tags, while they agree with the
+        // version's record of issue (another field's fingerprint would mislead the fleet's index).
+        let unindexed = pending.key(&meta.tags).ok().filter(|_| fingerprint.is_some());
+        let unindexed = unindexed.map(|value| Fingerprint::of(value.key()));
+        Ok(PendingKey { fingerprint, since: pending.created, unindexed })
     }
 }

@@ -46,6 +46,10 @@ pub(super) struct Plan {
     pub bind: Option<String>,
     /// The previous key, due to be revoked.
     pub revoke: Option<Previous>,
+    /// This rotation's create mark, with no stored key: an earlier invocation called create and
+    /// stopped. Nothing is revoked or created; once the current key is verified, the step stops
+    /// as `KeyOrphaned`.
+    pub retried: Option<CreateMark>,
     /// Whether a dated move is on the secret already (the new date replaces it, one for one).
     dated: bool,
     /// The label the create mark will have (for the label quota).
@@ -56,8 +60,8 @@ pub(super) struct Plan {
 pub(super) struct Previous {
     version: String,
     label: String,
-    key_id: String,
-    key: Sensitive,
+    pub key_id: String,
+    pub key: Sensitive,
 }
 
 impl Plan {
@@ -112,8 +116,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         current_id: Option<&str>,
     ) -> Result<Plan, ErrorKind> {
         let Invocation { event, meta, .. } = call;
-        if let Some(mark) = meta.create_mark(&event.token) {
-            return Err(retried(call, target, &mark));
+        let mark = CreateMark::new(&event.token, current_id.unwrap_or_default()).label;
+        if let Some(retried) = meta.create_mark(&event.token) {
+            let (bind, revoke, dated) = (None, None, meta.dated());
+            return Ok(Plan { bind, revoke, retried: Some(retried), dated, mark });
         }
         let current_ids =
             current_id.map_or_else(Vec::new, |version| KeyId::from_labels(meta.labels(version)));
@@ -129,8 +135,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             _ => None,
         };
         let revoke = self.previous_due(call, target, overlap, current, current_id, &current_ids).await?;
-        let mark = CreateMark::new(&event.token, current_id.unwrap_or_default()).label;
-        Ok(Plan { bind, revoke, dated: meta.dated(), mark })
+        Ok(Plan { bind, revoke, retried: None, dated: meta.dated(), mark })
     }
 
     /// The key AWSPREVIOUS holds, if it is to be revoked now: its id recorded, issued by this
@@ -178,6 +183,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         };
         if key == *current.key() {
             return Ok(None);
+        }
+        // Consumers never told of the move off it may still use it.
+        if let Some(version) = meta.untold() {
+            let (version, secret) = (version.to_owned(), meta.arn.clone());
+            return Err(ErrorKind::config(Problem::NotToldYet { version, secret }));
         }
         // Replaced when AWSCURRENT moved to the version that holds it now, as the product dated
         // the move. A move nobody dated, or one the date does not describe (by hand: the version
@@ -253,8 +263,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
             Revoke::Failed(_) => None,
         };
-        // Whatever the revoke answered, the key consumers read must still work.
-        self.current_still_live(target, (current, key_id), until, observed).await?;
+        let answered = match &answer {
+            Revoke::Done(status) => format!("HTTP {status}"),
+            Revoke::Failed(why) => why.clone(),
+        };
         let outcome = match (answer, probe) {
             (Revoke::Failed(why), _) => Err(failed(why)),
             (_, Some(Probe::Refused(_))) => Ok(()),
@@ -276,6 +288,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             (_, Some(Probe::NoVerdict(why))) => Err(failed(format!("no verdict on the revoked key ({why})"))),
             (Revoke::Done(_), None) => Err(failed("the revoked key was not asked about".into())),
         };
+        // Whatever the revoke answered, the key consumers read must still work (its outcome, a
+        // wrong key revoked included, is counted above first: it pages whatever comes next).
+        self.current_still_live(target, (current, key_id, &answered), until, observed).await?;
         outcome?;
         observed.revoke_failed = Some(false);
         if let Err(problem) = self.store.remove_label(&call.meta.arn, label, version).await {
@@ -284,12 +299,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         Ok(())
     }
 
-    /// After a revoke: the key consumers read must still work. A refusal is a lock-out (the revoke
-    /// may have killed it); no verdict stops the step before any new key is made.
+    /// After a revoke attempt (the vendor `answered`): the key consumers read must still work. A
+    /// refusal is a lock-out (the revoke may have killed it); no verdict stops the step before any
+    /// new key is made, and pages (`KeyStateUnknown`): whether consumers hold a dead key is unknown.
     async fn current_still_live(
         &self,
         target: &Target,
-        (current, key_id): (&Sensitive, &str),
+        (current, key_id, answered): (&Sensitive, &str, &str),
         until: Instant,
         observed: &mut Observed,
     ) -> Result<(), ErrorKind> {
@@ -305,7 +321,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 );
                 Err(Rejected::AfterRevoke { status, key_id }.into())
             }
-            verdict => Err(VendorFailure::CurrentUnconfirmedAfterRevoke { key_id, verdict }.into()),
+            verdict => {
+                observed.key_state_unknown = true;
+                let answered = answered.to_owned();
+                Err(VendorFailure::CurrentUnconfirmedAfterRevoke { key_id, answered, verdict }.into())
+            }
         }
     }
 
@@ -404,9 +424,18 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
 
     /// Dates a move of AWSCURRENT to `version` from `replaced` this invocation made. A failure is
     /// a warning: the next rotation then starts the grace when it runs.
-    pub(super) async fn date(&self, call: Invocation<'_>, version: &str, replaced: Option<&str>) {
-        if let Err(problem) = date_move(&self.store, call.meta, version, replaced).await {
-            warn!(error = %problem, "the move of AWSCURRENT could not be dated; the next rotation starts the grace when it runs");
+    pub(super) async fn date(
+        &self,
+        call: Invocation<'_>,
+        version: &str,
+        replaced: Option<&str>,
+    ) -> Option<String> {
+        match date_move(&self.store, call.meta, version, replaced).await {
+            Ok(label) => Some(label),
+            Err(problem) => {
+                warn!(error = %problem, "the move of AWSCURRENT could not be dated; the next rotation starts the grace when it runs");
+                None
+            }
         }
     }
 

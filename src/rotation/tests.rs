@@ -864,6 +864,33 @@ async fn a_shared_key_or_an_unreadable_list_stops_create_secret_before_any_vendo
     assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
 }
 
+/// A first rotation trusts a complete list only once it shows the secret's own fingerprint:
+/// ListSecrets lags behind writes, and a list older than that label may miss a secret made as
+/// recently. A later rotation (a key the vendor issued to this secret) goes on.
+#[tokio::test(start_paused = true)]
+async fn a_first_rotation_waits_for_a_list_that_shows_its_own_fingerprint() {
+    const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:api-key-rotator";
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.rotated_by_function(FUNCTION, false);
+    rotator.store.list_lags();
+    let result = step(&rotator, "createSecret", MINIMUM).await;
+    assert_eq!(kind(&result), "Config");
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains(super::create_secret::LIST_BEHIND), "{message}");
+    assert!(rotator.vendors.verify_times().is_empty() && rotator.vendors.rotate_timeouts().is_empty());
+    // A list that shows the fingerprint just recorded: the rotation goes on.
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.rotated_by_function(FUNCTION, false);
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+    // A key a rotation stored, the list lagging: a warning, not a refusal.
+    let rotator = in_memory(calcom_store(), FakeVendor::new());
+    rotator.store.rotated_by_function(FUNCTION, false);
+    let issued = Fingerprint::issued(&Sensitive::new(OLD), std::time::SystemTime::now()).label();
+    rotator.store.add_labels("v1", &[&issued]);
+    rotator.store.list_lags();
+    assert_eq!(step(&rotator, "createSecret", MINIMUM).await.unwrap(), Outcome::Done);
+}
+
 // -- Golden text ---------------------------------------------------------------------------------
 //
 // Every errorType, from fixed inputs, as Secrets Manager and the log receive it. A refactor of how

@@ -41,6 +41,14 @@ impl SecretMeta {
         dates.filter(|(_, replaced)| previous.is_some() && *replaced == previous).map(|(at, _)| at).max()
     }
 
+    /// This view of the secret after [`date_move`] put `label` on `version`.
+    pub fn record_date(&mut self, version: &str, label: &str) {
+        for labels in self.versions.values_mut() {
+            labels.retain(|old| !old.starts_with(ROTATION_CURRENT_SINCE));
+        }
+        self.versions.entry(version.to_owned()).or_default().push(label.to_owned());
+    }
+
     /// Whether any version carries a date.
     pub fn dated(&self) -> bool {
         self.labels_with_prefix(ROTATION_CURRENT_SINCE).next().is_some()
@@ -49,16 +57,19 @@ impl SecretMeta {
 
 /// Dates the move of AWSCURRENT to `version`, from `replaced`, as now: every other date comes off
 /// first (a date left on another version would be trusted again after a move back by hand).
+/// Returns the label written.
 pub async fn date_move<S: SecretStore>(
     store: &S,
     meta: &SecretMeta,
     version: &str,
     replaced: Option<&str>,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     for (on, old) in meta.labels_with_prefix(ROTATION_CURRENT_SINCE) {
         store.remove_label(&meta.arn, old, on).await?;
     }
-    store.move_label(&meta.arn, &since_label(SystemTime::now(), replaced), version, None).await
+    let label = since_label(SystemTime::now(), replaced);
+    store.move_label(&meta.arn, &label, version, None).await?;
+    Ok(label)
 }
 
 #[cfg(test)]

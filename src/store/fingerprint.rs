@@ -116,12 +116,13 @@ impl SecretMeta {
     }
 
     /// The fingerprint labels that tell nothing once consumers were told AWSCURRENT moved to
-    /// `told`: those on every other version that carries no AWSPENDING (a rotation's pending key
-    /// keeps its own).
+    /// `told`: those on every other version but a rotation's pending one (AWSPENDING, not
+    /// AWSPREVIOUS: a pending label a move by hand left on a replaced version is no rotation).
     pub fn fingerprints_beside(&self, told: &str) -> Vec<(&str, &str)> {
-        self.labels_with_prefix(ROTATION_FINGERPRINT)
-            .filter(|(version, _)| *version != told && !self.has_stage(version, AWSPENDING))
-            .collect()
+        let pending =
+            |version: &str| self.has_stage(version, AWSPENDING) && !self.has_stage(version, AWSPREVIOUS);
+        let prints = self.labels_with_prefix(ROTATION_FINGERPRINT);
+        prints.filter(|(version, _)| *version != told && !pending(version)).collect()
     }
 }
 
@@ -138,6 +139,17 @@ pub async fn record<S: SecretStore>(
     for (on, label) in meta.fingerprints_beside(version) {
         store.remove_label(&meta.arn, label, on).await?;
     }
+    put(store, meta, version, print).await
+}
+
+/// Puts `print` on `version` and nothing else (a rotation's pending version, before the move that
+/// will make the fingerprints beside it say consumers were not told). `Err`: not written.
+pub async fn put<S: SecretStore>(
+    store: &S,
+    meta: &SecretMeta,
+    version: &str,
+    print: &Fingerprint,
+) -> Result<(), StoreError> {
     let label = print.label();
     // Another version may hold the same key, and with it the label (a label is on one version).
     let holder = meta.labels_with_prefix(&label).find(|(_, l)| *l == label).map(|(v, _)| v);

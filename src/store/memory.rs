@@ -35,6 +35,9 @@ struct State {
     others: Vec<(SecretMeta, Sensitive)>,
     /// ListSecrets fails.
     list_fails: bool,
+    /// ListSecrets lags behind: it shows the secret as `listed`.
+    list_lags: bool,
+    listed: Option<SecretMeta>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -122,6 +125,13 @@ impl MemoryStore {
         let mut state = self.state.lock().unwrap();
         state.meta.as_mut().unwrap().rotation_function = Some(function.to_owned());
         state.list_fails = list_fails;
+    }
+
+    /// ListSecrets lags behind writes from now on: the secret shows as it is now.
+    pub fn list_lags(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.list_lags = true;
+        state.listed = state.meta.clone();
     }
 
     /// Another secret tagged as this one is and rotated by the same function, holding `value` in
@@ -302,8 +312,9 @@ impl SecretStore for MemoryStore {
         if state.list_fails {
             return Err(StoreError::new("ListSecrets", "AccessDeniedException", false));
         }
-        let all = state.meta.iter().chain(state.others.iter().map(|(meta, _)| meta));
-        let tagged = all.filter(|meta| meta.tags.get(tag_key).map(String::as_str) == Some(tag_value));
+        let own = if state.list_lags { state.listed.as_ref() } else { state.meta.as_ref() };
+        let all = own.into_iter().chain(state.others.iter().map(|(meta, _)| meta));
+        let tagged = all.filter(|meta| meta.tags.get(tag_key).map(|value| value.trim()) == Some(tag_value));
         Ok((tagged.cloned().collect(), None))
     }
 

@@ -106,7 +106,7 @@ impl CreateMark {
             None => "created about when that rotation ran".to_owned(),
         };
         format!(
-            "At {vendor}, list the account's keys: the orphan, if the create made one, is a key {when} that no secret holds. A key a secret holds is in its AWSCURRENT, AWSPENDING or AWSPREVIOUS version (`aws secretsmanager list-secrets --filters Key=tag-value,Values={vendor}` lists the vendor's secrets with their versions' labels): by its id, when a ROTATION_KEY_ID label records it, or by its fingerprint, the first 12 hex digits of its SHA-256 (`printf %s KEY | sha256sum | cut -c1-12`), which a ROTATION_FINGERPRINT label records on AWSCURRENT and AWSPENDING (for AWSPREVIOUS, read its value). Never revoke a key a secret holds. Revoke the orphan there (if there is no such key, the create made none); then take the mark off: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {} --remove-from-version-id {}`, and rotate again.",
+            "At {vendor}, list the account's keys: the orphan, if the create made one, is a key {when} that no secret holds. A key a secret holds is in its AWSCURRENT, AWSPENDING or AWSPREVIOUS version (`aws secretsmanager list-secrets --filters Key=tag-value,Values={vendor}` lists the vendor's secrets with their versions' labels): by its id, when a ROTATION_KEY_ID label records it, or by its fingerprint, the first 12 hex digits of its SHA-256 (`read -rs KEY; printf %s \"$KEY\" | sha256sum | cut -c1-12`, the key never on a command line), which a ROTATION_FINGERPRINT label records on AWSCURRENT and AWSPENDING (for AWSPREVIOUS, read its value). Never revoke a key a secret holds. Revoke the orphan there (if there is no such key, the create made none); then take the mark off: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {} --remove-from-version-id {}`, and rotate again.",
             self.label, self.on
         )
     }
@@ -296,7 +296,8 @@ pub trait SecretStore: Send + Sync {
         write: &PendingWrite<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// One page of the secrets whose tag `tag_key` is `tag_value` (ListSecrets, filtered by both):
+    /// One page of the secrets whose tag `tag_key` is `tag_value`, spaces around the tag's value
+    /// aside (ListSecrets, filtered by both; up to two leading spaces):
     /// each as far as ListSecrets describes it (ARN, name, rotation, versions and their labels,
     /// tags), and the token of the next page, if there is one.
     fn list_page(

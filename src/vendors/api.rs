@@ -51,7 +51,7 @@ pub enum RotateOutcome {
     NotSent(String),
     /// 429: the vendor did not rotate; wait this long before asking again.
     RateLimited(Duration),
-    /// A 4xx refusal, or a 3xx (not followed): this call rotated nothing.
+    /// A 4xx refusal, or a 307 or 308 (not followed): this call rotated nothing.
     Refused(u16),
     /// Timeout, connection lost after sending, or a 5xx: the vendor may have rotated. Only
     /// probing the current key can tell, and rotate is never called again in the same invocation.

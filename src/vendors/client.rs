@@ -187,9 +187,14 @@ impl VendorApi for VendorClient {
                 RotateOutcome::RateLimited(self.rate_limit_wait(response.headers()))
             }
             StatusCode::REQUEST_TIMEOUT => RotateOutcome::Unknown(format!("HTTP {status}")),
-            // A redirect is not followed (it could carry the key to a host nobody approved), and
-            // says the request was not carried out where it was sent.
-            s if s.is_client_error() || s.is_redirection() => RotateOutcome::Refused(s.as_u16()),
+            // A redirect is never followed (it could carry the key to a host nobody approved). A 307
+            // or 308 says the request was not carried out where it was sent: nothing rotated. Any
+            // other 3xx (a 303 is the usual answer after a POST that was carried out) leaves the
+            // outcome unknown, below.
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {
+                RotateOutcome::Refused(status.as_u16())
+            }
+            s if s.is_client_error() => RotateOutcome::Refused(s.as_u16()),
             s if s.is_success() => {
                 let (bytes, ended) = read_body(response, wait.body).await;
                 // Even a body that ended badly may be whole JSON (a missing chunk terminator).
