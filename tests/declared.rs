@@ -322,17 +322,8 @@ async fn a_declared_vendors_secret_takes_no_base_url_tag_and_nothing_is_sent() {
 fn check(bench: &Bench, args: &[&str]) -> (i32, HashMap<String, (String, String)>, String) {
     let out = bench.operator(&[&["check", "--json"], args].concat(), &[]).output().expect("run check");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let reports: Vec<Value> = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stdout}"));
-    let lines = reports[0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let text = |field: &str| c[field].as_str().unwrap_or_default().to_owned();
-            (text("check"), (text("status"), text("detail")))
-        })
-        .collect();
-    (out.status.code().unwrap(), lines, stdout + &String::from_utf8_lossy(&out.stderr))
+    let lines = check_lines(&stdout).into_iter().map(|(name, (status, detail, _))| (name, (status, detail)));
+    (out.status.code().unwrap(), lines.collect(), stdout + &String::from_utf8_lossy(&out.stderr))
 }
 
 /// check, for declared vendors: a verify call that accepts a random non-key fails; the ids a

@@ -61,7 +61,16 @@ impl Own {
     /// A new DualKey account, and a secret of this vendor holding its key, tagged with the key's id
     /// and replicated to `regions`: (the account, the secret's ARN, the starting key's id).
     async fn secret_with_id(&self, bench: &Bench, regions: &[&str]) -> (Account, String, String) {
-        let account = bench.account("dualkey").await;
+        self.secret_at(bench, bench.account("dualkey").await, regions).await
+    }
+
+    /// The same, at `account`.
+    async fn secret_at(
+        &self,
+        bench: &Bench,
+        account: Account,
+        regions: &[&str],
+    ) -> (Account, String, String) {
         let start_id = live_keys(bench, &account).await[&account.key].clone();
         let tags = [(TAG_VENDOR, self.name.as_str()), ("rotation:key-id", start_id.as_str())];
         let value = json_secret("api_key", &account.key);
@@ -87,19 +96,10 @@ fn run(bench: &Bench, args: &[&str]) -> (i32, String) {
 /// `check --json ARGS`: (exit code, each line by name as (status, detail)), and all it said.
 fn check(bench: &Bench, args: &[&str]) -> (i32, HashMap<String, (String, String)>, String) {
     let (code, said) = run(bench, &[&["check", "--json"], args].concat());
-    let json = said.find('[').map(|start| &said[start..]).unwrap_or(&said);
-    let end = json.rfind(']').map_or(json.len(), |end| end + 1);
-    let reports: Vec<Value> = serde_json::from_str(&json[..end]).unwrap_or_else(|_| panic!("{said}"));
-    let lines = reports[0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let text = |field: &str| c[field].as_str().unwrap_or_default().to_owned();
-            (text("check"), (text("status"), text("detail") + " " + &text("fix")))
-        })
-        .collect();
-    (code, lines, said)
+    let lines = check_lines(&said)
+        .into_iter()
+        .map(|(name, (status, detail, fix))| (name, (status, detail + " " + &fix)));
+    (code, lines.collect(), said)
 }
 
 /// The ids of the account's live keys at the simulator, by key.
@@ -258,8 +258,15 @@ async fn an_overlap_revoke_waits_until_consumers_are_told_and_counts_the_grace_f
     assert!(message.contains("never told") && message.contains(&first), "{message}");
     let state = bench.state(&account).await;
     assert_eq!((state["revoke_calls"].as_u64(), state["rotate_calls"].as_u64()), (Some(0), Some(1)));
-    // Told now (by the retry): the grace restarts from then.
+    // The events would go through, but the move cannot be dated again: consumers are not told
+    // (told, the grace would count from the old date), and nothing is revoked.
     bench.moto_fault(json!({"Operation": "PutEvents", "SecretId": arn, "Clear": true})).await;
+    bench.moto_faults("UpdateSecretVersionStage", &arn, 1, 400, "AccessDeniedException").await;
+    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "Config");
+    assert!(result.unwrap_err().to_string().contains("never told"));
+    assert!(bench.events(&arn).await.is_empty(), "not told");
+    // Told now (by the retry): the grace restarts from then.
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "Config");
     assert!(result.unwrap_err().to_string().contains("too soon"));
@@ -289,6 +296,25 @@ async fn a_previous_key_another_secret_holds_is_never_revoked() {
     assert!(message.contains("previous key") && message.contains(&copy), "{message}");
     assert_eq!(bench.counter(&account, "requests").await, requests, "nothing was sent");
     assert!(live_keys(&bench, &account).await.contains_key(&account.key), "the copy's key still works");
+
+    // A secret of the vendor that cannot be compared (a binary value): whether it holds the
+    // previous key is unknown, so the previous key stays live; the rotation goes on.
+    let account = bench.account_with("dualkey", json!({"key_cap": 3})).await;
+    let (account, arn, _) = own.secret_at(&bench, account, &[]).await;
+    own.rotate(&bench, &rotator, &arn).await;
+    let unreadable = bench
+        .sm
+        .create_secret()
+        .name(unique("binary"))
+        .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(vec![0xff, 0xfe]))
+        .tags(aws_sdk_secretsmanager::types::Tag::builder().key(TAG_VENDOR).value(&own.name).build())
+        .send()
+        .await
+        .unwrap();
+    bench.begin_rotation(unreadable.arn().unwrap(), json!({ "RotationLambdaARN": own.function })).await;
+    own.rotate(&bench, &rotator, &arn).await;
+    assert_eq!(bench.counter(&account, "revoke_calls").await, 0, "not revoked");
+    assert!(live_keys(&bench, &account).await.contains_key(&account.key), "the previous key stays live");
 }
 
 /// `rotation:key-id` names another live key of the account: the revoke answers 204 and kills
@@ -475,9 +501,16 @@ async fn a_create_mark_is_cleared_only_when_stale_and_a_redirect_is_no_orphan() 
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "KeyOrphaned");
     assert!(result.unwrap_err().to_string().contains("accepted it just now"));
-    bench.faults(&account, json!({"refuse_verifications": 100})).await;
+    bench.faults(&account, json!({"fail_verifications": 100})).await;
+    let (records, recorded) = bench.recorded(own.rotator(&bench));
+    let result = bench.step(&recorded, "createSecret", &arn, &token).await;
+    assert_eq!(error_type(&result), "KeyOrphaned");
+    assert!(result.unwrap_err().to_string().contains("gave no verdict"));
+    assert_eq!(records.lock().unwrap().last().unwrap()["KeyStateUnknown"], 1, "no verdict pages");
+    bench.faults(&account, json!({"fail_verifications": 0, "refuse_verifications": 100})).await;
     let result = bench.step(&rotator, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&result), "VendorRejectedKey");
+    assert!(result.unwrap_err().to_string().contains("called the create at about"));
     bench.faults(&account, json!({"refuse_verifications": 0})).await;
     assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "never created twice");
     let (code, said) = run(&bench, &["repair", &arn, "--apply"]);
@@ -498,27 +531,26 @@ async fn a_create_mark_is_cleared_only_when_stale_and_a_redirect_is_no_orphan() 
     assert!(said.contains(&format!("cleared {label}")), "{said}");
     assert!(!mark(&arn, &token).await, "{said}");
 
-    // A redirect: nothing made, the mark goes, and the retry creates.
-    let account = bench.account("dualkey").await;
-    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, &own.name)]).await;
-    bench.faults(&account, json!({"redirect_rotate": 1})).await;
-    let token = own.begin(&bench, &arn).await;
-    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
-    assert_eq!(error_type(&result), "Vendor");
-    assert!(result.unwrap_err().to_string().contains("HTTP 307"));
-    assert!(!mark(&arn, &token).await);
-    assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
-
-    // A 303 (See Other) after the create was carried out: no refusal, an orphan.
-    let account = bench.account("dualkey").await;
-    let arn = bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, &own.name)]).await;
-    bench.faults(&account, json!({"see_other_rotate": 1})).await;
-    let token = own.begin(&bench, &arn).await;
-    let result = bench.step(&rotator, "createSecret", &arn, &token).await;
-    assert_eq!(error_type(&result), "KeyOrphaned");
-    assert!(result.unwrap_err().to_string().contains("HTTP 303"));
-    assert!(mark(&arn, &token).await, "the mark stays");
-    assert_eq!(live_keys(&bench, &account).await.len(), 2, "the create made a key");
+    // A redirect (307) made nothing: the mark goes, and the retry creates. A 303 (See Other)
+    // answers a create that was carried out: an orphan, and the mark stays.
+    for (fault, answered, error_is, made) in [
+        ("redirect_rotate", "HTTP 307", "Vendor", false),
+        ("see_other_rotate", "HTTP 303", "KeyOrphaned", true),
+    ] {
+        let account = bench.account("dualkey").await;
+        let arn =
+            bench.create_secret(&json_secret("api_key", &account.key), &[(TAG_VENDOR, &own.name)]).await;
+        bench.faults(&account, json!({ fault: 1 })).await;
+        let token = own.begin(&bench, &arn).await;
+        let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+        assert_eq!(error_type(&result), error_is, "{fault}");
+        assert!(result.unwrap_err().to_string().contains(answered), "{fault}");
+        assert_eq!(mark(&arn, &token).await, made, "{fault}");
+        assert_eq!(live_keys(&bench, &account).await.len(), if made { 2 } else { 1 }, "{fault}");
+        if !made {
+            assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
+        }
+    }
 }
 
 /// The Vendor Key Rotated event fails for the whole rotation: every step succeeds, but `check`

@@ -60,6 +60,9 @@ impl Settings {
 
 /// A base URL: https, or http to a loopback host; no credentials, query or fragment.
 pub fn parse_base_url(text: &str) -> Result<Url, UrlProblem> {
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(UrlProblem::Whitespace);
+    }
     // Before the parser: a token with a `/` in it (`https://AbC+dE/fG=@api.cal.com`) parses as a
     // host and a path, with no user information at all.
     if userinfo_by_text(text).is_some() {
@@ -106,6 +109,12 @@ fn userinfo_by_text(text: &str) -> Option<std::ops::Range<usize>> {
 /// reads it (it finds user information in `https:/u:p@host` too), host and path kept; text that
 /// does not parse is masked up to its last `@`, over-masking being the safe mistake.
 pub fn without_userinfo(text: &str) -> String {
+    // A parser drops spaces and tabs: where it would find user information, the text does not say.
+    if text.chars().any(|c| c.is_whitespace() || c.is_control())
+        && let Some(at) = text.rfind('@')
+    {
+        return format!("***{}", &text[at..]);
+    }
     if let Some(userinfo) = userinfo_by_text(text) {
         return format!("{}***{}", &text[..userinfo.start], &text[userinfo.end..]);
     }
@@ -238,6 +247,10 @@ mod tests {
             "https:\\\\TOKEN/x@api.cal.com",
             "https:\\TOKEN/x@api.cal.com",
             "HTTPS:TOKEN/x@api.cal.com",
+            // Spaces and tabs a parser drops.
+            "https://TOKEN/x@api.cal.com ",
+            "ht\ttps://TOKEN/x@api.cal.com",
+            "https://TO\tKEN/x@api.cal.com",
         ] {
             let error = s.base_url(calcom(), Some(text)).unwrap_err();
             let shown = format!("{error} {error:?}");

@@ -509,6 +509,8 @@ mod tests {
             ("/auth/header", Some(json!("")), "auth.header", "RFC 9110"),
             ("/base_url", Some(json!("https://api.acme.example/#frag")), "base_url", "fragment"),
             ("/base_url", Some(json!("ftp://api.acme.example")), "base_url", "scheme"),
+            ("/base_url", Some(json!(" https://AbC+dE/fG=@api.acme.example")), "base_url", "spaces"),
+            ("/base_url", Some(json!("ht\ttps://api.acme.example")), "base_url", "tabs"),
             ("/verify/path", Some(json!("/me?key=x")), "verify.path", "query"),
             ("/verify/vouch", Some(json!("$.account.id")), "verify.vouch", "\"/account/id\""),
             ("/overlap/key_id", Some(json!("$.data.id")), "overlap.key_id", "\"/data/id\""),

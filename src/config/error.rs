@@ -105,6 +105,10 @@ pub enum UrlProblem {
 
     #[error("scheme {0}:// is not allowed; use https://")]
     Scheme(String),
+
+    /// A URL parser drops leading spaces and tabs: what it reads is not what a person sees.
+    #[error("a base URL may not hold spaces, tabs or other control characters")]
+    Whitespace,
 }
 
 /// Why an entry of `ROTATION_ALLOWED_HOSTS` is refused.

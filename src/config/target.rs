@@ -32,7 +32,7 @@ pub fn vendor_from_tags(
 ) -> Result<&'static dyn Vendor, ConfigError> {
     let known = || settings.vendor_names();
     let name =
-        tags.get(TAG_VENDOR).map(|v| v.trim()).ok_or_else(|| ConfigError::NoVendor { known: known() })?;
+        tags.get(TAG_VENDOR).map(|v| v.trim_end()).ok_or_else(|| ConfigError::NoVendor { known: known() })?;
     settings.vendor(name).ok_or_else(|| ConfigError::UnknownVendor { name: name.to_owned(), known: known() })
 }
 
@@ -101,6 +101,11 @@ mod tests {
                 .to_string()
                 .contains("\"stripe\"")
         );
+        // Trailing spaces are a typo read through; leading ones are not (ListSecrets, which finds
+        // the vendor's other secrets, matches the start of a value).
+        assert_eq!(vendor_from_tags(&tags(&[(TAG_VENDOR, "ringg \u{a0}")]), &s).unwrap().name(), "ringg");
+        let leading = vendor_from_tags(&tags(&[(TAG_VENDOR, " ringg")]), &s).unwrap_err().to_string();
+        assert!(leading.contains("\" ringg\""), "{leading}");
         assert!(
             SecretConfig::from_tags(
                 &tags(&[(TAG_VENDOR, "ringg"), (TAG_KEY_FIELD, " ")]),

@@ -167,7 +167,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
     /// --all`) is named, not explained again.
     async fn shared_check(&self, found: &Found, key: &Sensitive) -> Check {
         let meta = &found.meta;
-        let Some(vendor) = meta.tags.get(TAG_VENDOR).map(|vendor| vendor.trim().to_owned()) else {
+        let Some(vendor) = meta.tags.get(TAG_VENDOR).map(|vendor| vendor.trim_end().to_owned()) else {
             return Check::new("shared", Status::Skip, "not compared: the secret has no rotation:vendor tag");
         };
         let recorded = self.record_own(found, key).await;

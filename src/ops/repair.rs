@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::{ClearError, EnvProblem, Found, Operator, Pending, StoreProblem};
-use crate::config::{ConfigError, Issued, Promote, Settings, Target, vendor_from_tags};
+use crate::config::{ConfigError, Issued, KEY_ID_LABEL_PREFIX, Promote, Settings, Target, vendor_from_tags};
 use crate::function::FunctionReader;
 use crate::notify::{Cause, KeyRotated, Notifier};
 use crate::secret::{SecretValue, ValueError};
@@ -336,22 +336,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             _ if finished => None,
             None => None,
             Some(version) if !apply => Some(Told::Untold { version: version.to_owned() }),
-            Some(version) => {
-                let event = untold_event(&found, version);
-                let overlap = event.mode == Mode::Overlap.as_str();
-                Some(match self.tell(&found.meta, event).await {
-                    Ok(()) => {
-                        // At a create-then-revoke vendor, the replaced key's grace counts from now:
-                        // consumers were still reading it until they were told.
-                        if overlap {
-                            let previous = found.meta.version_with(AWSPREVIOUS).filter(|p| *p != version);
-                            let _ = date_move(&self.store, &found.meta, version, previous).await;
-                        }
-                        Told::Told { version: version.to_owned() }
-                    }
-                    Err(why) => Told::Failed { version: version.to_owned(), why },
-                })
-            }
+            Some(version) => Some(self.tell_untold(&found, version).await),
         };
         RepairReport { arn: found.meta.arn.clone(), findings, lockouts, told, plan, applied }
     }
@@ -598,6 +583,30 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
 }
 
 impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
+    /// `--apply` on a move nobody was told of. At a create-then-revoke vendor (as the function's
+    /// environment says, or the secret's labels: a dated move, a recorded key id) consumers were
+    /// still reading the replaced key until now, so the move is dated again first and its grace
+    /// counts from now; a date that cannot be written leaves them untold, and says so.
+    async fn tell_untold(&self, found: &Found, version: &str) -> Told {
+        let meta = &found.meta;
+        let event = untold_event(found, version);
+        let by_labels = meta.dated() || meta.labels_with_prefix(KEY_ID_LABEL_PREFIX).next().is_some();
+        if event.mode == Mode::Overlap.as_str() || by_labels {
+            let previous = meta.version_with(AWSPREVIOUS).filter(|previous| *previous != version);
+            if let Err(e) = date_move(&self.store, meta, version, previous).await {
+                let why = format!(
+                    "the move could not be dated again ({}), so consumers were not told: the previous key's grace must count from when they are; run `repair --apply` again",
+                    StoreProblem(e)
+                );
+                return Told::Failed { version: version.to_owned(), why };
+            }
+        }
+        match self.tell(meta, event).await {
+            Ok(()) => Told::Told { version: version.to_owned() },
+            Err(why) => Told::Failed { version: version.to_owned(), why },
+        }
+    }
+
     /// Moves the record of issue from the cleared `version` back onto AWSCURRENT, when AWSCURRENT
     /// carries none. Best effort: without it, the current key's target is read from today's tags.
     async fn restore_record(&self, found: &Found, version: &str) {

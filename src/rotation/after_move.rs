@@ -78,24 +78,22 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         );
     }
 
-    /// A step that finds AWSCURRENT on its rotation's version and never announced: an earlier
-    /// invocation stopped between the move and the event, or the event failed. The version it
-    /// replaced still carries its fingerprint (the rotation's own version may carry none, when
-    /// the key was stored without it). Consumers are told now.
+    /// A step that finds AWSCURRENT on its rotation's version and never announced (the version it
+    /// replaced still carries its fingerprint): an earlier invocation stopped between the move and
+    /// the event, or the event failed. Consumers are told now.
     pub(super) async fn tell_if_untold(&self, call: Invocation<'_>, observed: &mut Observed) {
         let Invocation { event, meta, .. } = call;
-        let token = event.token.as_str();
-        let replaced = meta.version_with(AWSPREVIOUS).filter(|previous| *previous != token);
-        let replaced_indexed = replaced.is_some_and(|previous| meta.fingerprint_of(previous).is_some());
-        if meta.untold() == Some(token) || (meta.has_stage(token, AWSCURRENT) && replaced_indexed) {
+        if meta.untold() == Some(event.token.as_str()) {
             self.tell_untold(call, observed).await;
         }
     }
 
     /// Tells consumers of the move of AWSCURRENT to its version, which nobody announced: from what
     /// the version's labels say (its fingerprint, when the vendor issued the key), without reading
-    /// its value. At a create-then-revoke vendor, the move is dated again once they are told: the
-    /// grace of the key it replaced counts from then.
+    /// its value. At a create-then-revoke vendor the move is dated again first, so that the grace
+    /// of the key it replaced counts from when consumers are told: a date that cannot be written
+    /// leaves them untold (a later step, or `repair --apply`, tells them), as the key they hold
+    /// still works there.
     pub(super) async fn tell_untold(&self, call: Invocation<'_>, observed: &mut Observed) -> Told {
         let meta = call.meta;
         let Some(current) = meta.version_with(AWSCURRENT) else { return Told::Failed };
@@ -111,16 +109,22 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let dead_since = print.and_then(|print| print.issued_at());
         let mut event = key_rotated(call, vendor, mode, fingerprint, promote, dead_since);
         event.version_id = current.to_owned();
+        let replaced = meta.version_with(AWSPREVIOUS).filter(|previous| *previous != current);
+        let dated = match mode {
+            Mode::Overlap => match self.date(call, current, replaced).await {
+                Some(dated) => Some(dated),
+                None => {
+                    observed.notify_failed = Some(true);
+                    return Told::Failed;
+                }
+            },
+            Mode::SinglePhase => None,
+        };
         let failed = self.announce(event, call).await;
         observed.notify_failed = Some(failed);
         if failed {
             return Told::Failed;
         }
-        let replaced = meta.version_with(AWSPREVIOUS).filter(|previous| *previous != current);
-        let dated = match mode {
-            Mode::Overlap => self.date(call, current, replaced).await,
-            Mode::SinglePhase => None,
-        };
         Told::Told { dated }
     }
 

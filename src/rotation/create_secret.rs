@@ -23,7 +23,7 @@ use super::after_move::{Told, key_rotated};
 use super::error::{
     ErrorKind, Lost, NotRotatable, Orphaned, Problem, Rejected, State, TimedOut, VendorFailure,
 };
-use super::overlap::{Marked, Plan, nothing_created, retried};
+use super::overlap::{Marked, Plan, nothing_created, retried, retried_refused};
 use super::write::{Stored, put_pending};
 use super::{Invocation, Observed, Outcome, Rotator};
 use crate::config::{self, Issued, KeyId, Promote, SecretConfig, TAG_VENDOR, Target};
@@ -131,14 +131,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // version when this function rotated it).
         let current_labels = current_id.as_deref().map_or(&[][..], |version| meta.labels(version));
         let current_labels = Issued::labels_for_current(current_labels, meta.pending_labels());
-        // A key a rotation stored (its fingerprint carries when the vendor issued it; or, from
-        // before fingerprints, a record of issue alone) was issued for this secret; any other
-        // (recovered, onboarded, put by hand) may be another secret's too, and the shared-key
-        // search must then finish.
-        let first = match current_id.as_deref().and_then(|version| meta.fingerprint_of(version)) {
-            Some(print) => print.issued_at().is_none(),
-            None => matches!(Issued::from_labels(current_labels.iter().copied()), Ok(None)),
-        };
+        // A key this function stored (a rotation's: its fingerprint carries when the vendor issued
+        // it; or one with a record of issue, a rotation's from before fingerprints or one
+        // `recover` verified) was issued for this secret; any other (onboarded by `check`, put by
+        // hand) may be another secret's too, and the shared-key search must then finish.
+        let issued = current_id.as_deref().and_then(|version| meta.fingerprint_of(version));
+        let recorded = !matches!(Issued::from_labels(current_labels.iter().copied()), Ok(None));
+        let first = !recorded && issued.is_none_or(|print| print.issued_at().is_none());
         Issued::check_vendor(current_labels, &meta.tags, &self.settings).map_err(ErrorKind::config)?;
         // A create-then-revoke vendor: its mark, the previous key due to be revoked, the bound id.
         let plan = match config.target.vendor.overlap() {
@@ -152,10 +151,15 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // working key is asked first, so that the report says so.
         if let Some(mark) = plan.as_ref().and_then(|plan| plan.retried.as_ref()) {
             let until = before(deadline, self.settings.timing.safety_margin);
-            if let Some(done) = self.precheck(call, &config.target, current.key(), until, observed).await? {
-                return Ok(done);
-            }
-            return Err(retried(call, &config.target, mark));
+            return match self.precheck(call, &config.target, current.key(), until, observed).await {
+                Precheck::Accepted => Err(retried(call, &config.target, mark, true)),
+                Precheck::StoredElsewhere => Ok(Outcome::AlreadyDone),
+                Precheck::Refused(status) => Err(retried_refused(call, mark, status)),
+                Precheck::NoVerdict(..) => {
+                    observed.key_state_unknown = true;
+                    Err(retried(call, &config.target, mark, false))
+                }
+            };
         }
         // The fingerprint of the current key goes on its version before the move (unless there is
         // one): until consumers are told of the move, it is what says they were not.
@@ -196,19 +200,35 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // 2. A key another secret holds is never rotated blind: rotating it would kill that
         // secret's key; nor revoked (create-then-revoke).
         let survey = self.not_shared(call, &config.target, current.key(), first).await?;
-        if let Some(previous) = revoking {
-            let others = survey.holders(&meta.arn, &previous.key).holders;
-            if !others.is_empty() {
-                let key_id = previous.key_id.clone();
-                return Err(ErrorKind::config(Problem::PreviousShared { key_id, others }));
+        let revoking = match revoking {
+            Some(previous) => {
+                let found = survey.holders(&meta.arn, &previous.key);
+                if !found.holders.is_empty() {
+                    let (key_id, others) = (previous.key_id.clone(), found.holders);
+                    return Err(ErrorKind::config(Problem::PreviousShared { key_id, others }));
+                }
+                // Not known to be nobody else's: it stays live, rather than kill a key someone may
+                // read (once this rotation replaces AWSPREVIOUS, only a revoke by hand kills it).
+                if !found.unread.is_empty() || !survey.complete {
+                    warn!(key_id = previous.key_id, unread = ?found.unread, unfinished = survey.cut_short, "whether another secret holds the previous key is unknown: it is not revoked, and stays live (revoke it by hand at the vendor once no secret holds it)");
+                    None
+                } else {
+                    Some(previous)
+                }
             }
-        }
+            None => None,
+        };
 
         // 3. The vendor must still accept the current key, or rotating is impossible anyway. The
         // check stops in time to leave a revoke (when one is due) and a rotate call all they need.
         let until = before(deadline, timing.rotate_reserve() + overlap_budget);
-        if let Some(done) = self.precheck(call, &config.target, current.key(), until, observed).await? {
-            return Ok(done);
+        match self.precheck(call, &config.target, current.key(), until, observed).await {
+            Precheck::Accepted => {}
+            Precheck::StoredElsewhere => return Ok(Outcome::AlreadyDone),
+            Precheck::Refused(status) => return Err(Rejected::BeforeRotate { status }.into()),
+            Precheck::NoVerdict(verdict, tries) => {
+                return Err(VendorFailure::CurrentUnconfirmed { tries, verdict }.into());
+            }
         }
 
         // 4. A create-then-revoke vendor: the previous key is revoked, with the current one, and
@@ -399,9 +419,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         Ok(Outcome::Done)
     }
 
-    /// The vendor must accept the current key (asked until `until`). `Some`: another invocation
-    /// of this rotation stored the new key meanwhile (the refusal was its rotation, not a
-    /// lock-out), and the step is done.
+    /// Asks the vendor about the current key, until `until`, and counts what it said
+    /// (`CurrentKeyRejected`). A refusal is no lock-out when another invocation of this rotation
+    /// stored the new key meanwhile (it rotated a moment ago).
     async fn precheck(
         &self,
         call: Invocation<'_>,
@@ -409,26 +429,25 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         current: &Sensitive,
         until: Instant,
         observed: &mut Observed,
-    ) -> Result<Option<Outcome>, ErrorKind> {
+    ) -> Precheck {
         match self.verify_until(target, current, until, VerifyPolicy::Check).await {
             (Verdict::Accepted, _) => {
                 observed.current_key_rejected = Some(false);
-                Ok(None)
+                Precheck::Accepted
             }
             (Verdict::Refused(status), _) => {
-                observed.current_key_rejected = Some(true);
                 // Another invocation of this rotation may have rotated a moment ago, and be storing.
                 if self.stored_elsewhere_soon(call).await {
-                    // A rotation in flight, not a lock-out: its key is stored and carries on.
                     observed.current_key_rejected = Some(false);
                     info!(
                         "the vendor refuses the current key, but another invocation of this rotation has stored the new key meanwhile: createSecret is done"
                     );
-                    return Ok(Some(Outcome::AlreadyDone));
+                    return Precheck::StoredElsewhere;
                 }
-                Err(Rejected::BeforeRotate { status }.into())
+                observed.current_key_rejected = Some(true);
+                Precheck::Refused(status)
             }
-            (verdict, tries) => Err(VendorFailure::CurrentUnconfirmed { tries, verdict }.into()),
+            (verdict, tries) => Precheck::NoVerdict(verdict, tries),
         }
     }
 
@@ -535,7 +554,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let meta = call.meta;
         let function = meta.rotation_function.as_deref().unwrap_or_default();
         let until = self.settings.timing.shared_scan_until(call.deadline);
-        let vendor = meta.tags.get(TAG_VENDOR).map(|name| name.trim()).unwrap_or(target.vendor.name());
+        let vendor = meta.tags.get(TAG_VENDOR).map(|name| name.trim_end()).unwrap_or(target.vendor.name());
         let survey = survey(&self.store, TAG_VENDOR, vendor, Readable::RotatedBy(function), until).await;
         let found = survey.holders(&meta.arn, key);
         info!(
@@ -618,6 +637,17 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let key = |version: &Version| version.key(&meta.tags).map(|value| value.key().clone());
         Ok(matches!((key(&current), key(pending)), (Ok(a), Ok(b)) if a == b))
     }
+}
+
+/// What the vendor said of the current key before anything else was sent.
+enum Precheck {
+    Accepted,
+    /// Refused, and no other invocation of this rotation stored a key meanwhile: a lock-out.
+    Refused(u16),
+    /// Refused, because another invocation of this rotation rotated and stored the new key.
+    StoredElsewhere,
+    /// No verdict, after this many tries.
+    NoVerdict(Verdict, u32),
 }
 
 /// Why a complete list is not trusted for a first rotation: it does not show this secret's own

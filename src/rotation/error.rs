@@ -294,10 +294,13 @@ fn shared_unknown(unread: &[String], unfinished: Option<&str>) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum Orphaned {
     /// A retry found the mark an earlier invocation left before its create, and no stored key.
+    /// `confirmed`: the vendor accepted the key consumers read just now (else it gave no verdict,
+    /// `KeyStateUnknown`).
     #[error(
-        "an earlier invocation of this rotation (version {version}) called {vendor}'s create and stopped before a key was stored, so {vendor} may hold a new key no one has (or none: the invocation may have stopped before the call, or the call made nothing). The create was not called again; the key consumers read still works ({vendor} accepted it just now). {runbook}"
+        "an earlier invocation of this rotation (version {version}) called {vendor}'s create and stopped before a key was stored, so {vendor} may hold a new key no one has (or none: the invocation may have stopped before the call, or the call made nothing). The create was not called again. {} {runbook}",
+        current_said(*confirmed)
     )]
-    Retried { vendor: &'static str, version: String, runbook: String },
+    Retried { vendor: &'static str, version: String, confirmed: bool, runbook: String },
 
     /// This invocation's create answered with an outcome unknown.
     #[error(
@@ -474,6 +477,13 @@ pub enum Rejected {
     )]
     BeforeRotate { status: u16 },
 
+    /// createSecret at a create-then-revoke vendor, retried after an earlier invocation called
+    /// the create and stored no key (its mark `label`, put at about `at`).
+    #[error(
+        "the vendor refuses the current key (HTTP {status}), and an earlier invocation of this rotation called the create at about {at} and stored no key (its mark: {label}): consumers are locked out, and the key that create made, if any, may be the only live one (is overlap declared right?). The create was not called again. Give consumers a working key: create one in the vendor's dashboard and store it with `api-key-rotator recover {secret}` (revoke nothing made at about {at} until a secret holds a working key); then take the mark off: `aws secretsmanager update-secret-version-stage --secret-id {secret} --version-stage {label} --remove-from-version-id {on}`. {RECOVERY_CURRENT_REJECTED}"
+    )]
+    AfterCreate { status: u16, at: String, label: String, on: String, secret: String },
+
     /// createSecret at a create-then-revoke vendor, right after it revoked the previous key.
     #[error(
         "the vendor refuses the current key (HTTP {status}) right after the previous key (id {key_id}) was revoked: the revoke may have killed it (check the revoke path and key_id pointer declared in ROTATION_VENDORS). No new key was made. {RECOVERY_CURRENT_REJECTED}"
@@ -544,7 +554,7 @@ pub enum VendorFailure {
     /// Create-then-revoke: the vendor does not know the previous key's recorded id (404), and
     /// still accepts the previous key: the id is not its id. Retrying cannot help.
     #[error(
-        "the vendor does not know id {key_id}, recorded as the previous key's (HTTP {status}), and still accepts the previous key (fingerprint {fingerprint}): the id recorded for it is not its id (an earlier revoke of that id may have killed another key). No new key was made; a retry meets the same. Find the previous key's own id at the vendor by its fingerprint, revoke it there by hand, take the ROTATION_KEY_ID label off the previous version, and rotate again"
+        "the vendor does not know id {key_id}, recorded as the previous key's (HTTP {status}), and still accepts the previous key (fingerprint {fingerprint}): the id recorded for it is not its id (an earlier revoke of that id may have killed another key, whoever read it: this pages). No new key was made; a retry meets the same. Find the previous key's own id at the vendor by its fingerprint, revoke it there by hand, take the ROTATION_KEY_ID label off the previous version, and rotate again"
     )]
     NotItsId { key_id: String, status: u16, fingerprint: String },
 
@@ -808,7 +818,18 @@ mod tests {
                 "Throttling",
                 true,
             )),
-            Orphaned::Retried { vendor: "dualkey", version: version(), runbook: runbook() }.into(),
+            Orphaned::Retried { vendor: "dualkey", version: version(), confirmed: true, runbook: runbook() }
+                .into(),
+            Orphaned::Retried { vendor: "dualkey", version: version(), confirmed: false, runbook: runbook() }
+                .into(),
+            Rejected::AfterCreate {
+                status: 401,
+                at: "2025-12-06T05:46:40Z".into(),
+                label: "ROTATION_CREATING.token-0001.1765000000".into(),
+                on: "v1".into(),
+                secret: ARN.into(),
+            }
+            .into(),
             Orphaned::Unknown { vendor: "dualkey", reason: reason(), version: version(), runbook: runbook() }
                 .into(),
             Orphaned::NotStored {

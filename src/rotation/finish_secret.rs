@@ -49,7 +49,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // The version AWSCURRENT moves to carries its key's fingerprint, as a rotation's would: it
         // is what, beside the replaced version's, says consumers were not told of the move.
         if let Some(print) = &pending.unindexed
-            && let Err(problem) = fingerprint::put(&self.store, meta, &event.token, print).await
+            && let Err(problem) = fingerprint::record(&self.store, meta, &event.token, print).await
         {
             warn!(error = %problem, "the new key's fingerprint could not be recorded on its version; the move is still told, and a later step tells it if this one cannot");
         }

@@ -97,11 +97,25 @@ pub(super) fn nothing_created(kind: &ErrorKind) -> bool {
     )
 }
 
-/// The error for a retry that found `mark`, with no stored key.
-pub(super) fn retried(call: Invocation<'_>, target: &Target, mark: &CreateMark) -> ErrorKind {
+/// The error for a retry that found `mark`, with no stored key, once the vendor answered
+/// `confirmed` (it accepted the key consumers read just now) or gave no verdict.
+pub(super) fn retried(
+    call: Invocation<'_>,
+    target: &Target,
+    mark: &CreateMark,
+    confirmed: bool,
+) -> ErrorKind {
     let vendor = target.vendor.name();
     let runbook = mark.runbook(&call.meta.arn, vendor);
-    Orphaned::Retried { vendor, version: call.event.token.clone(), runbook }.into()
+    Orphaned::Retried { vendor, version: call.event.token.clone(), confirmed, runbook }.into()
+}
+
+/// The error for a retry that found `mark`, with no stored key, when the vendor refuses the key
+/// consumers read (`status`): the lock-out, with what the earlier create may have made.
+pub(super) fn retried_refused(call: Invocation<'_>, mark: &CreateMark, status: u16) -> ErrorKind {
+    let at = mark.at.and_then(rfc3339).unwrap_or_else(|| "the time that rotation ran".into());
+    let (label, on, secret) = (mark.label.clone(), mark.on.clone(), call.meta.arn.clone());
+    Rejected::AfterCreate { status, at, label, on, secret }.into()
 }
 
 impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
@@ -280,11 +294,21 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 let over = asked.elapsed();
                 Err(VendorFailure::WrongKeyRevoked { key_id: key_id.clone(), status, over })
             }
-            (Revoke::Done(status), Some(Probe::Accepted(_))) => Err(VendorFailure::NotItsId {
-                key_id: key_id.clone(),
-                status,
-                fingerprint: key.fingerprint(),
-            }),
+            // Not its id: an earlier revoke of that id (answered 2xx, then no verdict) may have
+            // killed another key, whoever read it. That pages.
+            (Revoke::Done(status), Some(Probe::Accepted(_))) => {
+                observed.key_state_unknown = true;
+                let fingerprint = key.fingerprint();
+                Err(VendorFailure::NotItsId { key_id: key_id.clone(), status, fingerprint })
+            }
+            // A revoke the vendor says it carried out, and no verdict since: if the id is not the
+            // previous key's, another key is dead. That pages.
+            (Revoke::Done(200..=299), Some(Probe::NoVerdict(why))) => {
+                observed.key_state_unknown = true;
+                Err(failed(format!(
+                    "no verdict on the revoked key ({why}); if the id is not its id, the revoke killed another key"
+                )))
+            }
             (_, Some(Probe::NoVerdict(why))) => Err(failed(format!("no verdict on the revoked key ({why})"))),
             (Revoke::Done(_), None) => Err(failed("the revoked key was not asked about".into())),
         };
@@ -347,7 +371,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let now = self.store.describe(arn).await.map_err(failed)?;
         if let Some(mark) = now.create_mark(&call.event.token) {
             warn!("another invocation of this rotation marked its create meanwhile: not creating beside it");
-            return Err(retried(call, target, &mark));
+            return Err(retried(call, target, &mark, true));
         }
         let failed = ErrorKind::store(State::NothingCreated);
         if self.store.value(arn, Some(&call.event.token), None).await.map_err(failed)?.is_some() {

@@ -55,20 +55,25 @@ impl SecretMeta {
     }
 }
 
-/// Dates the move of AWSCURRENT to `version`, from `replaced`, as now: every other date comes off
-/// first (a date left on another version would be trusted again after a move back by hand).
-/// Returns the label written.
+/// Dates the move of AWSCURRENT to `version`, from `replaced`, as now; then every other date
+/// comes off (a date left on another version would be trusted again after a move back by hand).
+/// The new date goes on first: stopped in between, the latest date is the one trusted. Returns the
+/// label written; `Err` when it was not (an old date may then still stand).
 pub async fn date_move<S: SecretStore>(
     store: &S,
     meta: &SecretMeta,
     version: &str,
     replaced: Option<&str>,
 ) -> Result<String, StoreError> {
-    for (on, old) in meta.labels_with_prefix(ROTATION_CURRENT_SINCE) {
-        store.remove_label(&meta.arn, old, on).await?;
-    }
     let label = since_label(SystemTime::now(), replaced);
-    store.move_label(&meta.arn, &label, version, None).await?;
+    // The same label (the same second) may already be on another version: a label is on one.
+    let holder = meta.labels_with_prefix(&label).find(|(on, old)| *old == label && *on != version);
+    store.move_label(&meta.arn, &label, version, holder.map(|(on, _)| on)).await?;
+    for (on, old) in meta.labels_with_prefix(ROTATION_CURRENT_SINCE) {
+        if (on, old) != (version, label.as_str()) {
+            store.remove_label(&meta.arn, old, on).await?;
+        }
+    }
     Ok(label)
 }
 

@@ -9,7 +9,7 @@
 //!   setSecret and finishSecret know from it that the pending version holds a key, and which;
 //! * after a move of AWSCURRENT, the version the move replaced (AWSPREVIOUS) keeps its fingerprint
 //!   until consumers are told of the move: the step that puts the `Vendor Key Rotated` event then
-//!   takes it off. AWSCURRENT and AWSPREVIOUS both carrying one is a move nobody heard of.
+//!   takes it off. AWSPREVIOUS carrying one is a move nobody heard of.
 //!
 //! The fingerprint is [`Sensitive::fingerprint`]'s: 48 bits of the key's SHA-256, which no one can
 //! turn back into a key, already in every log line that names a key.
@@ -86,19 +86,23 @@ impl SecretMeta {
         self.labels(version).iter().find_map(|label| Fingerprint::from_label(label))
     }
 
-    /// The version AWSCURRENT labels, when consumers were not told it moved there: it carries a
-    /// fingerprint, and so does the version it replaced (AWSPREVIOUS), which the step that tells
-    /// consumers takes off.
+    /// The version AWSCURRENT labels, when consumers were not told it moved there: the version it
+    /// replaced (AWSPREVIOUS) still carries its fingerprint, which the step that tells consumers
+    /// takes off. (Whatever AWSCURRENT's own carries: a key stored without its labels, or a value
+    /// put by hand, moved AWSCURRENT just the same.)
     pub fn untold(&self) -> Option<&str> {
         let current = self.version_with(AWSCURRENT)?;
         let previous = self.version_with(AWSPREVIOUS).filter(|previous| *previous != current)?;
-        (self.fingerprint_of(current).is_some() && self.fingerprint_of(previous).is_some()).then_some(current)
+        self.fingerprint_of(previous).is_some().then_some(current)
     }
 
     /// This view of the secret after [`record`] recorded `print` on `version`.
     pub fn record_fingerprint(&mut self, version: &str, print: &Fingerprint) {
-        self.clear_fingerprints_beside(version);
-        self.versions.entry(version.to_owned()).or_default().push(print.label());
+        let label = print.label();
+        for labels in self.versions.values_mut() {
+            labels.retain(|held| *held != label);
+        }
+        self.versions.entry(version.to_owned()).or_default().push(label);
     }
 
     /// This view of the secret after [`clear_beside`] took the fingerprints beside `told` off.
@@ -126,25 +130,11 @@ impl SecretMeta {
     }
 }
 
-/// Records `print` on `version` (a version whose key was read, or AWSCURRENT before a rotation
-/// replaces it), after taking the fingerprints of versions that are neither `version` nor pending
-/// off: left beside it, they would read as a move nobody heard of. `Err`: the label was not
-/// written (then `version` is not indexed; nothing else changed that matters).
+/// Records `print` on `version` (a version whose key was read, AWSCURRENT before a rotation
+/// replaces it, or a rotation's pending version stored without it), and nothing else: the
+/// fingerprints beside it stay, for the one on AWSPREVIOUS says consumers were not told of the
+/// last move. `Err`: the label was not written (then `version` is not indexed).
 pub async fn record<S: SecretStore>(
-    store: &S,
-    meta: &SecretMeta,
-    version: &str,
-    print: &Fingerprint,
-) -> Result<(), StoreError> {
-    for (on, label) in meta.fingerprints_beside(version) {
-        store.remove_label(&meta.arn, label, on).await?;
-    }
-    put(store, meta, version, print).await
-}
-
-/// Puts `print` on `version` and nothing else (a rotation's pending version, before the move that
-/// will make the fingerprints beside it say consumers were not told). `Err`: not written.
-pub async fn put<S: SecretStore>(
     store: &S,
     meta: &SecretMeta,
     version: &str,
@@ -229,8 +219,9 @@ mod tests {
             ("v3", &["AWSPENDING".into(), print("k3")]),
         ]);
         assert_eq!((rotating.untold(), rotating.fingerprints_beside("v2")), (None, vec![]));
-        // A move by hand onto a version without one: not this function's to tell.
+        // A move onto a version without one (a key stored without its labels, a value put by
+        // hand): consumers were not told of it either.
         let by_hand = meta(&[("v1", &["AWSPREVIOUS".into(), print("k1")]), ("v2", &["AWSCURRENT".into()])]);
-        assert_eq!(by_hand.untold(), None);
+        assert_eq!(by_hand.untold(), Some("v2"));
     }
 }

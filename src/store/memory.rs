@@ -314,7 +314,8 @@ impl SecretStore for MemoryStore {
         }
         let own = if state.list_lags { state.listed.as_ref() } else { state.meta.as_ref() };
         let all = own.into_iter().chain(state.others.iter().map(|(meta, _)| meta));
-        let tagged = all.filter(|meta| meta.tags.get(tag_key).map(|value| value.trim()) == Some(tag_value));
+        let tagged =
+            all.filter(|meta| meta.tags.get(tag_key).map(|value| value.trim_end()) == Some(tag_value));
         Ok((tagged.cloned().collect(), None))
     }
 

@@ -296,8 +296,8 @@ pub trait SecretStore: Send + Sync {
         write: &PendingWrite<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// One page of the secrets whose tag `tag_key` is `tag_value`, spaces around the tag's value
-    /// aside (ListSecrets, filtered by both; up to two leading spaces):
+    /// One page of the secrets whose tag `tag_key` is `tag_value`, trailing spaces aside
+    /// (ListSecrets, filtered by both: its filters match the start of a value):
     /// each as far as ListSecrets describes it (ARN, name, rotation, versions and their labels,
     /// tags), and the token of the next page, if there is one.
     fn list_page(

@@ -227,13 +227,8 @@ impl SecretStore for Store {
         tag_value: &str,
         next: Option<String>,
     ) -> Result<(Vec<SecretMeta>, Option<String>), StoreError> {
-        // A tag value read trimmed (as the function reads it) may start with spaces, which a
-        // prefix of the bare value does not match: the filter takes each (values are ORed).
-        let values = [tag_value.to_owned(), format!(" {tag_value}"), format!("  {tag_value}")];
-        let filters = [
-            Filter::builder().key(FilterNameStringType::TagKey).values(tag_key).build(),
-            Filter::builder().key(FilterNameStringType::TagValue).set_values(Some(values.to_vec())).build(),
-        ];
+        let filters = [(FilterNameStringType::TagKey, tag_key), (FilterNameStringType::TagValue, tag_value)]
+            .map(|(key, value)| Filter::builder().key(key).values(value).build());
         let out = self
             .client
             .list_secrets()
@@ -243,8 +238,8 @@ impl SecretStore for Store {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("ListSecrets", &e))?;
-        // The filters match prefixes, and each on any tag: keep the tag whose trimmed value is
-        // the vendor's name only.
+        // The filters match prefixes, and each on any tag: keep the tag whose value is the
+        // vendor's name, as the function reads it (trailing spaces aside), only.
         let listed = out
             .secret_list()
             .iter()
@@ -252,7 +247,7 @@ impl SecretStore for Store {
                 entry
                     .tags()
                     .iter()
-                    .any(|t| t.key() == Some(tag_key) && t.value().map(str::trim) == Some(tag_value))
+                    .any(|t| t.key() == Some(tag_key) && t.value().map(str::trim_end) == Some(tag_value))
             })
             .filter_map(listed)
             .collect();

@@ -765,6 +765,20 @@ pub fn key_stages(stages: &Value) -> Value {
     labels.filter(|label| !recorded(label)).cloned().collect()
 }
 
+/// The lines of the first report `check --json` printed in `said` (text around the JSON aside), by
+/// name: (status, detail, fix).
+pub fn check_lines(said: &str) -> HashMap<String, (String, String, String)> {
+    let json = said.find('[').map(|start| &said[start..]).unwrap_or(said);
+    let end = json.rfind(']').map_or(json.len(), |end| end + 1);
+    let reports: Vec<Value> = serde_json::from_str(&json[..end]).unwrap_or_else(|_| panic!("{said}"));
+    let checks = reports[0]["checks"].as_array().unwrap_or_else(|| panic!("{said}"));
+    let text = |check: &Value, field: &str| check[field].as_str().unwrap_or_default().to_owned();
+    checks
+        .iter()
+        .map(|c| (text(c, "check"), (text(c, "status"), text(c, "detail"), text(c, "fix"))))
+        .collect()
+}
+
 /// A secret value with the key among other fields, in a deliberate order.
 pub fn json_secret(field: &str, key: &str) -> String {
     format!(
