@@ -16,11 +16,20 @@
   guards; the replica wait adds none without replicas), and the milliseconds from the move to the
   event. `--baseline` with a build before issue 16 shows the cost in step durations.
 
-* the shared-key search (issue 21): before each rotation createSecret lists the secrets the
-  function rotates and reads them in batches; `--tagged N` first creates N other secrets tagged
-  `rotation:vendor` and rotated by the same function (default 200), and the report gives the
-  ListSecrets and BatchGetSecretValue calls per rotation. `--tagged 0` against the same build, or
-  `--baseline` (a build before issue 21) in the same run, gives the time it adds to createSecret.
+* the shared-key search (issues 21 and 27): before each rotation createSecret compares the current
+  key with the other secrets tagged for its vendor; `--tagged N` first creates N other secrets
+  tagged `rotation:vendor` and rotated by the same function, as a steady fleet leaves them (the
+  fingerprint of each one's key recorded on its AWSCURRENT version), default 200, and the report
+  gives the ListSecrets and BatchGetSecretValue calls per rotation.
+* the shared-key search at fleet sizes (issue 27), `--fleet 200,2000`: for each size, that many
+  steady secrets of one vendor (Ringg), then `--fleet-rotations` rotations of more of its secrets in
+  one warm process of each build: ListSecrets calls, values read (BatchGetSecretValue entries),
+  Secrets Manager calls and createSecret's time per rotation, and what the search costs a day for
+  a fleet of that size rotating daily, at Secrets Manager's $0.05 per 10,000 API calls (a value
+  read counts as one) and KMS's $0.03 per 10,000 requests (one decrypt per value read, with a
+  customer-managed key). `--baseline` shows the same for a build before issue 27. Before each
+  build's rotations, every Ringg secret's fingerprint is recorded, as `check --all` records it (a
+  build before issue 27 leaves the secrets it rotates without one).
 
 Targets (issue 2): cold init <= 25 ms, peak RSS <= 32 MB. This reports numbers; it asserts nothing.
 Run it with scripts/bench, which builds the release binary first. `--baseline OTHER_BINARY`
@@ -31,6 +40,7 @@ and its warm rotations mode by mode beside this one's (a before/after comparison
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -136,7 +146,8 @@ def moved_at(calls: list[tuple[float, str, dict[str, Any]]]) -> float:
     return min(
         at
         for at, op, r in calls
-        if op == "UpdateSecretVersionStage" or (op == "PutSecretValue" and "AWSCURRENT" in r.get("VersionStages", []))
+        if (op == "UpdateSecretVersionStage" and r.get("VersionStage") == "AWSCURRENT")
+        or (op == "PutSecretValue" and "AWSCURRENT" in r.get("VersionStages", []))
     )
 
 
@@ -171,16 +182,101 @@ def scan_calls(moto: str) -> int:
     return sum(len(http("GET", f"{moto}/_rotator/requests?Operation={op}")["Requests"]) for op in SCAN_OPERATIONS)
 
 
-def tagged_others(moto: str, sm: Any, count: int) -> None:
-    """`count` secrets tagged rotation:vendor, each with its own key, rotated by the function
-    begin-rotation names (as the bench's own secrets are)."""
+def fingerprint_label(key: str, issued: bool = False) -> str:
+    """The label the function writes with a key it stored (issued: with when the vendor answered),
+    or `check` records on a key it read: ROTATION_FINGERPRINT.<first 12 hex digits of its SHA-256>."""
+    label = "ROTATION_FINGERPRINT." + hashlib.sha256(key.encode()).hexdigest()[:12]
+    return label + (f".{int(time.time() * 1000)}" if issued else "")
+
+
+def tagged_others(moto: str, sm: Any, count: int, prefix: str = "other") -> list[str]:
+    """`count` secrets tagged rotation:vendor=ringg, each with its own key, rotated by the function
+    begin-rotation names (as the bench's own secrets are), each as a rotation by this function
+    leaves it: the fingerprint of its key recorded on its AWSCURRENT version."""
+    arns = []
     for i in range(count):
-        arn = sm.create_secret(
-            Name=f"bench-other-{os.getpid()}-{i}",
-            SecretString=json.dumps({"api_key": f"other_{os.getpid()}_{i:04d}_0123456789abcdef", "note": "bench"}),
+        key = f"{prefix}_{os.getpid()}_{i:05d}_0123456789abcdef"
+        created = sm.create_secret(
+            Name=f"bench-{prefix}-{os.getpid()}-{i}",
+            SecretString=json.dumps({"api_key": key, "note": "bench"}),
             Tags=[{"Key": "rotation:vendor", "Value": "ringg"}],
-        )["ARN"]
-        http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})
+        )
+        label = fingerprint_label(key, issued=True)
+        sm.update_secret_version_stage(SecretId=created["ARN"], VersionStage=label, MoveToVersionId=created["VersionId"])
+        http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": created["ARN"], "AutomaticallyAfterDays": 30})
+        arns.append(created["ARN"])
+    return arns
+
+
+def onboarded(sm: Any, name: str, key: str, tags: list[dict[str, str]]) -> str:
+    """A new secret holding `key`, its fingerprint recorded as `check` records it at onboarding."""
+    created = sm.create_secret(Name=name, SecretString=json.dumps({"api_key": key, "note": "bench"}), Tags=tags)
+    sm.update_secret_version_stage(SecretId=created["ARN"], VersionStage=fingerprint_label(key), MoveToVersionId=created["VersionId"])
+    return created["ARN"]
+
+
+def index_all(sm: Any) -> int:
+    """Records the fingerprint of every Ringg secret's current key that has none, as `check --all`
+    does at onboarding (a build before issue 27 leaves the secrets it rotates without one): a steady
+    fleet. Returns how many it recorded."""
+    recorded = 0
+    for page in sm.get_paginator("list_secrets").paginate(Filters=[{"Key": "tag-value", "Values": ["ringg"]}]):
+        for entry in page["SecretList"]:
+            versions = entry.get("SecretVersionsToStages") or {}
+            current = next((v for v, stages in versions.items() if "AWSCURRENT" in stages), None)
+            if current is None or any(s.startswith("ROTATION_FINGERPRINT.") for s in versions[current]):
+                continue
+            key = json.loads(sm.get_secret_value(SecretId=entry["ARN"])["SecretString"])["api_key"]
+            sm.update_secret_version_stage(SecretId=entry["ARN"], VersionStage=fingerprint_label(key), MoveToVersionId=current)
+            recorded += 1
+    return recorded
+
+
+def requests_of(moto: str, operation: str) -> list[dict[str, Any]]:
+    return http("GET", f"{moto}/_rotator/requests?Operation={operation}")["Requests"]
+
+
+def fleet(binary: Path, rotations: int, moto: str, sim: str, sm: Any, env_for: Any, size: int) -> dict[str, list[float]]:
+    """The shared-key search in a steady fleet of `size` (already created): `rotations` rotations of
+    new Ringg secrets in one warm process of `binary`, after one to warm it up. Per rotation: the
+    ListSecrets calls, the values read, the Secrets Manager calls in all, createSecret's time."""
+    server, state = runtime_api.serve()
+    host, port = server.server_address[:2]
+    emulator = f"http://{host}:{port}"
+    proc = subprocess.Popen([str(binary)], env=env_for(f"{host}:{port}"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out: dict[str, list[float]] = {"lists": [], "reads": [], "calls": [], "create_ms": []}
+    for i in range(rotations + 1):
+        account = http("POST", f"{sim}/_sim/accounts", {"vendor": "ringg"})
+        arn = onboarded(sm, f"bench-fleet-{os.getpid()}-{binary.stat().st_ino}-{size}-{i}", account["key"], [{"Key": "rotation:vendor", "Value": "ringg"}, {"Key": "rotation:promote", "Value": "standard"}])
+        token = http("POST", f"{moto}/_rotator/begin-rotation", {"SecretId": arn, "AutomaticallyAfterDays": 30})["VersionId"]
+        lists, batches = len(requests_of(moto, "ListSecrets")), requests_of(moto, "BatchGetSecretValue")
+        on_secret = len(sm_calls(moto, arn))
+        create_ms = 0.0
+        for step in STEPS:
+            answer = http("POST", f"{emulator}/_emu/invoke", {"event": {"Step": step, "SecretId": arn, "ClientRequestToken": token}, "timeout_ms": 90000})
+            if not answer.get("ok"):
+                raise SystemExit(f"{binary} fleet {size} {step} failed: {answer.get('error')}")
+            if step == "createSecret":
+                create_ms = answer["duration_ms"]
+        if i == 0:
+            continue
+        listed = len(requests_of(moto, "ListSecrets")) - lists
+        read_now = requests_of(moto, "BatchGetSecretValue")[len(batches):]
+        reads = sum(len(request.get("SecretIdList") or []) for request in read_now)
+        out["lists"].append(listed)
+        out["reads"].append(reads)
+        out["calls"].append(len(sm_calls(moto, arn)) - on_secret + listed + len(read_now))
+        out["create_ms"].append(create_ms)
+    proc.kill()
+    proc.wait()
+    server.shutdown()
+    return out
+
+
+def daily_cost(size: int, lists: float, reads: float) -> float:
+    """Dollars a day the search costs a fleet of `size` secrets rotating daily: API calls at $0.05 per
+    10,000 (a value read counts as one), and one KMS decrypt per value read at $0.03 per 10,000."""
+    return size * (lists * 0.05 / 10_000 + reads * (0.05 + 0.03) / 10_000)
 
 
 def zipped(binary: Path) -> int:
@@ -283,7 +379,9 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=30, help="cold starts to time")
     parser.add_argument("--rotations", type=int, default=30, help="warm rotations to time")
     parser.add_argument("--baseline", help="another build of the binary (say, main's), measured in the same run: its cold starts interleaved with --binary's in rounds of 10, its warm rotations beside --binary's, mode by mode")
-    parser.add_argument("--tagged", type=int, default=200, help="other secrets tagged rotation:vendor and rotated by the same function, created before the warm rotations (the shared-key search reads them all)")
+    parser.add_argument("--tagged", type=int, default=200, help="other secrets tagged rotation:vendor and rotated by the same function, created before the warm rotations, as a steady fleet leaves them")
+    parser.add_argument("--fleet", default="200,2000", help="fleet sizes at which to measure the shared-key search (comma-separated; empty: none)")
+    parser.add_argument("--fleet-rotations", type=int, default=5, help="rotations timed at each fleet size, per build")
     args = parser.parse_args()
     binary = Path(args.binary)
     if not binary.exists():
@@ -317,6 +415,19 @@ def main() -> None:
     for mode in ("standard", "early"):
         for build in builds:
             results[build][mode], peak_kb[build] = warm(build, mode, args.rotations, moto, sim, sm, env_for)
+    # The shared-key search at fleet sizes: the fleet grows to each size in turn (the secrets above
+    # count towards it), and every build rotates in it.
+    sizes = [int(size) for size in args.fleet.split(",") if size.strip()]
+    fleets: dict[int, dict[Path, dict[str, list[float]]]] = {}
+    present = args.tagged
+    for size in sizes:
+        if size > present:
+            tagged_others(moto, sm, size - present, prefix=f"fleet{size}")
+            present = size
+        fleets[size] = {}
+        for build in builds:
+            index_all(sm)
+            fleets[size][build] = fleet(build, args.fleet_rotations, moto, sim, sm, env_for, size)
     for peer in (moto_proc, sim_proc):
         assert peer.stdin is not None
         peer.stdin.close()
@@ -345,6 +456,15 @@ def main() -> None:
             print(f"    after the move, ms from the move to the event:     {summary(result['to_event_ms'])}")
             print(f"    shared-key search, ListSecrets + BatchGetSecretValue calls per rotation ({args.tagged}+ other tagged secrets): {summary([float(n) for n in result['scans']])}")
         print(f"  peak RSS (VmHWM) of the warm process: {peak_kb[build] / 1024:.1f} MiB   target <= 32 MB")
+    for size, by_build in fleets.items():
+        print(f"shared-key search, a steady fleet of {size}+ Ringg secrets rotated by one function ({args.fleet_rotations} standard rotations per build, medians):")
+        for build, result in by_build.items():
+            name = "this build" if build == binary else "baseline"
+            lists, reads = statistics.median(result["lists"]), statistics.median(result["reads"])
+            print(
+                f"  {name:<10}  ListSecrets calls {lists:6.1f}  values read {reads:7.1f}  Secrets Manager calls {statistics.median(result['calls']):7.1f}"
+                f"  createSecret ms {statistics.median(result['create_ms']):8.2f}  search cost for {size} secrets rotating daily: ${daily_cost(size, lists, reads):.4f} a day"
+            )
 
 if __name__ == "__main__":
     main()

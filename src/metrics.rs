@@ -13,8 +13,10 @@
 //!   process killed before storing it, an unknown outcome that had rotated, a person);
 //! * `KeyStateUnknown` (Count, 0 or 1), on every createSecret record: 1 when the rotate call's
 //!   outcome is unknown and nothing afterwards told whether the key consumers read still works (the
-//!   probe got no verdict, or the step was cut short). Consumers may hold a dead key, so the paging
-//!   alarm watches it too;
+//!   probe got no verdict, or the step was cut short); at a create-then-revoke vendor, also when a
+//!   create that went wrong, a retried create or a revoke is followed by no verdict on that key, and
+//!   when a revoke may have killed another key (a 2xx with no verdict since, or "not its id").
+//!   Consumers may hold a dead key, so the paging alarm watches it too;
 //! * `KeyOrphaned` (Count, 0 or 1), on every createSecret record of a create-then-revoke vendor: 1
 //!   when the vendor may hold a key no one has (a create whose key was never stored);
 //! * `RevokeFailed` (Count, 0 or 1), on every record of a step that revoked a previous key: 1

@@ -77,7 +77,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let mut now = meta.clone();
         if let Some(current) = meta.untold() {
             // A create-then-revoke rotation may need more time than a single-phase one (a revoke,
-            // the create mark); while consumers are not told, it revokes nothing.
+            // the create mark); while consumers are not told, it stops before revoking (Config).
             let timing = &self.settings.timing;
             let overlap = config::vendor_from_tags(&meta.tags, &self.settings).map(|vendor| vendor.overlap());
             let needs = match overlap {

@@ -314,9 +314,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         };
         // Whatever the revoke answered, the key consumers read must still work (its outcome, a
         // wrong key revoked included, is counted above first: it pages whatever comes next).
+        if outcome.is_ok() {
+            observed.revoke_failed = Some(false);
+        }
         self.current_still_live(target, (current, key_id, &answered), until, observed).await?;
         outcome?;
-        observed.revoke_failed = Some(false);
         if let Err(problem) = self.store.remove_label(&call.meta.arn, label, version).await {
             warn!(key_id, error = %problem, "the previous key is revoked, but its id could not be taken off its version; the next rotation revokes it again (the vendor answers 404)");
         }

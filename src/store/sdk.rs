@@ -1,11 +1,12 @@
 //! [`Store`]: the Secrets Manager calls over the SDK, and the SDK configuration the function uses.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::primitives::Blob;
-use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry, Tag};
 
 use super::{
     AWSCURRENT, OperatorStore, Payload, PendingWrite, Replica, SecretMeta, SecretStore, StoreError, Version,
@@ -100,11 +101,7 @@ impl SecretStore for Store {
             rotation_enabled: out.rotation_enabled() == Some(true),
             rotation_function: out.rotation_lambda_arn().filter(|arn| !arn.is_empty()).map(str::to_owned),
             versions: out.version_ids_to_stages().cloned().unwrap_or_default(),
-            tags: out
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-                .collect(),
+            tags: tags_of(out.tags()),
             after_days: rules.and_then(|r| r.automatically_after_days()),
             schedule_expression: rules.and_then(|r| r.schedule_expression()).map(str::to_owned),
             kms_key_id: out.kms_key_id().filter(|id| !id.is_empty()).map(str::to_owned),
@@ -341,13 +338,16 @@ fn listed(entry: &SecretListEntry) -> Option<SecretMeta> {
         rotation_enabled: entry.rotation_enabled() == Some(true),
         rotation_function: entry.rotation_lambda_arn().filter(|arn| !arn.is_empty()).map(str::to_owned),
         versions: entry.secret_versions_to_stages().cloned().unwrap_or_default(),
-        tags: entry
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-            .collect(),
+        tags: tags_of(entry.tags()),
         ..SecretMeta::default()
     })
+}
+
+/// A secret's tags, by key (a tag without a value has an empty one).
+fn tags_of(tags: &[Tag]) -> HashMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect()
 }
 
 #[cfg(test)]
