@@ -160,8 +160,7 @@ fn status_text(reports: &[StatusReport]) -> String {
             );
         }
         for replica in &r.replicas {
-            let message = replica.message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default();
-            line("replica", format!("{}: {}{message}", replica.region, replica.status));
+            line("replica", replica.to_string());
         }
         if let Some(environment) = &r.environment {
             line("environment", environment.clone());

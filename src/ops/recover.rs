@@ -152,12 +152,11 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                 // are not, every later step and command can see it.
                 if let Some(version) = found.current_version().filter(|v| meta.fingerprint_of(v).is_none()) {
                     let old = Fingerprint::of(current_value.key());
-                    match fingerprint::record(&self.store, meta, version, &old).await {
-                        Ok(()) => now.record_fingerprint(version, &old),
-                        Err(e) => problems.push(format!(
+                    if let Err(e) = fingerprint::record_in(&self.store, &mut now, version, &old).await {
+                        problems.push(format!(
                             "the fingerprint of the key being replaced could not be recorded on version {version} ({}): if consumers are not told below, nothing will show it later",
                             StoreProblem(e)
-                        )),
+                        ));
                     }
                 }
                 let value = current_value.with_key(key);

@@ -541,9 +541,7 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
                     .and_then(|value| value.key(&now.tags).ok());
                 if let Some(key) = key.filter(|_| now.fingerprint_of(current).is_none()) {
                     let print = Fingerprint::of(key.key());
-                    if fingerprint::record(&self.store, &now, current, &print).await.is_ok() {
-                        now.record_fingerprint(current, &print);
-                    }
+                    let _ = fingerprint::record_in(&self.store, &mut now, current, &print).await;
                 }
                 if let Err(error) = self.store.make_current(arn, pending, Some(current)).await {
                     // A move whose answer was lost may have landed: only reading again tells, and

@@ -190,7 +190,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         if failed.is_empty() {
             info!(regions = ?regions, replica_sync_ms = sync_time.map(|t| t.as_millis() as u64), "every replica region holds the new version");
         } else {
-            let statuses: Vec<String> = unsynced.iter().map(|replica| describe(replica)).collect();
+            let statuses: Vec<String> = unsynced.iter().map(|replica| replica.to_string()).collect();
             error!(failed_regions = ?failed, statuses = ?statuses, "replica regions do not hold the new version: consumers there read a dead key (README, multi-region secrets); the key is safe in the primary region");
         }
         Some(Replication { regions, failed, sync_time, unknown: false })
@@ -210,14 +210,6 @@ pub(super) enum Told {
 fn settled(replicas: &[Replica]) -> bool {
     replicas.iter().all(|replica| replica.status == Replica::IN_SYNC)
         || replicas.iter().any(|replica| replica.status == Replica::FAILED)
-}
-
-/// One region's state for the log: its status and AWS's message.
-fn describe(replica: &Replica) -> String {
-    match &replica.message {
-        Some(message) => format!("{}: {} ({message})", replica.region, replica.status),
-        None => format!("{}: {}", replica.region, replica.status),
-    }
 }
 
 /// The event for a move of AWSCURRENT to the version `call.event.token`, of `vendor`'s key.

@@ -234,10 +234,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             .replicas
             .iter()
             .filter(|replica| replica.status != Replica::IN_SYNC)
-            .map(|replica| match &replica.message {
-                Some(message) => format!("{}: {} ({message})", replica.region, replica.status),
-                None => format!("{}: {}", replica.region, replica.status),
-            })
+            .map(Replica::to_string)
             .collect();
         if !behind.is_empty() {
             return Err(ErrorKind::config(Problem::ReplicaBehind { regions: behind }));

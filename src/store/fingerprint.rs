@@ -146,6 +146,18 @@ pub async fn record<S: SecretStore>(
     store.move_label(&meta.arn, &label, version, holder.filter(|holder| *holder != version)).await
 }
 
+/// [`record`], on the secret as `now` shows it; then `now` shows the label too.
+pub async fn record_in<S: SecretStore>(
+    store: &S,
+    now: &mut SecretMeta,
+    version: &str,
+    print: &Fingerprint,
+) -> Result<(), StoreError> {
+    record(store, now, version, print).await?;
+    now.record_fingerprint(version, print);
+    Ok(())
+}
+
 /// Once consumers were told AWSCURRENT moved to `told`: takes the fingerprints beside it off (the
 /// version the move replaced keeps its own until then). Each failure is returned: a fingerprint
 /// left there makes a later step tell consumers again, never lose a move.

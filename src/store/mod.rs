@@ -149,6 +149,17 @@ impl Replica {
     pub const FAILED: &str = "Failed";
 }
 
+/// One region's state: `region: status`, and AWS's message in parentheses when there is one.
+impl std::fmt::Display for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.region, self.status)?;
+        match &self.message {
+            Some(message) => write!(f, " ({message})"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl SecretMeta {
     pub fn version_with(&self, stage: &str) -> Option<&str> {
         self.versions.iter().find(|(_, stages)| stages.iter().any(|s| s == stage)).map(|(id, _)| id.as_str())
