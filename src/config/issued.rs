@@ -90,6 +90,14 @@ impl Issued {
         pending.iter().filter(|label| Issued::is_record(label)).collect()
     }
 
+    /// Whether this function stored the key in AWSCURRENT, and so it was issued for this secret:
+    /// `labels` are [`Issued::labels_for_current`]'s (a record counts, even one that does not
+    /// read), and `vendor_issued` says the version's fingerprint label carries when the vendor
+    /// issued the key (a rotation wrote it). Any other key may be another secret's too.
+    pub fn stored_here(labels: &[&String], vendor_issued: bool) -> bool {
+        vendor_issued || !matches!(Issued::from_labels(labels.iter().copied()), Ok(None))
+    }
+
     /// The record among `labels` against today's tags: `Ok(true)` it still matches, `Ok(false)`
     /// there is none, `Err` names the tag that changed or what is wrong with the record.
     pub fn check<'a>(

@@ -211,7 +211,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         );
         let first = found.current_version().is_some_and(|version| {
             let labels = Issued::labels_for_current(meta.labels(version), meta.pending_labels());
-            matches!(Issued::from_labels(labels), Ok(None))
+            let vendor_issued = meta.fingerprint_of(version).is_some_and(|print| print.issued_at().is_some());
+            !Issued::stored_here(&labels, vendor_issued)
         });
         let unfinished = survey
             .cut_short

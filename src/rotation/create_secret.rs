@@ -135,9 +135,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // it; or one with a record of issue, a rotation's from before fingerprints or one
         // `recover` verified) was issued for this secret; any other (onboarded by `check`, put by
         // hand) may be another secret's too, and the shared-key search must then finish.
-        let issued = current_id.as_deref().and_then(|version| meta.fingerprint_of(version));
-        let recorded = !matches!(Issued::from_labels(current_labels.iter().copied()), Ok(None));
-        let first = !recorded && issued.is_none_or(|print| print.issued_at().is_none());
+        let current_print = current_id.as_deref().and_then(|version| meta.fingerprint_of(version));
+        let vendor_issued = current_print.as_ref().is_some_and(|print| print.issued_at().is_some());
+        let first = !Issued::stored_here(&current_labels, vendor_issued);
         Issued::check_vendor(current_labels, &meta.tags, &self.settings).map_err(ErrorKind::config)?;
         // A create-then-revoke vendor: its mark, the previous key due to be revoked, the bound id.
         let plan = match config.target.vendor.overlap() {
@@ -163,7 +163,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         }
         // The fingerprint of the current key goes on its version before the move (unless there is
         // one): until consumers are told of the move, it is what says they were not.
-        let unindexed = current_id.as_deref().filter(|version| meta.fingerprint_of(version).is_none());
+        let unindexed = current_id.as_deref().filter(|_| current_print.is_none());
         let index = unindexed.map(|_| Fingerprint::of(current.key()).label());
         let adds = plan.as_ref().map(Plan::adds).unwrap_or_default().into_iter().chain(index);
         let record = self.label_room(meta, &config, adds.collect())?;
@@ -190,10 +190,9 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let mut now = meta.clone();
         if let Some(version) = unindexed {
             let print = Fingerprint::of(current.key());
-            fingerprint::record(&self.store, meta, version, &print)
+            fingerprint::record_in(&self.store, &mut now, version, &print)
                 .await
                 .map_err(ErrorKind::store(State::NothingSent))?;
-            now.record_fingerprint(version, &print);
         }
         let call = Invocation { meta: &now, ..call };
 
