@@ -34,6 +34,7 @@ fn main() -> ExitCode {
 async fn lambda() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let settings = Settings::from_env().map_err(|e| format!("invalid function configuration: {e}"))?;
+    settings.log_deprecations();
     let aws = store::sdk_config_loader(&settings.timing).load().await;
     let vendors = VendorClient::new(&settings.timing)?;
     let bus = EventBus::from_config(&aws);

@@ -385,6 +385,34 @@ async fn without_a_function_environment_nothing_is_sent_and_the_commands_exit_1(
     assert_eq!(now, sent, "a key was sent");
 }
 
+/// A bare `ROTATION_ALLOWED_HOSTS` entry (no `vendor=`) is deprecated: `check` notes it, with the
+/// fix, and still passes; the `vendor=host` form draws no note.
+#[tokio::test]
+async fn check_notes_an_allow_list_entry_without_a_vendor() {
+    let bench = bench().await;
+    let (_, arn) = rotated(&bench, "calcom").await;
+    let mut env = function_env(&bench);
+    let line = |ran: &Ran| ran.stdout.lines().find(|l| l.contains(" allowed hosts ")).map(str::to_owned);
+    for (entries, noted) in
+        [("cal.internal.invalid, ringg=r.invalid:8443", true), ("calcom=cal.internal.invalid", false)]
+    {
+        env.insert("ROTATION_ALLOWED_HOSTS".into(), entries.into());
+        let function = unique("allow-list-rotator");
+        bench.deploy(&function, &env, 90, 256).await;
+        let ran = run(&bench, &["check", &arn, "--function", &function], "");
+        assert_eq!(ran.code, 0, "a note, not a failure: {ran:?}");
+        match line(&ran) {
+            Some(line) => {
+                assert!(noted, "{ran:?}");
+                assert!(line.contains("note") && line.contains("cal.internal.invalid"), "{line}");
+                assert!(!line.contains("r.invalid"), "only the bare entry: {line}");
+                assert!(ran.stdout.contains("VENDOR=HOST"), "the fix: {ran:?}");
+            }
+            None => assert!(!noted, "{ran:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn check_covers_the_function_timeout_and_memory_and_function_names_it_before_rotation() {
     let bench = bench().await;

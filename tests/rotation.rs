@@ -364,6 +364,59 @@ async fn base_url_allow_list_and_https_rule() {
     assert!(result.unwrap_err().to_string().contains("only for loopback"));
 }
 
+/// `vendor=host` in ROTATION_ALLOWED_HOSTS: whoever can tag a secret cannot send one vendor's
+/// key to a host the deployer allowed for another; a bare host (deprecated) still serves every
+/// built-in vendor.
+#[tokio::test]
+async fn a_host_allowed_for_one_vendor_never_receives_another_vendors_key() {
+    let bench = bench().await;
+    let sim_port = bench.sim.rsplit(':').next().unwrap().to_owned();
+    // The defaults name `localhost`; the tags name 127.0.0.1, a host of the deployer's list only.
+    let mut env = bench.env();
+    for vendor in ["CALCOM_BASE_URL", "RINGG_BASE_URL"] {
+        let value = env[vendor].replace("127.0.0.1", "localhost");
+        env.insert(vendor.into(), value);
+    }
+    env.insert("ROTATION_ALLOWED_HOSTS".into(), format!("calcom=127.0.0.1:{sim_port}"));
+    let rotator = bench.rotator_with(bench.settings_from(env.clone()));
+    let calcom_host = bench.sim_base("calcom");
+    for tag in [calcom_host.clone(), bench.sim_base("ringg")] {
+        let ringg = bench.account("ringg").await;
+        let arn = bench.create_secret(&ringg.key, &[(TAG_VENDOR, "ringg"), (TAG_BASE_URL, &tag)]).await;
+        let token = bench.begin_rotation(&arn, json!({})).await;
+        let result = bench.step(&rotator, "createSecret", &arn, &token).await;
+        assert_eq!(error_type(&result), "Config", "{tag}");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("ROTATION_ALLOWED_HOSTS") && message.contains("ringg"), "{message}");
+        for step in ["testSecret", "finishSecret"] {
+            let _ = bench.step(&rotator, step, &arn, &token).await;
+        }
+        assert_eq!(bench.calls_with(&ringg.key).await, 0, "the Ringg key went nowhere: {tag}");
+        assert_eq!(bench.counter(&ringg, "requests").await, 0, "{tag}");
+    }
+
+    // The vendor the entry names rotates through it.
+    let calcom = bench.account("calcom").await;
+    let arn = bench
+        .create_secret(
+            &json_secret("api_key", &calcom.key),
+            &[(TAG_VENDOR, "calcom"), (TAG_BASE_URL, &calcom_host)],
+        )
+        .await;
+    bench.rotate(&rotator, &arn).await;
+    assert_eq!(bench.counter(&calcom, "rotations").await, 1);
+
+    // A bare host, deprecated, still serves every built-in vendor.
+    env.insert("ROTATION_ALLOWED_HOSTS".into(), format!("127.0.0.1:{sim_port}"));
+    let bare = bench.rotator_with(bench.settings_from(env));
+    let ringg = bench.account("ringg").await;
+    let arn = bench
+        .create_secret(&ringg.key, &[(TAG_VENDOR, "ringg"), (TAG_BASE_URL, &bench.sim_base("ringg"))])
+        .await;
+    bench.rotate(&bare, &arn).await;
+    assert_eq!(bench.counter(&ringg, "rotations").await, 1);
+}
+
 #[tokio::test]
 async fn put_secret_value_failing_four_times_still_stores_the_key() {
     let bench = bench().await;

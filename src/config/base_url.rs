@@ -12,6 +12,9 @@ use crate::vendors::Vendor;
 /// An entry of `ROTATION_ALLOWED_HOSTS`.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct AllowedHost {
+    /// `vendor=host`: that vendor's keys only. `None`: a bare host, which any built-in vendor's
+    /// secret may name (deprecated: whoever can tag a secret can send any vendor's key there).
+    pub(super) vendor: Option<String>,
     host: String,
     /// `None`: the scheme's default port only.
     port: Option<u16>,
@@ -40,7 +43,8 @@ impl Settings {
             && url.scheme() == "https"
             && url.port().is_none();
         let listed = self.allowed_hosts.iter().any(|allowed| {
-            allowed.host == host
+            allowed.vendor.as_deref().is_none_or(|name| name == vendor.name())
+                && allowed.host == host
                 && match allowed.port {
                     None => url.port().is_none(),
                     Some(port) => url.port_or_known_default() == Some(port),
@@ -158,14 +162,20 @@ fn host_text(url: &Url) -> String {
     }
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port`.
+/// `vendor=` (optional, and recommended) before `host`, `host:port`, `[v6]` or `[v6]:port`.
 pub(super) fn parse_allowed_host(entry: &str) -> Result<AllowedHost, HostProblem> {
     // An entry is repeated in its error: never with user information in it.
     let shown = without_userinfo(entry);
-    let entry = shown.as_str();
+    let (vendor, entry) = match shown.split_once('=') {
+        Some((vendor, host)) => (Some(vendor.trim().to_owned()), host.trim()),
+        None => (None, shown.as_str()),
+    };
+    if vendor.as_deref() == Some("") {
+        return Err(HostProblem::NoVendor { entry: shown.clone() });
+    }
     let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
         let (host, after) =
-            rest.split_once(']').ok_or_else(|| HostProblem::MissingBracket { entry: entry.to_owned() })?;
+            rest.split_once(']').ok_or_else(|| HostProblem::MissingBracket { entry: shown.clone() })?;
         match after {
             "" => (host, None),
             _ => (
@@ -173,7 +183,7 @@ pub(super) fn parse_allowed_host(entry: &str) -> Result<AllowedHost, HostProblem
                 Some(
                     after
                         .strip_prefix(':')
-                        .ok_or_else(|| HostProblem::NoPortAfterBracket { entry: entry.to_owned() })?,
+                        .ok_or_else(|| HostProblem::NoPortAfterBracket { entry: shown.clone() })?,
                 ),
             ),
         }
@@ -183,20 +193,36 @@ pub(super) fn parse_allowed_host(entry: &str) -> Result<AllowedHost, HostProblem
             None => (entry, None),
         }
     };
-    if host.is_empty() || (host.contains(['/', ':', '@', ' ']) && host.parse::<IpAddr>().is_err()) {
-        return Err(HostProblem::NotAHost { entry: entry.to_owned() });
+    if host.is_empty() || (host.contains(['/', ':', '@', ' ', '=']) && host.parse::<IpAddr>().is_err()) {
+        return Err(HostProblem::NotAHost { entry: shown.clone() });
     }
-    let not_a_port = |p: &str| HostProblem::NotAPort { entry: entry.to_owned(), port: p.to_owned() };
+    let not_a_port = |p: &str| HostProblem::NotAPort { entry: shown.clone(), port: p.to_owned() };
     let port = port.map(|p| p.parse::<u16>().map_err(|_| not_a_port(p))).transpose()?;
     let host = match host.parse::<IpAddr>() {
         Ok(ip) => ip.to_string(),
         Err(_) => host.to_ascii_lowercase(),
     };
-    Ok(AllowedHost { host, port })
+    Ok(AllowedHost { vendor, host, port })
+}
+
+impl std::fmt::Display for AllowedHost {
+    /// The entry as the deployer would write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(vendor) = &self.vendor {
+            write!(f, "{vendor}=")?;
+        }
+        match (self.host.contains(':'), self.port) {
+            (true, Some(port)) => write!(f, "[{}]:{port}", self.host),
+            (true, None) => write!(f, "[{}]", self.host),
+            (false, Some(port)) => write!(f, "{}:{port}", self.host),
+            (false, None) => f.write_str(&self.host),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::ConfigError;
     use super::super::tests::{calcom, settings};
 
     #[test]
@@ -293,5 +319,72 @@ mod tests {
         assert!(s.base_url(calcom(), Some("https://self.hosted.invalid:8443")).is_ok());
         // Listed, but plain http to a non-loopback host is still refused.
         assert!(s.base_url(calcom(), Some("http://cal.internal.invalid")).is_err());
+    }
+
+    /// `vendor=host` accepts that vendor's keys only; a bare host (deprecated) any built-in's.
+    #[test]
+    fn a_vendor_entry_accepts_that_vendors_keys_only() {
+        use crate::vendors::{ALL, lookup};
+        let s = settings("calcom=cal.internal.invalid, ringg = [::1]:9000 ,projectdiscovery=127.0.0.1:8080");
+        assert!(s.bare_allowed_hosts().is_empty());
+        let ringg = lookup("ringg").unwrap();
+        let pd = lookup("projectdiscovery").unwrap();
+        assert!(s.base_url(calcom(), Some("https://cal.internal.invalid/v2")).is_ok());
+        assert!(s.base_url(ringg, Some("http://[::1]:9000/r")).is_ok());
+        assert!(s.base_url(pd, Some("http://127.0.0.1:8080")).is_ok());
+        for (vendor, tag) in [
+            (ringg, "https://cal.internal.invalid/v2"),
+            (pd, "https://cal.internal.invalid"),
+            (calcom(), "http://[::1]:9000/r"),
+            (calcom(), "http://127.0.0.1:8080"),
+            (ringg, "http://127.0.0.1:8080"),
+        ] {
+            let error = s.base_url(vendor, Some(tag)).unwrap_err();
+            assert!(matches!(error, ConfigError::HostNotAllowed { .. }), "{} {tag}: {error}", vendor.name());
+        }
+        // A bare host: every built-in vendor's keys, and `check` and the function's log say so.
+        let s = settings("cal.internal.invalid, calcom=127.0.0.1:8080");
+        for vendor in ALL {
+            assert!(s.base_url(*vendor, Some("https://cal.internal.invalid")).is_ok(), "{}", vendor.name());
+        }
+        assert_eq!(s.bare_allowed_hosts(), ["cal.internal.invalid"]);
+    }
+
+    #[test]
+    fn a_vendor_entry_names_a_vendor_that_takes_a_base_url_tag() {
+        use super::super::{ENV_ALLOWED_HOSTS, ENV_VENDORS, HostProblem, Settings};
+        let refused = |entry: &str, vendors: &str| {
+            let (entry, vendors) = (entry.to_owned(), vendors.to_owned());
+            Settings::from_lookup(move |name| match name {
+                ENV_ALLOWED_HOSTS => Some(entry.clone()),
+                ENV_VENDORS => Some(vendors.clone()),
+                _ => None,
+            })
+            .unwrap_err()
+        };
+        for entry in ["cal=cal.internal.invalid", "Calcom=cal.internal.invalid", "acme=acme.invalid"] {
+            let error = refused(entry, "");
+            assert!(
+                matches!(&error, ConfigError::AllowedHost(HostProblem::UnknownVendor { .. })),
+                "{entry}: {error}"
+            );
+            assert!(error.to_string().contains("calcom, ringg, projectdiscovery"), "{error}");
+        }
+        // A declared vendor's keys go to its declaration's base URL, never to a tag's.
+        let declared = r#"{"acme": {"base_url": "https://api.acme.invalid",
+            "auth": {"header": "Authorization", "prefix": "Bearer "},
+            "rotate": {"method": "POST", "path": "/keys", "key": "/data/key"},
+            "verify": {"method": "GET", "path": "/me", "refused": [401]}}}"#;
+        assert!(matches!(
+            refused("acme=acme.invalid", declared),
+            ConfigError::AllowedHost(HostProblem::UnknownVendor { .. })
+        ));
+        for entry in ["=cal.internal.invalid", "calcom=", "calcom=:8080", "calcom=a=b", "calcom=[::1"] {
+            assert!(refused(entry, "").to_string().contains(entry), "{entry}");
+        }
+        assert!(matches!(refused("=h.invalid", ""), ConfigError::AllowedHost(HostProblem::NoVendor { .. })));
+        // Credentials are never repeated, with a vendor before them too.
+        let shown = refused("calcom=deploy:TOKEN@cal.internal.invalid", "").to_string();
+        assert!(!shown.contains("TOKEN"), "{shown}");
     }
 }

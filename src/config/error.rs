@@ -125,4 +125,12 @@ pub enum HostProblem {
 
     #[error("{entry:?}: {port:?} is not a port")]
     NotAPort { entry: String, port: String },
+
+    #[error("{entry:?}: no vendor before '='; write VENDOR=HOST, VENDOR being a rotation:vendor value")]
+    NoVendor { entry: String },
+
+    #[error(
+        "{entry:?} names {vendor:?}, which is not a vendor whose secrets may carry a rotation:base-url tag ({known}); write VENDOR=HOST with one of them"
+    )]
+    UnknownVendor { entry: String, vendor: String, known: String },
 }

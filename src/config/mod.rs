@@ -33,6 +33,12 @@ pub const ENV_PROMOTE: &str = "ROTATION_PROMOTE";
 /// The id of the starting key at a create-then-revoke vendor (bound by the first rotation).
 pub const TAG_KEY_ID: &str = "rotation:key-id";
 
+/// Said of `ROTATION_ALLOWED_HOSTS` entries without a vendor, after them: by `check`, and in the
+/// function's log when it starts.
+pub const BARE_HOSTS_DEPRECATED: &str = "in ROTATION_ALLOWED_HOSTS name no vendor, so any built-in vendor's key may be sent there (deprecated): whoever can tag a secret can send its key to a host meant for another vendor";
+/// What to do about them.
+pub const BARE_HOSTS_FIX: &str = "Write each entry as VENDOR=HOST[:PORT] (for example calcom=cal.internal.example) in the AllowedHosts parameter, and deploy again.";
+
 /// When AWSCURRENT moves to the new key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Promote {
@@ -108,7 +114,7 @@ impl Settings {
             };
             base_urls.insert(vendor.name(), url);
         }
-        let allowed_hosts = match get(ENV_ALLOWED_HOSTS) {
+        let allowed_hosts: Vec<AllowedHost> = match get(ENV_ALLOWED_HOSTS) {
             Some(list) => list
                 .split(',')
                 .map(str::trim)
@@ -117,6 +123,17 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
+        // Only a built-in vendor's secret may name its base URL in a tag: an entry for any other
+        // name would never be used, and is most likely a typo of one.
+        for allowed in &allowed_hosts {
+            if let Some(name) = allowed.vendor.as_deref().filter(|name| vendors::lookup(name).is_none()) {
+                return Err(ConfigError::AllowedHost(HostProblem::UnknownVendor {
+                    entry: allowed.to_string(),
+                    vendor: name.to_owned(),
+                    known: vendors::names(),
+                }));
+            }
+        }
         let promote = match get(ENV_PROMOTE) {
             Some(text) => Promote::parse(ENV_PROMOTE, &text)?,
             None => Promote::Standard,
@@ -132,6 +149,24 @@ impl Settings {
         }
         let timing = Timing::default();
         Ok(Settings { base_urls, allowed_hosts, promote, metrics_namespace, declared, timing })
+    }
+
+    /// The `ROTATION_ALLOWED_HOSTS` entries without a vendor (deprecated: they accept every
+    /// built-in vendor's keys), as written.
+    pub fn bare_allowed_hosts(&self) -> Vec<String> {
+        self.allowed_hosts
+            .iter()
+            .filter(|allowed| allowed.vendor.is_none())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Logs, once when the function starts, what its configuration should stop using.
+    pub fn log_deprecations(&self) {
+        let bare = self.bare_allowed_hosts();
+        if !bare.is_empty() {
+            tracing::warn!("{} {}", bare.join(", "), BARE_HOSTS_DEPRECATED);
+        }
     }
 
     /// The vendor a `rotation:vendor` tag names: a built-in one, or one the deployer declared.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{EnvSource, Found, Operator, Pending, StoreProblem, schedule_text};
 use crate::config::{
-    ConfigError, Issued, KEY_ID_LABEL_PREFIX, KeyId, Promote, Settings, TAG_KEY_FIELD, TAG_KEY_ID,
+    self, ConfigError, Issued, KEY_ID_LABEL_PREFIX, KeyId, Promote, Settings, TAG_KEY_FIELD, TAG_KEY_ID,
     TAG_VENDOR, TARGET_LABEL_PREFIX, Target, key_field_from_tags, vendor_from_tags,
 };
 use crate::function::FunctionReader;
@@ -381,6 +381,18 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
     }
 }
 
+/// A note when `ROTATION_ALLOWED_HOSTS` holds entries without a vendor: any built-in vendor's key
+/// may be sent there.
+fn bare_hosts(settings: &Settings) -> Option<Check> {
+    let bare = settings.bare_allowed_hosts();
+    (!bare.is_empty()).then(|| Check {
+        check: "allowed hosts",
+        status: Status::Note,
+        detail: format!("{} {}", bare.join(", "), config::BARE_HOSTS_DEPRECATED),
+        fix: Some(config::BARE_HOSTS_FIX.to_owned()),
+    })
+}
+
 /// Lambda's limit for all of a function's environment variables together.
 const ENV_LIMIT_BYTES: usize = 4096;
 
@@ -514,6 +526,7 @@ fn function(found: &Found, create_budget: Duration) -> Vec<Check> {
             "shell (--env-from-shell): this shell's variables, not the function's",
         ),
     }];
+    checks.extend(bare_hosts(&env.settings));
     let Some(function) = &env.function else {
         return checks;
     };
