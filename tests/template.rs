@@ -79,9 +79,10 @@ fn resource(name: &str) -> String {
 
 #[test]
 fn every_alarm_watches_a_metric_the_function_writes() {
+    // Besides the function's own: Lambda's Errors, and the dead-letter queues' depth.
     for line in TEMPLATE.lines().filter_map(|line| line.trim().strip_prefix("MetricName: ")) {
         assert!(
-            NAMES.contains(&line) || line == "Errors",
+            NAMES.contains(&line) || line == "Errors" || line == "ApproximateNumberOfMessagesVisible",
             "an alarm watches {line}, which the function never writes"
         );
     }
@@ -133,27 +134,20 @@ fn key_rotated_events_reach_a_topic_and_the_function_may_put_them_on_the_default
     let policy = resource("KeyRotatedTopicPolicy");
     assert!(policy.contains("aws:SourceArn: !GetAtt KeyRotatedRule.Arn"), "{policy}");
     assert!(resource("KeyRotatedTopicArn").contains("Value: !Ref KeyRotatedTopic"));
-    // The one grant: PutEvents, on the default bus.
-    let function = resource("RotationFunction");
-    let grants: Vec<&str> = function.lines().filter(|line| line.contains("events:")).map(str::trim).collect();
+    // The one grant: PutEvents, on the default bus, of this source and detail-type only
+    // (tools/test_template.py reads every statement of the role).
+    let role = resource("RotationFunctionRole");
+    let grants: Vec<&str> = role.lines().filter(|line| line.contains("events:")).map(str::trim).collect();
     assert_eq!(
         grants,
         [
             "Action: events:PutEvents",
-            "Resource: !Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+            "Resource: !Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default",
+            &format!("events:source: {SOURCE}"),
+            &format!("events:detail-type: {DETAIL_TYPE}"),
         ]
     );
     assert_eq!(TEMPLATE.matches("events:PutEvents").count(), 1, "no other role may put events");
-}
-
-#[test]
-fn the_shared_key_search_is_granted_list_and_batch_reads_only() {
-    let function = resource("RotationFunction");
-    let grants: Vec<&str> =
-        function.lines().map(str::trim).filter(|line| line.starts_with("- secretsmanager:")).collect();
-    assert_eq!(grants, ["- secretsmanager:ListSecrets", "- secretsmanager:BatchGetSecretValue"]);
-    // GetSecretValue itself stays on the rotation policy's secrets (those this function rotates).
-    assert!(function.contains("AWSSecretsManagerRotationPolicy"), "{function}");
 }
 
 #[test]
@@ -292,7 +286,8 @@ fn the_vpc_and_the_concurrency_limit_reach_the_function_when_given() {
 }
 
 /// One customer-managed key, when given, encrypts the function's environment (which its role may
-/// then decrypt) and both SNS topics; every scanner skip carries its reason.
+/// then decrypt), both SNS topics, the log group and both dead-letter queues; every scanner skip
+/// carries its reason.
 #[test]
 fn the_encryption_key_reaches_the_environment_and_both_topics() {
     let when_given = "!If [HasEncryptionKey, !Ref EncryptionKeyArn, !Ref AWS::NoValue]";
@@ -302,14 +297,18 @@ fn the_encryption_key_reaches_the_environment_and_both_topics() {
         assert!(block.contains(&format!("KmsMasterKeyId: {when_given}")), "{block}");
         assert!(block.contains("- id: CKV_AWS_26") && block.contains("comment: >-"), "{block}");
     }
-    let policy = resource("EncryptionKeyPolicy");
+    assert!(resource("LogGroup").contains(&format!("KmsKeyId: {when_given}")));
+    for queue in ["RotationEventsDeadLetterQueue", "KeyRotatedDeadLetterQueue"] {
+        assert!(resource(queue).contains(&format!("KmsMasterKeyId: {when_given}")), "{queue}");
+    }
+    let role = resource("RotationFunctionRole");
     for wanted in [
-        "Condition: HasEncryptionKey",
+        "- HasEncryptionKey",
         "Action: kms:Decrypt",
         "Resource: !Ref EncryptionKeyArn",
         "lambda.${AWS::Region}",
     ] {
-        assert!(policy.contains(wanted), "EncryptionKeyPolicy lacks {wanted:?}:\n{policy}");
+        assert!(role.contains(wanted), "RotationFunctionRole lacks {wanted:?}:\n{role}");
     }
     // Every skip has a comment right after its id.
     let lines: Vec<&str> = TEMPLATE.lines().map(str::trim).collect();
