@@ -265,3 +265,69 @@ def rust_constant(name: str) -> str:
     match = re.search(rf'pub const {name}: &str = "([^"]*)";', text)
     assert match, f"src/notify.rs has no {name}"
     return match.group(1)
+
+
+# -- the README's policies: valid JSON, and the rules above ----------------------------------------
+
+
+def readme_policies() -> list[dict[str, Any]]:
+    """Every JSON block of the README that is a policy document (one with a Statement list)."""
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, re.S)
+    docs = []
+    for block in blocks:
+        # A block in a list item is indented: JSON does not mind.
+        try:
+            doc = json.loads(block)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("Statement"), list):
+            docs.append(doc)
+    return docs
+
+
+def policy_with(sid: str) -> dict[str, dict[str, Any]]:
+    (doc,) = [d for d in readme_policies() if any(s.get("Sid") == sid for s in d["Statement"])]
+    return {s["Sid"]: s for s in doc["Statement"]}
+
+
+def test_the_operator_policy_trusts_no_tag_and_acts_on_this_functions_secrets_only() -> None:
+    operator = policy_with("RepairRecover")
+    assert "aws:ResourceTag" not in json.dumps(operator), "a tag must never grant access to a secret"
+    by_rotation = {"StringEquals": {"secretsmanager:resource/AllowRotationLambdaArn": "arn:aws:lambda:REGION:ACCOUNT:function:FUNCTION_NAME"}}
+    for sid in ("ReadCheckStatus", "RepairRecover"):
+        assert operator[sid]["Condition"] == by_rotation, sid
+        assert operator[sid]["Resource"] == "arn:aws:secretsmanager:REGION:ACCOUNT:secret:PREFIX*", sid
+    before = operator["CheckBeforeRotation"]
+    assert sorted(before["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], "read-only"
+    assert before["Condition"] == {"Null": {"secretsmanager:resource/AllowRotationLambdaArn": "true"}}
+    for sid, stmt in operator.items():
+        if stmt["Resource"] == "*":
+            assert sid in ("ListForAll", "SharedKeySearch"), sid
+    # PutEvents with the role's own conditions.
+    role = statement("rotation", "TellConsumers")["Condition"]["ForAllValues:StringEquals"]
+    assert operator["TellConsumers"]["Condition"] == {"ForAllValues:StringEquals": role}
+    kms = policy_with("FunctionEnvironmentKey")
+    assert kms["SecretsKey"]["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.REGION.amazonaws.com"}}
+    assert kms["FunctionEnvironmentKey"]["Condition"] == {"StringEquals": {"kms:ViaService": "lambda.REGION.amazonaws.com"}}
+
+
+def test_the_readme_offers_the_tag_protection_as_an_scp() -> None:
+    scp = policy_with("OnlyRotationAdminsSetRotationTags")
+    tags = scp["OnlyRotationAdminsSetRotationTags"]
+    assert tags["Effect"] == "Deny"
+    assert sorted(tags["Action"]) == ["secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:UntagResource"]
+    assert tags["Condition"]["ForAnyValue:StringLike"] == {"aws:TagKeys": ["rotation:*"]}
+    enrol = scp["OnlyRotationAdminsEnrolSecrets"]
+    assert (enrol["Effect"], enrol["Action"]) == ("Deny", "secretsmanager:RotateSecret")
+    assert "OnlyRotationAdminsSetRotationTags" not in policy_with("RepairRecover"), "not part of the operator policy"
+
+
+def test_the_readmes_key_policy_names_the_stacks_alarms_topics_queues_and_log_group() -> None:
+    key = policy_with("TheFunctionsLogGroup")
+    for sid, stmt in key.items():
+        if sid != "AccountAdmin":
+            assert stmt.get("Condition"), f"{sid} names a service principal with no condition"
+    assert key["TheStacksAlarmsPublishToTheAlertTopic"]["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:cloudwatch:REGION:ACCOUNT:alarm:STACK-*"}
+    assert "aws:sns:topicArn" in json.dumps(key["TheStacksRulesPublishToItsTopics"]["Condition"])
+    assert "aws:sqs:arn" in json.dumps(key["TheStacksRulesKeepUndeliveredEvents"]["Condition"])
