@@ -110,7 +110,11 @@ def test_the_role_is_the_templates_own_with_a_boundary_when_given() -> None:
     assert "Policies" not in props("RotationFunction"), "SAM would make a role of its own for them"
     # No policy elsewhere adds to the role behind the template's back.
     assert not [n for n, r in RESOURCES.items() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")]
-    assert set(policies()) == {"rotation", "vpc-network-interfaces", "secrets-kms", "environment-kms"}
+    assert set(policies()) == {"rotation", "vpc-network-interfaces", "secrets-key", "environment-key"}
+    # The names of the separate policies earlier templates attached to a role of the same logical
+    # id: CloudFormation deletes those after an update writes the inline ones, which would take an
+    # inline policy of the same name with them.
+    assert not set(policies()) & {"secrets-kms", "environment-kms"}
 
 
 def test_the_rotation_steps_act_only_on_this_functions_secrets_of_the_prefix() -> None:
@@ -122,7 +126,7 @@ def test_the_rotation_steps_act_only_on_this_functions_secrets_of_the_prefix() -
     assert stmt["Condition"] == {"StringEquals": {"secretsmanager:resource/AllowRotationLambdaArn": FUNCTION_ARN}}
 
 
-def test_the_search_is_the_only_grant_on_every_resource_and_needs_it() -> None:
+def test_the_search_and_lambdas_network_interfaces_are_the_only_grants_on_every_resource() -> None:
     stmt = statement("rotation", "SharedKeySearch")
     assert sorted(actions(stmt)) == ["secretsmanager:BatchGetSecretValue", "secretsmanager:ListSecrets"]
     assert stmt["Resource"] == "*" and "Condition" not in stmt
@@ -150,7 +154,10 @@ def test_events_are_put_on_the_default_bus_with_the_functions_source_and_type_on
     assert actions(stmt) == ["events:PutEvents"]
     assert stmt["Resource"] == sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default")
     source, detail_type = rust_constant("SOURCE"), rust_constant("DETAIL_TYPE")
-    assert stmt["Condition"] == {"ForAllValues:StringEquals": {"events:source": source, "events:detail-type": detail_type}}
+    assert stmt["Condition"] == {
+        "ForAllValues:StringEquals": {"events:source": source, "events:detail-type": detail_type},
+        "Null": {"events:source": "false", "events:detail-type": "false"},
+    }
     # The rule that tells consumers listens for exactly that.
     pattern = props("KeyRotatedRule")["EventPattern"]
     assert (pattern["source"], pattern["detail-type"]) == ([source], [detail_type])
@@ -169,16 +176,16 @@ def test_network_interface_rights_come_only_inside_a_vpc_and_never_to_the_code()
 
 
 def test_kms_grants_come_with_their_keys_through_their_services_only() -> None:
-    condition, _ = policies()["secrets-kms"]
-    stmt = statement("secrets-kms", "SecretsKey")
+    condition, _ = policies()["secrets-key"]
+    stmt = statement("secrets-key", "SecretsKey")
     assert condition == "HasKmsKey" and stmt["Resource"] == {"Ref": "KmsKeyArn"}
     assert sorted(actions(stmt)) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert stmt["Condition"] == {
         "StringEquals": {"kms:ViaService": sub("secretsmanager.${AWS::Region}.amazonaws.com")},
         "StringLike": {"kms:EncryptionContext:SecretARN": SECRETS},
     }
-    condition, _ = policies()["environment-kms"]
-    stmt = statement("environment-kms", "EnvironmentKey")
+    condition, _ = policies()["environment-key"]
+    stmt = statement("environment-key", "EnvironmentKey")
     assert condition == "HasEncryptionKey" and stmt["Resource"] == {"Ref": "EncryptionKeyArn"}
     assert actions(stmt) == ["kms:Decrypt"]
     assert stmt["Condition"] == {"StringEquals": {"kms:ViaService": sub("lambda.${AWS::Region}.amazonaws.com")}}
@@ -305,8 +312,7 @@ def test_the_operator_policy_trusts_no_tag_and_acts_on_this_functions_secrets_on
         if stmt["Resource"] == "*":
             assert sid in ("ListForAll", "SharedKeySearch"), sid
     # PutEvents with the role's own conditions.
-    role = statement("rotation", "TellConsumers")["Condition"]["ForAllValues:StringEquals"]
-    assert operator["TellConsumers"]["Condition"] == {"ForAllValues:StringEquals": role}
+    assert operator["TellConsumers"]["Condition"] == statement("rotation", "TellConsumers")["Condition"]
     kms = policy_with("FunctionEnvironmentKey")
     assert kms["SecretsKey"]["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.REGION.amazonaws.com"}}
     assert kms["FunctionEnvironmentKey"]["Condition"] == {"StringEquals": {"kms:ViaService": "lambda.REGION.amazonaws.com"}}
@@ -321,6 +327,13 @@ def test_the_readme_offers_the_tag_protection_as_an_scp() -> None:
     enrol = scp["OnlyRotationAdminsEnrolSecrets"]
     assert (enrol["Effect"], enrol["Action"]) == ("Deny", "secretsmanager:RotateSecret")
     assert "OnlyRotationAdminsSetRotationTags" not in policy_with("RepairRecover"), "not part of the operator policy"
+    # Where keys go is also the function's environment and code, and what its role may read.
+    function = scp["OnlyTheDeployerChangesTheFunction"]
+    assert {"lambda:UpdateFunctionConfiguration", "lambda:UpdateFunctionCode", "lambda:DeleteFunctionCodeSigningConfig"} <= set(function["Action"])
+    role = scp["OnlyTheDeployerUsesTheFunctionsRole"]
+    assert {"iam:PassRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"} <= set(role["Action"])
+    assert role["Resource"] == "arn:aws:iam::*:role/STACK-RotationFunctionRole-*"
+    assert all(stmt["Effect"] == "Deny" for stmt in scp.values())
 
 
 def test_the_readmes_key_policy_names_the_stacks_alarms_topics_queues_and_log_group() -> None:
@@ -328,6 +341,28 @@ def test_the_readmes_key_policy_names_the_stacks_alarms_topics_queues_and_log_gr
     for sid, stmt in key.items():
         if sid != "AccountAdmin":
             assert stmt.get("Condition"), f"{sid} names a service principal with no condition"
-    assert key["TheStacksAlarmsPublishToTheAlertTopic"]["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:cloudwatch:REGION:ACCOUNT:alarm:STACK-*"}
-    assert "aws:sns:topicArn" in json.dumps(key["TheStacksRulesPublishToItsTopics"]["Condition"])
-    assert "aws:sqs:arn" in json.dumps(key["TheStacksRulesKeepUndeliveredEvents"]["Condition"])
+    def grant(sid: str, principal: str, condition: dict[str, Any]) -> None:
+        assert key[sid]["Effect"] == "Allow" and key[sid]["Principal"] == {"Service": principal}, sid
+        assert key[sid]["Condition"] == condition, sid
+
+    grant(
+        "TheStacksAlarmsPublishToTheAlertTopic",
+        "cloudwatch.amazonaws.com",
+        {"StringEquals": {"aws:SourceAccount": "ACCOUNT"}, "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:REGION:ACCOUNT:alarm:STACK-*"}},
+    )
+    grant(
+        "TheStacksRulesPublishToItsTopics",
+        "events.amazonaws.com",
+        {"StringLike": {"kms:EncryptionContext:aws:sns:topicArn": "arn:aws:sns:REGION:ACCOUNT:STACK-*"}},
+    )
+    grant(
+        "TheStacksRulesKeepUndeliveredEvents",
+        "events.amazonaws.com",
+        {"StringLike": {"kms:EncryptionContext:aws:sqs:arn": "arn:aws:sqs:REGION:ACCOUNT:STACK-*"}},
+    )
+    grant(
+        "TheFunctionsLogGroup",
+        "logs.REGION.amazonaws.com",
+        {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:REGION:ACCOUNT:log-group:/aws/lambda/FUNCTION_NAME"}},
+    )
+    assert set(key) == {"AccountAdmin", "TheStacksAlarmsPublishToTheAlertTopic", "TheStacksRulesPublishToItsTopics", "TheStacksRulesKeepUndeliveredEvents", "TheFunctionsLogGroup"}

@@ -173,6 +173,13 @@ pub(super) fn parse_allowed_host(entry: &str) -> Result<AllowedHost, HostProblem
     if vendor.as_deref() == Some("") {
         return Err(HostProblem::NoVendor { entry: shown.clone() });
     }
+    // A tab or space would never match a URL's host, and an IPv6 address without brackets reads
+    // as another address and a port (`2001:db8::1:8443`).
+    if entry.chars().any(|c| c.is_whitespace() || c.is_control())
+        || (!entry.starts_with('[') && entry.matches(':').count() > 1)
+    {
+        return Err(HostProblem::NotAHost { entry: shown.clone() });
+    }
     let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
         let (host, after) =
             rest.split_once(']').ok_or_else(|| HostProblem::MissingBracket { entry: shown.clone() })?;
@@ -198,9 +205,14 @@ pub(super) fn parse_allowed_host(entry: &str) -> Result<AllowedHost, HostProblem
     }
     let not_a_port = |p: &str| HostProblem::NotAPort { entry: shown.clone(), port: p.to_owned() };
     let port = port.map(|p| p.parse::<u16>().map_err(|_| not_a_port(p))).transpose()?;
+    // As a URL's host is read (`host_text`): an address in its shortest form, a name in lower
+    // case and, past ASCII, in its punycode form (`bücher.example` is `xn--bcher-kva.example`).
     let host = match host.parse::<IpAddr>() {
         Ok(ip) => ip.to_string(),
-        Err(_) => host.to_ascii_lowercase(),
+        Err(_) => match Host::parse(host) {
+            Ok(Host::Domain(name)) => name.to_ascii_lowercase(),
+            _ => return Err(HostProblem::NotAHost { entry: shown.clone() }),
+        },
     };
     Ok(AllowedHost { vendor, host, port })
 }
@@ -348,6 +360,10 @@ mod tests {
             assert!(s.base_url(*vendor, Some("https://cal.internal.invalid")).is_ok(), "{}", vendor.name());
         }
         assert_eq!(s.bare_allowed_hosts(), ["cal.internal.invalid"]);
+        // A name past ASCII matches the URL that names it, as the parser reads both.
+        let s = settings("calcom=b\u{fc}cher.invalid");
+        assert!(s.base_url(calcom(), Some("https://B\u{dc}CHER.invalid/v2")).is_ok());
+        assert!(s.base_url(calcom(), Some("https://xn--bcher-kva.invalid")).is_ok());
     }
 
     #[test]
@@ -379,8 +395,18 @@ mod tests {
             refused("acme=acme.invalid", declared),
             ConfigError::AllowedHost(HostProblem::UnknownVendor { .. })
         ));
-        for entry in ["=cal.internal.invalid", "calcom=", "calcom=:8080", "calcom=a=b", "calcom=[::1"] {
-            assert!(refused(entry, "").to_string().contains(entry), "{entry}");
+        for entry in [
+            "=cal.internal.invalid",
+            "calcom=",
+            "calcom=:8080",
+            "calcom=a=b",
+            "calcom=[::1",
+            // Another address and a port, to a reader: brackets say which.
+            "calcom=2001:db8::1:8443",
+            "2001:db8::1",
+            "calcom=cal.internal.invalid\t:443",
+        ] {
+            assert!(refused(entry, "").to_string().contains(&format!("{entry:?}")), "{entry}");
         }
         assert!(matches!(refused("=h.invalid", ""), ConfigError::AllowedHost(HostProblem::NoVendor { .. })));
         // Credentials are never repeated, with a vendor before them too.
