@@ -145,6 +145,9 @@ fn key_rotated_events_reach_a_topic_and_the_function_may_put_them_on_the_default
             "Resource: !Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default",
             &format!("events:source: {SOURCE}"),
             &format!("events:detail-type: {DETAIL_TYPE}"),
+            // And the keys must be there (Null false): ForAllValues alone passes without them.
+            "events:source: \"false\"",
+            "events:detail-type: \"false\"",
         ]
     );
     assert_eq!(TEMPLATE.matches("events:PutEvents").count(), 1, "no other role may put events");
