@@ -174,6 +174,93 @@ pub fn rfc3339(time: SystemTime) -> Option<String> {
     DateTime::from(time).fmt(DateTimeFormat::DateTime).ok()
 }
 
+/// How a computed expiry is written in a rotate body (`{"$expiry": FORMAT}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryFormat {
+    /// `YYYY-MM-DD`, the UTC date the key expires on.
+    Date,
+    /// RFC 3339, UTC.
+    Rfc3339,
+    /// Seconds since the Unix epoch.
+    EpochS,
+    /// Milliseconds since the Unix epoch.
+    EpochMs,
+    /// Whole days from now, rounded up.
+    Days,
+    /// Seconds from now.
+    Seconds,
+}
+
+impl ExpiryFormat {
+    /// Every format, by the name a declaration gives it.
+    pub const NAMES: &[(&str, ExpiryFormat)] = &[
+        ("date", ExpiryFormat::Date),
+        ("rfc3339", ExpiryFormat::Rfc3339),
+        ("epoch_s", ExpiryFormat::EpochS),
+        ("epoch_ms", ExpiryFormat::EpochMs),
+        ("days", ExpiryFormat::Days),
+        ("seconds", ExpiryFormat::Seconds),
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(known, _)| *known == name).map(|(_, format)| *format)
+    }
+
+    /// `lifetime` from now, written in this format.
+    pub fn value(self, lifetime: Duration) -> serde_json::Value {
+        let at = SystemTime::now() + lifetime;
+        let since_epoch = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        // Whole seconds: a vendor that reads a date-time may not take a fraction.
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
+        match self {
+            ExpiryFormat::Date => rfc3339(at).map(|text| text[..10].to_owned()).into(),
+            ExpiryFormat::Rfc3339 => rfc3339(at).into(),
+            ExpiryFormat::EpochS => since_epoch.as_secs().into(),
+            ExpiryFormat::EpochMs => (since_epoch.as_millis() as u64).into(),
+            ExpiryFormat::Days => lifetime.as_secs().div_ceil(DAY).into(),
+            ExpiryFormat::Seconds => lifetime.as_secs().into(),
+        }
+    }
+}
+
+const DAY: u64 = 24 * 3600;
+
+/// Why no lifetime can be asked for a new key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LifetimeProblem {
+    #[error(
+        "its keys live at most {max_days} days, but the schedule needs {needed_days} (the longest gap between two rotations, the grace and a day): rotate more often, or the key would expire before its own rotation"
+    )]
+    TooShort { max_days: u64, needed_days: u64 },
+
+    #[error(
+        "the secret has no rotation schedule to compute its keys' expiry from; give it one (rate() or cron()), or a max_lifetime in the vendor's entry"
+    )]
+    NoSchedule,
+}
+
+/// How long a new key must live: past the next rotation (`gap_days` away at most; `None` when the
+/// secret has no schedule) by the grace and a day (a date rounds down), asking twice the gap, room
+/// for one failed rotation, and never more than `max` seconds.
+pub fn key_lifetime(
+    gap_days: Option<u32>,
+    grace_seconds: u64,
+    max: Option<u64>,
+) -> Result<Duration, LifetimeProblem> {
+    let Some(gap) = gap_days.map(u64::from) else {
+        return max.map(Duration::from_secs).ok_or(LifetimeProblem::NoSchedule);
+    };
+    let needed = (gap + 1) * DAY + grace_seconds;
+    let wanted = (2 * gap * DAY + grace_seconds).max(needed);
+    match max {
+        Some(max) if max < needed => {
+            Err(LifetimeProblem::TooShort { max_days: max / DAY, needed_days: needed.div_ceil(DAY) })
+        }
+        Some(max) => Ok(Duration::from_secs(wanted.min(max))),
+        None => Ok(Duration::from_secs(wanted)),
+    }
+}
+
 /// How long ago `then` was (zero for a time in the future: clocks differ).
 pub fn since(then: SystemTime) -> Duration {
     SystemTime::now().duration_since(then).unwrap_or_default()
@@ -261,6 +348,45 @@ mod tests {
         assert_eq!(waits(timing.rotate_reserve().as_secs()), (10, 25));
         // Never less than 10 s for the status, even with less left (the caller never starts then).
         assert_eq!(waits(5), (10, 10));
+    }
+
+    #[test]
+    fn a_key_lives_past_the_next_rotation_within_the_vendors_maximum() {
+        let days = |n: u64| Duration::from_secs(n * DAY);
+        // Twice the gap: a failed rotation leaves the key a whole schedule more.
+        assert_eq!(key_lifetime(Some(30), 0, None), Ok(days(60)));
+        assert_eq!(key_lifetime(Some(30), 3600, Some(365 * DAY)), Ok(days(60) + Duration::from_secs(3600)));
+        // Capped by the vendor's maximum, while that still covers the gap, the grace and a day.
+        assert_eq!(key_lifetime(Some(300), 0, Some(365 * DAY)), Ok(days(365)));
+        assert_eq!(key_lifetime(Some(364), 0, Some(365 * DAY)), Ok(days(365)));
+        assert_eq!(
+            key_lifetime(Some(365), 0, Some(365 * DAY)),
+            Err(LifetimeProblem::TooShort { max_days: 365, needed_days: 366 })
+        );
+        // A gap of 0 days (rate(1 hour) rounds so) still asks past tomorrow.
+        assert_eq!(key_lifetime(Some(0), 0, None), Ok(days(1)));
+        assert_eq!(key_lifetime(None, 0, Some(7 * DAY)), Ok(days(7)));
+        assert_eq!(key_lifetime(None, 0, None), Err(LifetimeProblem::NoSchedule));
+    }
+
+    #[test]
+    fn expiry_formats() {
+        let week = Duration::from_secs(7 * DAY);
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        let ms = ExpiryFormat::EpochMs.value(week).as_u64().unwrap();
+        assert!((now + week).as_millis() as u64 <= ms + 1000 && ms <= (now + week).as_millis() as u64 + 1000);
+        let s = ExpiryFormat::EpochS.value(week).as_u64().unwrap();
+        assert!(s.abs_diff((now + week).as_secs()) <= 1);
+        let date = ExpiryFormat::Date.value(week);
+        let date = date.as_str().unwrap();
+        assert_eq!(date.len(), 10);
+        assert_eq!(Some(date), ExpiryFormat::Rfc3339.value(week).as_str().map(|t| &t[..10]));
+        assert_eq!(ExpiryFormat::Days.value(week + Duration::from_secs(1)), 8);
+        assert_eq!(ExpiryFormat::Seconds.value(week), 7 * DAY);
+        for (name, format) in ExpiryFormat::NAMES {
+            assert_eq!(ExpiryFormat::parse(name), Some(*format));
+        }
+        assert_eq!(ExpiryFormat::parse("Date"), None);
     }
 
     #[test]

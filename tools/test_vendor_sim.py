@@ -32,7 +32,9 @@ UNDOCUMENTED = {
     "projectdiscovery": lambda key: {"message": "API key rotated successfully", "apiKey": key},
     "acme": lambda key: {"data": {"token": key}},
 }
-SINGLE_PHASE = sorted(name for name, vendor in VENDORS.items() if not vendor.overlap)
+# The fault switches are tested on the vendors the simulator had before the catalog; the catalog's
+# own behaviour has tests of its own below.
+SINGLE_PHASE = sorted(name for name, vendor in VENDORS.items() if not vendor.overlap and not vendor.catalog)
 
 
 @pytest.fixture(scope="module")
@@ -391,3 +393,66 @@ def test_reuse_key_id_redirect_rotate_and_see_other(sim: str) -> None:
     after = state(sim, account_id)
     assert status == 303 and "key" not in answer
     assert after["rotations"] == 1 and len(after["live_keys"]) == 2
+
+
+# -- the catalog's vendors, as their documentation describes them ---------------------------------
+
+
+def call(sim: str, vendor: str, method: str, path: str, key: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    all_headers = vendor_sim.auth_header(vendor, key) | (headers or {}) | ({"Content-Type": "application/json"} if data else {})
+    request = urllib.request.Request(sim + VENDORS[vendor].prefix + path, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            raw = answer.read()
+            return answer.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        return err.code, json.loads(raw) if raw else None
+
+
+def test_gitlab_wants_a_near_expiry_date_and_revokes_the_family_on_reuse(sim: str) -> None:
+    account_id, key = account(sim, "gitlab")
+    rotate_path = "/personal_access_tokens/self/rotate"
+    for refused in [None, {"expires_at": "2020-01-01"}, {"expires_at": "2999-01-01"}, {"expires_at": 1234}]:
+        status, _ = call(sim, "gitlab", "POST", rotate_path, key, refused or {})
+        assert status == 400, refused
+    soon = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
+    status, answer = call(sim, "gitlab", "POST", rotate_path, key, {"expires_at": soon})
+    assert status == 200 and answer["token"].startswith("glpat-")
+    new = answer["token"]
+    # The old token again: 401, and the new one dies with it (GitLab's reuse detection).
+    assert call(sim, "gitlab", "POST", rotate_path, key, {"expires_at": soon})[0] == 401
+    assert call(sim, "gitlab", "GET", "/personal_access_tokens/self", new)[0] == 401
+    assert state(sim, account_id)["live_keys"] == {}
+
+
+def test_vercel_names_the_presented_token_and_refuses_a_dead_one_with_403(sim: str) -> None:
+    created = control(sim, "POST", "/_sim/accounts", {"vendor": "vercel"})[1]
+    status, answer = call(sim, "vercel", "GET", "/v5/user/tokens/current", created["key"])
+    assert status == 200 and answer["token"]["id"] == created["key_id"]
+    seconds = int(time.time()) + 30 * 86400  # seconds where milliseconds belong: already past
+    assert call(sim, "vercel", "POST", "/v3/user/tokens", created["key"], {"name": "r", "expiresAt": seconds})[0] == 400
+    status, answer = call(sim, "vercel", "POST", "/v3/user/tokens", created["key"], {"name": "r", "expiresAt": seconds * 1000})
+    assert status == 200 and answer["bearerToken"] and answer["token"]["id"]
+    assert call(sim, "vercel", "GET", "/v5/user/tokens/current", "not-a-token")[0] == 403
+
+
+def test_databricks_revokes_by_body_and_answers_403_to_a_dead_token(sim: str) -> None:
+    account_id, key = account(sim, "databricks")
+    status, answer = call(sim, "databricks", "POST", "/api/2.0/token/create", key, {"comment": "c", "lifetime_seconds": 86400})
+    assert status == 200 and answer["token_value"].startswith("dapi")
+    new_id = answer["token_info"]["token_id"]
+    assert call(sim, "databricks", "POST", "/api/2.0/token/delete", key, {"token_id": new_id})[0] == 204
+    assert new_id in state(sim, account_id)["revoked"]
+    assert call(sim, "databricks", "GET", "/api/2.0/token/list", answer["token_value"])[0] == 403
+
+
+def test_ngrok_needs_its_version_header_and_openai_its_query(sim: str) -> None:
+    _, key = account(sim, "ngrok")
+    assert call(sim, "ngrok", "GET", "/api_keys?limit=1", key)[0] == 400
+    assert call(sim, "ngrok", "GET", "/api_keys?limit=1", key, headers={"Ngrok-Version": "2"})[0] == 200
+    assert call(sim, "ngrok", "GET", "/api_keys", key, headers={"Ngrok-Version": "2"})[0] == 400
+    _, key = account(sim, "openai-admin")
+    assert call(sim, "openai-admin", "GET", "/organization/admin_api_keys", key)[0] == 400
+    assert call(sim, "openai-admin", "GET", "/organization/admin_api_keys?limit=1", key)[0] == 200

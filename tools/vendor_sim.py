@@ -107,6 +107,7 @@ It prints one JSON line, {"endpoint": "http://HOST:PORT"}, once it is listening.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -179,6 +180,20 @@ class SimVendor:
     overlap = False
     # The ROTATION_VENDORS declaration of this vendor, without base_url (None: built in only).
     declaration: dict[str, Any] | None = None
+    # Shipped in the function's catalog (src/vendors/catalog/<name>.json): tests point it here
+    # with an override of its base_url.
+    catalog = False
+    # The status a dead or unknown key gets (Databricks and Vercel answer 403).
+    dead_status = 401
+    # The status of a successful rotate call.
+    created_status = 200
+    # Headers and query parameters every call must carry (400 without them).
+    required_headers: dict[str, str] = {}
+    required_query: dict[str, dict[str, str]] = {}
+    # Revoke by body: the JSON field that names the key's id (Databricks).
+    revoke_id_field: str | None = None
+    # GitLab's reuse detection: a rotate call with a key already rotated away revokes every key.
+    reuse_detection = False
 
     def new_key(self, old: str | None) -> str:
         return str(uuid.uuid4())
@@ -209,6 +224,10 @@ class SimVendor:
     def profile(self, account: dict[str, Any]) -> dict[str, Any]:
         """A successful verify answer."""
         raise NotImplementedError
+
+    def profile_of(self, account: dict[str, Any], key_id: str) -> dict[str, Any]:
+        """A successful verify answer for the key whose id is `key_id` (some vendors name it)."""
+        return self.profile(account)
 
     def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
         """The body of a 400, 401, 403 or 500."""
@@ -461,6 +480,270 @@ class DualKey(SimVendor):
         return {"user": {"id": account["account"], "keys": len(account["live_keys"])}}
 
 
+def nest(pointer: str, value: Any) -> dict[str, Any]:
+    """`value` at the JSON pointer `pointer` of an otherwise empty object."""
+    out: Any = value
+    for part in reversed(pointer.strip("/").split("/")):
+        out = {part: out}
+    return out
+
+
+def merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in parts:
+        for name, value in part.items():
+            out[name] = merged(out[name], value) if isinstance(out.get(name), dict) and isinstance(value, dict) else value
+    return out
+
+
+def future(seconds: float, what: str, at_most: float | None = None) -> None:
+    """Raises BadRequest unless `seconds` from now is in the future (and within `at_most`)."""
+    if seconds <= 60:
+        raise BadRequest(f"{what} must be in the future")
+    if at_most is not None and seconds > at_most:
+        raise BadRequest(f"{what} is further than the vendor allows")
+
+
+class CatalogVendor(SimVendor):
+    """A vendor of the function's catalog, as its documentation describes it: where its key and
+    the key's id are in a create answer, what a verify call answers, its dead-key status, and what
+    its create call insists on (each subclass's `check_body`)."""
+
+    catalog = True
+    key_at = "/token"
+    id_at: str | None = None
+    key_prefix = ""
+
+    def new_key(self, old: str | None) -> str:
+        return self.key_prefix + secrets.token_hex(20)
+
+    def rotated(self, key: str, key_id: str) -> dict[str, Any]:
+        return merged(self.extra(), nest(self.key_at, key), nest(self.id_at, key_id) if self.id_at else {})
+
+    def rotated_without_key(self) -> dict[str, Any]:
+        return self.extra()
+
+    def undocumented(self, key: str) -> dict[str, Any]:
+        return merged(self.extra(), {"secret": key})
+
+    def extra(self) -> dict[str, Any]:
+        """What a create answer holds besides the key and its id."""
+        return {"created_at": int(time.time())}
+
+    def rotate_body(self, raw: bytes, account: dict[str, Any]) -> dict[str, Any]:
+        body = json_object(raw) if raw else {}
+        self.check_body(body)
+        return body
+
+    def check_body(self, body: dict[str, Any]) -> None:
+        pass
+
+
+class GitLab(CatalogVendor):
+    """GitLab personal access tokens, self-rotate: the old token dies, the new one gets the
+    `expires_at` date sent (one week without it, at most 365 days), and a rotate call with a token
+    already rotated away revokes the whole family (reuse detection)."""
+
+    prefix = "/gitlab/api/v4"
+    auth = ("PRIVATE-TOKEN", "")
+    routes = {("POST", "/personal_access_tokens/self/rotate"): "rotate", ("GET", "/personal_access_tokens/self"): "verify"}
+    key_prefix = "glpat-"
+    reuse_detection = True
+
+    def new_key(self, old: str | None) -> str:
+        return "glpat-" + secrets.token_urlsafe(15)[:20]
+
+    def rotated(self, key: str, key_id: str) -> dict[str, Any]:
+        return {"id": int(key_id[2:], 16), "name": "rotator", "revoked": False, "active": True, "scopes": ["api"], "token": key}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"id": 4242, "name": "rotator", "active": True, "revoked": False, "scopes": ["api"]}
+
+    def check_body(self, body: dict[str, Any]) -> None:
+        text = body.get("expires_at")
+        if not isinstance(text, str):
+            raise BadRequest("expires_at is missing: the token would expire in a week")
+        try:
+            date = datetime.strptime(text, "%Y-%m-%d").date()
+        except ValueError:
+            raise BadRequest("expires_at is not a date (YYYY-MM-DD)")
+        today = datetime.now(timezone.utc).date()
+        days = (date - today).days
+        if days <= 0 or days > 365:
+            raise BadRequest("expires_at must be in the future and at most 365 days away")
+
+
+class Vercel(CatalogVendor):
+    """Vercel user tokens: a create leaves the presented token live; the token metadata call names
+    the presented token's id; a dead token gets 403; `expiresAt` is epoch milliseconds."""
+
+    prefix = "/vercel"
+    auth = ("Authorization", "Bearer ")
+    overlap = True
+    dead_status = 403
+    routes = {("POST", "/v3/user/tokens"): "rotate", ("GET", "/v5/user/tokens/current"): "verify", ("DELETE", "/v3/user/tokens/{id}"): "revoke"}
+    key_at, id_at = "/bearerToken", "/token/id"
+
+    def new_key(self, old: str | None) -> str:
+        return secrets.token_urlsafe(18)[:24]
+
+    def extra(self) -> dict[str, Any]:
+        return {"token": {"name": "api-key-rotator", "type": "oauth2-token", "origin": "manual"}}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"token": {"name": "api-key-rotator"}}
+
+    def profile_of(self, account: dict[str, Any], key_id: str) -> dict[str, Any]:
+        return {"token": {"id": key_id, "name": "api-key-rotator", "type": "oauth2-token"}}
+
+    def check_body(self, body: dict[str, Any]) -> None:
+        if not isinstance(body.get("name"), str):
+            raise BadRequest("name is required")
+        expires = body.get("expiresAt")
+        if expires is not None:
+            if not isinstance(expires, int):
+                raise BadRequest("expiresAt must be a number")
+            future(expires / 1000 - time.time(), "expiresAt (milliseconds)")
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        return {"error": {"code": {403: "forbidden", 401: "unauthorized"}.get(status, "bad_request"), "message": message or "Not authorized", "invalidToken": status == 403}}
+
+
+class Databricks(CatalogVendor):
+    """Databricks personal access tokens: the workspace URL is the base URL, a dead token gets 403,
+    and a token is revoked by a POST whose body names it."""
+
+    prefix = "/databricks"
+    auth = ("Authorization", "Bearer ")
+    overlap = True
+    dead_status = 403
+    revoke_id_field = "token_id"
+    routes = {("POST", "/api/2.0/token/create"): "rotate", ("GET", "/api/2.0/token/list"): "verify", ("POST", "/api/2.0/token/delete"): "revoke"}
+    key_at, id_at = "/token_value", "/token_info/token_id"
+    key_prefix = "dapi"
+
+    def extra(self) -> dict[str, Any]:
+        return {"token_info": {"comment": "api-key-rotator", "creation_time": int(time.time() * 1000)}}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"token_infos": [{"token_id": i, "comment": "api-key-rotator"} for i in account["live_keys"]]}
+
+    def check_body(self, body: dict[str, Any]) -> None:
+        lifetime = body.get("lifetime_seconds")
+        if lifetime is not None and (not isinstance(lifetime, int) or lifetime <= 0):
+            raise BadRequest("lifetime_seconds must be a positive whole number")
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        if status == 403:
+            return {"error_code": "403", "message": "Invalid access token."}
+        return {"error_code": "INVALID_PARAMETER_VALUE", "message": message or "error"}
+
+
+class Linode(CatalogVendor):
+    """Linode (Akamai) personal access tokens: `expiry` a date-time, ids are integers."""
+
+    prefix = "/linode/v4"
+    auth = ("Authorization", "Bearer ")
+    overlap = True
+    routes = {("POST", "/profile/tokens"): "rotate", ("GET", "/profile"): "verify", ("DELETE", "/profile/tokens/{id}"): "revoke"}
+    key_at, id_at = "/token", "/id"
+
+    def extra(self) -> dict[str, Any]:
+        return {"label": "api-key-rotator", "scopes": "*", "created": "2026-12-08T00:00:00"}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"username": f"user-{account['account']}", "email": account["email"]}
+
+    def check_body(self, body: dict[str, Any]) -> None:
+        label = body.get("label")
+        if not isinstance(label, str) or not 1 <= len(label) <= 100:
+            raise BadRequest("label must be 1 to 100 characters")
+        expiry = body.get("expiry")
+        if expiry is not None:
+            try:
+                at = datetime.fromisoformat(str(expiry).replace("Z", "+00:00"))
+            except ValueError:
+                raise BadRequest("expiry is not a date-time")
+            future(at.timestamp() - time.time(), "expiry")
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        return {"errors": [{"reason": message or {401: "Invalid Token"}.get(status, "error")}]}
+
+
+class OpenAIAdmin(CatalogVendor):
+    """OpenAI admin API keys: a key's value is shown once, in the create answer."""
+
+    prefix = "/openai-admin/v1"
+    auth = ("Authorization", "Bearer ")
+    overlap = True
+    routes = {("POST", "/organization/admin_api_keys"): "rotate", ("GET", "/organization/admin_api_keys"): "verify", ("DELETE", "/organization/admin_api_keys/{id}"): "revoke"}
+    required_query = {"verify": {"limit": "1"}}
+    key_at, id_at = "/value", "/id"
+    key_prefix = "sk-admin-"
+
+    def extra(self) -> dict[str, Any]:
+        return {"object": "organization.admin_api_key", "name": "api-key-rotator", "redacted_value": "sk-admin...xyz"}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"object": "list", "data": [{"object": "organization.admin_api_key", "id": next(iter(account["live_keys"]))}], "has_more": True}
+
+    def check_body(self, body: dict[str, Any]) -> None:
+        if not isinstance(body.get("name"), str):
+            raise BadRequest("name is required")
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        return {"error": {"message": message or "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key" if status == 401 else None}}
+
+
+class ElasticCloud(CatalogVendor):
+    """Elastic Cloud API keys: `Authorization: ApiKey …`, 201 on create."""
+
+    prefix = "/elastic-cloud/api/v1"
+    auth = ("Authorization", "ApiKey ")
+    overlap = True
+    created_status = 201
+    routes = {("POST", "/users/auth/keys"): "rotate", ("GET", "/account"): "verify", ("DELETE", "/users/auth/keys/{id}"): "revoke"}
+    key_at, id_at = "/key", "/id"
+
+    def new_key(self, old: str | None) -> str:
+        return base64.b64encode(secrets.token_bytes(30)).decode()
+
+    def extra(self) -> dict[str, Any]:
+        return {"description": "api-key-rotator", "creation_date": "2026-12-08T00:00:00Z"}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"id": account["account"], "trust": {"trust_all": True}}
+
+    def check_body(self, body: dict[str, Any]) -> None:
+        if not isinstance(body.get("description"), str):
+            raise BadRequest("description is required")
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        return {"errors": [{"code": "root.unauthenticated" if status == 401 else "root.error", "message": message or "The supplied authentication is invalid"}]}
+
+
+class Ngrok(CatalogVendor):
+    """ngrok API keys: every call must carry `Ngrok-Version: 2`; 201 on create, 204 on delete."""
+
+    prefix = "/ngrok"
+    auth = ("Authorization", "Bearer ")
+    overlap = True
+    created_status = 201
+    required_headers = {"Ngrok-Version": "2"}
+    required_query = {"verify": {"limit": "1"}}
+    routes = {("POST", "/api_keys"): "rotate", ("GET", "/api_keys"): "verify", ("DELETE", "/api_keys/{id}"): "revoke"}
+    key_at, id_at = "/token", "/id"
+
+    def extra(self) -> dict[str, Any]:
+        return {"uri": "https://api.ngrok.com/api_keys/ak_x", "description": "api-key-rotator"}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"keys": [{"id": next(iter(account["live_keys"]))}], "uri": "https://api.ngrok.com/api_keys", "next_page_uri": None}
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        return {"error_code": "ERR_NGROK_203" if status == 401 else "ERR_NGROK_100", "status_code": status, "msg": message or "The authentication you specified is not valid."}
+
+
 # The simulated vendors: the one list of them outside the Rust code (tools/demo.py and
 # bench/run.py import it; the Rust tests read it from `GET /_sim/vendors`).
 VENDORS: dict[str, SimVendor] = {
@@ -469,6 +752,13 @@ VENDORS: dict[str, SimVendor] = {
     "projectdiscovery": ProjectDiscovery(),
     "acme": Acme(),
     "dualkey": DualKey(),
+    "gitlab": GitLab(),
+    "vercel": Vercel(),
+    "databricks": Databricks(),
+    "linode": Linode(),
+    "openai-admin": OpenAIAdmin(),
+    "elastic-cloud": ElasticCloud(),
+    "ngrok": Ngrok(),
 }
 
 
@@ -628,14 +918,30 @@ class Handler(BaseHTTPRequestHandler):
             if path.startswith(prefix + "/"):
                 action, key_id = route(spec, method, path[len(prefix) :])
                 if action:
+                    if not self.carries_what(spec, action):
+                        return self.reply(400, spec.error(400, path, "a required header or query parameter is missing"))
+                    if action == "revoke" and spec.revoke_id_field:
+                        try:
+                            key_id = str(json_object(raw).get(spec.revoke_id_field) or "")
+                        except BadRequest as refused:
+                            return self.reply(400, spec.error(400, path, str(refused)))
                     return self.vendor_call(vendor, action, path, raw, key_id)
         self.reply(404, {"message": f"no route {method} {path}"})
+
+    def carries_what(self, spec: SimVendor, action: str) -> bool:
+        """Whether the request carries the headers and query parameters the vendor requires."""
+        query = parse_qs(self.path.split("?", 1)[1] if "?" in self.path else "")
+        wanted = spec.required_query.get(action, {})
+        return all(self.headers.get(name) == value for name, value in spec.required_headers.items()) and all(
+            query.get(name) == [value] for name, value in wanted.items()
+        )
 
     def log_call(self, method: str, path: str) -> None:
         """Every request to a vendor path, routed or not, with the fingerprint of every header value
         (a Bearer value also without its prefix): a key sent anywhere here is seen."""
         values = [value for _, value in self.headers.items()]
-        values += [value[len("Bearer ") :] for value in values if value.startswith("Bearer ")]
+        # A value with a scheme before the key (`Bearer `, `ApiKey `, `Token `) also without it.
+        values += [value.split(" ", 1)[1] for value in values if " " in value]
         fingerprints = sorted({hashlib.sha256(value.encode()).hexdigest()[:12] for value in values})
         with LOCK:
             VENDOR_CALLS.append({"method": method, "path": path, "key_sha256": fingerprints})
@@ -653,7 +959,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, {"ok": True})
             if method == "GET" and parts == ["_sim", "vendors"]:
                 vendors = {
-                    name: {"prefix": v.prefix, "env": v.env, "declaration": v.declaration}
+                    name: {"prefix": v.prefix, "env": v.env, "declaration": v.declaration, "catalog": v.catalog, "overlap": v.overlap}
                     for name, v in VENDORS.items()
                 }
                 return self.reply(200, vendors)
@@ -732,6 +1038,10 @@ class Handler(BaseHTTPRequestHandler):
                 and key == account["stale_key"]
                 and time.monotonic() < account["stale_until"]
             )
+            if account is not None and action == "rotate" and VENDORS[vendor].reuse_detection and not is_live(account, key):
+                # A token already rotated away, presented again: the whole family is revoked.
+                account["live_keys"].clear()
+                return self.unauthorized(vendor, path)
             if account is None or (not is_live(account, key) and not stale):
                 return self.unauthorized(vendor, path)
             if stale and action != "verify":
@@ -743,7 +1053,7 @@ class Handler(BaseHTTPRequestHandler):
                 if faults["refuse_verifications"] > 0:
                     faults["refuse_verifications"] -= 1
                     return self.unauthorized(vendor, path)
-                return self.reply(200, VENDORS[vendor].profile(account))
+                return self.reply(200, VENDORS[vendor].profile_of(account, self.id_of(account, key or "")))
             if action == "read_key":
                 return self.reply(200, {"message": "ok", "api_key": account["live_key"]})
             if action == "revoke":
@@ -820,7 +1130,7 @@ class Handler(BaseHTTPRequestHandler):
                 vendor, path, faults, (key, self.id_of(account, key)), (fresh, answered_id)
             )
             late_status = late_body = 0.0
-            if status == 200 and carried is not None:
+            if 200 <= status < 300 and carried is not None:
                 # hang_after_rotate and late_status are the same wait; both are consumed.
                 late_status = float(faults["hang_after_rotate"] or 0) + float(faults["late_status"] or 0)
                 late_body = float(faults["late_body"] or 0)
@@ -912,10 +1222,11 @@ class Handler(BaseHTTPRequestHandler):
             return 200, *as_json(dict(answer, padding="x" * 4096)), "broken_rotate_answer", fresh
         if faults["pad_rotate_answer"]:
             answer["padding"] = "x" * int(faults["pad_rotate_answer"])
-        return 200, *as_json(answer), shape, carried
+        return spec.created_status, *as_json(answer), shape, carried
 
     def unauthorized(self, vendor: str, path: str) -> None:
-        self.reply(401, VENDORS[vendor].error(401, path))
+        status = VENDORS[vendor].dead_status
+        self.reply(status, VENDORS[vendor].error(status, path))
 
     def forbidden(self, vendor: str, path: str) -> None:
         self.reply(403, VENDORS[vendor].error(403, path))

@@ -27,10 +27,13 @@ impl Settings {
         let Some(text) = tag.map(str::trim) else {
             return match self.base_urls.get(vendor.name()) {
                 Some(url) => Ok(url.clone()),
+                None if vendor.default_base_url().is_empty() => {
+                    Err(ConfigError::NoBaseUrl { vendor: vendor.name().to_owned() })
+                }
                 None => Url::parse(vendor.default_base_url()).map_err(ConfigError::DefaultBaseUrl),
             };
         };
-        if vendor.declared() {
+        if vendor.declared() && !vendor.catalog() {
             return Err(ConfigError::BaseUrlTagOnDeclared { vendor: vendor.name() });
         }
         // Credentials in the tag are refused below, and never repeated: errors show the text

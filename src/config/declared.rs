@@ -6,14 +6,16 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Mutex, OnceLock};
 
 use reqwest::Method;
-use reqwest::header::HeaderName;
+use reqwest::header::{HeaderName, HeaderValue};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::parse_base_url;
-use crate::vendors::{self, Declared, Overlap, Rotate, Verify};
+use crate::timing::ExpiryFormat;
+use crate::vendors::{self, Declared, EXPIRY, KEY_ID_PLACEHOLDER, Overlap, Rotate, Verify};
 
 /// The environment variable that declares vendors.
 pub const ENV_VENDORS: &str = "ROTATION_VENDORS";
@@ -22,6 +24,8 @@ pub const ENV_VENDORS: &str = "ROTATION_VENDORS";
 pub const DEFAULT_GRACE_SECONDS: u64 = 3600;
 /// The longest grace a declaration may ask for: a year (a rotation runs at least that often).
 pub const MAX_GRACE_SECONDS: u64 = 366 * 24 * 3600;
+/// The longest `max_lifetime` a declaration may give: ten years.
+pub const MAX_LIFETIME_SECONDS: u64 = 10 * 366 * 24 * 3600;
 
 /// Why `ROTATION_VENDORS` is refused: the vendor and the field, and the rule broken.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +45,11 @@ pub enum DeclarationError {
     #[error("{ENV_VENDORS}: vendor {vendor:?}, field {field:?}: {why}")]
     Field { vendor: String, field: String, why: String },
 
+    /// A catalog entry compiled into the binary that does not parse: a defect of the build, said
+    /// rather than panicked.
+    #[error("the catalog's entry {name:?} is broken ({why}); this build is faulty, use another")]
+    Catalog { name: String, why: String },
+
     /// JSON keeps the last of two members with one name: the declaration would not be what it
     /// says.
     #[error(
@@ -52,7 +61,52 @@ pub enum DeclarationError {
 /// Said of a field named twice in one object.
 const NAMED_TWICE: &str = "is named twice in one object, and JSON would keep only the last; name it once";
 
-/// The declarations in `text` (the variable's value), in the order written.
+/// The catalog's vendors (`vendors/catalog/`), each parsed once per process, as declarations are.
+pub fn catalog() -> Result<&'static [&'static Declared], DeclarationError> {
+    static CATALOG: OnceLock<Result<Vec<&'static Declared>, DeclarationError>> = OnceLock::new();
+    let parsed = CATALOG.get_or_init(|| {
+        vendors::CATALOG
+            .iter()
+            .map(|(name, _)| {
+                let entry = catalog_entry(name)?;
+                declaration(name, &entry, true)
+                    .map(vendors::intern)
+                    .map_err(|e| DeclarationError::Catalog { name: (*name).to_owned(), why: e.to_string() })
+            })
+            .collect()
+    });
+    parsed.as_deref().map_err(Clone::clone)
+}
+
+/// The catalog's entry `name` as JSON.
+fn catalog_entry(name: &str) -> Result<Value, DeclarationError> {
+    let broken = |why: String| DeclarationError::Catalog { name: name.to_owned(), why };
+    let (_, text) =
+        vendors::CATALOG.iter().find(|(known, _)| *known == name).ok_or_else(|| broken("absent".into()))?;
+    serde_json::from_str(text).map_err(|e| broken(e.to_string()))
+}
+
+/// RFC 7386: `patch` applied to `target`. An object's members are merged, a `null` removes one,
+/// anything else replaces the value.
+pub fn merge_patch(target: &Value, patch: &Value) -> Value {
+    let Value::Object(changes) = patch else { return patch.clone() };
+    let mut merged = match target {
+        Value::Object(fields) => fields.clone(),
+        _ => Map::new(),
+    };
+    for (name, change) in changes {
+        if change.is_null() {
+            merged.remove(name);
+        } else {
+            let patched = merge_patch(merged.get(name).unwrap_or(&Value::Null), change);
+            merged.insert(name.clone(), patched);
+        }
+    }
+    Value::Object(merged)
+}
+
+/// The declarations in `text` (the variable's value), in the order written. One named after a
+/// catalog vendor is a JSON Merge Patch (RFC 7386) of the catalog's entry, checked as a whole.
 pub fn parse_declarations(text: &str) -> Result<Vec<Declared>, DeclarationError> {
     // serde_json's message names a line and a column, never the text.
     let value: Value = serde_json::from_str(text).map_err(|e| DeclarationError::NotJson(e.to_string()))?;
@@ -67,17 +121,38 @@ pub fn parse_declarations(text: &str) -> Result<Vec<Declared>, DeclarationError>
             false => DeclarationError::Field { vendor, field: field.join("."), why: NAMED_TWICE.into() },
         });
     }
-    vendors.iter().map(|(name, body)| declaration(name, body)).collect()
+    vendors
+        .iter()
+        .map(|(name, body)| {
+            if vendors::CATALOG.iter().any(|(known, _)| known == name) {
+                let patched = merge_patch(&catalog_entry(name)?, body);
+                return declaration(name, &patched, true);
+            }
+            declaration(name, body, false)
+        })
+        .collect()
 }
 
-/// One vendor's declaration, every rule checked.
-fn declaration(name: &str, body: &Value) -> Result<Declared, DeclarationError> {
+/// One vendor's declaration (or catalog entry), every rule checked.
+fn declaration(name: &str, body: &Value, catalog: bool) -> Result<Declared, DeclarationError> {
     check_name(name)?;
     let at = Fields { vendor: name, prefix: String::new() };
-    let body = at.object(body, "", &["base_url", "auth", "rotate", "verify", "overlap"])?;
-    let base_url = at.required_str(body, "base_url")?;
-    // The problem is said in the contract's words; the text itself is never repeated.
-    let base_url = parse_base_url(base_url).map_err(|problem| at.fail("base_url", problem.to_string()))?;
+    let known = ["base_url", "auth", "headers", "rotate", "verify", "overlap", "docs"];
+    let body = at.object(body, "", &known)?;
+    // The problem is said in the contract's words; the text itself is never repeated. A catalog
+    // vendor may have no default: each secret (or an override) names its base URL.
+    let base_url = match (at.optional_str(body, "base_url")?, catalog) {
+        (Some(text), _) => {
+            Some(parse_base_url(text).map_err(|problem| at.fail("base_url", problem.to_string()))?)
+        }
+        (None, true) => None,
+        (None, false) => return Err(at.fail("base_url", "is missing".into())),
+    };
+    let docs = at.optional_str(body, "docs")?.map(str::to_owned);
+    if docs.as_deref().is_some_and(|docs| !docs.starts_with("https://") || docs.contains(char::is_whitespace))
+    {
+        return Err(at.fail("docs", "must be an https:// address".into()));
+    }
 
     let auth = at.required(body, "auth")?;
     let auth_at = at.below("auth");
@@ -87,19 +162,43 @@ fn declaration(name: &str, body: &Value) -> Result<Declared, DeclarationError> {
     if !prefix.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
         return Err(auth_at.fail("prefix", "must be printable ASCII".into()));
     }
+    let headers = match body.get("headers") {
+        None => Vec::new(),
+        Some(headers) => static_headers(&at.below("headers"), headers, &header)?,
+    };
 
     let rotate_at = at.below("rotate");
-    let rotate = rotate_at.object(at.required(body, "rotate")?, "", &["method", "path", "body", "key"])?;
+    let known = ["method", "path", "body", "key", "query", "max_lifetime"];
+    let rotate = rotate_at.object(at.required(body, "rotate")?, "", &known)?;
+    if let Some(body) = rotate.get("body") {
+        computed_values(&rotate_at.below("body"), body)?;
+    }
+    let max_lifetime = match rotate.get("max_lifetime") {
+        None => None,
+        Some(seconds) => {
+            Some(seconds.as_u64().filter(|s| (1..=MAX_LIFETIME_SECONDS).contains(s)).ok_or_else(|| {
+                rotate_at.fail(
+                    "max_lifetime",
+                    format!("must be a whole number of seconds, 1 to {MAX_LIFETIME_SECONDS} (ten years)"),
+                )
+            })?)
+        }
+    };
     let rotate = Rotate {
         method: method(&rotate_at, rotate, &[Method::POST, Method::PUT, Method::PATCH])?,
         path: path(&rotate_at, rotate_at.required_str(rotate, "path")?, None)?,
         body: rotate.get("body").cloned(),
         key: pointer(&rotate_at, "key", rotate_at.required_str(rotate, "key")?)?,
+        query: query(&rotate_at, rotate)?,
+        max_lifetime,
     };
 
     let verify_at = at.below("verify");
-    let verify =
-        verify_at.object(at.required(body, "verify")?, "", &["method", "path", "refused", "vouch"])?;
+    let verify = verify_at.object(
+        at.required(body, "verify")?,
+        "",
+        &["method", "path", "refused", "vouch", "query"],
+    )?;
     let refused = match verify.get("refused") {
         None => vec![401],
         Some(list) => statuses(&verify_at, list)?,
@@ -119,23 +218,159 @@ fn declaration(name: &str, body: &Value) -> Result<Declared, DeclarationError> {
         path: path(&verify_at, verify_at.required_str(verify, "path")?, None)?,
         refused,
         vouch,
+        query: query(&verify_at, verify)?,
     };
 
     let overlap = match body.get("overlap") {
         None => None,
         Some(overlap) => Some(self::overlap(&at.below("overlap"), overlap)?),
     };
-    Ok(Declared { name: name.to_owned(), base_url, header, prefix, rotate, verify, overlap })
+    let official_hosts = match (&base_url, catalog) {
+        (Some(url), true) => own_host(url),
+        _ => &[],
+    };
+    Ok(Declared {
+        name: name.to_owned(),
+        base_url,
+        header,
+        prefix,
+        headers,
+        rotate,
+        verify,
+        overlap,
+        docs,
+        catalog,
+        official_hosts,
+    })
+}
+
+/// A catalog vendor's own host, as a `rotation:base-url` tag may name it (https, default port):
+/// one slice per host for the life of the process, however often the environment is read.
+fn own_host(url: &reqwest::Url) -> &'static [&'static str] {
+    static HOSTS: Mutex<Vec<&'static [&'static str]>> = Mutex::new(Vec::new());
+    let Some(host) = url.host_str().filter(|_| url.scheme() == "https" && url.port().is_none()) else {
+        return &[];
+    };
+    let host = host.to_ascii_lowercase();
+    let mut hosts = HOSTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(known) = hosts.iter().find(|known| known[0] == host) {
+        return known;
+    }
+    let leaked: &'static [&'static str] =
+        Box::leak(vec![&*Box::leak(host.into_boxed_str())].into_boxed_slice());
+    hosts.push(leaked);
+    leaked
+}
+
+/// Non-secret headers sent on every call: names as the key's header is checked, and not the key's
+/// own header; values printable ASCII.
+fn static_headers(
+    at: &Fields<'_>,
+    headers: &Value,
+    key_header: &HeaderName,
+) -> Result<Vec<(HeaderName, HeaderValue)>, DeclarationError> {
+    let headers = headers.as_object().ok_or_else(|| at.fail("", "must be a JSON object".into()))?;
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let named = header(at, name)?;
+            if named == *key_header {
+                return Err(at.fail(name, "is the header the key goes into".into()));
+            }
+            let value = value
+                .as_str()
+                .filter(|text| !text.is_empty() && text.bytes().all(|b| (0x20..=0x7e).contains(&b)))
+                .and_then(|text| HeaderValue::from_str(text).ok())
+                .ok_or_else(|| at.fail(name, "must be a non-empty string of printable ASCII".into()))?;
+            Ok((named, value))
+        })
+        .collect()
+}
+
+/// A call's static query parameters: names and values of URL-safe characters only, so that one
+/// is sent exactly as written and never holds the key.
+fn query(at: &Fields<'_>, call: &Map<String, Value>) -> Result<Vec<(String, String)>, DeclarationError> {
+    let Some(query) = call.get("query") else { return Ok(Vec::new()) };
+    let safe = |text: &str, extra: &[u8]| {
+        !text.is_empty()
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b) || extra.contains(&b))
+    };
+    let wrong = || {
+        at.fail(
+            "query",
+            "must be an object of names to strings, both of letters, digits and -._~ (values also : and ,)"
+                .into(),
+        )
+    };
+    let query = query.as_object().ok_or_else(wrong)?;
+    query
+        .iter()
+        .map(|(name, value)| match value.as_str() {
+            Some(text) if safe(name, b"") && safe(text, b":,") => Ok((name.clone(), text.to_owned())),
+            _ => Err(wrong()),
+        })
+        .collect()
+}
+
+/// The computed values a rotate body may hold: `{"$expiry": FORMAT}`, alone in its object. Any
+/// other member whose name starts with `$` is refused (a misspelt one would be sent as written).
+fn computed_values(at: &Fields<'_>, body: &Value) -> Result<(), DeclarationError> {
+    match body {
+        Value::Object(fields) => {
+            if let Some(format) = fields.get(EXPIRY) {
+                let names: Vec<&str> = ExpiryFormat::NAMES.iter().map(|(name, _)| *name).collect();
+                let known = format.as_str().and_then(ExpiryFormat::parse).is_some();
+                if fields.len() != 1 || !known {
+                    return Err(at.fail(
+                        EXPIRY,
+                        format!("must be alone in its object, and one of {}", names.join(", ")),
+                    ));
+                }
+                return Ok(());
+            }
+            if let Some(unknown) = fields.keys().find(|name| name.starts_with('$')) {
+                let unknown: String = unknown.chars().take(40).collect();
+                return Err(
+                    at.fail(&unknown, format!("is not a computed value (the one there is: {EXPIRY})"))
+                );
+            }
+            fields.iter().try_for_each(|(name, field)| computed_values(&at.below(name), field))
+        }
+        Value::Array(items) => items.iter().try_for_each(|item| computed_values(at, item)),
+        _ => Ok(()),
+    }
+}
+
+/// How many strings of `body` are exactly `{key_id}`; `Err` for one that holds a brace otherwise.
+fn key_id_strings(at: &Fields<'_>, body: &Value) -> Result<usize, DeclarationError> {
+    match body {
+        Value::String(text) if text == KEY_ID_PLACEHOLDER => Ok(1),
+        Value::String(text) if text.contains(['{', '}']) => Err(at.fail(
+            "body",
+            format!(
+                "holds a placeholder inside a string: {KEY_ID_PLACEHOLDER} may only be a whole string value"
+            ),
+        )),
+        Value::Array(items) => items.iter().map(|item| key_id_strings(at, item)).sum(),
+        Value::Object(fields) => fields.values().map(|field| key_id_strings(at, field)).sum(),
+        _ => Ok(0),
+    }
 }
 
 fn overlap(at: &Fields<'_>, overlap: &Value) -> Result<Overlap, DeclarationError> {
     let overlap = at.object(overlap, "", &["key_id", "revoke", "grace_seconds"])?;
     let key_id = pointer(at, "key_id", at.required_str(overlap, "key_id")?)?;
     let revoke_at = at.below("revoke");
-    let revoke = revoke_at.object(at.required(overlap, "revoke")?, "", &["method", "path"])?;
+    let revoke =
+        revoke_at.object(at.required(overlap, "revoke")?, "", &["method", "path", "body", "query"])?;
     let revoke_method =
         method(&revoke_at, revoke, &[Method::DELETE, Method::POST, Method::PUT, Method::PATCH])?;
-    let revoke_path = path(&revoke_at, revoke_at.required_str(revoke, "path")?, Some("{key_id}"))?;
+    let revoke_body = revoke.get("body").cloned();
+    let in_body = revoke_body.as_ref().map(|body| key_id_strings(&revoke_at, body)).transpose()?.unwrap_or(0);
+    // The id goes in the path, or (Databricks: `POST /token/delete {"token_id": …}`) in the body.
+    let placeholder = Some(KEY_ID_PLACEHOLDER).filter(|_| in_body == 0);
+    let revoke_path = path(&revoke_at, revoke_at.required_str(revoke, "path")?, placeholder)?;
+    let revoke_query = query(&revoke_at, revoke)?;
     let grace_seconds = match overlap.get("grace_seconds") {
         None => DEFAULT_GRACE_SECONDS,
         Some(seconds) => seconds.as_u64().filter(|s| *s <= MAX_GRACE_SECONDS).ok_or_else(|| {
@@ -145,7 +380,7 @@ fn overlap(at: &Fields<'_>, overlap: &Value) -> Result<Overlap, DeclarationError
             )
         })?,
     };
-    Ok(Overlap { key_id, revoke_method, revoke_path, grace_seconds })
+    Ok(Overlap { key_id, revoke_method, revoke_path, revoke_body, revoke_query, grace_seconds })
 }
 
 fn check_name(name: &str) -> Result<(), DeclarationError> {
@@ -463,7 +698,10 @@ mod tests {
     fn the_contracts_example_and_the_built_ins_written_as_declarations_parse() {
         let declared = parse(json!({ "acme": acme() })).unwrap();
         let acme = &declared[0];
-        assert_eq!((acme.name.as_str(), acme.base_url.as_str()), ("acme", "https://api.acme.example/v1"));
+        assert_eq!(
+            (acme.name.as_str(), acme.base_url.as_ref().unwrap().as_str()),
+            ("acme", "https://api.acme.example/v1")
+        );
         assert_eq!((acme.header.as_str(), acme.prefix.as_str()), ("authorization", "Bearer "));
         assert_eq!((acme.rotate.method.clone(), acme.rotate.key.as_str()), (Method::POST, "/data/key"));
         assert_eq!(acme.rotate.body, Some(json!({"label": "rotated"})));
@@ -653,5 +891,146 @@ mod tests {
             Target::from_tags(&tags(&[(TAG_VENDOR, "acme")]), &Settings::from_lookup(|_| None).unwrap())
                 .is_err()
         );
+    }
+    #[test]
+    fn every_catalog_entry_parses_with_its_documentation() {
+        let catalog = catalog().unwrap();
+        assert_eq!(catalog.len(), vendors::CATALOG.len());
+        for vendor in catalog {
+            assert!(vendor.catalog, "{}", vendor.name);
+            let docs = vendor.docs.as_deref().unwrap_or_else(|| panic!("{} has no docs", vendor.name));
+            assert!(docs.starts_with("https://"), "{docs}");
+            assert!(vendors::lookup(&vendor.name).is_none(), "a catalog name is no built-in's");
+        }
+        let by_name = |name: &str| *catalog.iter().find(|v| v.name == name).unwrap();
+        // Databricks: the workspace URL is each deployment's, so there is no default.
+        assert!(by_name("databricks").base_url.is_none() && by_name("databricks").official_hosts.is_empty());
+        assert_eq!(by_name("gitlab").official_hosts, ["gitlab.com"]);
+        assert_eq!(by_name("ngrok").headers[0].0.as_str(), "ngrok-version");
+        let revoke = by_name("databricks").overlap.as_ref().unwrap();
+        assert_eq!(revoke.revoke_body("t-1"), Some(json!({"token_id": "t-1"})));
+        assert_eq!(revoke.revoke_path("t-1"), "/api/2.0/token/delete");
+    }
+
+    /// RFC 7386's own examples, and an override of a catalog entry checked as a whole.
+    #[test]
+    fn an_override_is_a_merge_patch_of_the_catalogs_entry() {
+        for (target, patch, result) in [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (json!({"a": "b", "b": "c"}), json!({"a": null}), json!({"b": "c"})),
+            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
+            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}}), json!({"a": {"b": "d"}})),
+            (json!({"a": [{"b": "c"}]}), json!({"a": [1]}), json!({"a": [1]})),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a": "b"}), json!(["c"]), json!(["c"])),
+            (json!({"a": "foo"}), json!(null), json!(null)),
+            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
+            (json!([1, 2]), json!({"a": "b", "c": null}), json!({"a": "b"})),
+            (json!({}), json!({"a": {"bb": {"ccc": null}}}), json!({"a": {"bb": {}}})),
+        ] {
+            assert_eq!(merge_patch(&target, &patch), result, "{target} + {patch}");
+        }
+        let patched = parse(json!({
+            "vercel": {"overlap": {"grace_seconds": 600}},
+            "gitlab": {"base_url": "https://gitlab.internal.example/api/v4"},
+        }))
+        .unwrap();
+        let vercel = patched.iter().find(|v| v.name == "vercel").unwrap();
+        assert_eq!(vercel.overlap.as_ref().unwrap().grace_seconds, 600);
+        assert_eq!(vercel.overlap.as_ref().unwrap().key_id, "/token/id", "the rest of the entry stays");
+        assert!(vercel.catalog);
+        let gitlab = patched.iter().find(|v| v.name == "gitlab").unwrap();
+        assert_eq!(gitlab.official_hosts, ["gitlab.internal.example"]);
+        // The result is checked like any declaration, naming the vendor and the field.
+        let refused = refusal(parse(json!({"vercel": {"overlap": {"revoke": {"path": "/v3/user/tokens"}}}})));
+        assert!(refused.contains("\"vercel\"") && refused.contains("overlap.revoke.path"), "{refused}");
+        let refused = refusal(parse(json!({"gitlab": {"base_url": "http://gitlab.internal.example"}})));
+        assert!(refused.contains("base_url") && refused.contains("loopback"), "{refused}");
+    }
+
+    #[test]
+    fn static_headers_and_query_parameters() {
+        let headers = |value: Value| acme_with("/headers", Some(value));
+        let parsed = headers(json!({"Ngrok-Version": "2", "Accept": "application/vnd.api+json"})).unwrap();
+        assert_eq!(parsed[0].headers.len(), 2);
+        for (value, why) in [
+            (json!({"Authorization": "x"}), "the header the key goes into"),
+            (json!({"Host": "x"}), "may not be Host"),
+            (json!({"X-Forwarded-For": "x"}), "may not be"),
+            (json!({"Bad Name": "x"}), "not an HTTP header name"),
+            (json!({"Accept": ""}), "printable ASCII"),
+            (json!({"Accept": "caf\u{e9}"}), "printable ASCII"),
+            (json!({"Accept": 2}), "printable ASCII"),
+            (json!(["Accept"]), "must be a JSON object"),
+        ] {
+            let refused = refusal(headers(value.clone()));
+            assert!(refused.contains(why) && refused.contains("headers"), "{value}: {refused}");
+        }
+        let parsed = acme_with("/verify/query", Some(json!({"limit": "1", "order": "a:b,c"}))).unwrap();
+        assert_eq!(
+            parsed[0].verify.query,
+            [("limit".to_owned(), "1".to_owned()), ("order".into(), "a:b,c".into())]
+        );
+        for value in [
+            json!({"limit": 1}),
+            json!({"a b": "1"}),
+            json!({"q": "a&b=c"}),
+            json!({"q": ""}),
+            json!({"": "x"}),
+        ] {
+            let refused = refusal(acme_with("/verify/query", Some(value.clone())));
+            assert!(refused.contains("verify.query"), "{value}: {refused}");
+        }
+        assert!(
+            acme_with("/rotate/query", Some(json!({"region": "eu"})))
+                .is_ok_and(|v| v[0].rotate.query == [("region".to_owned(), "eu".to_owned())])
+        );
+    }
+
+    #[test]
+    fn computed_expiry_values_and_max_lifetime() {
+        let body = |value: Value| acme_with("/rotate/body", Some(value));
+        for format in ["date", "rfc3339", "epoch_s", "epoch_ms", "days", "seconds"] {
+            assert!(body(json!({"expires": {"$expiry": format}})).is_ok(), "{format}");
+        }
+        assert!(body(json!({"a": [{"b": {"$expiry": "date"}}]})).is_ok(), "at any depth");
+        for (value, why) in [
+            (json!({"x": {"$expiry": "weeks"}}), "one of date, rfc3339"),
+            (json!({"x": {"$expiry": "date", "y": 1}}), "alone in its object"),
+            (json!({"x": {"$expiry": 3}}), "one of date"),
+            (json!({"x": {"$expires": "date"}}), "not a computed value"),
+        ] {
+            let refused = refusal(body(value.clone()));
+            assert!(refused.contains(why) && refused.contains("rotate.body"), "{value}: {refused}");
+        }
+        assert!(acme_with("/rotate/max_lifetime", Some(json!(31536000))).is_ok());
+        for value in [json!(0), json!(-1), json!(1.5), json!("365d"), json!(10 * 366 * 86400 + 1)] {
+            let refused = refusal(acme_with("/rotate/max_lifetime", Some(value.clone())));
+            assert!(refused.contains("rotate.max_lifetime"), "{value}: {refused}");
+        }
+    }
+
+    #[test]
+    fn a_revoke_names_the_id_in_its_path_or_as_a_whole_string_of_its_body() {
+        let revoke = |value: Value| acme_with("/overlap/revoke", Some(value));
+        let parsed =
+            revoke(json!({"method": "POST", "path": "/keys/delete", "body": {"ids": ["{key_id}"], "why": "rotated"}}))
+                .unwrap();
+        let overlap = parsed[0].overlap.as_ref().unwrap();
+        assert_eq!(overlap.revoke_body("k9"), Some(json!({"ids": ["k9"], "why": "rotated"})));
+        for (value, why) in [
+            (json!({"method": "POST", "path": "/keys/delete"}), "must hold {key_id} once"),
+            (
+                json!({"method": "POST", "path": "/keys/delete", "body": {"id": "key-{key_id}"}}),
+                "whole string value",
+            ),
+            (json!({"method": "POST", "path": "/keys/{key_id}", "body": {"id": "{key_id}"}}), "placeholder"),
+        ] {
+            let refused = refusal(revoke(value.clone()));
+            assert!(refused.contains(why) && refused.contains("overlap.revoke"), "{value}: {refused}");
+        }
     }
 }

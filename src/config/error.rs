@@ -24,6 +24,12 @@ pub enum ConfigError {
     #[error("{ENV_ALLOWED_HOSTS}: {0}")]
     AllowedHost(HostProblem),
 
+    /// A catalog vendor whose entry names no base URL (a Databricks workspace, say).
+    #[error(
+        "{vendor} has no default base URL: name the secret's in its {TAG_BASE_URL} tag (with {ENV_ALLOWED_HOSTS} listing {vendor}=HOST), or give one for every secret in {ENV_VENDORS} as {{\"{vendor}\": {{\"base_url\": \"https://…\"}}}}"
+    )]
+    NoBaseUrl { vendor: String },
+
     /// `ROTATION_VENDORS`.
     #[error(transparent)]
     Declaration(#[from] DeclarationError),

@@ -16,7 +16,9 @@ use reqwest::Url;
 
 use self::base_url::{AllowedHost, parse_allowed_host};
 pub use self::base_url::{parse_base_url, without_userinfo};
-pub use self::declared::{DEFAULT_GRACE_SECONDS, DeclarationError, ENV_VENDORS, parse_declarations};
+pub use self::declared::{
+    DEFAULT_GRACE_SECONDS, DeclarationError, ENV_VENDORS, catalog, merge_patch, parse_declarations,
+};
 pub use self::error::{ConfigError, HostProblem, UrlProblem};
 pub use self::issued::{Issued, KEY_ID_LABEL_PREFIX, KeyId, TARGET_LABEL_PREFIX};
 pub use self::target::{SecretConfig, Target, vendor_from_tags};
@@ -89,8 +91,11 @@ pub struct Settings {
     pub promote: Promote,
     /// `METRICS_NAMESPACE`, else `ApiKeyRotator`.
     pub metrics_namespace: String,
-    /// `ROTATION_VENDORS`: the vendors the deployer declares, rotated as the built-ins are.
+    /// `ROTATION_VENDORS`: the vendors the deployer declares, rotated as the built-ins are, and
+    /// the catalog vendors it overrides.
     pub declared: Vec<&'static Declared>,
+    /// The catalog's vendors that `ROTATION_VENDORS` leaves as shipped.
+    pub catalog: Vec<&'static Declared>,
     pub timing: Timing,
 }
 
@@ -123,14 +128,18 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
-        // Only a built-in vendor's secret may name its base URL in a tag: an entry for any other
-        // name would never be used, and is most likely a typo of one.
+        let shipped = catalog()?;
+        // Only a built-in or catalog vendor's secret may name its base URL in a tag: an entry for
+        // any other name would never be used, and is most likely a typo of one.
+        let takes_tag =
+            |name: &str| vendors::lookup(name).is_some() || shipped.iter().any(|v| v.name == name);
         for allowed in &allowed_hosts {
-            if let Some(name) = allowed.vendor.as_deref().filter(|name| vendors::lookup(name).is_none()) {
+            if let Some(name) = allowed.vendor.as_deref().filter(|name| !takes_tag(name)) {
+                let catalog_names = shipped.iter().map(|vendor| format!(", {}", vendor.name));
                 return Err(ConfigError::AllowedHost(HostProblem::UnknownVendor {
                     entry: allowed.to_string(),
                     vendor: name.to_owned(),
-                    known: vendors::names(),
+                    known: format!("{}{}", vendors::names(), catalog_names.collect::<String>()),
                 }));
             }
         }
@@ -144,11 +153,18 @@ impl Settings {
             Some(text) => parse_declarations(&text)?.into_iter().map(vendors::intern).collect(),
             None => Vec::new(),
         };
-        for vendor in &declared {
-            base_urls.insert(vendor.name.as_str(), vendor.base_url.clone());
+        let catalog: Vec<&'static Declared> = shipped
+            .iter()
+            .copied()
+            .filter(|vendor| !declared.iter().any(|d| d.name == vendor.name))
+            .collect();
+        for vendor in declared.iter().chain(&catalog) {
+            if let Some(url) = &vendor.base_url {
+                base_urls.insert(vendor.name.as_str(), url.clone());
+            }
         }
         let timing = Timing::default();
-        Ok(Settings { base_urls, allowed_hosts, promote, metrics_namespace, declared, timing })
+        Ok(Settings { base_urls, allowed_hosts, promote, metrics_namespace, declared, catalog, timing })
     }
 
     /// The `ROTATION_ALLOWED_HOSTS` entries without a vendor (deprecated: they accept every
@@ -169,11 +185,13 @@ impl Settings {
         }
     }
 
-    /// The vendor a `rotation:vendor` tag names: a built-in one, or one the deployer declared.
+    /// The vendor a `rotation:vendor` tag names: a built-in one, one the deployer declared (or a
+    /// catalog vendor as the deployer overrode it), or a catalog vendor.
     pub fn vendor(&self, name: &str) -> Option<&'static dyn Vendor> {
         vendors::lookup(name).or_else(|| {
             self.declared
                 .iter()
+                .chain(&self.catalog)
                 .find(|vendor| vendor.name == name)
                 .map(|vendor| *vendor as &'static dyn Vendor)
         })
@@ -187,8 +205,11 @@ impl Settings {
 
     /// Every `rotation:vendor` value this function accepts, for error messages.
     pub fn vendor_names(&self) -> String {
-        let declared = self.declared.iter().map(|vendor| format!(", {}", vendor.name));
-        format!("{}{}", vendors::names(), declared.collect::<String>())
+        let mut others: Vec<&str> =
+            self.catalog.iter().chain(&self.declared).map(|vendor| vendor.name.as_str()).collect();
+        others.sort_unstable();
+        let others = others.iter().map(|name| format!(", {name}"));
+        format!("{}{}", vendors::names(), others.collect::<String>())
     }
 }
 

@@ -45,6 +45,10 @@ pub enum ExpiryError {
 
     #[error(transparent)]
     Schedule(#[from] UnreadableSchedule),
+
+    /// A computed expiry (`{"$expiry": …}` in a declared or catalog vendor's rotate body).
+    #[error("{vendor}: {problem}")]
+    Lifetime { vendor: String, problem: crate::timing::LifetimeProblem },
 }
 
 impl Vendor for CalCom {
@@ -64,10 +68,10 @@ impl Vendor for CalCom {
         Auth { header: AUTHORIZATION, prefix: "Bearer " }
     }
     fn rotate(&self) -> Endpoint<'_> {
-        Endpoint { method: Method::POST, path: "/v2/api-keys/refresh" }
+        Endpoint { method: Method::POST, path: "/v2/api-keys/refresh", query: &[] }
     }
     fn verify(&self) -> Endpoint<'_> {
-        Endpoint { method: Method::GET, path: "/v2/me" }
+        Endpoint { method: Method::GET, path: "/v2/me", query: &[] }
     }
 
     fn rotate_body(

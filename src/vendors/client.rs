@@ -67,7 +67,12 @@ impl VendorClient {
         body: Option<&Value>,
         timeout: Option<Duration>,
     ) -> Result<Response, Failure> {
-        let url = format!("{}{}", base.as_str().trim_end_matches('/'), endpoint.path);
+        let mut url = format!("{}{}", base.as_str().trim_end_matches('/'), endpoint.path);
+        if !endpoint.query.is_empty() {
+            let mut with_query = Url::parse(&url).map_err(|_| Failure::BadUrl)?;
+            with_query.query_pairs_mut().extend_pairs(endpoint.query);
+            url = with_query.into();
+        }
         let Auth { header: name, prefix } = vendor.auth();
         // A key with bytes a header cannot carry is never sent, not even mangled or empty.
         let mut value =
@@ -79,6 +84,9 @@ impl VendorClient {
             .request(endpoint.method.clone(), &url)
             .header(name, value)
             .header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        for (name, value) in vendor.headers() {
+            request = request.header(name, value);
+        }
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
@@ -103,10 +111,23 @@ impl VendorClient {
 enum Failure {
     /// The key cannot be put in a header; nothing was sent.
     Unsendable,
+    /// The base URL and the path make no URL to add a query to; nothing was sent.
+    BadUrl,
     Http(reqwest::Error),
 }
 
 const UNSENDABLE: &str = "the key holds characters an HTTP header cannot carry, so it was not sent";
+const BAD_URL: &str = "the base URL and the path make no URL, so nothing was sent";
+
+impl Failure {
+    fn describe(&self) -> String {
+        match self {
+            Failure::Unsendable => UNSENDABLE.into(),
+            Failure::BadUrl => BAD_URL.into(),
+            Failure::Http(err) => describe(err),
+        }
+    }
+}
 
 impl VendorApi for VendorClient {
     async fn verify(
@@ -118,8 +139,7 @@ impl VendorApi for VendorClient {
     ) -> Verdict {
         let response = match self.send(vendor, base, &vendor.verify(), key, None, Some(timeout)).await {
             Ok(response) => response,
-            Err(Failure::Unsendable) => return Verdict::Unavailable(UNSENDABLE.into()),
-            Err(Failure::Http(err)) => return Verdict::Unavailable(describe(&err)),
+            Err(failure) => return Verdict::Unavailable(failure.describe()),
         };
         let status = response.status();
         match status {
@@ -151,14 +171,15 @@ impl VendorApi for VendorClient {
             return Revoke::Failed(format!("{} revokes no key by id", vendor.name()));
         };
         let path = overlap.revoke_path(key_id);
-        let endpoint = Endpoint { method: overlap.revoke_method.clone(), path: &path };
-        match self.send(vendor, base, &endpoint, key, None, Some(timeout)).await {
+        let endpoint =
+            Endpoint { method: overlap.revoke_method.clone(), path: &path, query: &overlap.revoke_query };
+        let body = overlap.revoke_body(key_id);
+        match self.send(vendor, base, &endpoint, key, body.as_ref(), Some(timeout)).await {
             Ok(response) if response.status().is_success() || response.status() == StatusCode::NOT_FOUND => {
                 Revoke::Done(response.status().as_u16())
             }
             Ok(response) => Revoke::Failed(format!("HTTP {}", response.status())),
-            Err(Failure::Unsendable) => Revoke::Failed(UNSENDABLE.into()),
-            Err(Failure::Http(err)) => Revoke::Failed(describe(&err)),
+            Err(failure) => Revoke::Failed(failure.describe()),
         }
     }
 
@@ -175,6 +196,7 @@ impl VendorApi for VendorClient {
         let response = match sent {
             Ok(Ok(response)) => response,
             Ok(Err(Failure::Unsendable)) => return RotateOutcome::NotSent(UNSENDABLE.into()),
+            Ok(Err(Failure::BadUrl)) => return RotateOutcome::NotSent(BAD_URL.into()),
             Ok(Err(Failure::Http(err))) if err.is_connect() => return RotateOutcome::NotSent(describe(&err)),
             Ok(Err(Failure::Http(err))) => return RotateOutcome::Unknown(describe(&err)),
             Err(_) => {

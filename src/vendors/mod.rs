@@ -7,6 +7,7 @@
 
 mod api;
 mod calcom;
+mod catalog;
 mod client;
 mod declared;
 mod projectdiscovery;
@@ -23,7 +24,8 @@ pub use api::{NoKey, RawAnswer, Revoke, RotateOutcome, VendorApi, Verdict, Verif
 pub use client::{VendorClient, describe as describe_http_error};
 
 pub use calcom::ExpiryError;
-pub use declared::{Declared, Overlap, Rotate, Verify, intern};
+pub use catalog::CATALOG;
+pub use declared::{Declared, EXPIRY, KEY_ID_PLACEHOLDER, Overlap, Rotate, Verify, asks_expiry, intern};
 
 use crate::schedule::{Interval, UnreadableSchedule};
 
@@ -49,11 +51,12 @@ pub struct Auth<'a> {
     pub prefix: &'a str,
 }
 
-/// A method and a path below the vendor's base URL.
+/// A method and a path below the vendor's base URL, with the query parameters it always takes.
 #[derive(Clone, Debug)]
 pub struct Endpoint<'a> {
     pub method: Method,
     pub path: &'a str,
+    pub query: &'a [(String, String)],
 }
 
 pub trait Vendor: Send + Sync + fmt::Debug {
@@ -69,6 +72,15 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     /// declaration's, and a `rotation:base-url` tag is refused.
     fn declared(&self) -> bool {
         false
+    }
+    /// Whether the vendor ships in the catalog: described as data like a declared one, but its
+    /// secrets may name a base URL in a tag, as a built-in's may.
+    fn catalog(&self) -> bool {
+        false
+    }
+    /// Headers sent on every call besides the key's, none of which holds it.
+    fn headers(&self) -> &[(HeaderName, reqwest::header::HeaderValue)] {
+        &[]
     }
     /// Create-then-revoke: the rotate call leaves the presented key live, and a key is revoked by
     /// id. `None`: single-phase (the rotate call kills the presented key).

@@ -27,10 +27,10 @@ impl Vendor for ProjectDiscovery {
         Auth { header: HeaderName::from_static("x-api-key"), prefix: "" }
     }
     fn rotate(&self) -> Endpoint<'_> {
-        Endpoint { method: Method::POST, path: "/v1/user/apikey/rotate" }
+        Endpoint { method: Method::POST, path: "/v1/user/apikey/rotate", query: &[] }
     }
     fn verify(&self) -> Endpoint<'_> {
-        Endpoint { method: Method::GET, path: "/v1/user" }
+        Endpoint { method: Method::GET, path: "/v1/user", query: &[] }
     }
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
         body["api_key"].as_str()

@@ -27,10 +27,10 @@ impl Vendor for Ringg {
         Auth { header: HeaderName::from_static("x-api-key"), prefix: "" }
     }
     fn rotate(&self) -> Endpoint<'_> {
-        Endpoint { method: Method::PATCH, path: "/workspace/api-key" }
+        Endpoint { method: Method::PATCH, path: "/workspace/api-key", query: &[] }
     }
     fn verify(&self) -> Endpoint<'_> {
-        Endpoint { method: Method::GET, path: "/workspace" }
+        Endpoint { method: Method::GET, path: "/workspace", query: &[] }
     }
     fn new_key<'a>(&self, body: &'a Value) -> Option<&'a str> {
         body["new_api_key"].as_str()

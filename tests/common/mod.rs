@@ -240,6 +240,11 @@ impl Bench {
     pub fn declarations(&self) -> Value {
         let mut declared = serde_json::Map::new();
         for (name, vendor) in self.sim_vendors.as_object().expect("the simulator's vendors") {
+            // A catalog vendor is pointed at the simulator by an override of its base URL.
+            if vendor["catalog"] == true {
+                declared.insert(name.clone(), json!({ "base_url": self.sim_base(name) }));
+                continue;
+            }
             let Some(declaration) = vendor["declaration"].as_object() else { continue };
             let mut declaration = declaration.clone();
             declaration.insert("base_url".into(), json!(self.sim_base(name)));
