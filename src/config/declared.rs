@@ -197,8 +197,12 @@ fn declaration(name: &str, body: &Value, catalog: bool) -> Result<Declared, Decl
     let verify = verify_at.object(
         at.required(body, "verify")?,
         "",
-        &["method", "path", "refused", "vouch", "query"],
+        &["method", "path", "refused", "vouch", "query", "key_id"],
     )?;
+    let key_id = verify_at
+        .optional_str(verify, "key_id")?
+        .map(|text| pointer(&verify_at, "key_id", text))
+        .transpose()?;
     let refused = match verify.get("refused") {
         None => vec![401],
         Some(list) => statuses(&verify_at, list)?,
@@ -208,10 +212,12 @@ fn declaration(name: &str, body: &Value, catalog: bool) -> Result<Declared, Decl
         .map(|text| pointer(&verify_at, "vouch", text))
         .transpose()?;
     let verify_method = method(&verify_at, verify, &[Method::GET, Method::HEAD])?;
-    if verify_method == Method::HEAD && vouch.is_some() {
-        return Err(
-            verify_at.fail("vouch", "cannot be read from a HEAD answer, which has no body; use GET".into())
-        );
+    for (field, pointer) in [("vouch", &vouch), ("key_id", &key_id)] {
+        if verify_method == Method::HEAD && pointer.is_some() {
+            return Err(
+                verify_at.fail(field, "cannot be read from a HEAD answer, which has no body; use GET".into())
+            );
+        }
     }
     let verify = Verify {
         method: verify_method,
@@ -219,6 +225,7 @@ fn declaration(name: &str, body: &Value, catalog: bool) -> Result<Declared, Decl
         refused,
         vouch,
         query: query(&verify_at, verify)?,
+        key_id,
     };
 
     let overlap = match body.get("overlap") {

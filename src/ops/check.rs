@@ -432,6 +432,10 @@ fn key_ids(found: &Found, target: &Target) -> Check {
     let current_ids = current.map_or_else(Vec::new, |version| KeyId::from_labels(meta.labels(version)));
     match current_ids.first() {
         Some(id) => known.push(format!("AWSCURRENT's key is {}", id.id)),
+        None if target.vendor.names_presented_key() => known.push(format!(
+            "AWSCURRENT's key is to be bound by the next rotation to the id {} names it by",
+            target.vendor.name()
+        )),
         None if meta.labels_with_prefix(TARGET_LABEL_PREFIX).next().is_none() && meta.tags.contains_key(TAG_KEY_ID) => {
             known.push(format!("AWSCURRENT's key is to be bound from {TAG_KEY_ID} by the first rotation"))
         }

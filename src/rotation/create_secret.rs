@@ -230,6 +230,16 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
         }
 
+        // 3b. A vendor that names the presented key, and no id recorded for the current one: its
+        // id, before anything is created or revoked.
+        let bind = match plan.as_ref() {
+            Some(plan) if plan.ask_id => {
+                Some(self.ask_current_id(&config.target, plan, current.key()).await?)
+            }
+            Some(plan) => plan.bind.clone(),
+            None => None,
+        };
+
         // 4. A create-then-revoke vendor: the previous key is revoked, with the current one, and
         // must be dead before a new key is made (an account holds two keys at most); then the
         // current key must still work.
@@ -240,11 +250,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // 5. Rotate. At a create-then-revoke vendor, a mark first says that a create is under way
         // (with the starting key's id, on a first rotation), so a retry never creates twice.
         let mut mark = None;
-        if let Some(plan) = &plan {
+        if plan.is_some() {
             let Some(on) = current_id.as_deref() else {
                 return Err(NotRotatable::NoCurrentValue { state: State::NothingSent }.into());
             };
-            match self.put_mark(call, &config.target, plan, on).await? {
+            match self.put_mark(call, &config.target, bind.as_deref(), on).await? {
                 Marked::StoredElsewhere => return Ok(Outcome::AlreadyDone),
                 Marked::Marked(put) => mark = Some(put),
             }
@@ -262,7 +272,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         };
         // An id AWSCURRENT's or AWSPREVIOUS's key already has is not the new key's: recorded, a
         // later rotation would revoke a key still in use.
-        let bound = plan.as_ref().and_then(|plan| plan.bind.clone());
+        let bound = bind;
         let known_ids: Vec<KeyId> = [current_id.as_deref(), meta.version_with(AWSPREVIOUS)]
             .into_iter()
             .flatten()

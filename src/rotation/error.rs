@@ -262,6 +262,12 @@ pub enum Problem {
         "{TAG_KEY_ID} is not a key id this function can record and send (1 to 128 of A-Z a-z 0-9 . _ ~ : -, not . or .., and not holding the key). Nothing was sent to the vendor; set it to the id the vendor gives the key in AWSCURRENT, or remove it (the starting key is then revoked by hand)"
     )]
     KeyIdTag,
+
+    /// Create-then-revoke: the tag and the vendor's own answer name the starting key differently.
+    #[error(
+        "{TAG_KEY_ID} is {tag:?}, but the vendor names the key in AWSCURRENT {vendor:?}: one of them is wrong, and revoking by the tag could kill another key. Nothing was created or revoked; remove the tag (the vendor's id is recorded without it) or correct it, then rotate again"
+    )]
+    KeyIdDisagrees { tag: String, vendor: String },
 }
 
 /// What a shared-key search that could not finish missed: the secrets it could not compare (the
@@ -564,6 +570,13 @@ pub enum VendorFailure {
         "a revoke of the previous key (id {key_id}) was attempted (the vendor answered: {answered}), then the vendor gave no verdict on the current key ({verdict}): whether consumers still hold a working key is unknown, so no new key was made. Secrets Manager will retry; `api-key-rotator repair` asks the vendor about the current key"
     )]
     CurrentUnconfirmedAfterRevoke { key_id: String, answered: String, verdict: Verdict },
+
+    /// Create-then-revoke at a vendor that names the presented key: it did not name the current
+    /// key's id, which a later rotation needs to revoke it.
+    #[error(
+        "the vendor's verify answer did not name the current key's id ({why}), which a later rotation needs to revoke that key, so no new key was made. Secrets Manager will retry; or set the {TAG_KEY_ID} tag to the key's id"
+    )]
+    KeyIdUnread { why: String },
 }
 
 /// The vendor rotated, and the new key did not reach Secrets Manager.
@@ -813,6 +826,8 @@ mod tests {
             .into(),
             ErrorKind::config(Problem::TooSoon { until: "2026-12-05T07:00:00Z".into(), grace_seconds: 3600 }),
             ErrorKind::config(Problem::KeyIdTag),
+            ErrorKind::config(Problem::KeyIdDisagrees { tag: "k-0123".into(), vendor: "k-0456".into() }),
+            VendorFailure::KeyIdUnread { why: "the verify call answered HTTP 503".into() }.into(),
             ErrorKind::store(State::NothingCreated)(StoreError::new(
                 "UpdateSecretVersionStage",
                 "Throttling",

@@ -42,8 +42,15 @@ use crate::vendors::{Mode, Overlap, Revoke, VendorApi, Verdict, is_readable_key_
 /// What a create-then-revoke rotation does besides a single-phase one, decided before any vendor
 /// call.
 pub(super) struct Plan {
-    /// The `rotation:key-id` tag's id, to bind to the AWSCURRENT version (first rotation only).
+    /// The label binding the `rotation:key-id` tag's id to the AWSCURRENT version (first rotation
+    /// only), unless the vendor is asked (`ask_id`).
     pub bind: Option<String>,
+    /// No id is recorded for the key AWSCURRENT holds, and the vendor names a presented key's id:
+    /// ask it once the current key is verified (its answer wins over a tag that agrees, and a tag
+    /// that does not stops the step).
+    pub ask_id: bool,
+    /// The tag's id, to compare with the vendor's.
+    pub tag_id: Option<String>,
     /// The previous key, due to be revoked.
     pub revoke: Option<Previous>,
     /// This rotation's create mark, with no stored key: an earlier invocation called create and
@@ -70,7 +77,10 @@ impl Plan {
     pub fn adds(&self) -> Vec<String> {
         let new_id = format!("{}<new key's id>", crate::config::KEY_ID_LABEL_PREFIX);
         let since = format!("{ROTATION_CURRENT_SINCE}<when the new key becomes AWSCURRENT>");
-        [Some(self.mark.clone()), Some(new_id), (!self.dated).then_some(since), self.bind.clone()]
+        let asked =
+            format!("{}<the current key's id, as the vendor names it>", crate::config::KEY_ID_LABEL_PREFIX);
+        let bind = self.bind.clone().or_else(|| self.ask_id.then_some(asked));
+        [Some(self.mark.clone()), Some(new_id), (!self.dated).then_some(since), bind]
             .into_iter()
             .flatten()
             .collect()
@@ -133,23 +143,52 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         let mark = CreateMark::new(&event.token, current_id.unwrap_or_default()).label;
         if let Some(retried) = meta.create_mark(&event.token) {
             let (bind, revoke, dated) = (None, None, meta.dated());
-            return Ok(Plan { bind, revoke, retried: Some(retried), dated, mark });
+            return Ok(Plan {
+                bind,
+                ask_id: false,
+                tag_id: None,
+                revoke,
+                retried: Some(retried),
+                dated,
+                mark,
+            });
         }
         let current_ids =
             current_id.map_or_else(Vec::new, |version| KeyId::from_labels(meta.labels(version)));
         // The starting key's id: only before this function stored any key in the secret.
         let first = meta.labels_with_prefix(TARGET_LABEL_PREFIX).next().is_none();
-        let bind = match meta.tags.get(TAG_KEY_ID).map(|id| id.trim()) {
-            Some(id) if first && current_ids.is_empty() && current_id.is_some() => {
-                if !is_readable_key_id(id, [current.key().expose(), ""]) {
-                    return Err(ErrorKind::config(Problem::KeyIdTag));
-                }
-                Some(KeyId::new(target, id).label())
-            }
-            _ => None,
-        };
+        let unknown = current_ids.is_empty() && current_id.is_some();
+        let tag_id = meta.tags.get(TAG_KEY_ID).map(|id| id.trim()).filter(|_| first && unknown);
+        if tag_id.is_some_and(|id| !is_readable_key_id(id, [current.key().expose(), ""])) {
+            return Err(ErrorKind::config(Problem::KeyIdTag));
+        }
+        let bind = tag_id.map(|id| KeyId::new(target, id).label());
+        let ask_id = unknown && target.vendor.names_presented_key();
+        let tag_id = tag_id.map(str::to_owned);
         let revoke = self.previous_due(call, target, overlap, current, current_id, &current_ids).await?;
-        Ok(Plan { bind, revoke, retried: None, dated: meta.dated(), mark })
+        Ok(Plan { bind, ask_id, tag_id, revoke, retried: None, dated: meta.dated(), mark })
+    }
+
+    /// The label binding the id the vendor names the current key by to its version, in place of
+    /// the tag's (asked only once the key is verified, and only when none is recorded). A tag that
+    /// names another id stops the step: one of them is wrong, and nothing is created or revoked.
+    pub(super) async fn ask_current_id(
+        &self,
+        target: &Target,
+        plan: &Plan,
+        current: &Sensitive,
+    ) -> Result<String, ErrorKind> {
+        let timeout = self.settings.timing.vendor_timeout;
+        let id = self
+            .vendors
+            .key_id(target.vendor, &target.base_url, current, timeout)
+            .await
+            .map_err(|why| VendorFailure::KeyIdUnread { why })?;
+        if let Some(tag) = plan.tag_id.as_ref().filter(|tag| **tag != id) {
+            return Err(ErrorKind::config(Problem::KeyIdDisagrees { tag: tag.clone(), vendor: id }));
+        }
+        info!(key_id = id, "the vendor names the current key: its id is bound to its version");
+        Ok(KeyId::new(target, &id).label())
     }
 
     /// The key AWSPREVIOUS holds, if it is to be revoked now: its id recorded, issued by this
@@ -359,7 +398,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         &self,
         call: Invocation<'_>,
         target: &Target,
-        plan: &Plan,
+        bind: Option<&str>,
         on: &str,
     ) -> Result<Marked, ErrorKind> {
         let arn = &call.meta.arn;
@@ -377,7 +416,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             info!("another invocation of this rotation has stored its key meanwhile: createSecret is done");
             return Ok(Marked::StoredElsewhere);
         }
-        if let Some(bind) = &plan.bind
+        if let Some(bind) = bind
             && let Err(error) = self.store.move_label(arn, bind, on, None).await
         {
             return Err(ErrorKind::store(State::NothingCreated)(error));

@@ -132,6 +132,19 @@ pub trait VendorApi: Send + Sync {
         timeout: Duration,
     ) -> impl Future<Output = Revoke> + Send;
 
+    /// The presented key's own id, as the vendor's verify answer names it
+    /// ([`Vendor::presented_key_id`]); `Err` says why there is none.
+    fn key_id(
+        &self,
+        vendor: &'static dyn Vendor,
+        base: &Url,
+        key: &Sensitive,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<String, String>> + Send {
+        let _ = (base, key, timeout);
+        std::future::ready(Err(format!("{} names no key's id", vendor.name())))
+    }
+
     /// The rotate call, waiting for its status and then its body as `wait` says.
     fn rotate(
         &self,

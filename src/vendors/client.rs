@@ -159,6 +159,27 @@ impl VendorApi for VendorClient {
         }
     }
 
+    async fn key_id(
+        &self,
+        vendor: &'static dyn Vendor,
+        base: &Url,
+        key: &Sensitive,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let response = self
+            .send(vendor, base, &vendor.verify(), key, None, Some(timeout))
+            .await
+            .map_err(|failure| failure.describe())?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("the verify call answered HTTP {status}"));
+        }
+        let body = read_json(response).await.map_err(|why| format!("HTTP {status} with {why}"))?;
+        vendor.presented_key_id(&body, [key.expose(), ""]).ok_or_else(|| {
+            format!("HTTP {status}, but the answer names no id a key may have where the vendor's entry says")
+        })
+    }
+
     async fn revoke(
         &self,
         vendor: &'static dyn Vendor,

@@ -66,6 +66,8 @@ pub struct Verify {
     /// RFC 6901: a 2xx answer whose pointer finds no non-empty value also means refused.
     pub vouch: Option<String>,
     pub query: Vec<(String, String)>,
+    /// RFC 6901: the presented key's own id in a 2xx answer (Vercel: `/token/id`).
+    pub key_id: Option<String>,
 }
 
 /// Create-then-revoke: the rotate call leaves the presented key valid.
@@ -154,6 +156,17 @@ pub fn intern(declared: Declared) -> &'static Declared {
     leaked
 }
 
+/// The id at `pointer` in `body`: a string, or a whole number written as one, that may be recorded
+/// and sent; anything else is unreadable.
+fn read_id(body: &Value, pointer: &str, keys: [&str; 2]) -> Option<String> {
+    let id = match body.pointer(pointer)? {
+        Value::String(id) => id.clone(),
+        Value::Number(number) if number.is_u64() || number.is_i64() => number.to_string(),
+        _ => return None,
+    };
+    is_readable_key_id(&id, keys).then_some(id)
+}
+
 /// What `pointer` finds in `body`, as a value that vouches for a key: a non-empty string, a
 /// number, `true`, a non-empty array or object.
 fn vouches(found: Option<&Value>) -> bool {
@@ -194,14 +207,14 @@ impl Vendor for Declared {
     fn overlap(&self) -> Option<&Overlap> {
         self.overlap.as_ref()
     }
-    /// A string, or a whole number written as one; anything else is unreadable.
     fn new_key_id(&self, body: &Value, keys: [&str; 2]) -> Option<String> {
-        let id = match body.pointer(&self.overlap.as_ref()?.key_id)? {
-            Value::String(id) => id.clone(),
-            Value::Number(number) if number.is_u64() || number.is_i64() => number.to_string(),
-            _ => return None,
-        };
-        is_readable_key_id(&id, keys).then_some(id)
+        read_id(body, &self.overlap.as_ref()?.key_id, keys)
+    }
+    fn names_presented_key(&self) -> bool {
+        self.verify.key_id.is_some()
+    }
+    fn presented_key_id(&self, body: &Value, keys: [&str; 2]) -> Option<String> {
+        read_id(body, self.verify.key_id.as_deref()?, keys)
     }
     fn auth(&self) -> Auth<'_> {
         Auth { header: self.header.clone(), prefix: &self.prefix }
@@ -281,6 +294,7 @@ mod tests {
                 refused: vec![401, 403],
                 vouch: vouch.map(str::to_owned),
                 query: Vec::new(),
+                key_id: None,
             },
             overlap: None,
             headers: Vec::new(),

@@ -92,6 +92,14 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     fn new_key_id(&self, _body: &Value, _keys: [&str; 2]) -> Option<String> {
         None
     }
+    /// Whether a verify answer names the presented key's own id ([`Vendor::presented_key_id`]).
+    fn names_presented_key(&self) -> bool {
+        false
+    }
+    /// The presented key's own id in a successful verify answer, as the contract allows it.
+    fn presented_key_id(&self, _body: &Value, _keys: [&str; 2]) -> Option<String> {
+        None
+    }
     fn auth(&self) -> Auth<'_>;
     /// The call that makes a new key and invalidates the one presented.
     fn rotate(&self) -> Endpoint<'_>;
