@@ -456,3 +456,16 @@ def test_ngrok_needs_its_version_header_and_openai_its_query(sim: str) -> None:
     _, key = account(sim, "openai-admin")
     assert call(sim, "openai-admin", "GET", "/organization/admin_api_keys", key)[0] == 400
     assert call(sim, "openai-admin", "GET", "/organization/admin_api_keys?limit=1", key)[0] == 200
+
+
+def test_cloudflare_rolls_a_token_by_its_own_id_which_stays(sim: str) -> None:
+    created = control(sim, "POST", "/_sim/accounts", {"vendor": "cloudflare"})[1]
+    key, key_id = created["key"], created["key_id"]
+    status, answer = call(sim, "cloudflare", "GET", "/user/tokens/verify", key)
+    assert status == 200 and answer["result"]["id"] == key_id
+    assert call(sim, "cloudflare", "PUT", "/user/tokens/k-000000000000/value", key, {})[0] == 404
+    status, answer = call(sim, "cloudflare", "PUT", f"/user/tokens/{key_id}/value", key, {})
+    assert status == 200 and answer["result"] != key
+    assert call(sim, "cloudflare", "GET", "/user/tokens/verify", key)[0] == 401
+    status, again = call(sim, "cloudflare", "GET", "/user/tokens/verify", answer["result"])
+    assert status == 200 and again["result"]["id"] == key_id, "the id survives the roll"

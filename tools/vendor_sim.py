@@ -194,6 +194,8 @@ class SimVendor:
     revoke_id_field: str | None = None
     # GitLab's reuse detection: a rotate call with a key already rotated away revokes every key.
     reuse_detection = False
+    # Cloudflare's roll: the token keeps its id, which the rotate path names (another id: 404).
+    keeps_id = False
 
     def new_key(self, old: str | None) -> str:
         return str(uuid.uuid4())
@@ -744,6 +746,35 @@ class Ngrok(CatalogVendor):
         return {"error_code": "ERR_NGROK_203" if status == 401 else "ERR_NGROK_100", "status_code": status, "msg": message or "The authentication you specified is not valid."}
 
 
+class Cloudflare(CatalogVendor):
+    """Cloudflare user API tokens, rolled: `PUT /user/tokens/<id>/value` with the presented token's
+    own id (from `GET /user/tokens/verify`), the old secret dies, the id stays."""
+
+    prefix = "/cloudflare/client/v4"
+    auth = ("Authorization", "Bearer ")
+    keeps_id = True
+    routes = {("PUT", "/user/tokens/{id}/value"): "rotate", ("GET", "/user/tokens/verify"): "verify"}
+    key_at = "/result"
+
+    def new_key(self, old: str | None) -> str:
+        return secrets.token_urlsafe(30)[:40]
+
+    def rotated(self, key: str, key_id: str) -> dict[str, Any]:
+        return {"success": True, "errors": [], "messages": [], "result": key}
+
+    def undocumented(self, key: str) -> dict[str, Any]:
+        return {"success": True, "errors": [], "result": {"value": key}}
+
+    def profile_of(self, account: dict[str, Any], key_id: str) -> dict[str, Any]:
+        return {"success": True, "errors": [], "result": {"id": key_id, "status": "active"}}
+
+    def profile(self, account: dict[str, Any]) -> dict[str, Any]:
+        return {"success": True, "errors": [], "result": {"status": "active"}}
+
+    def error(self, status: int, path: str, message: str = "") -> dict[str, Any]:
+        return {"success": False, "errors": [{"code": 1000 if status == 401 else 7003, "message": message or "Invalid API Token"}], "result": None}
+
+
 # The simulated vendors: the one list of them outside the Rust code (tools/demo.py and
 # bench/run.py import it; the Rust tests read it from `GET /_sim/vendors`).
 VENDORS: dict[str, SimVendor] = {
@@ -759,6 +790,7 @@ VENDORS: dict[str, SimVendor] = {
     "openai-admin": OpenAIAdmin(),
     "elastic-cloud": ElasticCloud(),
     "ngrok": Ngrok(),
+    "cloudflare": Cloudflare(),
 }
 
 
@@ -1077,7 +1109,9 @@ class Handler(BaseHTTPRequestHandler):
             if spec.overlap and len(account["live_keys"]) >= account["key_cap"]:
                 cap = account["key_cap"]
                 return self.reply(409, spec.error(409, path, f"an account holds at most {cap} live keys: revoke one first"))
-            fresh, fresh_id = spec.new_key(key), new_key_id()
+            if spec.keeps_id and key_id != self.id_of(account, key):
+                return self.reply(404, spec.error(404, path, "no such token"))
+            fresh, fresh_id = spec.new_key(key), (self.id_of(account, key) if spec.keeps_id else new_key_id())
             keep_presented = spec.overlap and not (faults["no_overlap"] > 0)
             if faults["no_overlap"] > 0:
                 faults["no_overlap"] -= 1

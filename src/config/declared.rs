@@ -186,7 +186,11 @@ fn declaration(name: &str, body: &Value, catalog: bool) -> Result<Declared, Decl
     };
     let rotate = Rotate {
         method: method(&rotate_at, rotate, &[Method::POST, Method::PUT, Method::PATCH])?,
-        path: path(&rotate_at, rotate_at.required_str(rotate, "path")?, None)?,
+        path: {
+            // Cloudflare's roll names the presented token: `{key_id}`, read from the verify answer.
+            let text = rotate_at.required_str(rotate, "path")?;
+            path(&rotate_at, text, text.contains(KEY_ID_PLACEHOLDER).then_some(KEY_ID_PLACEHOLDER))?
+        },
         body: rotate.get("body").cloned(),
         key: pointer(&rotate_at, "key", rotate_at.required_str(rotate, "key")?)?,
         query: query(&rotate_at, rotate)?,
@@ -228,6 +232,12 @@ fn declaration(name: &str, body: &Value, catalog: bool) -> Result<Declared, Decl
         key_id,
     };
 
+    if rotate.path.contains(KEY_ID_PLACEHOLDER) && verify.key_id.is_none() {
+        return Err(rotate_at.fail(
+            "path",
+            format!("names {KEY_ID_PLACEHOLDER}, which needs verify.key_id: where the verify answer names the presented key"),
+        ));
+    }
     let overlap = match body.get("overlap") {
         None => None,
         Some(overlap) => Some(self::overlap(&at.below("overlap"), overlap)?),
@@ -1039,5 +1049,25 @@ mod tests {
             let refused = refusal(revoke(value.clone()));
             assert!(refused.contains(why) && refused.contains("overlap.revoke"), "{value}: {refused}");
         }
+    }
+    /// `{key_id}` in a rotate path (Cloudflare's roll) names the presented key, whose id the
+    /// verify answer must name.
+    #[test]
+    fn a_rotate_path_may_name_the_presented_key_when_the_verify_answer_does() {
+        let refused = refusal(acme_with("/rotate/path", Some(json!("/tokens/{key_id}/value"))));
+        assert!(refused.contains("rotate.path") && refused.contains("verify.key_id"), "{refused}");
+        let mut vendor = acme();
+        vendor["rotate"]["path"] = json!("/tokens/{key_id}/value");
+        vendor["verify"]["key_id"] = json!("/result/id");
+        let parsed = parse(json!({ "acme": vendor.clone() })).unwrap();
+        assert!(parsed[0].verify.key_id.is_some() && parsed[0].rotate.path.contains("{key_id}"));
+        vendor["rotate"]["path"] = json!("/tokens/{key_id}/{key_id}");
+        assert!(refusal(parse(json!({ "acme": vendor.clone() }))).contains("once"));
+        vendor["rotate"]["path"] = json!("/tokens/{id}/value");
+        assert!(refusal(parse(json!({ "acme": vendor.clone() }))).contains("placeholder"));
+        vendor["rotate"]["path"] = json!("/t");
+        vendor["verify"]["method"] = json!("HEAD");
+        vendor["verify"].as_object_mut().unwrap().remove("vouch");
+        assert!(refusal(parse(json!({ "acme": vendor }))).contains("verify.key_id"), "HEAD has no body");
     }
 }

@@ -239,6 +239,12 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             Some(plan) => plan.bind.clone(),
             None => None,
         };
+        // A rotate path that names the presented key (Cloudflare's roll): its id, as the vendor
+        // names it now.
+        let path_id = match config.target.vendor.rotate_names_key() {
+            true => Some(self.current_key_id(&config.target, current.key()).await?),
+            false => None,
+        };
 
         // 4. A create-then-revoke vendor: the previous key is revoked, with the current one, and
         // must be dead before a new key is made (an account holds two keys at most); then the
@@ -260,8 +266,8 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             }
         }
         observed.rotate_called = true;
-        let (new_key, key_id) = match self.rotate(call, &config, current.key(), mark.as_ref(), observed).await
-        {
+        let presented = (current.key(), path_id.as_deref());
+        let (new_key, key_id) = match self.rotate(call, &config, presented, mark.as_ref(), observed).await {
             Ok(rotated) => rotated,
             Err(kind) => {
                 if let Some(mark) = mark.as_ref().filter(|_| nothing_created(&kind)) {
@@ -467,7 +473,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         &self,
         call: Invocation<'_>,
         config: &SecretConfig,
-        current: &Sensitive,
+        (current, path_id): (&Sensitive, Option<&str>),
         mark: Option<&CreateMark>,
         observed: &mut Observed,
     ) -> Result<(Sensitive, Option<String>), ErrorKind> {
@@ -487,8 +493,10 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
                 });
             }
             let wait = timing.rotate_wait(deadline);
-            let outcome =
-                self.vendors.rotate(*vendor, base_url, current, config.rotate_body.as_ref(), wait).await;
+            let outcome = self
+                .vendors
+                .rotate(*vendor, base_url, current, config.rotate_body.as_ref(), path_id, wait)
+                .await;
             match outcome {
                 // The current key handed back: nothing rotated, or a vendor answering from a stale
                 // cache after it did. The answer is kept, then the current key is probed.

@@ -571,10 +571,9 @@ pub enum VendorFailure {
     )]
     CurrentUnconfirmedAfterRevoke { key_id: String, answered: String, verdict: Verdict },
 
-    /// Create-then-revoke at a vendor that names the presented key: it did not name the current
-    /// key's id, which a later rotation needs to revoke it.
+    /// A vendor that names the presented key did not name the current one's id.
     #[error(
-        "the vendor's verify answer did not name the current key's id ({why}), which a later rotation needs to revoke that key, so no new key was made. Secrets Manager will retry; or set the {TAG_KEY_ID} tag to the key's id"
+        "the vendor's verify answer did not name the current key's id ({why}), which this vendor's rotation needs (to name the key in its rotate call, or to revoke it later), so nothing was rotated. Secrets Manager will retry; at a create-then-revoke vendor, the {TAG_KEY_ID} tag may give the id instead"
     )]
     KeyIdUnread { why: String },
 }

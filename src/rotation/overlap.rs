@@ -169,6 +169,19 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         Ok(Plan { bind, ask_id, tag_id, revoke, retried: None, dated: meta.dated(), mark })
     }
 
+    /// The id the vendor names the current key by (it must be verified already).
+    pub(super) async fn current_key_id(
+        &self,
+        target: &Target,
+        current: &Sensitive,
+    ) -> Result<String, ErrorKind> {
+        let timeout = self.settings.timing.vendor_timeout;
+        self.vendors
+            .key_id(target.vendor, &target.base_url, current, timeout)
+            .await
+            .map_err(|why| VendorFailure::KeyIdUnread { why }.into())
+    }
+
     /// The label binding the id the vendor names the current key by to its version, in place of
     /// the tag's (asked only once the key is verified, and only when none is recorded). A tag that
     /// names another id stops the step: one of them is wrong, and nothing is created or revoked.
@@ -178,12 +191,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         plan: &Plan,
         current: &Sensitive,
     ) -> Result<String, ErrorKind> {
-        let timeout = self.settings.timing.vendor_timeout;
-        let id = self
-            .vendors
-            .key_id(target.vendor, &target.base_url, current, timeout)
-            .await
-            .map_err(|why| VendorFailure::KeyIdUnread { why })?;
+        let id = self.current_key_id(target, current).await?;
         if let Some(tag) = plan.tag_id.as_ref().filter(|tag| **tag != id) {
             return Err(ErrorKind::config(Problem::KeyIdDisagrees { tag: tag.clone(), vendor: id }));
         }

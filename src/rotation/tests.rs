@@ -166,6 +166,7 @@ impl VendorApi for FakeVendor {
         _base: &Url,
         key: &Sensitive,
         _body: Option<&Value>,
+        _path_id: Option<&str>,
         wait: RotateWait,
     ) -> RotateOutcome {
         let timeout = wait.status.saturating_duration_since(Instant::now());

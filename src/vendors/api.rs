@@ -145,13 +145,15 @@ pub trait VendorApi: Send + Sync {
         std::future::ready(Err(format!("{} names no key's id", vendor.name())))
     }
 
-    /// The rotate call, waiting for its status and then its body as `wait` says.
+    /// The rotate call, waiting for its status and then its body as `wait` says. `path_id`: the
+    /// presented key's id, for a rotate path that names it (Cloudflare's roll).
     fn rotate(
         &self,
         vendor: &'static dyn Vendor,
         base: &Url,
         key: &Sensitive,
         body: Option<&Value>,
+        path_id: Option<&str>,
         wait: RotateWait,
     ) -> impl Future<Output = RotateOutcome> + Send;
 }

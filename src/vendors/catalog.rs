@@ -12,4 +12,5 @@ pub static CATALOG: &[(&str, &str)] = &[
     ("openai-admin", include_str!("catalog/openai-admin.json")),
     ("elastic-cloud", include_str!("catalog/elastic-cloud.json")),
     ("ngrok", include_str!("catalog/ngrok.json")),
+    ("cloudflare", include_str!("catalog/cloudflare.json")),
 ];

@@ -13,7 +13,7 @@ use tokio::time::{Instant, timeout_at};
 use tracing::debug;
 
 use super::api::{NoKey, RawAnswer, Revoke, RotateOutcome, VendorApi, Verdict};
-use super::{Auth, Endpoint, Vendor};
+use super::{Auth, Endpoint, KEY_ID_PLACEHOLDER, Vendor};
 use crate::sensitive::{Sensitive, SensitiveBytes};
 use crate::timing::{RotateWait, Timing};
 
@@ -210,10 +210,22 @@ impl VendorApi for VendorClient {
         base: &Url,
         key: &Sensitive,
         body: Option<&Value>,
+        path_id: Option<&str>,
         wait: RotateWait,
     ) -> RotateOutcome {
+        let endpoint = vendor.rotate();
+        let path = match (endpoint.path.contains(KEY_ID_PLACEHOLDER), path_id) {
+            (false, _) => endpoint.path.to_owned(),
+            (true, Some(id)) => endpoint.path.replace(KEY_ID_PLACEHOLDER, id),
+            (true, None) => {
+                return RotateOutcome::NotSent(
+                    "the rotate path names the key's id, and none was given".into(),
+                );
+            }
+        };
+        let endpoint = Endpoint { path: &path, ..endpoint };
         // No overall request timeout: the status and the body each get their own wait.
-        let sent = timeout_at(wait.status, self.send(vendor, base, &vendor.rotate(), key, body, None)).await;
+        let sent = timeout_at(wait.status, self.send(vendor, base, &endpoint, key, body, None)).await;
         let response = match sent {
             Ok(Ok(response)) => response,
             Ok(Err(Failure::Unsendable)) => return RotateOutcome::NotSent(UNSENDABLE.into()),

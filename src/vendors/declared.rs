@@ -213,6 +213,9 @@ impl Vendor for Declared {
     fn names_presented_key(&self) -> bool {
         self.verify.key_id.is_some()
     }
+    fn rotate_names_key(&self) -> bool {
+        self.rotate.path.contains(KEY_ID_PLACEHOLDER)
+    }
     fn presented_key_id(&self, body: &Value, keys: [&str; 2]) -> Option<String> {
         read_id(body, self.verify.key_id.as_deref()?, keys)
     }

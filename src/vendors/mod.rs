@@ -96,6 +96,11 @@ pub trait Vendor: Send + Sync + fmt::Debug {
     fn names_presented_key(&self) -> bool {
         false
     }
+    /// Whether the rotate path names the presented key by its id (`{key_id}`, read from the verify
+    /// answer before each rotate call).
+    fn rotate_names_key(&self) -> bool {
+        false
+    }
     /// The presented key's own id in a successful verify answer, as the contract allows it.
     fn presented_key_id(&self, _body: &Value, _keys: [&str; 2]) -> Option<String> {
         None
