@@ -1114,3 +1114,38 @@ async fn mid_rotation_the_pending_record_speaks_for_the_current_key() {
     assert!(ran.stdout.contains("issued by calcom"), "{ran:?}");
     assert_eq!((bench.calls_with(&account.key).await, bench.calls_with(&new_key).await), calls);
 }
+
+// -- vendors ------------------------------------------------------------------------------------
+
+/// `vendors` lists what the named function knows (its catalog overrides and declarations
+/// included), in that function's environment; without --function or --env-from-shell it is a
+/// usage error.
+#[tokio::test]
+async fn vendors_lists_what_the_function_knows() {
+    let bench = bench().await;
+    let function = unique("vendors-rotator");
+    bench.deploy(&function, &function_env(&bench), 90, 256).await;
+    let ran = run(&bench, &["vendors", "--function", &function, "--json"], "");
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let list: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert!(list["environment"].as_str().unwrap().contains(&function), "{list}");
+    let find = |name: &str| {
+        list["vendors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: {list}"))
+    };
+    assert_eq!(find("calcom")["source"], "built-in");
+    assert_eq!(find("dualkey")["source"], "declared");
+    assert_eq!(find("dualkey")["kind"], "overlap");
+    // The bench points every catalog vendor at the simulator with an override.
+    let gitlab = find("gitlab");
+    assert_eq!(gitlab["source"], "catalog-overridden");
+    assert_eq!(gitlab["base_url"], bench.sim_base("gitlab"));
+    let ran = run(&bench, &["vendors"], "");
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stdout.contains("--function"), "{ran:?}");
+}

@@ -59,6 +59,12 @@ pub enum Command {
         /// The secret's name or ARN
         secret_id: String,
     },
+    /// Lists every vendor the function knows (built in, catalog, declared): kind, base URL, source. Needs --function or --env-from-shell
+    Vendors {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +89,7 @@ impl Command {
         match self {
             Command::Check { secrets, .. } | Command::Status { secrets, .. } => secrets.ids.clone(),
             Command::Repair { secret_id, .. } | Command::Recover { secret_id } => vec![secret_id.clone()],
+            Command::Vendors { .. } => Vec::new(),
         }
     }
 }
@@ -95,6 +102,7 @@ pub fn without_arguments(message: &str, args: &[OsString]) -> String {
         "status",
         "repair",
         "recover",
+        "vendors",
         "--all",
         "--json",
         "--no-vendor",

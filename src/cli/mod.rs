@@ -17,13 +17,13 @@ use clap::Parser;
 
 use self::args::{Cli, Command, Secrets, looks_like_a_key, without_arguments};
 use self::error::CliError;
-use self::exit_codes::PROBLEM;
-use self::output::{Checks, Recovery, Repair, Statuses, to_json};
+use self::exit_codes::{PROBLEM, SUCCESS, USAGE};
+use self::output::{Checks, Recovery, Repair, Statuses, Vendors, to_json};
 use self::stdin::read_key;
 use crate::config::Settings;
 use crate::function::Functions;
 use crate::notify::EventBus;
-use crate::ops::{EnvRule, Operator};
+use crate::ops::{EnvProblem, EnvRule, Operator};
 use crate::sensitive::Sensitive;
 use crate::store::{self, Store};
 use crate::timing::Timing;
@@ -141,6 +141,12 @@ async fn execute(
             let repair = Repair { report: &report, secret_id: &secret_id };
             (repair.to_string(), repair.exit_code())
         }
+        Command::Vendors { json } => match operator.vendor_list().await {
+            Ok(list) => (if json { to_json(&list) } else { Vendors(&list).to_string() }, SUCCESS),
+            // Neither flag: a usage error (there is no secret to name a function here).
+            Err(problem @ EnvProblem::NoFunctionNamed) => (format!("{}\n", problem.explained()), USAGE),
+            Err(problem) => (format!("{}\n", problem.explained()), PROBLEM),
+        },
         Command::Recover { secret_id } => {
             let Some(key) = key else {
                 return Ok(("no key was read\n".into(), PROBLEM));
@@ -386,6 +392,20 @@ mod tests {
         ] {
             text += &format!("{}\n", Plan::Refuse(refusal).describe());
         }
+        // `vendors`, in an environment that overrides one catalog vendor and declares another.
+        let settings = crate::config::Settings::from_lookup(|name| {
+            (name == crate::config::ENV_VENDORS).then(|| {
+                r#"{"vercel": {"overlap": {"grace_seconds": 600}}, "acme": {"base_url": "https://api.acme.example",
+                "auth": {"header": "X-Key"}, "rotate": {"method": "POST", "path": "/r", "key": "/k"},
+                "verify": {"method": "GET", "path": "/me"}}}"#
+                    .to_owned()
+            })
+        })
+        .unwrap();
+        let list = crate::ops::VendorList::of(&crate::ops::EnvSource::Shell, &settings);
+        text += &Vendors(&list).to_string();
+        text += &to_json(&list);
+        text += &format!("{}\n", EnvProblem::NoFunctionNamed.explained());
         crate::golden::compare("cli.txt", &text);
     }
 

@@ -4,7 +4,9 @@
 use std::fmt::{self, Write as _};
 
 use super::exit_codes::{PROBLEM, SUCCESS};
-use crate::ops::{Applied, CheckReport, Plan, Recovered, RepairReport, Status, StatusReport, Told};
+use crate::ops::{
+    Applied, CheckReport, Plan, Recovered, RepairReport, Status, StatusReport, Told, VendorList,
+};
 
 /// `check`'s reports.
 pub struct Checks<'a>(pub &'a [CheckReport]);
@@ -20,6 +22,32 @@ pub struct Repair<'a> {
 
 /// What `recover` did.
 pub struct Recovery<'a>(pub &'a Recovered);
+
+/// `vendors`' list.
+pub struct Vendors<'a>(pub &'a VendorList);
+
+impl fmt::Display for Vendors<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = self.0;
+        writeln!(f, "vendors of {}", list.environment)?;
+        let width = list.vendors.iter().map(|v| v.name.len()).max().unwrap_or(0);
+        for vendor in &list.vendors {
+            let base = vendor.base_url.as_deref().unwrap_or("none: each secret names it (rotation:base-url)");
+            writeln!(
+                f,
+                "  {:width$}  {:12}  {}  ({})",
+                vendor.name,
+                vendor.kind,
+                base,
+                vendor.source.as_str()
+            )?;
+            if let Some(docs) = &vendor.docs {
+                writeln!(f, "  {:width$}  {:12}  docs: {docs}", "", "")?;
+            }
+        }
+        Ok(())
+    }
+}
 
 impl Checks<'_> {
     /// 0 when every secret is ready.
@@ -85,7 +113,7 @@ impl fmt::Display for Recovery<'_> {
 }
 
 /// Reports as a JSON array (`--json`).
-pub fn to_json<T: serde::Serialize>(reports: &[T]) -> String {
+pub fn to_json<T: serde::Serialize + ?Sized>(reports: &T) -> String {
     let mut text = serde_json::to_string_pretty(reports).unwrap_or_else(|e| format!("\"{e}\""));
     text.push('\n');
     text

@@ -66,6 +66,10 @@ pub enum EnvProblem {
     #[error("the secret has no rotation function, so there is no environment to judge it in{NOTHING_SENT}")]
     NoFunction,
 
+    /// A command about the function itself (`vendors`), run with neither flag.
+    #[error("no rotation function was named, so there is no environment to read the vendors of")]
+    NoFunctionNamed,
+
     #[error("the rotation function {function} does not exist ({error}){NOTHING_SENT}")]
     NotFound { function: String, error: Box<StoreProblem> },
 
@@ -93,6 +97,9 @@ impl EnvProblem {
         match self {
             EnvProblem::NoFunction => {
                 "Name the function that will rotate it with --function NAME|ARN, or use the shell's variables with --env-from-shell."
+            }
+            EnvProblem::NoFunctionNamed => {
+                "Name the function with --function NAME|ARN (the stack's output FunctionArn), or use the shell's variables with --env-from-shell."
             }
             EnvProblem::NotFound { .. } => {
                 "Point the secret at its rotation function (aws secretsmanager rotate-secret --rotation-lambda-arn), or name it with --function NAME|ARN."

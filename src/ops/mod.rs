@@ -11,6 +11,7 @@ mod error;
 mod recover;
 mod repair;
 mod status;
+mod vendors;
 
 pub use check::{Check, CheckReport, Status};
 pub use environment::{EnvProblem, EnvRule, EnvSource, Environment};
@@ -18,6 +19,7 @@ pub use error::{ClearError, StoreProblem};
 pub use recover::{RecoverError, Recovered};
 pub use repair::{Applied, ApplyError, Lockout, Plan, Refusal, RepairReport, Told};
 pub use status::StatusReport;
+pub use vendors::{KnownVendor, Source, VendorList};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
