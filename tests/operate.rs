@@ -1149,3 +1149,48 @@ async fn vendors_lists_what_the_function_knows() {
     assert_eq!(ran.code, 2, "{ran:?}");
     assert!(ran.stdout.contains("--function"), "{ran:?}");
 }
+
+/// `vendors test NAME` verifies a key read from standard input and shows what a rotation would
+/// send, never the key: exit 0 accepted, 1 refused, 2 a vendor the environment does not know.
+#[tokio::test]
+async fn vendors_test_verifies_a_key_and_shows_the_calls_without_it() {
+    let bench = bench().await;
+    let env = function_env(&bench);
+    let shell: Vec<(&str, &str)> = pairs(&env);
+    for vendor in ["gitlab", "databricks"] {
+        let account = bench.account(vendor).await;
+        let ran = run_with(
+            &bench,
+            &["vendors", "test", vendor, "--env-from-shell"],
+            &format!("{}\n", account.key),
+            &shell,
+        );
+        ran.shows_none_of(&[&account.key]);
+        assert_eq!(ran.code, 0, "{ran:?}");
+        assert!(ran.stdout.contains(&fingerprint(&account.key)), "{ran:?}");
+        match vendor {
+            "gitlab" => {
+                assert!(ran.stdout.to_ascii_lowercase().contains("private-token: <the key>"), "{ran:?}");
+                assert!(
+                    ran.stdout.contains("/personal_access_tokens/self/rotate")
+                        && ran.stdout.contains("expires_at"),
+                    "{ran:?}"
+                );
+            }
+            _ => assert!(ran.stdout.contains(r#"{"token_id":"{key_id}"}"#), "the revoke by body: {ran:?}"),
+        }
+        assert_eq!(bench.state(&account).await["rotate_calls"], 0, "the verify call only");
+        let ran = run_with(
+            &bench,
+            &["vendors", "test", vendor, "--env-from-shell", "--json"],
+            "not-the-key\n",
+            &shell,
+        );
+        assert_eq!(ran.code, 1, "{ran:?}");
+        let test: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+        assert_eq!(test["accepted"], false, "{test}");
+    }
+    let ran = run_with(&bench, &["vendors", "test", "nope", "--env-from-shell"], "k\n", &shell);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stdout.contains("not a vendor this environment knows"), "{ran:?}");
+}

@@ -62,8 +62,22 @@ pub enum Command {
     /// Lists every vendor the function knows (built in, catalog, declared): kind, base URL, source. Needs --function or --env-from-shell
     Vendors {
         /// Print JSON
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<VendorsAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VendorsAction {
+    /// Verifies a key (read from standard input) with the vendor NAME, and shows what a rotation would send: never the key
+    Test {
+        /// The rotation:vendor name
+        name: String,
+        /// The schedule a computed expiry is worked out for (a secret's rate() or cron())
+        #[arg(long, default_value = "rate(30 days)")]
+        schedule: String,
     },
 }
 
@@ -103,6 +117,8 @@ pub fn without_arguments(message: &str, args: &[OsString]) -> String {
         "repair",
         "recover",
         "vendors",
+        "test",
+        "--schedule",
         "--all",
         "--json",
         "--no-vendor",

@@ -15,15 +15,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use self::args::{Cli, Command, Secrets, looks_like_a_key, without_arguments};
+use self::args::{Cli, Command, Secrets, VendorsAction, looks_like_a_key, without_arguments};
 use self::error::CliError;
 use self::exit_codes::{PROBLEM, SUCCESS, USAGE};
-use self::output::{Checks, Recovery, Repair, Statuses, Vendors, to_json};
+use self::output::{Checks, Recovery, Repair, Statuses, VendorTested, Vendors, to_json};
 use self::stdin::read_key;
 use crate::config::Settings;
 use crate::function::Functions;
 use crate::notify::EventBus;
-use crate::ops::{EnvProblem, EnvRule, Operator};
+use crate::ops::{EnvProblem, EnvRule, Operator, VendorTestError};
 use crate::sensitive::Sensitive;
 use crate::store::{self, Store};
 use crate::timing::Timing;
@@ -94,7 +94,9 @@ fn try_run(args: Vec<OsString>) -> Result<ExitCode, CliError> {
     let timing = Timing::default();
     // The key is read before anything else, so that the prompt comes first.
     let key = match &cli.command {
-        Command::Recover { .. } => Some(read_key()?),
+        Command::Recover { .. } | Command::Vendors { action: Some(VendorsAction::Test { .. }), .. } => {
+            Some(read_key()?)
+        }
         _ => None,
     };
     let runtime =
@@ -141,12 +143,24 @@ async fn execute(
             let repair = Repair { report: &report, secret_id: &secret_id };
             (repair.to_string(), repair.exit_code())
         }
-        Command::Vendors { json } => match operator.vendor_list().await {
+        Command::Vendors { json, action: None } => match operator.vendor_list().await {
             Ok(list) => (if json { to_json(&list) } else { Vendors(&list).to_string() }, SUCCESS),
-            // Neither flag: a usage error (there is no secret to name a function here).
-            Err(problem @ EnvProblem::NoFunctionNamed) => (format!("{}\n", problem.explained()), USAGE),
-            Err(problem) => (format!("{}\n", problem.explained()), PROBLEM),
+            Err(problem) => environment_problem(problem),
         },
+        Command::Vendors { json, action: Some(VendorsAction::Test { name, schedule }) } => {
+            let Some(key) = key else {
+                return Ok(("no key was read\n".into(), PROBLEM));
+            };
+            match operator.vendor_test(&name, &key, &schedule).await {
+                Ok(test) => {
+                    let tested = VendorTested(&test);
+                    (if json { to_json(&test) } else { tested.to_string() }, tested.exit_code())
+                }
+                Err(VendorTestError::Environment(problem)) => environment_problem(problem),
+                Err(refused @ VendorTestError::UnknownVendor { .. }) => (format!("{refused}\n"), USAGE),
+                Err(refused) => (format!("{refused}\n"), PROBLEM),
+            }
+        }
         Command::Recover { secret_id } => {
             let Some(key) = key else {
                 return Ok(("no key was read\n".into(), PROBLEM));
@@ -160,6 +174,13 @@ async fn execute(
             }
         }
     })
+}
+
+/// A command about the function itself with no environment to run in: neither flag is a usage
+/// error (there is no secret to name a function here); any other problem is the function's.
+fn environment_problem(problem: EnvProblem) -> (String, u8) {
+    let code = if problem == EnvProblem::NoFunctionNamed { USAGE } else { PROBLEM };
+    (format!("{}\n", problem.explained()), code)
 }
 
 /// The secrets named, or with `--all` every secret with a `rotation:vendor` tag in `region`: at
@@ -406,6 +427,33 @@ mod tests {
         text += &Vendors(&list).to_string();
         text += &to_json(&list);
         text += &format!("{}\n", EnvProblem::NoFunctionNamed.explained());
+        let call = |method: &str, url: &str, body: Option<serde_json::Value>| crate::ops::Call {
+            method: method.into(),
+            url: url.into(),
+            header: "authorization: Bearer <the key>".into(),
+            headers: vec![("ngrok-version".into(), "2".into())],
+            body,
+        };
+        for accepted in [Some(true), Some(false), None] {
+            let test = crate::ops::VendorTest {
+                environment: "shell".into(),
+                vendor: "ngrok".into(),
+                kind: "overlap",
+                fingerprint: "sha256:0123456789ab".into(),
+                accepted,
+                verdict: "accepted".into(),
+                verify: call("GET", "https://api.ngrok.com/api_keys?limit=1", None),
+                rotate: call(
+                    "POST",
+                    "https://api.ngrok.com/api_keys",
+                    Some(serde_json::json!({"description": "r"})),
+                ),
+                revoke: Some(call("DELETE", "https://api.ngrok.com/api_keys/{key_id}", None)),
+                problems: vec!["the rotate call's body for rate(400 days): …".into()],
+            };
+            let tested = output::VendorTested(&test);
+            text += &format!("{tested}exit {}\n", tested.exit_code());
+        }
         crate::golden::compare("cli.txt", &text);
     }
 

@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 
 use super::exit_codes::{PROBLEM, SUCCESS};
 use crate::ops::{
-    Applied, CheckReport, Plan, Recovered, RepairReport, Status, StatusReport, Told, VendorList,
+    Applied, CheckReport, Plan, Recovered, RepairReport, Status, StatusReport, Told, VendorList, VendorTest,
 };
 
 /// `check`'s reports.
@@ -25,6 +25,43 @@ pub struct Recovery<'a>(pub &'a Recovered);
 
 /// `vendors`' list.
 pub struct Vendors<'a>(pub &'a VendorList);
+
+/// What `vendors test` found.
+pub struct VendorTested<'a>(pub &'a VendorTest);
+
+impl VendorTested<'_> {
+    /// 0 only when the vendor accepts the key.
+    pub fn exit_code(&self) -> u8 {
+        if self.0.accepted == Some(true) { SUCCESS } else { PROBLEM }
+    }
+}
+
+impl fmt::Display for VendorTested<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let test = self.0;
+        writeln!(
+            f,
+            "{} ({}), in {}: the key {}",
+            test.vendor, test.kind, test.environment, test.fingerprint
+        )?;
+        writeln!(f, "  verify  {} {}: {}", test.verify.method, test.verify.url, test.verdict)?;
+        writeln!(f, "  a rotation would send (the key only in {}):", test.verify.header)?;
+        let calls = [("rotate", Some(&test.rotate)), ("revoke", test.revoke.as_ref())];
+        for (name, call) in calls.iter().filter_map(|(name, call)| call.map(|call| (name, call))) {
+            writeln!(f, "    {name:6}  {} {}", call.method, call.url)?;
+            for (header, value) in &call.headers {
+                writeln!(f, "            {header}: {value}")?;
+            }
+            if let Some(body) = &call.body {
+                writeln!(f, "            {body}")?;
+            }
+        }
+        for problem in &test.problems {
+            writeln!(f, "  problem: {problem}")?;
+        }
+        Ok(())
+    }
+}
 
 impl fmt::Display for Vendors<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

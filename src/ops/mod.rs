@@ -19,7 +19,7 @@ pub use error::{ClearError, StoreProblem};
 pub use recover::{RecoverError, Recovered};
 pub use repair::{Applied, ApplyError, Lockout, Plan, Refusal, RepairReport, Told};
 pub use status::StatusReport;
-pub use vendors::{KnownVendor, Source, VendorList};
+pub use vendors::{Call, KnownVendor, Source, VendorList, VendorTest, VendorTestError};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;

@@ -2,14 +2,18 @@
 //! declared in `ROTATION_VENDORS`), with how it replaces keys, where its keys go, and where the
 //! entry comes from. Talks to no vendor and changes nothing.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::{EnvProblem, EnvRule, EnvSource, Environment, Operator};
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Settings, Target};
 use crate::function::FunctionReader;
 use crate::notify::Notifier;
+use crate::schedule::Interval;
+use crate::sensitive::Sensitive;
 use crate::store::OperatorStore;
-use crate::vendors::{self, Mode, VendorApi};
+use crate::vendors::{self, Endpoint, KEY_ID_PLACEHOLDER, Mode, VendorApi, Verdict, VerifyPolicy};
 
 /// The vendors one environment knows.
 #[derive(Debug, Serialize)]
@@ -102,23 +106,150 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
     /// The vendors of the environment the command is run in: the function named with `--function`,
     /// or the shell's with `--env-from-shell`. There is no secret to name a function here.
     pub async fn vendor_list(&self) -> Result<VendorList, EnvProblem> {
-        let env = match &self.rule {
-            EnvRule::Shell(settings) => Environment {
+        let env = self.named_environment().await?;
+        Ok(VendorList::of(&env.source, &env.settings))
+    }
+}
+
+/// What `vendors test` found: the vendor's verdict on the key, and the calls a rotation would make,
+/// as they would go out but for the key (never shown: its fingerprint only).
+#[derive(Debug, Serialize)]
+pub struct VendorTest {
+    pub environment: String,
+    pub vendor: String,
+    pub kind: &'static str,
+    pub fingerprint: String,
+    /// `Some(true)` the vendor accepts the key, `Some(false)` it refuses it, `None` no verdict.
+    pub accepted: Option<bool>,
+    /// The verdict, in words.
+    pub verdict: String,
+    pub verify: Call,
+    pub rotate: Call,
+    pub revoke: Option<Call>,
+    /// What a rotation could not work out (a computed expiry the schedule does not allow, say).
+    pub problems: Vec<String>,
+}
+
+/// One call as it would be sent: the key goes into `header`, after its prefix, and nowhere else.
+#[derive(Debug, Serialize)]
+pub struct Call {
+    pub method: String,
+    pub url: String,
+    /// The header that carries the key.
+    pub header: String,
+    /// The entry's other headers, none of which holds the key.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<serde_json::Value>,
+}
+
+/// Why `vendors test` could not ask the vendor.
+#[derive(Debug, thiserror::Error)]
+pub enum VendorTestError {
+    #[error(transparent)]
+    Environment(#[from] EnvProblem),
+
+    #[error(
+        "{name:?} is not a vendor this environment knows ({known}); `api-key-rotator vendors` lists them"
+    )]
+    UnknownVendor { name: String, known: String },
+
+    #[error("{0}; nothing was sent")]
+    Config(#[from] ConfigError),
+}
+
+impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S, V, F, N> {
+    /// Verifies `key` with the vendor `name` (the verify call only), in the environment the command
+    /// runs in, and shows what a rotation would send, its computed values worked out for
+    /// `schedule`.
+    pub async fn vendor_test(
+        &self,
+        name: &str,
+        key: &Sensitive,
+        schedule: &str,
+    ) -> Result<VendorTest, VendorTestError> {
+        let env = self.named_environment().await?;
+        let settings = &env.settings;
+        let vendor = settings.vendor(name).ok_or_else(|| VendorTestError::UnknownVendor {
+            name: name.to_owned(),
+            known: settings.vendor_names(),
+        })?;
+        let base_url = settings.base_url(vendor, None)?;
+        let call = |endpoint: Endpoint<'_>, body: Option<serde_json::Value>| {
+            let mut url = format!("{}{}", base_url.as_str().trim_end_matches('/'), endpoint.path);
+            if !endpoint.query.is_empty() {
+                let query: Vec<String> = endpoint.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                url = format!("{url}?{}", query.join("&"));
+            }
+            let auth = vendor.auth();
+            Call {
+                method: endpoint.method.to_string(),
+                url,
+                header: format!("{}: {}<the key>", auth.header, auth.prefix),
+                headers: vendor
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_owned()))
+                    .collect(),
+                body,
+            }
+        };
+        let mut problems = Vec::new();
+        let interval = Interval::from_rules(None, Some(schedule));
+        let body = match vendor.rotate_body(&HashMap::new(), interval) {
+            Ok(body) => body,
+            Err(problem) => {
+                problems.push(format!("the rotate call's body for {schedule}: {problem}"));
+                None
+            }
+        };
+        let revoke = vendor.overlap().map(|overlap| {
+            let endpoint = Endpoint {
+                method: overlap.revoke_method.clone(),
+                path: &overlap.revoke_path,
+                query: &overlap.revoke_query,
+            };
+            call(endpoint, overlap.revoke_body(KEY_ID_PLACEHOLDER))
+        });
+        let target = Target { vendor, base_url: base_url.clone() };
+        let verdict = self.verify(&target, key, VerifyPolicy::Check).await;
+        let accepted = match verdict {
+            Verdict::Accepted => Some(true),
+            Verdict::Refused(_) => Some(false),
+            _ => None,
+        };
+        Ok(VendorTest {
+            environment: env.source.to_string(),
+            vendor: vendor.name().to_owned(),
+            kind: Mode::of(vendor).as_str(),
+            fingerprint: key.fingerprint(),
+            accepted,
+            verdict: verdict.to_string(),
+            verify: call(vendor.verify(), None),
+            rotate: call(vendor.rotate(), body),
+            revoke,
+            problems,
+        })
+    }
+
+    /// The environment of the function named with `--function`, or the shell's: a command about
+    /// the function itself has no secret to name one.
+    async fn named_environment(&self) -> Result<Environment, EnvProblem> {
+        match &self.rule {
+            EnvRule::Shell(settings) => Ok(Environment {
                 source: EnvSource::Shell,
                 settings: settings.as_ref().clone(),
                 function: None,
                 instead_of: None,
-            },
-            EnvRule::Function { named: None } => return Err(EnvProblem::NoFunctionNamed),
+            }),
+            EnvRule::Function { named: None } => Err(EnvProblem::NoFunctionNamed),
             EnvRule::Function { named: Some(function) } => {
                 let config = self
                     .functions
                     .configuration(function)
                     .await
                     .map_err(|error| EnvProblem::read_failed(function, error.into()))?;
-                Environment::of_function(config, None)?
+                Environment::of_function(config, None)
             }
-        };
-        Ok(VendorList::of(&env.source, &env.settings))
+        }
     }
 }
