@@ -121,3 +121,38 @@ async fn the_simulator_and_the_demo_environment_cover_every_vendor() {
     }
     assert!(missing.is_empty(), "Cargo.toml's [package.metadata.lambda.env]:\n{}", missing.join("\n"));
 }
+
+/// The declaration schema (`vendors schema`) names the built-ins as names a declaration may not
+/// take, and each catalog vendor as a name whose member is an override; on the samples it shares
+/// with tools/test_schema.py, the function's own validator accepts every valid one and refuses
+/// every invalid one, those the schema refuses included: what the schema refuses, the function
+/// refuses.
+#[test]
+fn the_schema_names_the_vendors_and_the_validator_refuses_what_it_refuses() {
+    use api_key_rotator::config::parse_declarations;
+    use api_key_rotator::vendors::{CATALOG, SCHEMA};
+    let schema: serde_json::Value = serde_json::from_str(SCHEMA).expect("the schema is JSON");
+    let reserved: BTreeSet<&str> = schema["propertyNames"]["not"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(reserved, ALL.iter().map(|vendor| vendor.name()).collect());
+    let overrides: BTreeSet<&str> =
+        schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(overrides, CATALOG.iter().map(|(name, _)| *name).collect());
+    let samples: serde_json::Value = serde_json::from_str(include_str!("declarations.json")).unwrap();
+    for (name, sample) in samples["valid"].as_object().unwrap() {
+        assert!(
+            parse_declarations(&sample.to_string()).is_ok(),
+            "{name}: {:?}",
+            parse_declarations(&sample.to_string())
+        );
+    }
+    let invalid = samples["invalid"].as_object().unwrap();
+    assert!(invalid.values().filter(|sample| sample["schema_refuses"] == true).count() >= 10);
+    for (name, sample) in invalid {
+        assert!(parse_declarations(&sample["vendors"].to_string()).is_err(), "{name} is accepted");
+    }
+}

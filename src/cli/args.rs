@@ -79,6 +79,8 @@ pub enum VendorsAction {
         #[arg(long, default_value = "rate(30 days)")]
         schedule: String,
     },
+    /// Prints the declaration format (ROTATION_VENDORS, catalog entries) as a JSON Schema, draft 2020-12
+    Schema,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +121,7 @@ pub fn without_arguments(message: &str, args: &[OsString]) -> String {
         "vendors",
         "test",
         "--schedule",
+        "schema",
         "--all",
         "--json",
         "--no-vendor",

@@ -147,6 +147,9 @@ async fn execute(
             Ok(list) => (if json { to_json(&list) } else { Vendors(&list).to_string() }, SUCCESS),
             Err(problem) => environment_problem(problem),
         },
+        Command::Vendors { action: Some(VendorsAction::Schema), .. } => {
+            (crate::vendors::SCHEMA.to_owned(), SUCCESS)
+        }
         Command::Vendors { json, action: Some(VendorsAction::Test { name, schedule }) } => {
             let Some(key) = key else {
                 return Ok(("no key was read\n".into(), PROBLEM));

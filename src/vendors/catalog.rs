@@ -3,6 +3,11 @@
 //! vendor is chosen by `rotation:vendor` like any other; a `ROTATION_VENDORS` entry of the same
 //! name patches it.
 
+/// The declaration format as a JSON Schema (draft 2020-12), printed by `vendors schema`: the
+/// function refuses everything it refuses (tools/test_schema.py and tests/vendors.rs hold both
+/// to shared samples).
+pub const SCHEMA: &str = include_str!("schema.json");
+
 /// Each vendor's `rotation:vendor` name and its entry.
 pub static CATALOG: &[(&str, &str)] = &[
     ("gitlab", include_str!("catalog/gitlab.json")),

@@ -24,7 +24,7 @@ pub use api::{NoKey, RawAnswer, Revoke, RotateOutcome, VendorApi, Verdict, Verif
 pub use client::{VendorClient, describe as describe_http_error};
 
 pub use calcom::ExpiryError;
-pub use catalog::CATALOG;
+pub use catalog::{CATALOG, SCHEMA};
 pub use declared::{Declared, EXPIRY, KEY_ID_PLACEHOLDER, Overlap, Rotate, Verify, asks_expiry, intern};
 
 use crate::schedule::{Interval, UnreadableSchedule};
