@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """The local demo: one rotation per vendor through the real Lambda runtime interface, the three
-built-ins and two the function has never heard of: Acme, a single-phase vendor, and DualKey, a
-create-then-revoke one, both declared in ROTATION_VENDORS (built from the simulator's declarations).
-DualKey is rotated twice: its replaced key keeps working until the next rotation revokes it.
+built-ins, two the function has never heard of: Acme, a single-phase vendor, and DualKey, a
+create-then-revoke one, both declared in ROTATION_VENDORS (built from the simulator's declarations),
+and one catalog vendor of each kind, pointed at the simulator by an override of its base URL:
+GitLab (single-phase) and Vercel (create-then-revoke, the starting token's id read from Vercel's
+own answer, no rotation:key-id tag). The create-then-revoke vendors are rotated twice: a replaced
+key keeps working until the next rotation revokes it.
 
 Starts moto (with AWS's AWSPENDING staging) and the vendor simulator on fixed loopback ports (the
 function's environment in Cargo.toml's [package.metadata.lambda.env] points at them), serves the
@@ -40,6 +43,8 @@ MOTO_PORT, SIM_PORT, INVOKE_PORT = 27101, 27102, 27100
 MOTO = f"http://127.0.0.1:{MOTO_PORT}"
 SIM = f"http://127.0.0.1:{SIM_PORT}"
 STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+# One catalog vendor of each kind (the tests rotate every one).
+CATALOG = ["gitlab", "vercel"]
 
 
 class DemoFailure(Exception):
@@ -112,13 +117,22 @@ def invoke(step: str, arn: str, token: str) -> float:
 
 
 def declarations() -> str:
-    """ROTATION_VENDORS: every simulated vendor that is not built in, at the simulator."""
-    declared = {
+    """ROTATION_VENDORS: every simulated vendor that is not built in, at the simulator; the demo's
+    catalog vendors by an override of their base URL (and, to rotate twice in a row, no grace)."""
+    declared: dict[str, Any] = {
         name: {"base_url": SIM + spec.prefix, **spec.declaration}
         for name, spec in VENDORS.items()
         if spec.env is None and spec.declaration is not None
     }
+    for name in CATALOG:
+        declared[name] = {"base_url": SIM + VENDORS[name].prefix}
+        if VENDORS[name].overlap:
+            declared[name]["overlap"] = {"grace_seconds": 0}
     return json.dumps(declared, separators=(",", ":"))
+
+
+def demo_vendors() -> list[str]:
+    return [name for name, spec in VENDORS.items() if not spec.catalog or name in CATALOG]
 
 
 def rotate_one(sm: Any, vendor: str) -> None:
@@ -129,14 +143,16 @@ def rotate_one(sm: Any, vendor: str) -> None:
     value = {"api_key": old_key, "owner": "platform-team@example.test", "note": "rotated by api-key-rotator"}
     tags = [{"Key": "rotation:vendor", "Value": vendor}]
     overlap = VENDORS[vendor].overlap
-    if overlap:
+    # Vercel names the presented token itself; any other create-then-revoke vendor needs the tag.
+    if overlap and vendor != "vercel":
         tags.append({"Key": "rotation:key-id", "Value": account["key_id"]})
     arn = sm.create_secret(
         Name=f"demo/{vendor}-{os.getpid()}-{int(time.time())}",
         SecretString=json.dumps(value),
         Tags=tags,
     )["ARN"]
-    kind = "create-then-revoke, declared" if overlap else ("declared" if VENDORS[vendor].env is None else "built in")
+    source = "catalog" if VENDORS[vendor].catalog else ("declared" if VENDORS[vendor].env is None else "built in")
+    kind = f"create-then-revoke, {source}" if overlap else source
     print(f"\n== {vendor} ({kind}): {arn}")
     first = rotation(sm, vendor, arn, old_key, value, overlap)
     if overlap:
@@ -202,7 +218,7 @@ def main() -> int:
         print(f"demo: moto {MOTO}, vendor simulator {SIM}, cargo lambda watch on 127.0.0.1:{INVOKE_PORT}")
 
         sm = boto3.client("secretsmanager", endpoint_url=MOTO, region_name="us-east-1", aws_access_key_id="demo", aws_secret_access_key="demo")
-        for vendor in VENDORS:
+        for vendor in demo_vendors():
             rotate_one(sm, vendor)
         print("\ndemo: every vendor's key rotated; logs in target/demo/")
         return 0
