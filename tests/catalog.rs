@@ -125,18 +125,20 @@ async fn the_requested_expiry_outlives_the_next_rotation() {
         let arn = bench.create_secret(&json_secret("api_key", &account.key), tags).await;
         rotate(&bench, &rotator, &arn).await;
         let body = &bench.state(&account).await["last_rotate_body"];
+        let text = |at: Duration| api_key_rotator::timing::rfc3339(UNIX_EPOCH + at).unwrap();
+        let (next, most) = (text(next_rotation), text(now + Duration::from_secs(61 * 86400)));
         let expires = match vendor {
             "gitlab" => {
                 let date = body["expires_at"].as_str().expect("expires_at");
-                let next = api_key_rotator::timing::rfc3339(UNIX_EPOCH + next_rotation).unwrap();
-                assert!(date > &next[..10], "{date} is after the next rotation ({next})");
+                assert!(date > &next[..10] && date < &most[..10], "{date}: after {next}, before {most}");
                 continue;
             }
             "vercel" => Duration::from_millis(body["expiresAt"].as_u64().expect("expiresAt in ms")),
             "databricks" => now + Duration::from_secs(body["lifetime_seconds"].as_u64().expect("seconds")),
             _ => {
-                let text = body["expiry"].as_str().expect("expiry");
-                assert!(text.ends_with('Z') && text.len() == 20, "{text}");
+                let at = body["expiry"].as_str().expect("expiry");
+                assert!(at.ends_with('Z') && at.len() == 20, "{at}");
+                assert!(at > next.as_str() && at < most.as_str(), "{at}: after {next}, before {most}");
                 continue;
             }
         };

@@ -45,8 +45,10 @@ impl Settings {
         let official = vendor.official_hosts().contains(&host.as_str())
             && url.scheme() == "https"
             && url.port().is_none();
+        // A bare entry (deprecated) predates the catalog: it serves the built-in vendors only.
+        let built_in = crate::vendors::lookup(vendor.name()).is_some();
         let listed = self.allowed_hosts.iter().any(|allowed| {
-            allowed.vendor.as_deref().is_none_or(|name| name == vendor.name())
+            allowed.vendor.as_deref().map_or(built_in, |name| name == vendor.name())
                 && allowed.host == host
                 && match allowed.port {
                     None => url.port().is_none(),
@@ -367,6 +369,33 @@ mod tests {
         let s = settings("calcom=b\u{fc}cher.invalid");
         assert!(s.base_url(calcom(), Some("https://B\u{dc}CHER.invalid/v2")).is_ok());
         assert!(s.base_url(calcom(), Some("https://xn--bcher-kva.invalid")).is_ok());
+    }
+
+    /// A catalog vendor's secret may name its entry's own host, or one the allow-list gives that
+    /// vendor; a bare entry, older than the catalog, serves the built-ins only.
+    #[test]
+    fn a_catalog_vendors_tag_names_its_own_host_or_one_allowed_for_it() {
+        let s = settings("gitlab=gitlab.internal.invalid, cal.internal.invalid");
+        let gitlab = s.vendor("gitlab").unwrap();
+        assert!(s.base_url(gitlab, Some("https://gitlab.com/api/v4")).is_ok());
+        assert!(s.base_url(gitlab, Some("https://gitlab.internal.invalid/api/v4")).is_ok());
+        for refused in
+            ["https://cal.internal.invalid/api/v4", "https://gitlab.com:8443/api/v4", "https://evil.invalid"]
+        {
+            assert!(s.base_url(gitlab, Some(refused)).is_err(), "{refused}");
+        }
+        assert!(
+            s.base_url(calcom(), Some("https://cal.internal.invalid")).is_ok(),
+            "a bare entry still serves a built-in"
+        );
+        // Databricks has no host of its own: only the allow-list's.
+        let databricks = s.vendor("databricks").unwrap();
+        assert!(databricks.official_hosts().is_empty());
+        assert!(s.base_url(databricks, Some("https://dbc-1.cloud.databricks.com")).is_err());
+        let s = settings("databricks=dbc-1.cloud.databricks.com");
+        assert!(s.base_url(databricks, Some("https://dbc-1.cloud.databricks.com")).is_ok());
+        let error = s.base_url(databricks, None).unwrap_err().to_string();
+        assert!(error.contains("databricks has no default base URL"), "{error}");
     }
 
     #[test]

@@ -354,6 +354,28 @@ fn computed_values(at: &Fields<'_>, body: &Value) -> Result<(), DeclarationError
             fields.iter().try_for_each(|(name, field)| computed_values(&at.below(name), field))
         }
         Value::Array(items) => items.iter().try_for_each(|item| computed_values(at, item)),
+        // Sent as written: a placeholder here would reach the vendor as its own text.
+        Value::String(text) if text.contains(KEY_ID_PLACEHOLDER) => Err(at.fail(
+            "",
+            format!("holds {KEY_ID_PLACEHOLDER}, which is replaced only in a revoke's path or body and a rotate's path"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A revoke body holds no computed value (they are the rotate body's), at any depth.
+fn no_computed_values(at: &Fields<'_>, body: &Value) -> Result<(), DeclarationError> {
+    match body {
+        Value::Object(fields) => {
+            if let Some(name) = fields.keys().find(|name| name.starts_with('$')) {
+                let name: String = name.chars().take(40).collect();
+                return Err(
+                    at.fail(&name, "is not allowed here: computed values go in the rotate body only".into())
+                );
+            }
+            fields.values().try_for_each(|field| no_computed_values(at, field))
+        }
+        Value::Array(items) => items.iter().try_for_each(|item| no_computed_values(at, item)),
         _ => Ok(()),
     }
 }
@@ -383,6 +405,9 @@ fn overlap(at: &Fields<'_>, overlap: &Value) -> Result<Overlap, DeclarationError
     let revoke_method =
         method(&revoke_at, revoke, &[Method::DELETE, Method::POST, Method::PUT, Method::PATCH])?;
     let revoke_body = revoke.get("body").cloned();
+    if let Some(body) = &revoke_body {
+        no_computed_values(&revoke_at.below("body"), body)?;
+    }
     let in_body = revoke_body.as_ref().map(|body| key_id_strings(&revoke_at, body)).transpose()?.unwrap_or(0);
     // The id goes in the path, or (Databricks: `POST /token/delete {"token_id": …}`) in the body.
     let placeholder = Some(KEY_ID_PLACEHOLDER).filter(|_| in_body == 0);
@@ -1019,6 +1044,8 @@ mod tests {
             (json!({"x": {"$expiry": "date", "y": 1}}), "alone in its object"),
             (json!({"x": {"$expiry": 3}}), "one of date"),
             (json!({"x": {"$expires": "date"}}), "not a computed value"),
+            (json!({"id": "{key_id}"}), "replaced only in a revoke"),
+            (json!({"ids": ["k-{key_id}"]}), "replaced only in a revoke"),
         ] {
             let refused = refusal(body(value.clone()));
             assert!(refused.contains(why) && refused.contains("rotate.body"), "{value}: {refused}");
@@ -1045,6 +1072,10 @@ mod tests {
                 "whole string value",
             ),
             (json!({"method": "POST", "path": "/keys/{key_id}", "body": {"id": "{key_id}"}}), "placeholder"),
+            (
+                json!({"method": "POST", "path": "/keys/delete", "body": {"id": "{key_id}", "at": {"$expiry": "date"}}}),
+                "rotate body only",
+            ),
         ] {
             let refused = refusal(revoke(value.clone()));
             assert!(refused.contains(why) && refused.contains("overlap.revoke"), "{value}: {refused}");

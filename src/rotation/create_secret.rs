@@ -173,7 +173,11 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // one is due), then the create mark's reads and write.
         let revoke_budget = if revoking.is_some() { timing.revoke_budget() } else { Duration::ZERO };
         let mark_reserve = if plan.is_some() { timing.mark_reserve() } else { Duration::ZERO };
-        let overlap_budget = revoke_budget + mark_reserve;
+        // A vendor asked for the current key's id (3b below) gets one more verify call's time.
+        let asks_id =
+            plan.as_ref().is_some_and(|plan| plan.ask_id) || config.target.vendor.rotate_names_key();
+        let id_budget = if asks_id { timing.vendor_timeout } else { Duration::ZERO };
+        let overlap_budget = revoke_budget + mark_reserve + id_budget;
         let (left, needed) = (time_left(deadline), timing.create_budget() + overlap_budget);
         if left < needed {
             return Err(TimedOut::NoRoomToStart {
@@ -239,6 +243,18 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
             Some(plan) => plan.bind.clone(),
             None => None,
         };
+        // The id the current key has now is never revoked as the previous key's.
+        let asked = bind.as_ref().and_then(|label| KeyId::from_labels([label]).into_iter().next());
+        let revoking = revoking.filter(|previous| {
+            let same = asked.as_ref().is_some_and(|id| id.id == previous.key_id);
+            if same {
+                warn!(
+                    key_id = previous.key_id,
+                    "the vendor names the current key by the previous key's recorded id: not revoked"
+                );
+            }
+            !same
+        });
         // A rotate path that names the presented key (Cloudflare's roll): its id, as the vendor
         // names it now.
         let path_id = match config.target.vendor.rotate_names_key() {

@@ -573,7 +573,7 @@ pub enum VendorFailure {
 
     /// A vendor that names the presented key did not name the current one's id.
     #[error(
-        "the vendor's verify answer did not name the current key's id ({why}), which this vendor's rotation needs (to name the key in its rotate call, or to revoke it later), so nothing was rotated. Secrets Manager will retry; at a create-then-revoke vendor, the {TAG_KEY_ID} tag may give the id instead"
+        "the vendor's verify answer did not name the current key's id ({why}), which this vendor's rotation needs (to name the key in its rotate call, or to revoke it later), so nothing was rotated. Secrets Manager will retry. At a create-then-revoke vendor, a {TAG_KEY_ID} tag gives the id when the vendor does not (on a first rotation)"
     )]
     KeyIdUnread { why: String },
 }

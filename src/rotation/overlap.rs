@@ -191,7 +191,17 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         plan: &Plan,
         current: &Sensitive,
     ) -> Result<String, ErrorKind> {
-        let id = self.current_key_id(target, current).await?;
+        let id = match self.current_key_id(target, current).await {
+            Ok(id) => id,
+            // The tag's id, checked readable, when the vendor does not say.
+            Err(failure) => match &plan.bind {
+                Some(bind) => {
+                    warn!(error = %failure, "the vendor did not name the current key: the rotation:key-id tag's id is bound instead");
+                    return Ok(bind.clone());
+                }
+                None => return Err(failure),
+            },
+        };
         if let Some(tag) = plan.tag_id.as_ref().filter(|tag| **tag != id) {
             return Err(ErrorKind::config(Problem::KeyIdDisagrees { tag: tag.clone(), vendor: id }));
         }

@@ -240,9 +240,12 @@ impl Vendor for Declared {
         if !asks_expiry(body) {
             return Ok(Some(body.clone()));
         }
-        let gap = match interval? {
-            Interval::Exactly(days) | Interval::AtMost(days) => Some(days),
-            Interval::Unknown => None,
+        let gap = match interval {
+            Ok(Interval::Exactly(days) | Interval::AtMost(days)) => Some(days),
+            Ok(Interval::Unknown) => None,
+            // A schedule that cannot be read: the vendor's maximum, when the entry gives one.
+            Err(_) if self.rotate.max_lifetime.is_some() => None,
+            Err(why) => return Err(why.into()),
         };
         let grace = self.overlap.as_ref().map_or(0, |overlap| overlap.grace_seconds);
         let lifetime = timing::key_lifetime(gap, grace, self.rotate.max_lifetime)
@@ -390,7 +393,11 @@ mod tests {
         acme.rotate.max_lifetime = None;
         assert!(body(&acme, Ok(Interval::Unknown)).unwrap_err().to_string().contains("no rotation schedule"));
         let unreadable = UnreadableSchedule { expression: "cron(x)".into(), why: "bad".into() };
-        assert!(body(&acme, Err(unreadable)).is_err());
+        assert!(body(&acme, Err(unreadable.clone())).is_err());
+        // With a maximum, a schedule that cannot be read asks for the maximum.
+        acme.rotate.max_lifetime = Some(20 * 86400);
+        assert_eq!(body(&acme, Err(unreadable)).unwrap().unwrap()["ttl"], 20);
+        acme.rotate.max_lifetime = None;
         // A body with nothing computed is sent as it is, whatever the schedule.
         acme.rotate.body = Some(json!({"name": "r"}));
         assert_eq!(body(&acme, Ok(Interval::Unknown)), Ok(Some(json!({"name": "r"}))));
