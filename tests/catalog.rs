@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The catalog's vendors the simulator serves, and whether each is create-then-revoke.
 fn catalog(bench: &Bench) -> Vec<(String, bool)> {
@@ -26,18 +26,6 @@ fn catalog(bench: &Bench) -> Vec<(String, bool)> {
 fn names_presented_key(vendor: &str) -> bool {
     let catalog = api_key_rotator::config::catalog().unwrap();
     catalog.iter().find(|entry| entry.name == vendor).is_some_and(|entry| entry.verify.key_id.is_some())
-}
-
-/// The ids of the account's live keys at the simulator, by key.
-async fn live_keys(bench: &Bench, account: &Account) -> HashMap<String, String> {
-    let state = bench.state(account).await;
-    let live = state["live_keys"].as_object().expect("live_keys");
-    live.iter().map(|(id, key)| (key.as_str().unwrap().to_owned(), id.clone())).collect()
-}
-
-async fn key_in(bench: &Bench, arn: &str, stage: &str) -> String {
-    let value: Value = serde_json::from_str(&bench.value(arn, stage).await).unwrap();
-    value["api_key"].as_str().unwrap().to_owned()
 }
 
 /// One whole rotation, every step succeeding (with early promotion a single-phase vendor's later
@@ -74,7 +62,7 @@ async fn every_catalog_vendor_rotates_three_times_in_a_row() {
     let rotator = rotator_without_grace(&bench);
     for (vendor, overlap) in catalog(&bench) {
         let account = bench.account(&vendor).await;
-        let start_id = live_keys(&bench, &account).await[&account.key].clone();
+        let start_id = bench.live_keys(&account).await[&account.key].clone();
         // The starting key's id: from the vendor's own answer where its entry reads one, else the
         // tag.
         let mut tags = vec![(TAG_VENDOR, vendor.as_str())];
@@ -85,10 +73,10 @@ async fn every_catalog_vendor_rotates_three_times_in_a_row() {
         let mut previous = account.key.clone();
         for round in 1..=3 {
             rotate(&bench, &rotator, &arn).await;
-            let current = key_in(&bench, &arn, "AWSCURRENT").await;
+            let current = bench.key_in(&arn, "AWSCURRENT").await;
             assert_ne!(current, previous, "{vendor}, round {round}: a new key");
-            assert_eq!(key_in(&bench, &arn, "AWSPREVIOUS").await, previous, "{vendor}, round {round}");
-            let live: BTreeSet<String> = live_keys(&bench, &account).await.into_keys().collect();
+            assert_eq!(bench.key_in(&arn, "AWSPREVIOUS").await, previous, "{vendor}, round {round}");
+            let live: BTreeSet<String> = bench.live_keys(&account).await.into_keys().collect();
             let expected: BTreeSet<String> = match overlap {
                 true => [current.clone(), previous.clone()].into(),
                 false => [current.clone()].into(),
@@ -119,7 +107,7 @@ async fn the_requested_expiry_outlives_the_next_rotation() {
     let next_rotation = now + Duration::from_secs(30 * 86400);
     for vendor in ["gitlab", "vercel", "databricks", "linode"] {
         let account = bench.account(vendor).await;
-        let start_id = live_keys(&bench, &account).await[&account.key].clone();
+        let start_id = bench.live_keys(&account).await[&account.key].clone();
         let tags = [(TAG_VENDOR, vendor), ("rotation:key-id", start_id.as_str())];
         let tags = if vendor == "gitlab" { &tags[..1] } else { &tags[..] };
         let arn = bench.create_secret(&json_secret("api_key", &account.key), tags).await;
@@ -155,7 +143,7 @@ async fn static_headers_and_query_parameters_are_sent() {
     let rotator = rotator_without_grace(&bench);
     for vendor in ["ngrok", "openai-admin"] {
         let account = bench.account(vendor).await;
-        let start_id = live_keys(&bench, &account).await[&account.key].clone();
+        let start_id = bench.live_keys(&account).await[&account.key].clone();
         let tags = [(TAG_VENDOR, vendor), ("rotation:key-id", start_id.as_str())];
         let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
         rotate(&bench, &rotator, &arn).await;
@@ -192,7 +180,7 @@ async fn the_starting_keys_id_comes_from_the_vendor_and_a_wrong_tag_stops() {
     assert!(names_presented_key("vercel"));
     for tag in [None, Some("right"), Some("k-000000000000")] {
         let account = bench.account("vercel").await;
-        let start_id = live_keys(&bench, &account).await[&account.key].clone();
+        let start_id = bench.live_keys(&account).await[&account.key].clone();
         let mut tags = vec![(TAG_VENDOR, "vercel")];
         let right = start_id.clone();
         match tag {

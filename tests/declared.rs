@@ -10,24 +10,11 @@ use api_key_rotator::Outcome;
 use common::*;
 use serde_json::{Value, json};
 
-/// The ids of the account's live keys at the simulator, by key.
-async fn live_keys(bench: &Bench, account: &Account) -> HashMap<String, String> {
-    let state = bench.state(account).await;
-    let live = state["live_keys"].as_object().expect("live_keys");
-    live.iter().map(|(id, key)| (key.as_str().unwrap().to_owned(), id.clone())).collect()
-}
-
-/// The key a stage holds in a secret made with [`json_secret`].
-async fn key_in(bench: &Bench, arn: &str, stage: &str) -> String {
-    let value: Value = serde_json::from_str(&bench.value(arn, stage).await).unwrap();
-    value["api_key"].as_str().unwrap().to_owned()
-}
-
 /// A new DualKey account, and a secret of `vendor` (DualKey's name or another declaration of it)
 /// holding its key, tagged with the starting key's id: (account, the secret's ARN, that id).
 async fn dualkey_secret(bench: &Bench, vendor: &str) -> (Account, String, String) {
     let account = bench.account("dualkey").await;
-    let start_id = live_keys(bench, &account).await[&account.key].clone();
+    let start_id = bench.live_keys(&account).await[&account.key].clone();
     let tags = [(TAG_VENDOR, vendor), ("rotation:key-id", start_id.as_str())];
     let arn = bench.create_secret(&json_secret("api_key", &account.key), &tags).await;
     (account, arn, start_id)
@@ -59,9 +46,9 @@ async fn a_declared_single_phase_vendor_rotates_several_times_in_a_row() {
         bench.rotate(&rotator, &arn).await;
         let live = bench.live_key(&account).await;
         assert_ne!(live, previous, "round {round}: the vendor rotated");
-        assert_eq!(key_in(&bench, &arn, "AWSCURRENT").await, live, "round {round}");
-        assert_eq!(key_in(&bench, &arn, "AWSPREVIOUS").await, previous, "round {round}");
-        assert_eq!(live_keys(&bench, &account).await.len(), 1, "single-phase: one live key");
+        assert_eq!(bench.key_in(&arn, "AWSCURRENT").await, live, "round {round}");
+        assert_eq!(bench.key_in(&arn, "AWSPREVIOUS").await, previous, "round {round}");
+        assert_eq!(bench.live_keys(&account).await.len(), 1, "single-phase: one live key");
         previous = live;
     }
     let state = bench.state(&account).await;
@@ -86,18 +73,18 @@ async fn overlap_rotations_keep_the_previous_key_live_and_revoke_only_recorded_i
     let (account, arn, start_id) = dualkey_secret(&bench, "dualkey").await;
     let mut recorded = vec![start_id.clone()];
     for round in 1..=3 {
-        let held = key_in(&bench, &arn, "AWSCURRENT").await;
+        let held = bench.key_in(&arn, "AWSCURRENT").await;
         let token = bench.begin_rotation(&arn, json!({})).await;
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
             let outcome = bench.step(&rotator, step, &arn, &token).await;
             assert_eq!(outcome.ok(), Some(Outcome::Done), "round {round}, {step}");
             assert!(
-                live_keys(&bench, &account).await.contains_key(&held),
+                bench.live_keys(&account).await.contains_key(&held),
                 "round {round}, {step}: consumers' key refused"
             );
         }
-        let current = key_in(&bench, &arn, "AWSCURRENT").await;
-        let live = live_keys(&bench, &account).await;
+        let current = bench.key_in(&arn, "AWSCURRENT").await;
+        let live = bench.live_keys(&account).await;
         assert_eq!(
             live.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
             [current.clone(), held.clone()].into_iter().collect(),
@@ -148,7 +135,7 @@ async fn inside_the_grace_the_previous_key_is_neither_revoked_nor_replaced() {
     assert!(message.contains("too soon, the previous key may still be in use until"), "{message}");
     let state = bench.state(&account).await;
     assert_eq!((state["rotate_calls"].as_u64(), state["revoke_calls"].as_u64()), (Some(1), Some(0)));
-    assert_eq!(live_keys(&bench, &account).await.len(), 2);
+    assert_eq!(bench.live_keys(&account).await.len(), 2);
 
     // The grace counts from the move finishSecret dated, not from the version's creation; a move
     // nobody dated (by hand) starts the clock when a rotation first sees it.
@@ -196,7 +183,7 @@ async fn repair_finishes_an_overlap_rotation_and_a_stored_rotation_clears_its_ma
     let rotator = bench.rotator();
     let Staged { account, arn, token } = bench.staged("dualkey").await;
     assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
-    assert_eq!(live_keys(&bench, &account).await.len(), 2);
+    assert_eq!(bench.live_keys(&account).await.len(), 2);
     // A mark left as if the process died between the store and clearing it: the retry clears it.
     let mark = format!("ROTATION_CREATING.{token}");
     let stages = bench.stages(&arn).await;
@@ -245,7 +232,7 @@ async fn a_revoke_that_does_not_take_stops_before_a_new_key_is_made() {
     }
     let revoked = bench.state(&account).await["revoked"].clone();
     assert_eq!(revoked, json!([start_id]));
-    assert_eq!(live_keys(&bench, &account).await.len(), 2);
+    assert_eq!(bench.live_keys(&account).await.len(), 2);
 }
 
 /// A vendor declared with overlap that does not keep two keys: the key consumers read dies at the
@@ -257,7 +244,7 @@ async fn a_misdeclared_overlap_pages_and_promotes_at_once() {
     let Staged { account, arn, token } = bench.staged("dualkey").await;
     bench.faults(&account, json!({"no_overlap": 1})).await;
     assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
-    assert_eq!(key_in(&bench, &arn, "AWSCURRENT").await, bench.live_key(&account).await, "promoted at once");
+    assert_eq!(bench.key_in(&arn, "AWSCURRENT").await, bench.live_key(&account).await, "promoted at once");
     let record = records.lock().unwrap().last().cloned().unwrap();
     assert_eq!(record["CurrentKeyRejected"], 1, "{record}");
     let events = bench.events(&arn).await;
@@ -292,7 +279,7 @@ async fn an_unknown_create_is_never_repeated() {
     let retry = bench.step(&rotator, "createSecret", &arn, &token).await;
     assert_eq!(error_type(&retry), "KeyOrphaned");
     assert_eq!(bench.counter(&account, "rotate_calls").await, 1, "never created twice");
-    assert!(live_keys(&bench, &account).await.contains_key(&account.key));
+    assert!(bench.live_keys(&account).await.contains_key(&account.key));
 }
 
 #[tokio::test]

@@ -71,7 +71,7 @@ impl Own {
         account: Account,
         regions: &[&str],
     ) -> (Account, String, String) {
-        let start_id = live_keys(bench, &account).await[&account.key].clone();
+        let start_id = bench.live_keys(&account).await[&account.key].clone();
         let tags = [(TAG_VENDOR, self.name.as_str()), ("rotation:key-id", start_id.as_str())];
         let value = json_secret("api_key", &account.key);
         let arn = bench.create_replicated_secret(&value, &tags, regions).await;
@@ -100,13 +100,6 @@ fn check(bench: &Bench, args: &[&str]) -> (i32, HashMap<String, (String, String)
         .into_iter()
         .map(|(name, (status, detail, fix))| (name, (status, detail + " " + &fix)));
     (code, lines.collect(), said)
-}
-
-/// The ids of the account's live keys at the simulator, by key.
-async fn live_keys(bench: &Bench, account: &Account) -> HashMap<String, String> {
-    let state = bench.state(account).await;
-    let live = state["live_keys"].as_object().expect("live_keys");
-    live.iter().map(|(id, key)| (key.as_str().unwrap().to_owned(), id.clone())).collect()
 }
 
 /// The version a stage labels.
@@ -231,7 +224,7 @@ async fn an_overlap_revoke_waits_for_every_replica_region() {
     assert!(message.contains("eu-west-1: Failed") && message.contains("InSync"), "{message}");
     let state = bench.state(&account).await;
     assert_eq!((state["revoke_calls"].as_u64(), state["rotate_calls"].as_u64()), (Some(0), Some(1)));
-    assert!(live_keys(&bench, &account).await.contains_key(&account.key), "the previous key still works");
+    assert!(bench.live_keys(&account).await.contains_key(&account.key), "the previous key still works");
     // The region in sync again, the rotation goes on and revokes it.
     bench.replica_state(&arn, "eu-west-1", "InSync", None).await;
     assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
@@ -295,7 +288,7 @@ async fn a_previous_key_another_secret_holds_is_never_revoked() {
     let message = result.unwrap_err().to_string();
     assert!(message.contains("previous key") && message.contains(&copy), "{message}");
     assert_eq!(bench.counter(&account, "requests").await, requests, "nothing was sent");
-    assert!(live_keys(&bench, &account).await.contains_key(&account.key), "the copy's key still works");
+    assert!(bench.live_keys(&account).await.contains_key(&account.key), "the copy's key still works");
 
     // A secret of the vendor that cannot be compared (a binary value): whether it holds the
     // previous key is unknown, so the previous key stays live; the rotation goes on.
@@ -314,7 +307,7 @@ async fn a_previous_key_another_secret_holds_is_never_revoked() {
     bench.begin_rotation(unreadable.arn().unwrap(), json!({ "RotationLambdaARN": own.function })).await;
     own.rotate(&bench, &rotator, &arn).await;
     assert_eq!(bench.counter(&account, "revoke_calls").await, 0, "not revoked");
-    assert!(live_keys(&bench, &account).await.contains_key(&account.key), "the previous key stays live");
+    assert!(bench.live_keys(&account).await.contains_key(&account.key), "the previous key stays live");
 }
 
 /// `rotation:key-id` names another live key of the account: the revoke answers 204 and kills
@@ -347,7 +340,7 @@ async fn a_revoke_that_kills_another_key_pages_and_keeps_the_id() {
         (&json!(1), &json!(0)),
         "{record}"
     );
-    let live = live_keys(&bench, &account).await;
+    let live = bench.live_keys(&account).await;
     assert!(!live.contains_key(&other_key) && live.contains_key(&account.key) && live.contains_key(&current));
     assert!(bench.counter(&account, "verify_calls").await >= verifies + 3, "the current key was asked again");
     let previous = labelled(&bench, &arn, "AWSPREVIOUS").await;
@@ -398,7 +391,7 @@ async fn the_grace_counts_from_every_move_and_restarts_after_a_rollback_by_hand(
     assert_eq!(error_type(&result), "Config");
     assert!(result.unwrap_err().to_string().contains("too soon"));
     assert_eq!(bench.counter(&account, "revoke_calls").await, revokes, "the second key is not revoked");
-    assert_eq!(live_keys(&bench, &account).await.len(), 2);
+    assert_eq!(bench.live_keys(&account).await.len(), 2);
 }
 
 /// The declaration contract at start-up: a refusal status that is not a 4xx about the key, an auth
@@ -465,7 +458,7 @@ async fn an_overlap_create_that_goes_wrong_is_an_orphan_not_a_lock_out() {
     bench.moto_fault(json!({"Operation": "PutSecretValue", "SecretId": arn, "Clear": true})).await;
     assert_eq!(error_type(&result), "KeyOrphaned");
     let message = result.unwrap_err().to_string();
-    let live = live_keys(&bench, &account).await;
+    let live = bench.live_keys(&account).await;
     let made = live.iter().find(|(key, _)| **key != account.key).map(|(_, id)| id.clone()).unwrap();
     assert!(message.contains(&format!("Its id is {made}")) && message.contains("still works"), "{message}");
     let record = records.lock().unwrap().last().cloned().unwrap();
@@ -546,7 +539,7 @@ async fn a_create_mark_is_cleared_only_when_stale_and_a_redirect_is_no_orphan() 
         assert_eq!(error_type(&result), error_is, "{fault}");
         assert!(result.unwrap_err().to_string().contains(answered), "{fault}");
         assert_eq!(mark(&arn, &token).await, made, "{fault}");
-        assert_eq!(live_keys(&bench, &account).await.len(), if made { 2 } else { 1 }, "{fault}");
+        assert_eq!(bench.live_keys(&account).await.len(), if made { 2 } else { 1 }, "{fault}");
         if !made {
             assert_eq!(bench.step(&rotator, "createSecret", &arn, &token).await.unwrap(), Outcome::Done);
         }

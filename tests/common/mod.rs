@@ -397,6 +397,19 @@ impl Bench {
         self.get(&format!("{}/_sim/calls?key_sha256={hex}", self.sim)).await["calls"].as_u64().unwrap()
     }
 
+    /// The ids of the account's live keys at the simulator, by key.
+    pub async fn live_keys(&self, account: &Account) -> HashMap<String, String> {
+        let state = self.state(account).await;
+        let live = state["live_keys"].as_object().expect("live_keys");
+        live.iter().map(|(id, key)| (key.as_str().unwrap().to_owned(), id.clone())).collect()
+    }
+
+    /// The key a stage holds in a secret made with [`json_secret`].
+    pub async fn key_in(&self, arn: &str, stage: &str) -> String {
+        let value: Value = serde_json::from_str(&self.value(arn, stage).await).unwrap();
+        value["api_key"].as_str().unwrap().to_owned()
+    }
+
     pub async fn counter(&self, account: &Account, name: &str) -> u64 {
         self.state(account).await[name].as_u64().unwrap_or_else(|| panic!("no counter {name}"))
     }
