@@ -173,11 +173,13 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
         // one is due), then the create mark's reads and write.
         let revoke_budget = if revoking.is_some() { timing.revoke_budget() } else { Duration::ZERO };
         let mark_reserve = if plan.is_some() { timing.mark_reserve() } else { Duration::ZERO };
-        // A vendor asked for the current key's id (3b below) gets one more verify call's time.
+        let overlap_budget = revoke_budget + mark_reserve;
+        // A vendor asked for the current key's id (3b below) gets one more verify call's time, out
+        // of the check of the current key's (which rarely needs all of it): the least a rotation
+        // needs to start stays what the function's timeout is checked against.
         let asks_id =
             plan.as_ref().is_some_and(|plan| plan.ask_id) || config.target.vendor.rotate_names_key();
         let id_budget = if asks_id { timing.vendor_timeout } else { Duration::ZERO };
-        let overlap_budget = revoke_budget + mark_reserve + id_budget;
         let (left, needed) = (time_left(deadline), timing.create_budget() + overlap_budget);
         if left < needed {
             return Err(TimedOut::NoRoomToStart {
@@ -224,7 +226,7 @@ impl<S: SecretStore, V: VendorApi, N: Notifier> Rotator<S, V, N> {
 
         // 3. The vendor must still accept the current key, or rotating is impossible anyway. The
         // check stops in time to leave a revoke (when one is due) and a rotate call all they need.
-        let until = before(deadline, timing.rotate_reserve() + overlap_budget);
+        let until = before(deadline, timing.rotate_reserve() + overlap_budget + id_budget);
         match self.precheck(call, &config.target, current.key(), until, observed).await {
             Precheck::Accepted => {}
             Precheck::StoredElsewhere => return Ok(Outcome::AlreadyDone),
