@@ -46,6 +46,11 @@ impl fmt::Display for EnvSource {
 }
 
 impl Environment {
+    /// `--env-from-shell`: the shell's variables, parsed as the function parses its own.
+    pub fn of_shell(settings: &Settings) -> Self {
+        Environment { source: EnvSource::Shell, settings: settings.clone(), function: None, instead_of: None }
+    }
+
     /// The function's environment, validated exactly as the function validates its own at start.
     /// `instead_of`: the secret's own rotation function, when this one was named instead.
     pub fn of_function(function: FunctionConfig, instead_of: Option<String>) -> Result<Self, EnvProblem> {

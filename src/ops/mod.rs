@@ -141,19 +141,31 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
     /// once per function), the one named instead, or the shell's.
     async fn environment(&self, meta: &SecretMeta) -> Result<Environment, EnvProblem> {
         let function = match &self.rule {
-            EnvRule::Shell(settings) => {
-                return Ok(Environment {
-                    source: EnvSource::Shell,
-                    settings: settings.as_ref().clone(),
-                    function: None,
-                    instead_of: None,
-                });
-            }
+            EnvRule::Shell(settings) => return Ok(Environment::of_shell(settings)),
             EnvRule::Function { named } => named.as_ref().or(meta.rotation_function.as_ref()),
         };
         let function = function.ok_or(EnvProblem::NoFunction)?;
         // The secret's own function, when another one was named instead.
         let instead_of = meta.rotation_function.clone().filter(|own| own != function);
+        self.function_environment(function, instead_of).await
+    }
+
+    /// The environment of the command itself: the function named with `--function`, or the
+    /// shell's. A command about the function (`vendors`) has no secret to name one.
+    async fn named_environment(&self) -> Result<Environment, EnvProblem> {
+        match &self.rule {
+            EnvRule::Shell(settings) => Ok(Environment::of_shell(settings)),
+            EnvRule::Function { named: None } => Err(EnvProblem::NoFunctionNamed),
+            EnvRule::Function { named: Some(function) } => self.function_environment(function, None).await,
+        }
+    }
+
+    /// `function`'s environment, its configuration read once per run.
+    async fn function_environment(
+        &self,
+        function: &String,
+        instead_of: Option<String>,
+    ) -> Result<Environment, EnvProblem> {
         let known = self.read.lock().ok().and_then(|read| read.get(function).cloned());
         let config = match known {
             Some(config) => config,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{EnvProblem, EnvRule, EnvSource, Environment, Operator};
+use super::{EnvProblem, EnvSource, Operator};
 use crate::config::{ConfigError, Settings, Target};
 use crate::function::FunctionReader;
 use crate::notify::Notifier;
@@ -175,11 +175,8 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
         })?;
         let base_url = settings.base_url(vendor, None)?;
         let call = |endpoint: Endpoint<'_>, body: Option<serde_json::Value>| {
-            let mut url = format!("{}{}", base_url.as_str().trim_end_matches('/'), endpoint.path);
-            if !endpoint.query.is_empty() {
-                let query: Vec<String> = endpoint.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                url = format!("{url}?{}", query.join("&"));
-            }
+            // As the client builds it (a path and query the entry's checks made URL-safe).
+            let url = endpoint.url(&base_url).unwrap_or_default();
             let auth = vendor.auth();
             Call {
                 method: endpoint.method.to_string(),
@@ -229,27 +226,5 @@ impl<S: OperatorStore, V: VendorApi, F: FunctionReader, N: Notifier> Operator<S,
             revoke,
             problems,
         })
-    }
-
-    /// The environment of the function named with `--function`, or the shell's: a command about
-    /// the function itself has no secret to name one.
-    async fn named_environment(&self) -> Result<Environment, EnvProblem> {
-        match &self.rule {
-            EnvRule::Shell(settings) => Ok(Environment {
-                source: EnvSource::Shell,
-                settings: settings.as_ref().clone(),
-                function: None,
-                instead_of: None,
-            }),
-            EnvRule::Function { named: None } => Err(EnvProblem::NoFunctionNamed),
-            EnvRule::Function { named: Some(function) } => {
-                let config = self
-                    .functions
-                    .configuration(function)
-                    .await
-                    .map_err(|error| EnvProblem::read_failed(function, error.into()))?;
-                Environment::of_function(config, None)
-            }
-        }
     }
 }

@@ -67,12 +67,7 @@ impl VendorClient {
         body: Option<&Value>,
         timeout: Option<Duration>,
     ) -> Result<Response, Failure> {
-        let mut url = format!("{}{}", base.as_str().trim_end_matches('/'), endpoint.path);
-        if !endpoint.query.is_empty() {
-            let mut with_query = Url::parse(&url).map_err(|_| Failure::BadUrl)?;
-            with_query.query_pairs_mut().extend_pairs(endpoint.query);
-            url = with_query.into();
-        }
+        let url = endpoint.url(base).ok_or(Failure::BadUrl)?;
         let Auth { header: name, prefix } = vendor.auth();
         // A key with bytes a header cannot carry is never sent, not even mangled or empty.
         let mut value =

@@ -59,6 +59,19 @@ pub struct Endpoint<'a> {
     pub query: &'a [(String, String)],
 }
 
+impl Endpoint<'_> {
+    /// The call's URL below `base`, with its query; `None` when the two make no URL.
+    pub fn url(&self, base: &reqwest::Url) -> Option<String> {
+        let url = format!("{}{}", base.as_str().trim_end_matches('/'), self.path);
+        if self.query.is_empty() {
+            return Some(url);
+        }
+        let mut with_query = reqwest::Url::parse(&url).ok()?;
+        with_query.query_pairs_mut().extend_pairs(self.query);
+        Some(with_query.into())
+    }
+}
+
 pub trait Vendor: Send + Sync + fmt::Debug {
     /// The `rotation:vendor` tag value.
     fn name(&self) -> &str;
